@@ -1,0 +1,84 @@
+//! Portable SIMD kernels on `wide::f32x8`.
+//!
+//! `wide` chooses its instructions at compile time, so in a default x86-64 build this is SSE2
+//! code (two 4-lane halves); with `-C target-cpu=native` it becomes AVX2. It is the path on every
+//! target without a faster run-time choice, and is always available.
+
+use wide::f32x8;
+
+const LANES: usize = 8;
+
+#[inline(always)]
+fn load(s: &[f32]) -> f32x8 {
+    let arr: [f32; LANES] = s[..LANES].try_into().expect("slice of 8 lanes");
+    f32x8::from(arr)
+}
+
+/// Squared Euclidean distance.
+pub fn l2_sq(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "vectors of different lengths");
+    let (mut acc0, mut acc1) = (f32x8::ZERO, f32x8::ZERO);
+    let mut ca = a.chunks_exact(2 * LANES);
+    let mut cb = b.chunks_exact(2 * LANES);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        let d0 = load(x) - load(y);
+        let d1 = load(&x[LANES..]) - load(&y[LANES..]);
+        acc0 = d0.mul_add(d0, acc0);
+        acc1 = d1.mul_add(d1, acc1);
+    }
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    let mut sum = (acc0 + acc1).reduce_add();
+    let split = ra.len() / LANES * LANES;
+    if split > 0 {
+        let d = load(ra) - load(rb);
+        sum += (d * d).reduce_add();
+    }
+    for (&x, &y) in ra[split..].iter().zip(&rb[split..]) {
+        let d = x - y;
+        sum += d * d;
+    }
+    sum
+}
+
+/// Dot product.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "vectors of different lengths");
+    let (mut acc0, mut acc1) = (f32x8::ZERO, f32x8::ZERO);
+    let mut ca = a.chunks_exact(2 * LANES);
+    let mut cb = b.chunks_exact(2 * LANES);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        acc0 = load(x).mul_add(load(y), acc0);
+        acc1 = load(&x[LANES..]).mul_add(load(&y[LANES..]), acc1);
+    }
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    let mut sum = (acc0 + acc1).reduce_add();
+    let split = ra.len() / LANES * LANES;
+    if split > 0 {
+        sum += (load(ra) * load(rb)).reduce_add();
+    }
+    for (&x, &y) in ra[split..].iter().zip(&rb[split..]) {
+        sum += x * y;
+    }
+    sum
+}
+
+/// Cosine distance `1 - cos(a, b)`; `1` when either vector has zero norm.
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "vectors of different lengths");
+    let (mut ab, mut aa, mut bb) = (f32x8::ZERO, f32x8::ZERO, f32x8::ZERO);
+    let mut ca = a.chunks_exact(LANES);
+    let mut cb = b.chunks_exact(LANES);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        let (x, y) = (load(x), load(y));
+        ab = x.mul_add(y, ab);
+        aa = x.mul_add(x, aa);
+        bb = y.mul_add(y, bb);
+    }
+    let (mut ab, mut aa, mut bb) = (ab.reduce_add(), aa.reduce_add(), bb.reduce_add());
+    for (&x, &y) in ca.remainder().iter().zip(cb.remainder()) {
+        ab += x * y;
+        aa += x * x;
+        bb += y * y;
+    }
+    crate::scalar::cosine_from_parts(ab, aa, bb)
+}

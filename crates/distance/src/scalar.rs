@@ -1,0 +1,50 @@
+//! Scalar reference kernels: the oracle every SIMD path is tested against.
+//!
+//! They accumulate in `f64`, so they are the most accurate of the paths, not the fastest.
+
+/// Squared Euclidean distance, accumulated in `f64`.
+pub fn l2_sq(a: &[f32], b: &[f32]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| {
+            let d = f64::from(x) - f64::from(y);
+            d * d
+        })
+        .sum::<f64>() as f32
+}
+
+/// Dot product, accumulated in `f64`.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(&x, &y)| f64::from(x) * f64::from(y)).sum::<f64>() as f32
+}
+
+/// Cosine distance `1 - cos(a, b)`; `1` when either vector has zero norm.
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    let (mut ab, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
+    for (&x, &y) in a.iter().zip(b) {
+        let (x, y) = (f64::from(x), f64::from(y));
+        ab += x * y;
+        aa += x * x;
+        bb += y * y;
+    }
+    cosine_from_parts(ab as f32, aa as f32, bb as f32)
+}
+
+/// Combines a dot product and two squared norms into a cosine distance.
+///
+/// Shared by every path so that zero vectors behave the same everywhere.
+pub(crate) fn cosine_from_parts(ab: f32, aa: f32, bb: f32) -> f32 {
+    let denom = (aa * bb).sqrt();
+    if denom > 0.0 && denom.is_finite() {
+        (1.0 - ab / denom).max(0.0)
+    } else if denom > 0.0 {
+        // Norms overflowed f32: recompute the ratio from the square roots separately.
+        let d = aa.sqrt() * bb.sqrt();
+        if d > 0.0 && d.is_finite() { (1.0 - ab / d).max(0.0) } else { 1.0 }
+    } else {
+        1.0
+    }
+}

@@ -1,0 +1,127 @@
+//! Every kernel path against the scalar reference.
+
+use omen_distance::{Distance, KernelSet, Metric, SimdPath, scalar};
+use proptest::prelude::*;
+use rand::{RngExt, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+fn available() -> Vec<KernelSet> {
+    SimdPath::ALL.into_iter().filter_map(KernelSet::for_path).collect()
+}
+
+/// Relative comparison with an absolute floor scaled by the magnitude of the terms summed, since
+/// float sums of `n` terms lose about `n * eps` of the sum of absolute values.
+fn close(got: f32, want: f32, scale: f32, what: &str) {
+    let tol = 1e-5 * scale.max(1.0) + 1e-4 * want.abs();
+    assert!((got - want).abs() <= tol, "{what}: got {got}, want {want} (tol {tol})");
+}
+
+fn check_all(k: &KernelSet, a: &[f32], b: &[f32], ctx: &str) {
+    let abs_dot: f32 = a.iter().zip(b).map(|(x, y)| (x * y).abs()).sum();
+    let sq: f32 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();
+    close(k.l2_sq(a, b), scalar::l2_sq(a, b), sq, &format!("{ctx} l2 {}", k.path()));
+    close(k.dot(a, b), scalar::dot(a, b), abs_dot, &format!("{ctx} dot {}", k.path()));
+    close(k.cosine(a, b), scalar::cosine(a, b), 1.0, &format!("{ctx} cosine {}", k.path()));
+}
+
+#[test]
+fn every_path_matches_reference_for_every_length_up_to_1100() {
+    let seed = 7;
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    // One buffer longer than needed, so slices can also start at an odd (unaligned) offset.
+    let a: Vec<f32> = (0..1104).map(|_| rng.random::<f32>() * 2.0 - 1.0).collect();
+    let b: Vec<f32> = (0..1104).map(|_| rng.random::<f32>() * 2.0 - 1.0).collect();
+    let paths = available();
+    assert!(paths.len() >= 2, "scalar and portable always exist");
+    for len in 0..=1100 {
+        for off in [0, 1, 3] {
+            let ctx = format!("seed {seed} len {len} offset {off}");
+            for k in &paths {
+                check_all(k, &a[off..off + len], &b[3 - off..3 - off + len], &ctx);
+            }
+        }
+    }
+}
+
+#[test]
+fn best_path_is_the_widest_available() {
+    let best = KernelSet::best().path();
+    let widest = available().iter().map(|k| k.path()).max_by_key(|p| SimdPath::ALL.iter().position(|q| q == p));
+    assert_eq!(Some(best), widest);
+    assert_eq!(omen_distance::simd_path(), best);
+}
+
+#[test]
+fn zero_vectors_have_cosine_distance_one_on_every_path() {
+    let z = [0.0f32; 37];
+    let x = [1.0f32; 37];
+    for k in available() {
+        assert_eq!(k.cosine(&z, &x), 1.0, "{}", k.path());
+        assert_eq!(k.cosine(&z, &z), 1.0, "{}", k.path());
+    }
+}
+
+#[test]
+fn distance_of_each_metric() {
+    let a = [3.0f32, 4.0];
+    let b = [4.0f32, 3.0];
+    for k in available() {
+        let d = |m| Distance::with_kernels(m, k).eval(&a, &b);
+        close(d(Metric::L2), 2.0, 1.0, "l2");
+        close(d(Metric::InnerProduct), 1.0 - 24.0, 24.0, "ip");
+        close(d(Metric::Cosine), 1.0 - 24.0 / 25.0, 1.0, "cosine");
+    }
+}
+
+#[test]
+fn one_to_many_equals_single_calls() {
+    let dim = 45;
+    let stride = 48;
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
+    let data: Vec<f32> = (0..stride * 20).map(|_| rng.random::<f32>()).collect();
+    let q: Vec<f32> = (0..dim).map(|_| rng.random::<f32>()).collect();
+    let rows = [19u32, 0, 5, 5, 7];
+    for m in Metric::ALL {
+        let dist = Distance::new(m);
+        let mut out = [0.0f32; 5];
+        dist.one_to_many(&q, &data, stride, &rows, &mut out);
+        for (r, o) in rows.iter().zip(out) {
+            let s = *r as usize * stride;
+            assert_eq!(o, dist.eval(&q, &data[s..s + dim]));
+        }
+    }
+}
+
+#[test]
+fn normalize_handles_zero_and_huge_vectors() {
+    let mut z = [0.0f32; 4];
+    omen_distance::normalize(&mut z);
+    assert_eq!(z, [0.0; 4]);
+    let mut h = [1e30f32, -1e30, 0.0, 1e30];
+    omen_distance::normalize(&mut h);
+    let n: f32 = h.iter().map(|x| x * x).sum();
+    assert!((n - 1.0).abs() < 1e-5, "norm² {n}");
+}
+
+#[test]
+fn metric_names_round_trip() {
+    for m in Metric::ALL {
+        assert_eq!(m.name().parse::<Metric>(), Ok(m));
+    }
+    assert!("manhattan".parse::<Metric>().is_err());
+}
+
+proptest! {
+    #[test]
+    fn paths_agree_on_random_slices(
+        v in proptest::collection::vec((-1e3f32..1e3, -1e3f32..1e3), 0..300),
+        off in 0usize..4,
+    ) {
+        let off = off.min(v.len());
+        let a: Vec<f32> = v.iter().map(|p| p.0).collect();
+        let b: Vec<f32> = v.iter().map(|p| p.1).collect();
+        for k in available() {
+            check_all(&k, &a[off..], &b[off..], "proptest");
+        }
+    }
+}
