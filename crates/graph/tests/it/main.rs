@@ -172,7 +172,10 @@ fn add_neighbor_stops_at_the_cap() {
     let mut g = valid();
     assert_eq!(g.add_neighbor(NodeId(1), Layer(0), NodeId(3)), Ok(true));
     assert_eq!(g.add_neighbor(NodeId(1), Layer(0), NodeId(4)), Ok(true));
-    assert_eq!(g.add_neighbor(NodeId(1), Layer(0), NodeId(4)).is_err(), true);
+    assert!(matches!(
+        g.add_neighbor(NodeId(1), Layer(0), NodeId(4)),
+        Err(GraphError::Invariant(InvariantViolation::DuplicateLink { .. }))
+    ));
     g.set_neighbors(NodeId(0), Layer(0), &[NodeId(1), NodeId(2), NodeId(3), NodeId(4)]).unwrap();
     g.set_neighbors(NodeId(1), Layer(0), &[NodeId(0), NodeId(2), NodeId(3)]).unwrap();
     assert_eq!(g.add_neighbor(NodeId(1), Layer(0), NodeId(4)), Ok(true));
