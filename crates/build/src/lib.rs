@@ -1,1 +1,41 @@
+//! HNSW construction on top of [`omen_search`]'s layer search.
+//!
+//! [`HnswBuilder::insert`] is algorithm 1 of Malkov & Yashunin: draw a top layer, descend
+//! greedily from the entry point through every layer above it, then on each of its layers run
+//! a beam search of width `ef_construction`, keep `m` neighbours chosen by the selection
+//! heuristic (algorithm 4), and add the reverse links, pruning any list that overflows its cap.
+//! Every insertion starts at the entry point: no shortcut skips the hierarchy.
+//!
+//! This crate owns the construction strategies and their parameters ([`HnswParams`]); the
+//! graph's structure and its checker live in `omen-graph`, the search in `omen-search`.
+//!
+//! **Invariants:** the graph passes `check_invariants()` after every insertion (debug builds
+//! check it at the end of every [`HnswBuilder::insert_all`]); a failed insertion changes
+//! nothing; a seed fixes the graph.
+//!
+//! # Example
+//! ```
+//! use omen_build::{HnswParams, build_sequential};
+//! use omen_distance::{Distance, Metric};
+//! use omen_search::{Rows, SearchScratch, knn_search};
+//!
+//! let data: Vec<f32> = (0..200).map(|i| (i as f32 * 0.37).sin()).collect(); // 100 vectors, d = 2
+//! let graph = build_sequential(HnswParams::new(Metric::L2).m(8), Rows::dense(&data, 2))?;
+//! assert!(graph.check_invariants().is_ok());
+//! let hits = knn_search(&graph, &Distance::new(Metric::L2), &data[10..12], 1, 16, &mut SearchScratch::new())?;
+//! assert_eq!(hits[0].dist, 0.0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
+mod error;
+mod insert;
+mod params;
+mod select;
+
+pub use crate::{
+    error::{BuildError, check_vector},
+    insert::{HnswBuilder, build_sequential},
+    params::HnswParams,
+};

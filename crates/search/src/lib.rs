@@ -1,1 +1,47 @@
+//! Search over one HNSW graph: greedy descent, beam search on a layer, k-NN, and exact
+//! brute force.
+//!
+//! [`knn_search`] descends greedily from the entry point through every upper layer
+//! ([`greedy_descent`]), then runs a beam of width `ef` on layer 0 ([`search_layer`]).
+//! [`brute_force_knn`] and [`brute_force_batch`] (parallel, on the SIMD kernels) give the exact
+//! answer that recall is measured against ([`recall_at_k`]).
+//!
+//! This crate reads graphs and never changes them. Searches allocate nothing once their
+//! [`SearchScratch`] (one per thread) has grown to the graph's size.
+//!
+//! **Invariant:** results are sorted by distance, ties by id ([`Neighbor`]'s order), hold no
+//! duplicate, and never more than `k`.
+//!
+//! # Example
+//! ```
+//! use omen_distance::{Distance, Metric};
+//! use omen_graph::{HnswGraph, Layer, NodeId};
+//! use omen_search::{SearchScratch, knn_search};
+//!
+//! let mut g = HnswGraph::new(1, 2)?;
+//! for x in [0.0, 1.0, 2.0] {
+//!     g.push_node(&[x], Layer(0))?;
+//! }
+//! g.set_neighbors(NodeId(0), Layer(0), &[NodeId(1)])?;
+//! g.set_neighbors(NodeId(1), Layer(0), &[NodeId(0), NodeId(2)])?;
+//! g.set_neighbors(NodeId(2), Layer(0), &[NodeId(1)])?;
+//! let hits = knn_search(&g, &Distance::new(Metric::L2), &[1.9], 1, 4, &mut SearchScratch::new())?;
+//! assert_eq!(hits[0].id, NodeId(2));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
+mod beam;
+mod brute;
+mod error;
+mod neighbor;
+mod scratch;
+
+pub use crate::{
+    beam::{check_request, greedy_descent, knn_search, knn_search_checked, search_layer},
+    brute::{Rows, brute_force_batch, brute_force_knn, recall_at_k},
+    error::{SearchError, check_query},
+    neighbor::Neighbor,
+    scratch::SearchScratch,
+};

@@ -1,0 +1,146 @@
+//! Sequential construction: invariants after every insertion, determinism, recall, bad input.
+
+use omen_build::{BuildError, HnswBuilder, HnswParams, build_sequential};
+use omen_distance::{Distance, Metric};
+use omen_graph::{GraphStats, NodeId};
+use omen_search::{Rows, SearchScratch, brute_force_batch, knn_search, recall_at_k};
+use rand::{RngExt, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+fn uniform(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    (0..n * dim).map(|_| rng.random::<f32>()).collect()
+}
+
+/// Gaussian-ish clusters: 10 centres, points near them (sum of uniforms as noise).
+fn clustered(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let centres: Vec<f32> = (0..10 * dim).map(|_| rng.random::<f32>() * 10.0).collect();
+    let mut res = Vec::with_capacity(n * dim);
+    for _ in 0..n {
+        let c = rng.random_range(0..10usize);
+        for j in 0..dim {
+            let noise: f32 = (0..3).map(|_| rng.random::<f32>() - 0.5).sum();
+            res.push(centres[c * dim + j] + noise);
+        }
+    }
+    res
+}
+
+fn recall(params: HnswParams, data: &[f32], queries: &[f32], dim: usize, ef: usize) -> f64 {
+    let graph = build_sequential(params, Rows::dense(data, dim)).unwrap();
+    let dist = Distance::new(params.metric);
+    let truth: Vec<Vec<NodeId>> = brute_force_batch(Rows::of_graph(&graph), &dist, Rows::dense(queries, dim), 10)
+        .into_iter()
+        .map(|r| r.into_iter().map(|n| n.id).collect())
+        .collect();
+    let mut scratch = SearchScratch::new();
+    let found: Vec<Vec<NodeId>> = (0..queries.len() / dim)
+        .map(|q| {
+            let hits = knn_search(&graph, &dist, &queries[q * dim..(q + 1) * dim], 10, ef, &mut scratch).unwrap();
+            hits.into_iter().map(|n| n.id).collect()
+        })
+        .collect();
+    recall_at_k(&found, &truth, 10)
+}
+
+#[test]
+fn invariants_hold_after_every_single_insertion() {
+    for (metric, seed) in [(Metric::L2, 1), (Metric::Cosine, 2), (Metric::InnerProduct, 3)] {
+        let dim = 8;
+        let data = clustered(400, dim, seed);
+        let params = HnswParams::new(metric).m(4).ef_construction(32).seed(seed);
+        let mut b = HnswBuilder::new(params).unwrap();
+        let mut g = b.new_graph(dim).unwrap();
+        for (i, v) in data.chunks(dim).enumerate() {
+            let id = b.insert(&mut g, v).unwrap();
+            assert_eq!(id, NodeId(i as u32));
+            if let Err(e) = g.check_invariants() {
+                panic!("seed {seed}, {metric}: after inserting node {i}: {e}");
+            }
+        }
+        assert_eq!(g.len(), 400);
+    }
+}
+
+#[test]
+fn same_seed_same_graph_other_seed_other_graph() {
+    let dim = 16;
+    let data = uniform(500, dim, 9);
+    let params = HnswParams::new(Metric::L2).m(6).ef_construction(40).seed(77);
+    let a = build_sequential(params, Rows::dense(&data, dim)).unwrap();
+    let b = build_sequential(params, Rows::dense(&data, dim)).unwrap();
+    let c = build_sequential(params.seed(78), Rows::dense(&data, dim)).unwrap();
+    let links = |g: &omen_graph::HnswGraph| -> Vec<Vec<NodeId>> {
+        (0..g.len() as u32)
+            .flat_map(|i| {
+                let top = g.node_top(NodeId(i));
+                omen_graph::Layer::descend_from(top).map(move |l| (i, l))
+            })
+            .map(|(i, l)| g.neighbors(NodeId(i), l).to_vec())
+            .collect()
+    };
+    assert_eq!(links(&a), links(&b));
+    assert_eq!(a.entry_point(), b.entry_point());
+    assert_ne!(links(&a), links(&c), "seed 78 drew the same layers as seed 77");
+}
+
+#[test]
+fn recall_at_10_on_random_and_clustered_data() {
+    let dim = 32;
+    for (name, data, queries) in [
+        ("uniform", uniform(3000, dim, 5), uniform(200, dim, 6)),
+        ("clustered", clustered(3000, dim, 7), clustered(200, dim, 7 + 1000)),
+    ] {
+        let r = recall(HnswParams::new(Metric::L2).seed(3), &data, &queries, dim, 128);
+        assert!(r >= 0.95, "{name}: recall@10 {r:.4} at ef 128");
+    }
+}
+
+#[test]
+fn layers_shrink_geometrically_and_graph_stays_connected() {
+    let dim = 16;
+    let data = clustered(4000, dim, 21);
+    let g = build_sequential(HnswParams::new(Metric::L2).m(8).seed(4), Rows::dense(&data, dim)).unwrap();
+    let s = GraphStats::measure(&g);
+    let bottom = s.bottom().unwrap();
+    assert_eq!(bottom.n_nodes, 4000);
+    // With m = 8, about 1/8 of the nodes reach layer 1: allow a wide band.
+    let l1 = &s.layers[s.layers.len() - 2];
+    assert!((300..700).contains(&l1.n_nodes), "layer 1 has {} nodes", l1.n_nodes);
+    assert!(bottom.unreachable <= 4, "{} unreachable on layer 0", bottom.unreachable);
+    assert!(bottom.out_degree.max <= 16);
+}
+
+#[test]
+fn bad_parameters_and_vectors_are_typed_errors() {
+    assert!(matches!(HnswBuilder::new(HnswParams::new(Metric::L2).m(1)), Err(BuildError::BadM { m: 1, .. })));
+    assert!(matches!(
+        HnswBuilder::new(HnswParams::new(Metric::L2).ef_construction(0)),
+        Err(BuildError::BadEfConstruction { .. })
+    ));
+    let mut b = HnswBuilder::new(HnswParams::new(Metric::L2).m(4)).unwrap();
+    let mut g = b.new_graph(3).unwrap();
+    b.insert(&mut g, &[1.0, 2.0, 3.0]).unwrap();
+    assert!(matches!(b.insert(&mut g, &[1.0, 2.0]), Err(BuildError::DimensionMismatch { expected: 3, got: 2, .. })));
+    assert!(matches!(b.insert(&mut g, &[1.0, f32::NAN, 3.0]), Err(BuildError::NonFinite { col: 1, .. })));
+    assert!(matches!(b.insert(&mut g, &[f32::INFINITY, 0.0, 3.0]), Err(BuildError::NonFinite { col: 0, .. })));
+    // A batch with one bad row inserts nothing.
+    let batch = [0.0, 0.0, 0.0, 1.0, f32::NEG_INFINITY, 1.0];
+    assert!(matches!(b.insert_all(&mut g, Rows::dense(&batch, 3)), Err(BuildError::NonFinite { row: 1, col: 1, .. })));
+    assert_eq!(g.len(), 1);
+    let mut other = HnswBuilder::new(HnswParams::new(Metric::L2).m(5)).unwrap();
+    assert!(matches!(other.insert(&mut g, &[0.0; 3]), Err(BuildError::GraphMismatch { graph_m: 4, params_m: 5 })));
+    assert_eq!(g.check_invariants(), Ok(()));
+}
+
+#[test]
+fn identical_vectors_build_and_search() {
+    let dim = 4;
+    let data = vec![0.5f32; 300 * dim];
+    let g = build_sequential(HnswParams::new(Metric::L2).m(4).ef_construction(16), Rows::dense(&data, dim)).unwrap();
+    assert_eq!(g.check_invariants(), Ok(()));
+    let hits = knn_search(&g, &Distance::new(Metric::L2), &[0.5; 4], 10, 20, &mut SearchScratch::new()).unwrap();
+    assert_eq!(hits.len(), 10);
+    assert!(hits.iter().all(|h| h.dist == 0.0));
+}

@@ -1,0 +1,186 @@
+//! Beam search over one layered graph (Malkov & Yashunin, algorithms 2 and 5).
+
+use std::cmp::Reverse;
+
+use omen_distance::Distance;
+use omen_graph::{HnswGraph, Layer, NodeId};
+
+use crate::{Neighbor, SearchError, SearchScratch, check_query};
+
+/// Moves greedily on each layer from `from` down to `stop` (exclusive) towards `query`:
+/// on each layer, step to the closest neighbour while it is closer than the current node.
+/// Returns the closest node found and its distance. This is the upper-layer part of
+/// algorithm 5 (search with `ef = 1`), written without heaps.
+pub fn greedy_descent(
+    graph: &HnswGraph,
+    dist: &Distance,
+    query: &[f32],
+    mut best: Neighbor,
+    from: Layer,
+    stop: Layer,
+) -> Neighbor {
+    let data = graph.vector_data();
+    let (stride, dim) = (graph.stride(), graph.dim());
+    for layer in Layer::descend_from(from).take_while(|&l| l > stop) {
+        loop {
+            let mut moved = false;
+            let links = graph.neighbors(best.id, layer);
+            for (i, &n) in links.iter().enumerate() {
+                if let Some(next) = links.get(i + 1) {
+                    omen_distance::prefetch_row(data, next.idx() * stride);
+                }
+                let s = n.idx() * stride;
+                let cand = Neighbor::new(n, dist.eval(query, &data[s..s + dim]));
+                if cand < best {
+                    best = cand;
+                    moved = true;
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+    }
+    best
+}
+
+/// Searches one layer from `entries` with a beam of width `ef` (algorithm 2).
+///
+/// ```text
+/// C ← entries (min-heap), W ← entries (max-heap, at most ef)
+/// while C not empty:
+///     c ← pop nearest of C
+///     if dist(c) > dist(furthest of W): stop
+///     for each unvisited neighbour e of c on layer:
+///         if |W| < ef or dist(e) < dist(furthest of W): push e to C and W; trim W to ef
+/// return W, nearest first
+/// ```
+/// The distances of one node's unvisited neighbours are computed together
+/// ([`Distance::one_to_many`]), which prefetches each next vector.
+///
+/// Returns the (at most `ef`) nearest nodes found, sorted by distance then id; the slice lives
+/// in `scratch` until its next use. `ef` of 0 is treated as 1.
+///
+/// # Panics
+/// If `query.len() != graph.dim()` or an entry is not a node of the graph.
+pub fn search_layer<'s>(
+    graph: &HnswGraph,
+    dist: &Distance,
+    query: &[f32],
+    entries: &[Neighbor],
+    ef: usize,
+    layer: Layer,
+    scratch: &'s mut SearchScratch,
+) -> &'s [Neighbor] {
+    assert_eq!(query.len(), graph.dim(), "query dimension");
+    let ef = ef.max(1);
+    let SearchScratch { visited, candidates, results, batch_ids, batch_dists, out } = scratch;
+    visited.reset(graph.len());
+    candidates.clear();
+    results.clear();
+    for &e in entries {
+        if visited.insert(e.id) {
+            candidates.push(Reverse(e));
+            results.push(e);
+            if results.len() > ef {
+                results.pop();
+            }
+        }
+    }
+    let data = graph.vector_data();
+    let stride = graph.stride();
+
+    while let Some(Reverse(c)) = candidates.pop() {
+        let worst = results.peek().expect("results hold at least the entries");
+        if c.dist > worst.dist {
+            break;
+        }
+        batch_ids.clear();
+        batch_ids.extend(graph.neighbors(c.id, layer).iter().filter(|&&n| visited.insert(n)).map(|n| n.0));
+        if batch_ids.is_empty() {
+            continue;
+        }
+        batch_dists.resize(batch_ids.len(), 0.0);
+        dist.one_to_many(query, data, stride, batch_ids, batch_dists);
+        for (&id, &d) in batch_ids.iter().zip(batch_dists.iter()) {
+            let cand = Neighbor::new(NodeId(id), d);
+            if results.len() < ef || cand < *results.peek().expect("non-empty") {
+                candidates.push(Reverse(cand));
+                results.push(cand);
+                if results.len() > ef {
+                    results.pop();
+                }
+            }
+        }
+    }
+
+    out.clear();
+    out.extend(results.drain());
+    out.sort_unstable();
+    out
+}
+
+/// The `k` nearest neighbours of `query` found by HNSW search with beam width `ef`
+/// (algorithm 5): greedy descent from the entry point through every upper layer, then
+/// [`search_layer`] on layer 0. Sorted by distance then id.
+///
+/// Checks the request first: `query` must have the graph's dimension and finite values,
+/// `1 <= k <= graph.len()`, `ef >= k`.
+///
+/// Always returns exactly `k` results: when the graph walk reaches fewer than `k` nodes (which
+/// only degenerate data does, such as thousands of identical vectors whose tied links leave
+/// most nodes without in-links), the exact scan answers instead.
+pub fn knn_search(
+    graph: &HnswGraph,
+    dist: &Distance,
+    query: &[f32],
+    k: usize,
+    ef: usize,
+    scratch: &mut SearchScratch,
+) -> Result<Vec<Neighbor>, SearchError> {
+    check_request(graph, query, k, ef)?;
+    let found = knn_search_checked(graph, dist, query, k, ef, scratch);
+    if found.len() < k {
+        return Ok(crate::brute_force_knn(crate::Rows::of_graph(graph), dist, query, k));
+    }
+    Ok(found.to_vec())
+}
+
+/// Validates a k-NN request against `graph`.
+pub fn check_request(graph: &HnswGraph, query: &[f32], k: usize, ef: usize) -> Result<(), SearchError> {
+    check_query(query, graph.dim())?;
+    if k == 0 {
+        return Err(SearchError::ZeroK);
+    }
+    if graph.is_empty() {
+        return Err(SearchError::EmptyIndex);
+    }
+    if k > graph.len() {
+        return Err(SearchError::KExceedsLen { k, len: graph.len() });
+    }
+    if ef < k {
+        return Err(SearchError::EfBelowK { ef, k });
+    }
+    Ok(())
+}
+
+/// [`knn_search`] for a request already checked with [`check_request`]; the result slice lives
+/// in `scratch`. Returns an empty slice for an empty graph.
+pub fn knn_search_checked<'s>(
+    graph: &HnswGraph,
+    dist: &Distance,
+    query: &[f32],
+    k: usize,
+    ef: usize,
+    scratch: &'s mut SearchScratch,
+) -> &'s [Neighbor] {
+    let (Some(entry), Some(top)) = (graph.entry_point(), graph.top_layer()) else {
+        scratch.out.clear();
+        return &scratch.out;
+    };
+    let start = Neighbor::new(entry, dist.eval(query, graph.vector(entry)));
+    let nearest = greedy_descent(graph, dist, query, start, top, Layer::BOTTOM);
+    let found = search_layer(graph, dist, query, &[nearest], ef.max(k), Layer::BOTTOM, scratch);
+    let n = found.len().min(k);
+    &scratch.out[..n]
+}

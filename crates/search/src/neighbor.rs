@@ -1,0 +1,39 @@
+//! A scored node, ordered by distance then id.
+
+use std::cmp::Ordering;
+
+use omen_graph::NodeId;
+
+/// A node and its distance to a query. Ordered by `dist` (with [`f32::total_cmp`]) then `id`,
+/// so every sort of results is total and deterministic.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Neighbor {
+    /// The node.
+    pub id: NodeId,
+    /// Its distance to the query; smaller is closer.
+    pub dist: f32,
+}
+
+impl Neighbor {
+    /// A node at a distance.
+    #[inline]
+    pub fn new(id: NodeId, dist: f32) -> Self {
+        Neighbor { id, dist }
+    }
+}
+
+impl Eq for Neighbor {}
+
+impl PartialOrd for Neighbor {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Neighbor {
+    #[inline]
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.dist.total_cmp(&other.dist).then(self.id.cmp(&other.id))
+    }
+}

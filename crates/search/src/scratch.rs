@@ -1,0 +1,58 @@
+//! Reusable per-thread search state, so a search allocates nothing once warmed up.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use omen_graph::NodeId;
+
+use crate::Neighbor;
+
+/// A visited set cleared in O(1): a node is visited when its stamp equals the current generation.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct VisitedSet {
+    stamps: Vec<u32>,
+    generation: u32,
+}
+
+impl VisitedSet {
+    /// Starts a new search over `n_nodes` nodes: every node unvisited.
+    pub(crate) fn reset(&mut self, n_nodes: usize) {
+        if self.stamps.len() < n_nodes {
+            self.stamps.resize(n_nodes, 0);
+        }
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            // Wrapped: old stamps could equal new generations, so clear them once every 2^32 searches.
+            self.stamps.fill(0);
+            self.generation = 1;
+        }
+    }
+
+    /// Marks `node`; returns whether it was unvisited.
+    #[inline]
+    pub(crate) fn insert(&mut self, node: NodeId) -> bool {
+        let s = &mut self.stamps[node.idx()];
+        let fresh = *s != self.generation;
+        *s = self.generation;
+        fresh
+    }
+}
+
+/// Scratch space for [`crate::search_layer`] and [`crate::knn_search`]: a visited set, the
+/// candidate and result heaps and the buffers of one expansion. Keep one per thread and reuse it.
+#[derive(Debug, Default, Clone)]
+pub struct SearchScratch {
+    pub(crate) visited: VisitedSet,
+    pub(crate) candidates: BinaryHeap<Reverse<Neighbor>>,
+    pub(crate) results: BinaryHeap<Neighbor>,
+    pub(crate) batch_ids: Vec<u32>,
+    pub(crate) batch_dists: Vec<f32>,
+    pub(crate) out: Vec<Neighbor>,
+}
+
+impl SearchScratch {
+    /// Empty scratch; it grows to the graph's size on first use.
+    pub fn new() -> Self {
+        SearchScratch::default()
+    }
+}

@@ -1,0 +1,143 @@
+//! Beam search against exact search, on hand-built graphs (this crate never builds graphs).
+
+use omen_distance::{Distance, Metric};
+use omen_graph::{HnswGraph, Layer, NodeId};
+use omen_search::{
+    Neighbor, Rows, SearchError, SearchScratch, brute_force_batch, brute_force_knn, greedy_descent, knn_search,
+    recall_at_k, search_layer,
+};
+use rand::{RngExt, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+/// A one-layer graph where every node links to its exact `deg` nearest others and to its
+/// neighbours in id order (a chain both ways, so every node is reachable).
+fn knn_graph(n: usize, dim: usize, deg: usize, seed: u64) -> HnswGraph {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let data: Vec<f32> = (0..n * dim).map(|_| rng.random::<f32>()).collect();
+    let mut g = HnswGraph::new(dim, deg.div_ceil(2) + 1).unwrap();
+    for v in data.chunks(dim) {
+        g.push_node(v, Layer(0)).unwrap();
+    }
+    let dist = Distance::new(Metric::L2);
+    for i in 0..n {
+        let near = brute_force_knn(Rows::of_graph(&g), &dist, g.vector(NodeId(i as u32)), deg + 1);
+        let mut ids: Vec<NodeId> =
+            near.into_iter().map(|x| x.id).filter(|&id| id != NodeId(i as u32)).take(deg).collect();
+        for side in [i.checked_sub(1), (i + 1 < n).then_some(i + 1)].into_iter().flatten() {
+            if !ids.contains(&NodeId(side as u32)) {
+                ids.push(NodeId(side as u32));
+            }
+        }
+        g.set_neighbors(NodeId(i as u32), Layer(0), &ids).unwrap();
+    }
+    g
+}
+
+#[test]
+fn search_at_ef_n_equals_exact_search() {
+    let g = knn_graph(300, 8, 10, 1);
+    let dist = Distance::new(Metric::L2);
+    let mut scratch = SearchScratch::new();
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(2);
+    for _ in 0..50 {
+        let q: Vec<f32> = (0..8).map(|_| rng.random::<f32>()).collect();
+        let got = knn_search(&g, &dist, &q, 10, 300, &mut scratch).unwrap();
+        assert_eq!(got, brute_force_knn(Rows::of_graph(&g), &dist, &q, 10));
+    }
+}
+
+#[test]
+fn results_are_sorted_unique_and_k_long() {
+    let g = knn_graph(200, 4, 8, 3);
+    let dist = Distance::new(Metric::L2);
+    let mut scratch = SearchScratch::new();
+    for k in [1, 5, 37] {
+        let got = knn_search(&g, &dist, &[0.5; 4], k, 64, &mut scratch).unwrap();
+        assert_eq!(got.len(), k);
+        assert!(got.windows(2).all(|w| w[0] < w[1]), "sorted by (dist, id), no duplicate");
+    }
+}
+
+#[test]
+fn ties_are_ordered_by_id() {
+    let mut g = HnswGraph::new(1, 2).unwrap();
+    for x in [1.0, -1.0, 1.0, 0.0] {
+        g.push_node(&[x], Layer(0)).unwrap();
+    }
+    let n = NodeId;
+    g.set_neighbors(n(0), Layer(0), &[n(3)]).unwrap();
+    g.set_neighbors(n(3), Layer(0), &[n(2), n(1), n(0)]).unwrap();
+    g.set_neighbors(n(2), Layer(0), &[n(3)]).unwrap();
+    g.set_neighbors(n(1), Layer(0), &[n(3)]).unwrap();
+    let got = knn_search(&g, &Distance::new(Metric::L2), &[0.0], 4, 4, &mut SearchScratch::new()).unwrap();
+    let ids: Vec<u32> = got.iter().map(|x| x.id.0).collect();
+    assert_eq!(ids, [3, 0, 1, 2]);
+}
+
+#[test]
+fn search_layer_keeps_at_most_ef() {
+    let g = knn_graph(100, 3, 6, 4);
+    let dist = Distance::new(Metric::L2);
+    let mut scratch = SearchScratch::new();
+    let entry = Neighbor::new(NodeId(0), dist.eval(&[0.1; 3], g.vector(NodeId(0))));
+    let w = search_layer(&g, &dist, &[0.1; 3], &[entry], 7, Layer(0), &mut scratch);
+    assert_eq!(w.len(), 7);
+    assert!(w.is_sorted());
+}
+
+#[test]
+fn greedy_descent_walks_down_to_the_nearest_on_upper_layers() {
+    // A line 0..10 on layer 1, every node linked to its two sides; the walk from 0 must reach 9.
+    let mut g = HnswGraph::new(1, 2).unwrap();
+    for i in 0..10 {
+        g.push_node(&[i as f32], Layer(1)).unwrap();
+    }
+    for i in 0..10u32 {
+        let sides: Vec<NodeId> =
+            [i.checked_sub(1), (i < 9).then_some(i + 1)].into_iter().flatten().map(NodeId).collect();
+        g.set_neighbors(NodeId(i), Layer(1), &sides).unwrap();
+        g.set_neighbors(NodeId(i), Layer(0), &sides).unwrap();
+    }
+    let dist = Distance::new(Metric::L2);
+    let start = Neighbor::new(NodeId(0), 81.0);
+    let got = greedy_descent(&g, &dist, &[9.2], start, Layer(1), Layer(0));
+    assert_eq!(got.id, NodeId(9));
+}
+
+#[test]
+fn bad_requests_are_typed_errors() {
+    let g = knn_graph(20, 4, 4, 5);
+    let dist = Distance::new(Metric::L2);
+    let mut s = SearchScratch::new();
+    let q = [0.0f32; 4];
+    assert_eq!(
+        knn_search(&g, &dist, &q[..3], 1, 10, &mut s),
+        Err(SearchError::DimensionMismatch { expected: 4, got: 3 })
+    );
+    assert!(matches!(
+        knn_search(&g, &dist, &[0.0, f32::NAN, 0.0, 0.0], 1, 10, &mut s),
+        Err(SearchError::NonFinite { index: 1, .. })
+    ));
+    assert_eq!(knn_search(&g, &dist, &q, 0, 10, &mut s), Err(SearchError::ZeroK));
+    assert_eq!(knn_search(&g, &dist, &q, 21, 30, &mut s), Err(SearchError::KExceedsLen { k: 21, len: 20 }));
+    assert_eq!(knn_search(&g, &dist, &q, 10, 5, &mut s), Err(SearchError::EfBelowK { ef: 5, k: 10 }));
+    let empty = HnswGraph::new(4, 4).unwrap();
+    assert_eq!(knn_search(&empty, &dist, &q, 1, 10, &mut s), Err(SearchError::EmptyIndex));
+}
+
+#[test]
+fn brute_force_batch_and_recall() {
+    let g = knn_graph(50, 2, 4, 6);
+    let dist = Distance::new(Metric::L2);
+    let queries: Vec<f32> = (0..20).map(|i| i as f32 / 20.0).collect();
+    let all = brute_force_batch(Rows::of_graph(&g), &dist, Rows::dense(&queries, 2), 5);
+    assert_eq!(all.len(), 10);
+    for (q, r) in queries.chunks(2).zip(&all) {
+        assert_eq!(r, &brute_force_knn(Rows::of_graph(&g), &dist, q, 5));
+    }
+    let truth: Vec<Vec<NodeId>> = all.iter().map(|r| r.iter().map(|x| x.id).collect()).collect();
+    assert_eq!(recall_at_k(&truth, &truth, 5), 1.0);
+    let half: Vec<Vec<NodeId>> =
+        truth.iter().map(|t| vec![t[0], t[1], NodeId(999), NodeId(998), NodeId(997)]).collect();
+    assert!((recall_at_k(&half, &truth, 5) - 0.4).abs() < 1e-12);
+}
