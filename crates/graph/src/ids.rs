@@ -58,3 +58,19 @@ impl fmt::Display for Layer {
         write!(f, "{}", self.0)
     }
 }
+
+/// The caller's key for a vector: what an index returns in its results.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct VectorId(pub u64);
+
+impl fmt::Debug for VectorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "v{}", self.0)
+    }
+}
+
+impl fmt::Display for VectorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}

@@ -43,6 +43,6 @@ mod stats;
 pub use crate::{
     error::{GraphError, InvariantViolation},
     graph::{HnswGraph, MAX_LAYER, MAX_M},
-    ids::{Layer, NodeId},
+    ids::{Layer, NodeId, VectorId},
     stats::{GraphStats, LayerStats, MinMeanMax},
 };

@@ -1,0 +1,88 @@
+//! The facade: bad input is a typed error and changes nothing; results are right.
+
+use omen::{Error, Index, Metric, Params, VectorId};
+use rand::{RngExt, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+fn random(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    (0..n * dim).map(|_| rng.random::<f32>() - 0.5).collect()
+}
+
+#[test]
+fn bad_input_is_a_typed_error_and_changes_nothing() {
+    assert_eq!(Index::new(0, Metric::L2, Params::default()).unwrap_err(), Error::ZeroDimension);
+    assert!(matches!(Index::new(4, Metric::L2, Params::default().m(1)), Err(Error::BadParameter(_))));
+    assert!(matches!(Index::new(4, Metric::L2, Params::default().ef_construction(0)), Err(Error::BadParameter(_))));
+    assert!(matches!(Index::new(4, Metric::L2, Params::default().ef_search(0)), Err(Error::BadParameter(_))));
+
+    let mut index = Index::new(4, Metric::L2, Params::default()).unwrap();
+    assert_eq!(index.search(&[0.0; 4], 1), Err(Error::EmptyIndex));
+    index.add_batch(&random(50, 4, 1)).unwrap();
+    let before = index.search(&[0.1; 4], 5).unwrap();
+
+    assert!(matches!(index.add(&[1.0; 3]), Err(Error::DimensionMismatch { expected: 4, got: 3, .. })));
+    assert!(matches!(index.add(&[1.0, f32::NAN, 0.0, 0.0]), Err(Error::NonFinite { col: 1, .. })));
+    assert_eq!(index.add_batch(&[0.0; 7]), Err(Error::BatchLength { len: 7, dim: 4 }));
+    let mut batch = random(3, 4, 2);
+    batch[9] = f32::INFINITY;
+    assert!(matches!(index.add_batch(&batch), Err(Error::NonFinite { col: 1, .. })));
+    assert_eq!(index.len(), 50, "a refused batch adds nothing");
+
+    assert!(matches!(index.search(&[0.0; 5], 1), Err(Error::DimensionMismatch { expected: 4, got: 5, .. })));
+    assert!(matches!(index.search(&[f32::NEG_INFINITY, 0.0, 0.0, 0.0], 1), Err(Error::NonFinite { col: 0, .. })));
+    assert_eq!(index.search(&[0.0; 4], 0), Err(Error::ZeroK));
+    assert_eq!(index.search(&[0.0; 4], 51), Err(Error::KExceedsLen { k: 51, len: 50 }));
+    assert_eq!(index.search_with_ef(&[0.0; 4], 10, 9), Err(Error::EfBelowK { ef: 9, k: 10 }));
+
+    assert_eq!(index.search(&[0.1; 4], 5).unwrap(), before);
+    assert_eq!(index.check_invariants(), Ok(()));
+}
+
+#[test]
+fn every_metric_finds_the_exact_neighbours_of_stored_vectors() {
+    let dim = 12;
+    let data = random(600, dim, 3);
+    for metric in Metric::ALL {
+        let mut index = Index::new(dim, metric, Params::default().m(8)).unwrap();
+        let ids = index.add_batch(&data).unwrap();
+        assert_eq!(ids, VectorId(0)..VectorId(600));
+        let mut hits_at_self = 0;
+        for (i, v) in data.chunks(dim).enumerate().step_by(7) {
+            let hits = index.search_with_ef(v, 5, 100).unwrap();
+            assert_eq!(hits.len(), 5);
+            assert!(hits.windows(2).all(|w| w[0].dist <= w[1].dist));
+            // Under L2 and cosine a stored vector is its own nearest neighbour; under inner
+            // product it need not be (a longer vector in the same direction scores higher).
+            if hits[0].id == VectorId(i as u64) {
+                hits_at_self += 1;
+            }
+        }
+        if metric != Metric::InnerProduct {
+            assert_eq!(hits_at_self, 600usize.div_ceil(7), "{metric}");
+        }
+        assert_eq!(index.check_invariants(), Ok(()));
+    }
+}
+
+#[test]
+fn cosine_ignores_vector_length() {
+    let mut index = Index::new(2, Metric::Cosine, Params::default()).unwrap();
+    index.add_batch(&[1.0, 0.0, 0.0, 5.0, 3.0, 3.1]).unwrap();
+    let hits = index.search(&[100.0, 1.0], 3).unwrap();
+    assert_eq!(hits[0].id, VectorId(0));
+    assert!(hits[0].dist < 1e-3);
+    // Zero vectors are allowed and sit at distance 1 from everything.
+    index.add(&[0.0, 0.0]).unwrap();
+    let hits = index.search(&[0.0, 0.0], 4).unwrap();
+    assert!(hits.iter().all(|h| (h.dist - 1.0).abs() < 1e-6));
+}
+
+#[test]
+fn get_returns_stored_vectors() {
+    let mut index = Index::new(3, Metric::L2, Params::default()).unwrap();
+    let id = index.add(&[1.0, 2.0, 3.0]).unwrap();
+    assert_eq!(index.get(id), Some(&[1.0, 2.0, 3.0][..]));
+    assert_eq!(index.get(VectorId(1)), None);
+    assert_eq!(index.get(VectorId(u64::MAX)), None);
+}
