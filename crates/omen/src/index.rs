@@ -153,7 +153,7 @@ impl Index {
     /// ids. Every vector is checked first: on error nothing is added.
     pub fn add_batch(&mut self, vectors: &[f32]) -> Result<Range<VectorId>, Error> {
         let dim = self.dim();
-        if vectors.len() % dim != 0 {
+        if !vectors.len().is_multiple_of(dim) {
             return Err(Error::BatchLength { len: vectors.len(), dim });
         }
         let rows = Rows::dense(vectors, dim);
