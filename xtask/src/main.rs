@@ -1,1 +1,410 @@
-fn main() {}
+//! `cargo xtask`: validate | bench | tidy. Run without arguments for the list.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use omen::{Index, Metric, Params, VectorId};
+use omen_graph::NodeId;
+use omen_search::recall_at_k;
+use serde_json::json;
+use xtask::dataset::Dataset;
+use xtask::synthetic::Synthetic;
+use xtask::{sysinfo, tidy};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "omen's runner", arg_required_else_help = true)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Staged validation (1K -> 5K -> 10K -> 20K by default): build, check invariants, measure
+    /// recall@k against exact search. Exits non-zero on the first missed bar.
+    Validate(ValidateArgs),
+    /// Build once, sweep ef, print the figures the peer benchmark prints.
+    Bench(BenchArgs),
+    /// Check that internal dependencies follow ARCHITECTURE.md.
+    Tidy,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// TEXMEX folder: base.fvecs|bvecs, query.fvecs|bvecs, optional groundtruth.ivecs.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Synthetic dataset when no --data is given: random-D or clustered-D.
+    #[arg(long)]
+    dataset: Option<String>,
+    /// Neighbours per node on upper layers (layer 0 keeps 2*m).
+    #[arg(long, visible_alias = "M", default_value_t = 16)]
+    m: usize,
+    /// Beam width while building.
+    #[arg(long, visible_alias = "efc", default_value_t = 200)]
+    ef_construction: usize,
+    /// Worker threads (exact search now; construction is sequential until parallel bulk
+    /// insertion lands).
+    #[arg(long, default_value_t = default_threads(), value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: u16,
+    /// Distance: l2, ip or cosine.
+    #[arg(long, default_value = "l2")]
+    metric: Metric,
+    /// Neighbours per query.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    k: u32,
+    /// Queries to generate for a synthetic dataset.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    nq: u32,
+    /// Seed of the layer draws.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Print one JSON object per result on stdout (human text goes to stderr).
+    #[arg(long)]
+    json: bool,
+}
+
+fn default_threads() -> u16 {
+    sysinfo::cores().min(u16::MAX as usize) as u16
+}
+
+#[derive(Args)]
+struct ValidateArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Beam width of the searches.
+    #[arg(long, default_value_t = 64)]
+    ef_search: usize,
+    /// Index sizes, comma-separated, each a prefix of the base vectors.
+    #[arg(long, value_delimiter = ',', default_value = "1000,5000,10000,20000")]
+    stages: Vec<usize>,
+    /// The recall@k every stage must reach.
+    #[arg(long, default_value_t = 0.95)]
+    min_recall: f64,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Base vectors to generate for a synthetic dataset.
+    #[arg(long, default_value_t = 20_000)]
+    n: usize,
+    /// ef values to sweep, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "10,16,24,32,48,64,96,128,192,256,384,512")]
+    efs: Vec<usize>,
+    /// Recall that defines ef_at_target.
+    #[arg(long, default_value_t = 0.95)]
+    target_recall: f64,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let res = match cli.task {
+        Task::Validate(a) => validate(a),
+        Task::Bench(a) => bench(a),
+        Task::Tidy => run_tidy(),
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Bad(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Missed(msg)) => {
+            eprintln!("FAILED: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Why a task stopped: bad input (files, flags) or a missed bar (recall, invariants).
+enum Failure {
+    Bad(String),
+    Missed(String),
+}
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure::Bad(e.to_string())
+    }
+}
+
+fn setup(common: &Common) -> Result<(), Failure> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(usize::from(common.threads))
+        .build_global()
+        .map_err(|e| Failure::Bad(format!("cannot start {} threads: {e}", common.threads)))
+}
+
+/// The dataset of `--data`, else `--dataset` (default `default_name`) generated with `n` vectors.
+fn load(common: &Common, default_name: &str, n: usize) -> Result<Dataset, Failure> {
+    match (&common.data, &common.dataset) {
+        (Some(_), Some(_)) => Err(Failure::Bad("give --data or --dataset, not both".into())),
+        (Some(dir), None) => Ok(Dataset::from_dir(dir, common.k as usize)?),
+        (None, name) => {
+            let s = Synthetic::parse(name.as_deref().unwrap_or(default_name)).map_err(Failure::Bad)?;
+            Ok(Dataset::synthetic(s, n, common.nq as usize))
+        }
+    }
+}
+
+fn params(common: &Common, ef_search: usize) -> Params {
+    Params::default().m(common.m).ef_construction(common.ef_construction).ef_search(ef_search).seed(common.seed)
+}
+
+/// Builds an index of the first `n` base vectors; returns it with the build's seconds.
+fn build(data: &Dataset, n: usize, common: &Common, ef_search: usize, label: &str) -> Result<(Index, f64), Failure> {
+    let mut index = Index::new(data.base.dim, common.metric, params(common, ef_search))?;
+    let bar = if std::io::stderr().is_terminal() {
+        let b = ProgressBar::new(n as u64).with_message(label.to_string());
+        b.set_style(
+            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let chunk = 1000 * data.base.dim;
+    let started = Instant::now();
+    for part in data.base.prefix(n).chunks(chunk) {
+        index.add_batch(part)?;
+        bar.inc((part.len() / data.base.dim) as u64);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    Ok((index, secs))
+}
+
+/// Searches every query, one per call, on this thread; returns ids and queries per second.
+fn search_all(index: &Index, data: &Dataset, k: usize, ef: usize) -> Result<(Vec<Vec<NodeId>>, f64), Failure> {
+    let started = Instant::now();
+    let mut res = Vec::with_capacity(data.queries.len());
+    for q in 0..data.queries.len() {
+        let hits = index.search_with_ef(data.queries.row(q), k, ef)?;
+        res.push(hits.iter().map(|h| to_node(h.id)).collect());
+    }
+    let secs = started.elapsed().as_secs_f64();
+    Ok((res, data.queries.len() as f64 / secs))
+}
+
+fn to_node(id: VectorId) -> NodeId {
+    NodeId(id.0 as u32)
+}
+
+fn validate(a: ValidateArgs) -> Result<(), Failure> {
+    let c = &a.common;
+    setup(c)?;
+    let k = c.k as usize;
+    if a.ef_search < k {
+        return Err(Failure::Bad(format!("--ef-search {} is smaller than --k {k}", a.ef_search)));
+    }
+    if a.stages.is_empty() || a.stages.contains(&0) {
+        return Err(Failure::Bad("--stages needs sizes of at least 1".into()));
+    }
+    let max_n = *a.stages.iter().max().expect("non-empty");
+    let data = load(c, "clustered-128", max_n)?;
+    if max_n > data.base.len() {
+        return Err(Failure::Bad(format!("stage {max_n} is larger than the dataset ({} vectors)", data.base.len())));
+    }
+    if a.stages.iter().any(|&n| n < k) {
+        return Err(Failure::Bad(format!("every stage must hold at least k = {k} vectors")));
+    }
+
+    let path = omen::simd_path();
+    let head = format!(
+        "omen validate @ {}\nmachine: {} ({} cores), distance path: {path}, compiled SIMD: {}\ndataset: {}\nparams: metric {}, m {}, ef_construction {}, ef_search {}, seed {}, k {k}, {} threads (exact search); build: sequential",
+        sysinfo::git_revision(),
+        sysinfo::cpu_model(),
+        sysinfo::cores(),
+        sysinfo::compiled_simd_features().join(","),
+        data.description,
+        c.metric,
+        c.m,
+        c.ef_construction,
+        a.ef_search,
+        c.seed,
+        c.threads,
+    );
+    eprintln!("{head}");
+    eprintln!(
+        "\n{:>7} {:>8} {:>11} {:>9} {:>9} {:>10}  {:<10} {:>6} {:>13} {:>11} {:>14}",
+        "n",
+        "build s",
+        "build vec/s",
+        "recall@10",
+        "QPS (1t)",
+        "truth",
+        "invariants",
+        "layers",
+        "L0 unreached",
+        "L0 recipr.",
+        "L0 out min/avg/max"
+    );
+
+    let mut stages_json = Vec::new();
+    let mut failures = Vec::new();
+    for &n in &a.stages {
+        let (index, build_s) = build(&data, n, c, a.ef_search, &format!("stage {n}"))?;
+        let invariants = index.check_invariants();
+        let stats = index.stats();
+        let (truth, from_file) = data.exact_top_k(n, k, c.metric);
+        let (found, qps) = search_all(&index, &data, k, a.ef_search)?;
+        let recall = recall_at_k(&found, &truth, k);
+        let l0 = stats.bottom().expect("non-empty index");
+        let inv_text = match &invariants {
+            Ok(()) => "ok".to_string(),
+            Err(v) => format!("BROKEN: {v}"),
+        };
+        eprintln!(
+            "{:>7} {:>8.3} {:>11.0} {:>9.4} {:>9.0} {:>10}  {:<10} {:>6} {:>13} {:>10.1}% {:>14}",
+            n,
+            build_s,
+            n as f64 / build_s,
+            recall,
+            qps,
+            if from_file { "file" } else { "brute force" },
+            if invariants.is_ok() { "ok" } else { "BROKEN" },
+            stats.layers.len(),
+            l0.unreachable,
+            100.0 * l0.reciprocal_share,
+            l0.out_degree.to_string(),
+        );
+        for line in stats.to_string().lines() {
+            eprintln!("          {line}");
+        }
+        let stage = json!({
+            "stage": n, "n": n, "dim": data.base.dim, "dataset": data.name, "metric": c.metric.name(),
+            "m": c.m, "ef_construction": c.ef_construction, "ef_search": a.ef_search, "k": k,
+            "build_s": build_s, "build_vps": n as f64 / build_s, "recall": recall, "qps": qps,
+            "truth": if from_file { "file" } else { "brute force" }, "distance_path": path.name(),
+            "invariants": inv_text, "layers": stats.layers.iter().map(|l| json!({
+                "layer": l.layer.0, "nodes": l.n_nodes, "links": l.n_links, "unreachable": l.unreachable,
+                "reciprocal_share": l.reciprocal_share,
+                "out_degree": [l.out_degree.min, l.out_degree.mean, l.out_degree.max],
+                "in_degree": [l.in_degree.min, l.in_degree.mean, l.in_degree.max],
+            })).collect::<Vec<_>>(),
+        });
+        if c.json {
+            println!("{stage}");
+        }
+        stages_json.push(stage);
+        if let Err(v) = invariants {
+            failures.push(format!("stage {n}: invariant broken: {v}"));
+        }
+        if recall < a.min_recall {
+            failures.push(format!("stage {n}: recall@{k} {recall:.4} < {}", a.min_recall));
+        }
+        if !failures.is_empty() {
+            break;
+        }
+    }
+
+    let report = json!({
+        "git_revision": sysinfo::git_revision(), "cpu": sysinfo::cpu_model(), "cores": sysinfo::cores(),
+        "compiled_simd": sysinfo::compiled_simd_features(), "distance_path": path.name(),
+        "dataset": data.name, "description": data.description,
+        "params": {"metric": c.metric.name(), "m": c.m, "ef_construction": c.ef_construction,
+                   "ef_search": a.ef_search, "seed": c.seed, "k": k, "threads": c.threads},
+        "min_recall": a.min_recall, "stages": stages_json, "passed": failures.is_empty(),
+    });
+    let dir = target_dir().join("validate");
+    std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(dir.join("report.json"), format!("{report:#}\n")))?;
+    eprintln!("\nreport: {}", dir.join("report.json").display());
+    if failures.is_empty() {
+        eprintln!("validate: all {} stages passed", a.stages.len());
+        Ok(())
+    } else {
+        Err(Failure::Missed(failures.join("; ")))
+    }
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("target"))
+}
+
+fn bench(a: BenchArgs) -> Result<(), Failure> {
+    let c = &a.common;
+    setup(c)?;
+    let k = c.k as usize;
+    if a.efs.is_empty() || a.efs.contains(&0) {
+        return Err(Failure::Bad("--efs needs values of at least 1".into()));
+    }
+    let started_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let load1 = sysinfo::load1();
+    let data = load(c, "random-128", a.n)?;
+    if data.base.len() < k {
+        return Err(Failure::Bad(format!("the dataset has {} vectors, fewer than k = {k}", data.base.len())));
+    }
+    let n = data.base.len();
+    let (truth, from_file) = data.exact_top_k(n, k, c.metric);
+
+    let rss_before = sysinfo::proc_status_mb("VmRSS:");
+    let (mut index, build_s) = build(&data, n, c, a.efs[0], "build")?;
+    let rss_after = sysinfo::proc_status_mb("VmRSS:");
+    if let Err(v) = index.check_invariants() {
+        return Err(Failure::Missed(format!("invariant broken after the build: {v}")));
+    }
+
+    // Warm-up, as the peer protocol does: 100 queries at the first ef.
+    for q in 0..data.queries.len().min(100) {
+        index.search_with_ef(data.queries.row(q), k, a.efs[0].max(k))?;
+    }
+    let mut sweep = Vec::new();
+    for &ef in &a.efs {
+        let ef = ef.max(k);
+        index.set_ef_search(ef)?;
+        let (found, qps) = search_all(&index, &data, k, ef)?;
+        let recall = recall_at_k(&found, &truth, k);
+        eprintln!("ef {ef:>4}: recall@{k} {recall:.4}, {qps:>9.0} QPS (1 thread, one query per call)");
+        sweep.push(json!({"ef": ef, "recall": (recall * 1e4).round() / 1e4, "qps": (qps * 10.0).round() / 10.0}));
+    }
+    let at = |ef: usize| sweep.iter().find(|s| s["ef"] == ef).map(|s| s["recall"].clone());
+    let hit = sweep.iter().find(|s| s["recall"].as_f64().is_some_and(|r| r >= a.target_recall));
+    let round1 = |x: Option<f64>| x.map(|v| (v * 10.0).round() / 10.0);
+    let out = json!({
+        "lib": "omen", "version": env!("CARGO_PKG_VERSION"), "git_revision": sysinfo::git_revision(), "lang": "rust",
+        "dataset": data.name, "n": n, "dim": data.base.dim, "nq": data.queries.len(), "threads": c.threads,
+        "M": c.m, "efc": c.ef_construction, "k": k, "metric": format!("{} (omen)", c.metric),
+        "build_s": (build_s * 1e4).round() / 1e4, "build_vps": (n as f64 / build_s * 10.0).round() / 10.0,
+        "build": "sequential",
+        "index_rss_mb": round1(rss_before.zip(rss_after).map(|(b, a)| a - b)),
+        "lib_bytes_mb": round1(Some(index.heap_bytes() as f64 / 1048576.0)), "lib_bytes_what": "vectors + links heap capacity",
+        "peak_rss_mb": round1(sysinfo::proc_status_mb("VmHWM:")),
+        "rss_before_build_mb": round1(rss_before), "rss_after_build_mb": round1(rss_after),
+        "recall_at_ef64": at(64), "recall_at_ef128": at(128), "target_recall": a.target_recall,
+        "ef_at_target": hit.map(|h| h["ef"].clone()), "qps_at_target": hit.map(|h| h["qps"].clone()),
+        "recall_at_target": hit.map(|h| h["recall"].clone()),
+        "truth": if from_file { "groundtruth.ivecs" } else { "brute force" },
+        "distance_path": omen::simd_path().name(), "sweep": sweep,
+        "search": "single thread, one query per call (qps)",
+        "started_unix": started_at, "load1_at_start": load1,
+    });
+    if c.json {
+        println!("{out}");
+    } else {
+        println!("{out:#}");
+    }
+    Ok(())
+}
+
+fn run_tidy() -> Result<(), Failure> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let md = std::fs::read_to_string(root.join("ARCHITECTURE.md"))?;
+    let edges = tidy::workspace_edges(&root)?;
+    let problems = tidy::check(&md, &edges);
+    if problems.is_empty() {
+        eprintln!("tidy: {} internal dependency edges, all as ARCHITECTURE.md lists", edges.len());
+        Ok(())
+    } else {
+        Err(Failure::Missed(problems.join("\n")))
+    }
+}

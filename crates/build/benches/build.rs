@@ -1,1 +1,31 @@
-fn main() {}
+//! Sequential HNSW construction at two ef_construction values in one group.
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use omen_build::{HnswParams, build_sequential};
+use omen_distance::Metric;
+use omen_search::Rows;
+use rand::{RngExt, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+const N: usize = 2_000;
+const DIM: usize = 128;
+const M: usize = 16;
+const SEED: u64 = 42;
+
+fn build(c: &mut Criterion) {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(SEED);
+    let data: Vec<f32> = (0..N * DIM).map(|_| rng.random::<f32>()).collect();
+    let mut group = c.benchmark_group(format!("build_sequential/random-{DIM}-{N}"));
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(N as u64));
+    for efc in [64, 200] {
+        let params = HnswParams::new(Metric::L2).m(M).ef_construction(efc).seed(SEED);
+        group.bench_function(BenchmarkId::new("ef_construction", efc), |b| {
+            b.iter(|| build_sequential(params, Rows::dense(&data, DIM)).unwrap())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, build);
+criterion_main!(benches);

@@ -39,3 +39,8 @@ pub use crate::{
     insert::{HnswBuilder, build_sequential},
     params::HnswParams,
 };
+
+/// The README's example, compiled and run as a doctest so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

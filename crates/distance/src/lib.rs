@@ -339,3 +339,8 @@ pub fn normalize(v: &mut [f32]) {
         v.iter_mut().for_each(|x| *x *= inv);
     }
 }
+
+/// The README's example, compiled and run as a doctest so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -46,3 +46,8 @@ pub use crate::{
     ids::{Layer, NodeId, VectorId},
     stats::{GraphStats, LayerStats, MinMeanMax},
 };
+
+/// The README's example, compiled and run as a doctest so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -39,3 +39,8 @@ pub use crate::{
 };
 pub use omen_distance::{Metric, SimdPath, simd_path};
 pub use omen_graph::{GraphStats, InvariantViolation, LayerStats, MinMeanMax, VectorId};
+
+/// The README's example, compiled and run as a doctest so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -45,3 +45,8 @@ pub use crate::{
     neighbor::Neighbor,
     scratch::SearchScratch,
 };
+
+/// The README's example, compiled and run as a doctest so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

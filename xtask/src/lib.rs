@@ -1,0 +1,8 @@
+//! The project's runner, as a library so its parts are tested: dataset readers and
+//! generators, the validation and benchmark drivers, and the dependency check.
+
+pub mod dataset;
+pub mod synthetic;
+pub mod sysinfo;
+pub mod texmex;
+pub mod tidy;

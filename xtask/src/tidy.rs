@@ -1,0 +1,132 @@
+//! The dependency rule: internal crates depend only on the crates below them, exactly as the
+//! table in ARCHITECTURE.md lists.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Command;
+
+const START: &str = "<!-- tidy:deps -->";
+const END: &str = "<!-- /tidy:deps -->";
+
+/// Internal crate → the internal crates it may depend on, read from ARCHITECTURE.md's table
+/// between `<!-- tidy:deps -->` markers (rows `| crate | dep, dep |`), in table order.
+pub fn allowed_edges(architecture_md: &str) -> Result<Vec<(String, BTreeSet<String>)>, String> {
+    let start = architecture_md.find(START).ok_or("ARCHITECTURE.md has no <!-- tidy:deps --> table")?;
+    let end = architecture_md.find(END).ok_or("ARCHITECTURE.md: the tidy:deps table is not closed")?;
+    let mut res = Vec::new();
+    for line in architecture_md[start + START.len()..end].lines() {
+        let cells: Vec<&str> = line.trim().trim_matches('|').split('|').map(str::trim).collect();
+        if cells.len() != 2 || cells[0] == "crate" || cells[0].starts_with("---") {
+            continue;
+        }
+        let name = cells[0].trim_matches('`').to_string();
+        let deps = cells[1]
+            .split(',')
+            .map(|d| d.trim().trim_matches('`').to_string())
+            .filter(|d| !d.is_empty() && d != "-")
+            .collect();
+        res.push((name, deps));
+    }
+    if res.is_empty() {
+        return Err("ARCHITECTURE.md: the tidy:deps table has no rows".into());
+    }
+    Ok(res)
+}
+
+/// Every internal edge `(from, to, kind)` of the workspace, from `cargo metadata`.
+pub fn workspace_edges(root: &Path) -> Result<Vec<(String, String, String)>, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .current_dir(root)
+        .output()
+        .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| format!("cargo metadata: {e}"))?;
+    let packages = meta["packages"].as_array().ok_or("cargo metadata: no packages")?;
+    let names: BTreeSet<&str> = packages.iter().filter_map(|p| p["name"].as_str()).collect();
+    let mut res = Vec::new();
+    for p in packages {
+        let from = p["name"].as_str().unwrap_or_default();
+        for d in p["dependencies"].as_array().into_iter().flatten() {
+            let to = d["name"].as_str().unwrap_or_default();
+            if names.contains(to) {
+                let kind = d["kind"].as_str().unwrap_or("normal").to_string();
+                res.push((from.to_string(), to.to_string(), kind));
+            }
+        }
+    }
+    Ok(res)
+}
+
+/// Checks the workspace's edges against the table, and the table against the layer order.
+/// Returns one line per problem.
+pub fn check(architecture_md: &str, edges: &[(String, String, String)]) -> Vec<String> {
+    let table = match allowed_edges(architecture_md) {
+        Ok(t) => t,
+        Err(e) => return vec![e],
+    };
+    let mut problems = Vec::new();
+    let position: BTreeMap<&str, usize> = table.iter().enumerate().map(|(i, (n, _))| (n.as_str(), i)).collect();
+    for (i, (name, deps)) in table.iter().enumerate() {
+        for d in deps {
+            match position.get(d.as_str()) {
+                Some(&j) if j < i => {}
+                Some(_) => problems.push(format!("ARCHITECTURE.md: {name} may depend on {d}, which is not below it")),
+                None => problems.push(format!("ARCHITECTURE.md: {name} lists {d}, which is not in the table")),
+            }
+        }
+    }
+    for (from, to, kind) in edges {
+        match table.iter().find(|(n, _)| n == from) {
+            None => problems.push(format!("{from} is a workspace crate missing from ARCHITECTURE.md's table")),
+            Some((_, deps)) if !deps.contains(to) => {
+                problems.push(format!("{from} depends on {to} ({kind}), an edge ARCHITECTURE.md does not allow"))
+            }
+            Some(_) => {}
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MD: &str = "x\n<!-- tidy:deps -->\n| crate | may depend on |\n|---|---|\n| `a` | |\n| `b` | `a` |\n| `c` | a, b |\n<!-- /tidy:deps -->\n";
+
+    fn e(f: &str, t: &str) -> (String, String, String) {
+        (f.into(), t.into(), "normal".into())
+    }
+
+    #[test]
+    fn listed_downward_edges_pass() {
+        assert_eq!(check(MD, &[e("b", "a"), e("c", "a"), e("c", "b")]), Vec::<String>::new());
+    }
+
+    #[test]
+    fn an_upward_or_unlisted_edge_fails() {
+        let p = check(MD, &[e("a", "b")]);
+        assert_eq!(p.len(), 1);
+        assert!(p[0].contains("a depends on b"), "{p:?}");
+        let p = check(MD, &[e("d", "a")]);
+        assert!(p[0].contains("missing from"), "{p:?}");
+    }
+
+    #[test]
+    fn a_table_pointing_up_fails() {
+        let md = MD.replace("| `a` | |", "| `a` | b |");
+        assert!(check(&md, &[]).iter().any(|p| p.contains("not below it")));
+    }
+
+    #[test]
+    fn this_workspace_follows_its_architecture() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let md = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
+        let edges = workspace_edges(root).unwrap();
+        assert!(edges.iter().any(|(f, t, _)| f == "omen-search" && t == "omen-graph"), "edges were read");
+        assert_eq!(check(&md, &edges), Vec::<String>::new());
+    }
+}
