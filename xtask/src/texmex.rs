@@ -423,6 +423,12 @@ mod tests {
     fn every_truncation_is_an_error_naming_the_offset() {
         let full = to_fvecs(&sample());
         for cut in 1..full.len() {
+            if cut == 16 {
+                // A cut on a row boundary leaves a shorter, well-formed file: the format has no
+                // row count, so this is one row, not an error.
+                assert_eq!(parse_fvecs(p(), &full[..cut]).unwrap().len(), 1);
+                continue;
+            }
             match parse_fvecs(p(), &full[..cut]) {
                 Err(DataError::Truncated { offset, row, expected, found, .. }) => {
                     let row_start = if cut < 16 { 0 } else { 16 };
