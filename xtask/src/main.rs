@@ -284,6 +284,7 @@ fn validate(a: ValidateArgs) -> Result<(), Failure> {
             "m": c.m, "ef_construction": c.ef_construction, "ef_search": a.ef_search, "k": k,
             "build_s": build_s, "build_vps": n as f64 / build_s, "recall": recall, "qps": qps,
             "truth": if from_file { "file" } else { "brute force" }, "distance_path": path.name(),
+            "exact_fallbacks": index.exact_fallbacks(), "nodes_without_links": stats.without_links(),
             "invariants": inv_text, "layers": stats.layers.iter().map(|l| json!({
                 "layer": l.layer.0, "nodes": l.n_nodes, "links": l.n_links, "unreachable": l.unreachable,
                 "reciprocal_share": l.reciprocal_share,
@@ -297,6 +298,15 @@ fn validate(a: ValidateArgs) -> Result<(), Failure> {
         stages_json.push(stage);
         if let Err(v) = invariants {
             failures.push(format!("stage {n}: invariant broken: {v}"));
+        }
+        if stats.without_links() > 0 {
+            failures.push(format!("stage {n}: {} nodes without links (a construction bug)", stats.without_links()));
+        }
+        if index.exact_fallbacks() > 0 {
+            failures.push(format!(
+                "stage {n}: {} searches reached fewer than k nodes and fell back to exact scan",
+                index.exact_fallbacks()
+            ));
         }
         if recall < a.min_recall {
             failures.push(format!("stage {n}: recall@{k} {recall:.4} < {}", a.min_recall));

@@ -83,6 +83,10 @@ impl HnswBuilder {
         if graph.m() != self.params.m {
             return Err(BuildError::GraphMismatch { graph_m: graph.m(), params_m: self.params.m });
         }
+        if graph.len() >= u32::MAX as usize - 1 {
+            // Refuse before drawing a layer, so a refused insert leaves the seed's sequence intact.
+            return Err(omen_graph::GraphError::Full.into());
+        }
         let layer = self.random_layer();
         let entry = graph.entry_point().zip(graph.top_layer());
         let node = graph.push_node(vector, layer)?;
@@ -94,8 +98,10 @@ impl HnswBuilder {
         self.found.clear();
         self.found.push(nearest);
 
+        // A beam narrower than m could not offer m candidates (hnswlib uses max(ef, m) too).
+        let ef = self.params.ef_construction.max(self.params.m);
         for l in Layer::descend_from(top.min(layer)) {
-            let w = search_layer(graph, &dist, vector, &self.found, self.params.ef_construction, l, &mut self.scratch);
+            let w = search_layer(graph, &dist, vector, &self.found, ef, l, &mut self.scratch);
             self.found.clear();
             self.found.extend_from_slice(w);
 
@@ -145,6 +151,9 @@ impl HnswBuilder {
     pub fn insert_all(&mut self, graph: &mut HnswGraph, rows: Rows<'_>) -> Result<Option<NodeId>, BuildError> {
         for i in 0..rows.len() {
             check_vector(rows.row(i), graph.dim(), i)?;
+        }
+        if graph.len() + rows.len() >= u32::MAX as usize - 1 {
+            return Err(omen_graph::GraphError::Full.into());
         }
         graph.reserve(rows.len());
         let mut first = None;

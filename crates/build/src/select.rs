@@ -9,7 +9,7 @@ use omen_search::Neighbor;
 /// `selected`:
 ///
 /// ```text
-/// if |candidates| <= max: keep them all
+/// if |candidates| < max: keep them all
 /// for c in candidates, nearest first, until |selected| = max:
 ///     keep c unless some already kept s is closer to c than the base is (dist(c, s) < c.dist)
 /// ```
@@ -24,7 +24,7 @@ pub(crate) fn select_neighbors(
 ) {
     debug_assert!(candidates.is_sorted(), "candidates sorted nearest first");
     selected.clear();
-    if candidates.len() <= max {
+    if candidates.len() < max {
         selected.extend_from_slice(candidates);
         return;
     }

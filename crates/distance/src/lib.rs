@@ -254,9 +254,14 @@ impl Distance {
     }
 
     /// The distance between `a` and `b` (panics if their lengths differ).
+    ///
+    /// Never NaN: when finite inputs overflow `f32` inside a kernel (an inner product of
+    /// components near 1e20 can sum `inf + -inf`), the distance is `+inf`, so such a pair ranks
+    /// last instead of first.
     #[inline]
     pub fn eval(&self, a: &[f32], b: &[f32]) -> f32 {
-        self.kernels.distance(self.metric, a, b)
+        let d = self.kernels.distance(self.metric, a, b);
+        if d.is_nan() { f32::INFINITY } else { d }
     }
 
     /// One query against many rows of a row-major matrix: `out[i] = eval(query, row rows[i])`,
@@ -323,11 +328,12 @@ pub fn distance(metric: Metric, a: &[f32], b: &[f32]) -> f32 {
 
 /// Scales `v` to unit L2 norm in place; an all-zero vector stays all zeros.
 ///
-/// Vectors whose squared norm overflows `f32` (components near 1e20 and above) are first scaled
-/// by their largest component, so they normalise too. `v` must hold finite values.
+/// Vectors whose squared norm overflows or underflows `f32` (components near 1e20 and above,
+/// or near 1e-20 and below) are first scaled by their largest component, so they normalise too.
+/// `v` must hold finite values.
 pub fn normalize(v: &mut [f32]) {
     let mut norm = dot(v, v).sqrt();
-    if !norm.is_finite() {
+    if !norm.is_finite() || norm < f32::MIN_POSITIVE.sqrt() {
         let max = v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
         if max > 0.0 && max.is_finite() {
             v.iter_mut().for_each(|x| *x /= max);

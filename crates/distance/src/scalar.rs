@@ -20,7 +20,8 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(&x, &y)| f64::from(x) * f64::from(y)).sum::<f64>() as f32
 }
 
-/// Cosine distance `1 - cos(a, b)`; `1` when either vector has zero norm.
+/// Cosine distance `1 - cos(a, b)`; `1` when either vector has zero norm; NaN when the
+/// products overflow `f32`.
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
     let (mut ab, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
@@ -37,13 +38,16 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
 ///
 /// Shared by every path so that zero vectors behave the same everywhere.
 pub(crate) fn cosine_from_parts(ab: f32, aa: f32, bb: f32) -> f32 {
+    // Clamp rounding below zero, but let NaN (products that overflowed f32) through: callers
+    // that rank by distance map NaN to +inf (`Distance::eval`).
+    let clamp = |d: f32| if d < 0.0 { 0.0 } else { d };
     let denom = (aa * bb).sqrt();
     if denom > 0.0 && denom.is_finite() {
-        (1.0 - ab / denom).max(0.0)
+        clamp(1.0 - ab / denom)
     } else if denom > 0.0 {
         // Norms overflowed f32: recompute the ratio from the square roots separately.
         let d = aa.sqrt() * bb.sqrt();
-        if d > 0.0 && d.is_finite() { (1.0 - ab / d).max(0.0) } else { 1.0 }
+        if d > 0.0 && d.is_finite() { clamp(1.0 - ab / d) } else { f32::NAN }
     } else {
         1.0
     }

@@ -157,8 +157,12 @@ unsafe fn cosine_avx512_impl(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// Horizontal sum of the eight lanes.
-#[inline(always)]
-fn hsum256(v: __m256) -> f32 {
+///
+/// # Safety
+/// The CPU must support AVX (every caller is an AVX2 kernel).
+#[inline]
+#[target_feature(enable = "avx")]
+unsafe fn hsum256(v: __m256) -> f32 {
     let mut lanes = [0.0f32; 8];
     // SAFETY: `lanes` is 8 writable f32; the unaligned store has no alignment requirement.
     unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), v) };
@@ -193,7 +197,8 @@ unsafe fn l2_sq_avx2_impl(a: &[f32], b: &[f32]) -> f32 {
         }
         i += 8;
     }
-    let mut sum = hsum256(_mm256_add_ps(acc0, acc1));
+    // SAFETY: this function runs only on CPUs with AVX2, which implies AVX.
+    let mut sum = unsafe { hsum256(_mm256_add_ps(acc0, acc1)) };
     for j in i..n {
         let d = a[j] - b[j];
         sum += d * d;
@@ -225,7 +230,8 @@ unsafe fn dot_avx2_impl(a: &[f32], b: &[f32]) -> f32 {
         }
         i += 8;
     }
-    let mut sum = hsum256(_mm256_add_ps(acc0, acc1));
+    // SAFETY: this function runs only on CPUs with AVX2, which implies AVX.
+    let mut sum = unsafe { hsum256(_mm256_add_ps(acc0, acc1)) };
     for j in i..n {
         sum += a[j] * b[j];
     }
@@ -249,7 +255,8 @@ unsafe fn cosine_avx2_impl(a: &[f32], b: &[f32]) -> f32 {
         bb = _mm256_fmadd_ps(y, y, bb);
         i += 8;
     }
-    let (mut sab, mut saa, mut sbb) = (hsum256(ab), hsum256(aa), hsum256(bb));
+    // SAFETY: this function runs only on CPUs with AVX2, which implies AVX.
+    let (mut sab, mut saa, mut sbb) = unsafe { (hsum256(ab), hsum256(aa), hsum256(bb)) };
     for j in i..n {
         sab += a[j] * b[j];
         saa += a[j] * a[j];

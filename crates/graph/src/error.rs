@@ -104,6 +104,14 @@ pub enum GraphError {
     /// A graph of zero-dimensional vectors was asked for.
     #[error("dimension must be at least 1")]
     ZeroDimension,
+    /// A dimension above [`crate::MAX_DIM`].
+    #[error("dimension {dim} is above the largest supported ({max})")]
+    DimensionTooLarge {
+        /// The dimension asked for.
+        dim: usize,
+        /// The largest supported.
+        max: usize,
+    },
     /// `m` is outside `2..=MAX_M`.
     #[error("m = {m} is out of range (2..={max})")]
     BadM {

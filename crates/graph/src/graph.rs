@@ -16,6 +16,8 @@ use crate::{GraphError, InvariantViolation, Layer, NodeId};
 
 /// The largest `m` a graph accepts (layer 0 then holds up to `2 * MAX_M` neighbours).
 pub const MAX_M: usize = 1024;
+/// The largest vector dimension a graph accepts.
+pub const MAX_DIM: usize = 1 << 24;
 /// The highest layer a node can reach.
 pub const MAX_LAYER: Layer = Layer(63);
 
@@ -65,6 +67,9 @@ impl HnswGraph {
     pub fn new(dim: usize, m: usize) -> Result<Self, GraphError> {
         if dim == 0 {
             return Err(GraphError::ZeroDimension);
+        }
+        if dim > MAX_DIM {
+            return Err(GraphError::DimensionTooLarge { dim, max: MAX_DIM });
         }
         if !(2..=MAX_M).contains(&m) {
             return Err(GraphError::BadM { m, max: MAX_M });
@@ -142,7 +147,7 @@ impl HnswGraph {
     /// The highest layer of the graph (the entry point's top layer); `None` when empty.
     #[inline]
     pub fn top_layer(&self) -> Option<Layer> {
-        self.entry.map(|e| self.tops[e.idx()])
+        self.entry.and_then(|e| self.tops.get(e.idx()).copied())
     }
 
     /// The highest layer `node` is on.

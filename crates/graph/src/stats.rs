@@ -46,6 +46,10 @@ pub struct LayerStats {
     pub n_links: usize,
     /// Nodes on this layer that a walk along this layer's links from the entry point never reaches.
     pub unreachable: usize,
+    /// Nodes on this layer with no neighbour on it although the layer holds other nodes. HNSW
+    /// insertion never leaves one (every node links to at least its nearest found node, and
+    /// pruning keeps at least one link), so a non-zero count means a construction bug.
+    pub without_links: usize,
     /// Share of links A→B for which B→A also exists (1.0 when there are no links).
     pub reciprocal_share: f64,
     /// Out-degree over the layer's nodes.
@@ -62,12 +66,20 @@ pub struct GraphStats {
 }
 
 impl GraphStats {
-    /// Measures `g` in O(nodes + edges · degree).
+    /// Measures `g` in O(nodes + edges · degree). Works on a corrupt graph too (links out of
+    /// range are skipped), so it can describe what `check_invariants` rejected.
     pub fn measure(g: &HnswGraph) -> Self {
-        let Some(top) = g.top_layer() else { return GraphStats::default() };
-        let entry = g.entry_point().expect("non-empty graph has an entry point");
+        // The highest layer of any node and the stored entry point, both read without trusting
+        // the invariants, so a corrupt graph is described rather than panicked on.
+        let Some(top) = g.tops().iter().copied().max() else { return GraphStats::default() };
+        let entry = g.entry_point().unwrap_or(NodeId(u32::MAX));
         let layers = Layer::descend_from(top).map(|layer| measure_layer(g, layer, entry)).collect();
         GraphStats { layers }
+    }
+
+    /// Nodes without links summed over layers (see [`LayerStats::without_links`]).
+    pub fn without_links(&self) -> usize {
+        self.layers.iter().map(|l| l.without_links).sum()
     }
 
     /// The bottom layer's measurements, if the graph has nodes.
@@ -84,7 +96,7 @@ fn measure_layer(g: &HnswGraph, layer: Layer, entry: NodeId) -> LayerStats {
     for node_idx in (0..n).filter(|&i| on_layer(i)) {
         n_nodes += 1;
         let node = NodeId(node_idx as u32);
-        for &t in g.neighbors(node, layer) {
+        for &t in g.neighbors(node, layer).iter().filter(|t| t.idx() < n) {
             n_links += 1;
             in_deg[t.idx()] += 1;
             if g.neighbors(t, layer).contains(&node) {
@@ -94,12 +106,15 @@ fn measure_layer(g: &HnswGraph, layer: Layer, entry: NodeId) -> LayerStats {
     }
 
     let mut seen = vec![false; n];
-    let mut queue = VecDeque::from([entry]);
-    seen[entry.idx()] = true;
-    let mut reached = 1usize;
+    let mut queue = VecDeque::new();
+    if entry.idx() < n && on_layer(entry.idx()) {
+        seen[entry.idx()] = true;
+        queue.push_back(entry);
+    }
+    let mut reached = queue.len();
     while let Some(node) = queue.pop_front() {
         for &t in g.neighbors(node, layer) {
-            if !seen[t.idx()] {
+            if t.idx() < n && on_layer(t.idx()) && !seen[t.idx()] {
                 seen[t.idx()] = true;
                 reached += 1;
                 queue.push_back(t);
@@ -108,11 +123,14 @@ fn measure_layer(g: &HnswGraph, layer: Layer, entry: NodeId) -> LayerStats {
     }
 
     let nodes = || (0..n).filter(move |&i| on_layer(i));
+    let without_links =
+        if n_nodes > 1 { nodes().filter(|&i| g.neighbors(NodeId(i as u32), layer).is_empty()).count() } else { 0 };
     LayerStats {
         layer,
         n_nodes,
         n_links,
         unreachable: n_nodes - reached,
+        without_links,
         reciprocal_share: if n_links == 0 { 1.0 } else { reciprocal as f64 / n_links as f64 },
         out_degree: MinMeanMax::of(nodes().map(|i| g.neighbors(NodeId(i as u32), layer).len())),
         in_degree: MinMeanMax::of(nodes().map(|i| in_deg[i])),
@@ -127,10 +145,11 @@ impl fmt::Display for GraphStats {
             }
             write!(
                 f,
-                "layer {:>2}: {:>7} nodes, {:>5} unreachable, reciprocal {:>5.1}%, out-degree {}, in-degree {}",
+                "layer {:>2}: {:>7} nodes, {:>5} unreachable, {} without links, reciprocal {:>5.1}%, out-degree {}, in-degree {}",
                 l.layer,
                 l.n_nodes,
                 l.unreachable,
+                l.without_links,
                 100.0 * l.reciprocal_share,
                 l.out_degree,
                 l.in_degree

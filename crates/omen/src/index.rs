@@ -1,6 +1,7 @@
 //! [`Index`]: one HNSW graph behind a small, checked API.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use omen_build::{HnswBuilder, HnswParams, check_vector};
 use omen_distance::{Distance, Metric};
@@ -78,6 +79,7 @@ pub struct Index {
     // for cosine).
     dist: Distance,
     scratch: Mutex<Vec<SearchScratch>>,
+    exact_fallbacks: AtomicU64,
 }
 
 impl Index {
@@ -96,7 +98,15 @@ impl Index {
         };
         let builder = HnswBuilder::new(hnsw)?;
         let graph = builder.new_graph(dim)?;
-        Ok(Index { metric, params, dist: *builder.distance(), graph, builder, scratch: Mutex::new(Vec::new()) })
+        Ok(Index {
+            metric,
+            params,
+            dist: *builder.distance(),
+            graph,
+            builder,
+            scratch: Mutex::new(Vec::new()),
+            exact_fallbacks: AtomicU64::new(0),
+        })
     }
 
     /// Number of vectors.
@@ -160,6 +170,9 @@ impl Index {
         for i in 0..rows.len() {
             check_vector(rows.row(i), dim, i)?;
         }
+        if self.len() + rows.len() >= u32::MAX as usize - 1 {
+            return Err(Error::Full);
+        }
         let start = VectorId(self.len() as u64);
         self.graph.reserve(rows.len());
         let mut buf = Vec::new();
@@ -182,9 +195,18 @@ impl Index {
         let mut buf = Vec::new();
         let q = prepared(self.metric, query, &mut buf);
         let mut scratch = self.scratch.lock().pop().unwrap_or_default();
+        let fallbacks = scratch.exact_fallbacks();
         let res = knn_search(&self.graph, &self.dist, q, k, ef, &mut scratch);
+        self.exact_fallbacks.fetch_add(scratch.exact_fallbacks() - fallbacks, Ordering::Relaxed);
         self.scratch.lock().push(scratch);
         Ok(res?.into_iter().map(|n| Neighbor { id: VectorId(u64::from(n.id.0)), dist: n.dist }).collect())
+    }
+
+    /// How many searches walked the graph to fewer than `k` vectors and were answered by exact
+    /// scan instead: zero on ordinary data; non-zero on degenerate data (thousands of identical
+    /// vectors) or a broken graph. `cargo xtask validate` fails when it is non-zero.
+    pub fn exact_fallbacks(&self) -> u64 {
+        self.exact_fallbacks.load(Ordering::Relaxed)
     }
 
     /// Verifies every structural rule of the graph (see [`InvariantViolation`]).

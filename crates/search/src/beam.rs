@@ -74,7 +74,7 @@ pub fn search_layer<'s>(
 ) -> &'s [Neighbor] {
     assert_eq!(query.len(), graph.dim(), "query dimension");
     let ef = ef.max(1);
-    let SearchScratch { visited, candidates, results, batch_ids, batch_dists, out } = scratch;
+    let SearchScratch { visited, candidates, results, batch_ids, batch_dists, out, .. } = scratch;
     visited.reset(graph.len());
     candidates.clear();
     results.clear();
@@ -129,7 +129,9 @@ pub fn search_layer<'s>(
 ///
 /// Always returns exactly `k` results: when the graph walk reaches fewer than `k` nodes (which
 /// only degenerate data does, such as thousands of identical vectors whose tied links leave
-/// most nodes without in-links), the exact scan answers instead.
+/// most nodes without in-links), the exact scan answers instead, and
+/// [`SearchScratch::exact_fallbacks`] counts it, so that a broken graph cannot hide behind the
+/// exact answers.
 pub fn knn_search(
     graph: &HnswGraph,
     dist: &Distance,
@@ -141,6 +143,7 @@ pub fn knn_search(
     check_request(graph, query, k, ef)?;
     let found = knn_search_checked(graph, dist, query, k, ef, scratch);
     if found.len() < k {
+        scratch.exact_fallbacks += 1;
         return Ok(crate::brute_force_knn(crate::Rows::of_graph(graph), dist, query, k));
     }
     Ok(found.to_vec())

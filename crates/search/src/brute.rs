@@ -64,10 +64,11 @@ impl<'a> Rows<'a> {
 /// # Panics
 /// If `query.len() != rows.dim()`.
 pub fn brute_force_knn(rows: Rows<'_>, dist: &Distance, query: &[f32], k: usize) -> Vec<Neighbor> {
-    let mut heap = BinaryHeap::with_capacity(k + 1);
+    let k = k.min(rows.len());
     if k == 0 {
         return Vec::new();
     }
+    let mut heap = BinaryHeap::with_capacity(k + 1);
     for i in 0..rows.len() {
         let cand = Neighbor::new(NodeId(i as u32), dist.eval(query, rows.row(i)));
         if heap.len() < k {

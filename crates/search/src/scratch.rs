@@ -48,11 +48,19 @@ pub struct SearchScratch {
     pub(crate) batch_ids: Vec<u32>,
     pub(crate) batch_dists: Vec<f32>,
     pub(crate) out: Vec<Neighbor>,
+    pub(crate) exact_fallbacks: u64,
 }
 
 impl SearchScratch {
     /// Empty scratch; it grows to the graph's size on first use.
     pub fn new() -> Self {
         SearchScratch::default()
+    }
+
+    /// How many [`crate::knn_search`] calls with this scratch found fewer than `k` nodes by
+    /// walking the graph and answered by exact scan instead. Non-zero only on degenerate data
+    /// (thousands of identical vectors) or a broken graph.
+    pub fn exact_fallbacks(&self) -> u64 {
+        self.exact_fallbacks
     }
 }

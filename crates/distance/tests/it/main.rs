@@ -104,6 +104,30 @@ fn normalize_handles_zero_and_huge_vectors() {
 }
 
 #[test]
+fn overflowing_products_rank_last_not_first() {
+    // Finite inputs whose inner product sums +inf and -inf: NaN inside the kernel.
+    let a = [1e20f32, 1e20];
+    let b = [1e20f32, -1e20];
+    for k in available() {
+        for m in [Metric::InnerProduct, Metric::Cosine, Metric::L2] {
+            let d = Distance::with_kernels(m, k).eval(&a, &b);
+            assert!(!d.is_nan(), "{m} on {}: NaN", k.path());
+        }
+        // The f64 reference gets the exact 1 - 0; the f32 paths overflow and rank the pair last.
+        let want = if k.path() == SimdPath::Scalar { 1.0 } else { f32::INFINITY };
+        assert_eq!(Distance::with_kernels(Metric::InnerProduct, k).eval(&a, &b), want, "{}", k.path());
+    }
+}
+
+#[test]
+fn normalize_handles_tiny_vectors() {
+    let mut t = [1e-30f32, 0.0, -1e-30];
+    omen_distance::normalize(&mut t);
+    let n: f32 = t.iter().map(|x| x * x).sum();
+    assert!((n - 1.0).abs() < 1e-5, "norm² {n}");
+}
+
+#[test]
 fn metric_names_round_trip() {
     for m in Metric::ALL {
         assert_eq!(m.name().parse::<Metric>(), Ok(m));

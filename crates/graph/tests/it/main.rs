@@ -170,17 +170,39 @@ fn set_neighbors_refuses_every_bad_list_and_changes_nothing() {
 #[test]
 fn add_neighbor_stops_at_the_cap() {
     let mut g = valid();
-    assert_eq!(g.add_neighbor(NodeId(1), Layer(0), NodeId(3)), Ok(true));
-    assert_eq!(g.add_neighbor(NodeId(1), Layer(0), NodeId(4)), Ok(true));
-    assert!(matches!(
-        g.add_neighbor(NodeId(1), Layer(0), NodeId(4)),
-        Err(GraphError::Invariant(InvariantViolation::DuplicateLink { .. }))
-    ));
-    g.set_neighbors(NodeId(0), Layer(0), &[NodeId(1), NodeId(2), NodeId(3), NodeId(4)]).unwrap();
-    g.set_neighbors(NodeId(1), Layer(0), &[NodeId(0), NodeId(2), NodeId(3)]).unwrap();
-    assert_eq!(g.add_neighbor(NodeId(1), Layer(0), NodeId(4)), Ok(true));
-    assert_eq!(g.neighbors(NodeId(1), Layer(0)).len(), 4);
+    // Two more nodes, so n1 can be offered a fifth distinct target; layer 0 caps at 2m = 4.
+    let n5 = g.push_node(&[5.0, 0.0, 1.0], Layer(0)).unwrap();
+    g.set_neighbors(n5, Layer(0), &[NodeId(4)]).unwrap();
+    let n = NodeId;
+    assert_eq!(g.neighbors(n(1), Layer(0)), &[n(0), n(2)]);
+    assert_eq!(g.add_neighbor(n(1), Layer(0), n(3)), Ok(true));
+    assert_eq!(g.add_neighbor(n(1), Layer(0), n(4)), Ok(true));
+    assert_eq!(
+        g.add_neighbor(n(1), Layer(0), n(4)),
+        Err(InvariantViolation::DuplicateLink { node: n(1), layer: Layer(0), target: n(4) }.into())
+    );
+    assert_eq!(g.add_neighbor(n(1), Layer(0), n5), Ok(false), "the list is full");
+    assert_eq!(g.neighbors(n(1), Layer(0)), &[n(0), n(2), n(3), n(4)]);
+    assert_eq!(
+        g.add_neighbor(n(0), Layer(1), n(1)),
+        Err(InvariantViolation::TargetAbsentFromLayer { node: n(0), layer: Layer(1), target: n(1) }.into())
+    );
     assert_eq!(g.check_invariants(), Ok(()));
+}
+
+#[test]
+fn stats_survive_a_corrupt_graph_and_count_nodes_without_links() {
+    let mut g = valid();
+    g.raw_set_row(NodeId(1), Layer(0), 2, &[0, 99]);
+    g.raw_set_entry(Some(NodeId(42)));
+    let s = GraphStats::measure(&g);
+    assert_eq!(s.bottom().unwrap().n_links, 11, "the out-of-range link is skipped");
+    assert_eq!(s.bottom().unwrap().unreachable, 5, "no valid entry point reaches nothing");
+    let mut g = valid();
+    g.set_neighbors(NodeId(3), Layer(0), &[]).unwrap();
+    let s = GraphStats::measure(&g);
+    assert_eq!(s.bottom().unwrap().without_links, 1);
+    assert_eq!(s.without_links(), 1);
 }
 
 #[test]

@@ -61,6 +61,8 @@ fn every_metric_finds_the_exact_neighbours_of_stored_vectors() {
         if metric != Metric::InnerProduct {
             assert_eq!(hits_at_self, 600usize.div_ceil(7), "{metric}");
         }
+        assert_eq!(index.exact_fallbacks(), 0, "{metric}: every search answered by the graph");
+        assert_eq!(index.stats().without_links(), 0, "{metric}");
         assert_eq!(index.check_invariants(), Ok(()));
     }
 }
