@@ -1,6 +1,9 @@
 //! The project's runner, as a library so its parts are tested: dataset readers and
 //! generators, the validation and benchmark drivers, and the dependency check.
 
+#[cfg(feature = "profile")]
+#[allow(unsafe_code)]
+pub mod alloc_count;
 pub mod dataset;
 pub mod synthetic;
 pub mod sysinfo;

@@ -29,9 +29,30 @@ enum Task {
     Validate(ValidateArgs),
     /// Build once, sweep ef, print the figures the peer benchmark prints.
     Bench(BenchArgs),
+    /// Time each phase of insertion (navigation, layer search, selection, connection updates,
+    /// allocation) and count distance calls and heap allocations: builds an instrumented copy of
+    /// the runner into target/profile and runs it (one thread unless --threads is given).
+    Profile(ProfileArgs),
+    /// The instrumented run behind `profile`.
+    #[cfg(feature = "profile")]
+    #[command(hide = true)]
+    ProfileRun(ProfileArgs),
     /// Check that internal dependencies follow ARCHITECTURE.md.
     Tidy,
 }
+
+#[derive(Args)]
+struct ProfileArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Base vectors to generate for a synthetic dataset.
+    #[arg(long, default_value_t = 20_000)]
+    n: usize,
+}
+
+#[cfg(feature = "profile")]
+#[global_allocator]
+static ALLOCATOR: xtask::alloc_count::Counting = xtask::alloc_count::Counting;
 
 #[derive(Args, Clone)]
 struct Common {
@@ -107,6 +128,9 @@ fn main() -> ExitCode {
     let res = match cli.task {
         Task::Validate(a) => validate(a),
         Task::Bench(a) => bench(a),
+        Task::Profile(_) => profile(),
+        #[cfg(feature = "profile")]
+        Task::ProfileRun(a) => profile_run(a),
         Task::Tidy => run_tidy(),
     };
     match res {
@@ -417,4 +441,130 @@ fn run_tidy() -> Result<(), Failure> {
     } else {
         Err(Failure::Missed(problems.join("\n")))
     }
+}
+
+/// Re-runs this runner built with the `profile` feature (into its own target directory, so the
+/// normal build keeps no instrumentation), forwarding the arguments.
+fn profile() -> Result<(), Failure> {
+    let mut args: Vec<String> = std::env::args().skip_while(|a| a != "profile").skip(1).collect();
+    if !args.iter().any(|a| a == "--threads" || a.starts_with("--threads=")) {
+        args.extend(["--threads".into(), "1".into()]);
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .current_dir(&root)
+        .args(["run", "--release", "--quiet", "--package", "xtask", "--features", "profile", "--target-dir"])
+        .arg(target_dir().join("profile"))
+        .args(["--", "profile-run"])
+        .args(&args)
+        .status()?;
+    if status.success() { Ok(()) } else { Err(Failure::Missed(format!("the profiling run failed ({status})"))) }
+}
+
+#[cfg(feature = "profile")]
+fn profile_run(a: ProfileArgs) -> Result<(), Failure> {
+    use omen_build::profile;
+    use omen_distance::Distance;
+
+    let c = &a.common;
+    setup(c)?;
+    let data = load(c, "random-128", a.n)?;
+    let n = data.base.len();
+    let mut index = Index::new(data.base.dim, c.metric, params(c, 64))?;
+    let _ = profile::take();
+    let (allocs0, bytes0) = xtask::alloc_count::counts();
+    let started = Instant::now();
+    index.add_batch(&data.base.data)?;
+    let total_s = started.elapsed().as_secs_f64();
+    let (allocs1, bytes1) = xtask::alloc_count::counts();
+    let phases = profile::take();
+    if let Err(v) = index.check_invariants() {
+        return Err(Failure::Missed(format!("invariant broken after the build: {v}")));
+    }
+
+    // Calibrate one distance call on this data: random pairs of stored vectors, as a build
+    // touches them (mostly out of cache), 200,000 calls.
+    let dist = Distance::new(if c.metric == Metric::Cosine { Metric::InnerProduct } else { c.metric });
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    let pairs: Vec<(usize, usize)> = (0..200_000).map(|_| (next(), next())).collect();
+    let get = |i: usize| index.get(VectorId(i as u64)).expect("stored");
+    let t = Instant::now();
+    let mut sink = 0.0f32;
+    for &(i, j) in &pairs {
+        sink += dist.eval(get(i), get(j));
+    }
+    let ns_per_distance = t.elapsed().as_nanos() as f64 / pairs.len() as f64;
+    std::hint::black_box(sink);
+
+    let total_ns = total_s * 1e9;
+    let timed_ns: f64 = phases.iter().map(|(_, t)| t.nanos as f64).sum();
+    let distance_calls: u64 = phases.iter().map(|(_, t)| t.distance_calls).sum();
+    eprintln!(
+        "omen profile @ {}: {} ({} vectors, d = {}), metric {}, m {}, ef_construction {}, {} thread(s), distance path {}",
+        sysinfo::git_revision(),
+        data.name,
+        n,
+        data.base.dim,
+        c.metric,
+        c.m,
+        c.ef_construction,
+        c.threads,
+        omen::simd_path()
+    );
+    eprintln!("build: {total_s:.3} s, {:.0} vectors/s (instrumented)\n", n as f64 / total_s);
+    println!(
+        "| phase | total ms | share | calls | ns/call | distance calls | distance calls / insert |\n|---|---|---|---|---|---|---|"
+    );
+    let mut rows = Vec::new();
+    for (p, t) in &phases {
+        println!(
+            "| {} | {:.1} | {:.1}% | {} | {:.0} | {} | {:.1} |",
+            p.name(),
+            t.nanos as f64 / 1e6,
+            100.0 * t.nanos as f64 / total_ns,
+            t.calls,
+            if t.calls == 0 { 0.0 } else { t.nanos as f64 / t.calls as f64 },
+            t.distance_calls,
+            t.distance_calls as f64 / n as f64
+        );
+        rows.push(json!({"phase": p.name(), "ns": t.nanos, "share": t.nanos as f64 / total_ns, "calls": t.calls,
+                         "distance_calls": t.distance_calls}));
+    }
+    let other = (total_ns - timed_ns).max(0.0);
+    println!(
+        "| other (batch checks, scheduling, timer overhead) | {:.1} | {:.1}% | | | | |",
+        other / 1e6,
+        100.0 * other / total_ns
+    );
+    let dist_ns = distance_calls as f64 * ns_per_distance;
+    println!(
+        "| distance computation (est.: {distance_calls} calls × {ns_per_distance:.1} ns, inside the phases above) | {:.1} | {:.1}% | {distance_calls} | {ns_per_distance:.1} | {distance_calls} | {:.1} |",
+        dist_ns / 1e6,
+        100.0 * dist_ns / total_ns,
+        distance_calls as f64 / n as f64
+    );
+    println!(
+        "\nheap allocations during the build: {} ({:.2} per insert), {:.1} MB requested",
+        allocs1 - allocs0,
+        (allocs1 - allocs0) as f64 / n as f64,
+        (bytes1 - bytes0) as f64 / 1048576.0
+    );
+    if c.json {
+        println!(
+            "{}",
+            json!({"dataset": data.name, "n": n, "dim": data.base.dim, "threads": c.threads, "build_s": total_s,
+                   "phases": rows, "other_ns": other, "distance_calls": distance_calls,
+                   "ns_per_distance": ns_per_distance, "distance_share_est": dist_ns / total_ns,
+                   "allocations": allocs1 - allocs0, "allocated_bytes": bytes1 - bytes0,
+                   "git_revision": sysinfo::git_revision()})
+        );
+    }
+    Ok(())
 }

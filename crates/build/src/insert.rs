@@ -1,23 +1,45 @@
-//! Sequential insertion (Malkov & Yashunin, algorithm 1).
+//! Insertion (Malkov & Yashunin, algorithm 1), sequential and parallel.
+//!
+//! Both paths run the same [`link`] on a node already pushed into the graph: the sequential
+//! path pushes and links one vector at a time; the parallel path pushes a whole batch detached
+//! (unreachable: no entry point, no in-links), then links the nodes on every thread of the
+//! current rayon pool, taking them in insertion order from a shared counter.
+//!
+//! Concurrency: link lists are atomics, written under the node's lock ([`HnswGraph::lock`]); a
+//! thread holds at most one node lock at a time, so there is no lock order to get wrong. A node
+//! whose top layer is above the entry point's holds `top_lock` for its whole insertion (as in
+//! hnswlib), so two new top layers are never built side by side without links between them.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use omen_distance::Distance;
-use omen_graph::{HnswGraph, Layer, MAX_LAYER, NodeId};
+use omen_graph::{GraphError, HnswGraph, Layer, MAX_LAYER, NodeId};
 use omen_search::{Neighbor, Rows, SearchScratch, greedy_descent, search_layer};
+use parking_lot::Mutex;
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::{BuildError, HnswParams, check_vector, select::select_neighbors};
 
-/// Inserts vectors one at a time into an [`HnswGraph`], as in the paper.
+/// Inserts vectors into an [`HnswGraph`], one at a time ([`HnswBuilder::insert`]) or a batch on
+/// all threads of the current rayon pool ([`HnswBuilder::insert_parallel`]).
 ///
-/// Deterministic: the same parameters (seed included) and the same vectors in the same order
-/// give the same graph. Holds its scratch space, so inserts allocate nothing once warmed up.
-#[derive(Debug, Clone)]
+/// Deterministic on one thread: the same parameters (seed included) and the same vectors in the
+/// same order give the same graph, whichever path inserted them. With several threads the
+/// layers are the same but links depend on timing.
+#[derive(Debug)]
 pub struct HnswBuilder {
     params: HnswParams,
     dist: Distance,
     rng: Xoshiro256PlusPlus,
-    scratch: SearchScratch,
+    scratch: InsertScratch,
+    top_lock: Mutex<()>,
+}
+
+/// The buffers of one inserting thread, reused across insertions.
+#[derive(Debug, Default, Clone)]
+pub struct InsertScratch {
+    search: SearchScratch,
     found: Vec<Neighbor>,
     selected: Vec<Neighbor>,
     pruned: Vec<Neighbor>,
@@ -33,12 +55,8 @@ impl HnswBuilder {
             params,
             dist: Distance::new(params.metric),
             rng: Xoshiro256PlusPlus::seed_from_u64(params.seed),
-            scratch: SearchScratch::new(),
-            found: Vec::new(),
-            selected: Vec::new(),
-            pruned: Vec::new(),
-            kept: Vec::new(),
-            ids: Vec::new(),
+            scratch: InsertScratch::default(),
+            top_lock: Mutex::new(()),
         })
     }
 
@@ -65,108 +83,215 @@ impl HnswBuilder {
         Layer(layer.min(f64::from(MAX_LAYER.0)) as u8)
     }
 
-    /// Inserts `vector` into `graph` and returns its id.
-    ///
-    /// ```text
-    /// l ← random layer; ep ← entry point; L ← top layer
-    /// for layer L down to l + 1: ep ← nearest found by greedy search from ep
-    /// for layer min(L, l) down to 0:
-    ///     W ← search_layer(vector, entries, ef_construction, layer)
-    ///     link the new node to select_neighbors(W, m)
-    ///     for each selected n: add the reverse link n → new; when n's list is over its cap,
-    ///         keep select_neighbors(n's list + new, cap) instead
-    ///     entries ← W
-    /// ```
-    /// The vector is checked first (dimension, finite values); on error the graph is unchanged.
-    pub fn insert(&mut self, graph: &mut HnswGraph, vector: &[f32]) -> Result<NodeId, BuildError> {
-        check_vector(vector, graph.dim(), 0)?;
+    fn check_graph(&self, graph: &HnswGraph, additional: usize) -> Result<(), BuildError> {
         if graph.m() != self.params.m {
             return Err(BuildError::GraphMismatch { graph_m: graph.m(), params_m: self.params.m });
         }
-        if graph.len() >= u32::MAX as usize - 1 {
-            // Refuse before drawing a layer, so a refused insert leaves the seed's sequence intact.
-            return Err(omen_graph::GraphError::Full.into());
+        if graph.len() + additional >= u32::MAX as usize - 1 {
+            return Err(GraphError::Full.into());
         }
-        let layer = self.random_layer();
-        let entry = graph.entry_point().zip(graph.top_layer());
-        let node = graph.push_node(vector, layer)?;
-        let Some((entry, top)) = entry else { return Ok(node) };
-
-        let dist = self.dist;
-        let start = Neighbor::new(entry, dist.eval(vector, graph.vector(entry)));
-        let nearest = greedy_descent(graph, &dist, vector, start, top, layer);
-        self.found.clear();
-        self.found.push(nearest);
-
-        // A beam narrower than m could not offer m candidates (hnswlib uses max(ef, m) too).
-        let ef = self.params.ef_construction.max(self.params.m);
-        for l in Layer::descend_from(top.min(layer)) {
-            let w = search_layer(graph, &dist, vector, &self.found, ef, l, &mut self.scratch);
-            self.found.clear();
-            self.found.extend_from_slice(w);
-
-            select_neighbors(graph, &dist, &self.found, self.params.m, &mut self.selected);
-            self.ids.clear();
-            self.ids.extend(self.selected.iter().map(|n| n.id));
-            graph.set_neighbors(node, l, &self.ids)?;
-
-            for i in 0..self.selected.len() {
-                let n = self.selected[i];
-                self.connect_back(graph, n, node, l)?;
-            }
-        }
-        debug_assert!(graph.neighbors(node, Layer::BOTTOM).len() <= graph.m0());
-        Ok(node)
-    }
-
-    /// Adds the link `n → node` on `layer`, pruning `n`'s list with the heuristic when full.
-    fn connect_back(
-        &mut self,
-        graph: &mut HnswGraph,
-        n: Neighbor,
-        node: NodeId,
-        layer: Layer,
-    ) -> Result<(), BuildError> {
-        if graph.add_neighbor(n.id, layer, node)? {
-            return Ok(());
-        }
-        let dist = self.dist;
-        let base = graph.vector(n.id);
-        self.pruned.clear();
-        self.pruned.push(Neighbor::new(node, n.dist));
-        for &old in graph.neighbors(n.id, layer) {
-            self.pruned.push(Neighbor::new(old, dist.eval(base, graph.vector(old))));
-        }
-        self.pruned.sort_unstable();
-        select_neighbors(graph, &dist, &self.pruned, graph.cap(layer), &mut self.kept);
-        self.ids.clear();
-        self.ids.extend(self.kept.iter().map(|k| k.id));
-        graph.set_neighbors(n.id, layer, &self.ids)?;
         Ok(())
     }
 
-    /// Inserts every row of `rows` in order; returns the id of the first.
+    /// Inserts `vector` into `graph` and returns its id.
+    ///
+    /// The vector is checked first (dimension, finite values); on error the graph and the
+    /// builder's layer sequence are unchanged.
+    pub fn insert(&mut self, graph: &mut HnswGraph, vector: &[f32]) -> Result<NodeId, BuildError> {
+        check_vector(vector, graph.dim(), 0)?;
+        self.check_graph(graph, 1)?;
+        let layer = self.random_layer();
+        let node = phase!(Alloc, graph.push_detached(vector, layer))?;
+        link(graph, node, &self.params, &self.dist, &self.top_lock, &mut self.scratch)?;
+        Ok(node)
+    }
+
+    /// Inserts every row of `rows` in order, on this thread; returns the id of the first.
     ///
     /// All rows are checked before any is inserted, so a bad row leaves the graph unchanged.
     pub fn insert_all(&mut self, graph: &mut HnswGraph, rows: Rows<'_>) -> Result<Option<NodeId>, BuildError> {
         for i in 0..rows.len() {
             check_vector(rows.row(i), graph.dim(), i)?;
         }
-        if graph.len() + rows.len() >= u32::MAX as usize - 1 {
-            return Err(omen_graph::GraphError::Full.into());
-        }
+        self.check_graph(graph, rows.len())?;
         graph.reserve(rows.len());
         let mut first = None;
         for i in 0..rows.len() {
             let id = self.insert(graph, rows.row(i))?;
             first.get_or_insert(id);
         }
-        #[cfg(debug_assertions)]
-        if let Err(v) = graph.check_invariants() {
-            panic!("invariant broken after a build of {} rows: {v}", rows.len());
-        }
+        debug_check(graph, rows.len());
         Ok(first)
     }
+
+    /// Checks every row, draws every layer (in row order, from the seeded sequence) and pushes
+    /// the rows detached: stored, but unreachable until [`HnswBuilder::link_batch`] links them.
+    /// Returns the pushed ids. On error nothing is pushed.
+    pub fn push_batch(&mut self, graph: &mut HnswGraph, rows: Rows<'_>) -> Result<std::ops::Range<u32>, BuildError> {
+        for i in 0..rows.len() {
+            check_vector(rows.row(i), graph.dim(), i)?;
+        }
+        self.check_graph(graph, rows.len())?;
+        graph.reserve(rows.len());
+        let start = graph.len() as u32;
+        for i in 0..rows.len() {
+            let layer = self.random_layer();
+            phase!(Alloc, graph.push_detached(rows.row(i), layer))?;
+        }
+        Ok(start..graph.len() as u32)
+    }
+
+    /// Links the detached nodes `nodes` (from [`HnswBuilder::push_batch`]) on every thread of
+    /// the current rayon pool. Every insertion descends from the entry point through every
+    /// layer, exactly as [`HnswBuilder::insert`] does. Searches may run on `graph` meanwhile.
+    pub fn link_batch(&self, graph: &HnswGraph, nodes: std::ops::Range<u32>) -> Result<(), BuildError> {
+        let next = AtomicUsize::new(nodes.start as usize);
+        let end = nodes.end as usize;
+        let failed = AtomicBool::new(false);
+        let error = Mutex::new(None);
+        rayon::broadcast(|_| {
+            let mut scratch = InsertScratch::default();
+            while !failed.load(Ordering::Relaxed) {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= end {
+                    break;
+                }
+                if let Err(e) = link(graph, NodeId(i as u32), &self.params, &self.dist, &self.top_lock, &mut scratch) {
+                    failed.store(true, Ordering::Relaxed);
+                    error.lock().get_or_insert(e);
+                }
+            }
+        });
+        match error.into_inner() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Inserts every row of `rows` with all threads of the current rayon pool
+    /// ([`HnswBuilder::push_batch`], then [`HnswBuilder::link_batch`]); returns the pushed ids.
+    /// On one thread the graph equals the one [`HnswBuilder::insert_all`] builds.
+    pub fn insert_parallel(
+        &mut self,
+        graph: &mut HnswGraph,
+        rows: Rows<'_>,
+    ) -> Result<std::ops::Range<u32>, BuildError> {
+        let ids = self.push_batch(graph, rows)?;
+        self.link_batch(graph, ids.clone())?;
+        debug_check(graph, rows.len());
+        Ok(ids)
+    }
+}
+
+/// Under debug assertions, the full structural check after every bulk insertion.
+fn debug_check(graph: &HnswGraph, n_rows: usize) {
+    #[cfg(debug_assertions)]
+    if let Err(v) = graph.check_invariants() {
+        panic!("invariant broken after inserting {n_rows} rows: {v}");
+    }
+    let _ = (graph, n_rows);
+}
+
+/// Links `node`, already pushed, into `graph`:
+///
+/// ```text
+/// l ← node's top layer; (ep, L) ← entry point and its top layer (under top_lock when l > L)
+/// for layer L down to l + 1: ep ← nearest found by greedy search from ep
+/// for layer min(L, l) down to 0:
+///     W ← search_layer(vector, entries, max(ef_construction, m), layer), without the node itself
+///     link the node to select_neighbors(W, m)
+///     for each selected n: add the reverse link n → node; when n's list is full, keep
+///         select_neighbors(n's list + node, cap) instead
+///     entries ← W
+/// if l > L: node becomes the entry point
+/// ```
+fn link(
+    graph: &HnswGraph,
+    node: NodeId,
+    params: &HnswParams,
+    dist: &Distance,
+    top_lock: &Mutex<()>,
+    s: &mut InsertScratch,
+) -> Result<(), BuildError> {
+    let layer = graph.node_top(node);
+    let mut entry = graph.entry_point().zip(graph.top_layer());
+    let _guard = if entry.is_none_or(|(_, top)| layer > top) {
+        let guard = top_lock.lock();
+        entry = graph.entry_point().zip(graph.top_layer());
+        Some(guard)
+    } else {
+        None
+    };
+    let Some((entry, top)) = entry else {
+        graph.promote_entry(node);
+        return Ok(());
+    };
+
+    let vector = graph.vector(node);
+    let start = Neighbor::new(entry, dist.eval(vector, graph.vector(entry)));
+    let nearest = phase!(Navigation, greedy_descent(graph, dist, vector, start, top, layer));
+    s.found.clear();
+    s.found.push(nearest);
+
+    // A beam narrower than m could not offer m candidates (hnswlib uses max(ef, m) too).
+    let ef = params.ef_construction.max(params.m);
+    for l in Layer::descend_from(top.min(layer)) {
+        phase!(LayerSearch, {
+            let w = search_layer(graph, dist, vector, &s.found, ef, l, &mut s.search);
+            s.found.clear();
+            // Other threads may already have linked to this node on this layer, so the search
+            // can find the node itself.
+            s.found.extend(w.iter().filter(|n| n.id != node));
+        });
+
+        phase!(Select, select_neighbors(graph, dist, &s.found, params.m, &mut s.selected));
+        phase!(Connect, {
+            s.ids.clear();
+            s.ids.extend(s.selected.iter().map(|n| n.id));
+            graph.set_neighbors(node, l, &s.ids)?;
+            for i in 0..s.selected.len() {
+                let n = s.selected[i];
+                connect_back(graph, dist, n, node, l, s)?;
+            }
+            Ok::<(), BuildError>(())
+        })?;
+        if s.found.is_empty() {
+            s.found.push(nearest);
+        }
+    }
+    if layer > top {
+        graph.promote_entry(node);
+    }
+    Ok(())
+}
+
+/// Adds the link `n → node` on `layer`, pruning `n`'s list with the heuristic when full.
+/// Holds `n`'s lock throughout, so the list cannot change between reading and rewriting it.
+fn connect_back(
+    graph: &HnswGraph,
+    dist: &Distance,
+    n: Neighbor,
+    node: NodeId,
+    layer: Layer,
+    s: &mut InsertScratch,
+) -> Result<(), BuildError> {
+    let mut links = graph.lock(n.id)?;
+    // In a parallel build, n may itself be mid-insertion and already list the node.
+    if links.neighbors(layer).contains(node) || links.add(layer, node)? {
+        return Ok(());
+    }
+    let base = graph.vector(n.id);
+    s.pruned.clear();
+    s.pruned.push(Neighbor::new(node, n.dist));
+    for old in links.neighbors(layer).iter() {
+        s.pruned.push(Neighbor::new(old, dist.eval(base, graph.vector(old))));
+    }
+    s.pruned.sort_unstable();
+    select_neighbors(graph, dist, &s.pruned, graph.cap(layer), &mut s.kept);
+    s.ids.clear();
+    s.ids.extend(s.kept.iter().map(|k| k.id));
+    links.set(layer, &s.ids)?;
+    Ok(())
 }
 
 /// Builds a graph of every row of `rows` with `params`, sequentially.
@@ -174,5 +299,13 @@ pub fn build_sequential(params: HnswParams, rows: Rows<'_>) -> Result<HnswGraph,
     let mut builder = HnswBuilder::new(params)?;
     let mut graph = builder.new_graph(rows.dim())?;
     builder.insert_all(&mut graph, rows)?;
+    Ok(graph)
+}
+
+/// Builds a graph of every row of `rows` with `params`, on all threads of the current rayon pool.
+pub fn build_parallel(params: HnswParams, rows: Rows<'_>) -> Result<HnswGraph, BuildError> {
+    let mut builder = HnswBuilder::new(params)?;
+    let mut graph = builder.new_graph(rows.dim())?;
+    builder.insert_parallel(&mut graph, rows)?;
     Ok(graph)
 }

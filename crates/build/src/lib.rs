@@ -30,13 +30,30 @@
 #![deny(missing_docs)]
 
 mod error;
+
+/// Runs `$body` as one call of profile phase `$phase` when the `profile` feature is on; as is
+/// otherwise.
+#[macro_use]
+mod macros {
+    macro_rules! phase {
+        ($phase:ident, $body:expr) => {{
+            #[cfg(feature = "profile")]
+            let res = $crate::profile::timed($crate::profile::Phase::$phase, || $body);
+            #[cfg(not(feature = "profile"))]
+            let res = $body;
+            res
+        }};
+    }
+}
 mod insert;
 mod params;
+#[cfg(feature = "profile")]
+pub mod profile;
 mod select;
 
 pub use crate::{
     error::{BuildError, check_vector},
-    insert::{HnswBuilder, build_sequential},
+    insert::{HnswBuilder, InsertScratch, build_parallel, build_sequential},
     params::HnswParams,
 };
 

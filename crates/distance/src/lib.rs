@@ -260,6 +260,8 @@ impl Distance {
     /// last instead of first.
     #[inline]
     pub fn eval(&self, a: &[f32], b: &[f32]) -> f32 {
+        #[cfg(feature = "count-calls")]
+        CALLS.with(|c| c.set(c.get() + 1));
         let d = self.kernels.distance(self.metric, a, b);
         if d.is_nan() { f32::INFINITY } else { d }
     }
@@ -295,6 +297,18 @@ pub fn prefetch_row(data: &[f32], start: usize) {
         #[cfg(not(target_arch = "x86_64"))]
         let _ = x;
     }
+}
+
+#[cfg(feature = "count-calls")]
+thread_local! {
+    static CALLS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Distance evaluations ([`Distance::eval`], one per row of [`Distance::one_to_many`]) made on
+/// this thread so far. Only with the `count-calls` feature, for profiling.
+#[cfg(feature = "count-calls")]
+pub fn calls_on_this_thread() -> u64 {
+    CALLS.with(|c| c.get())
 }
 
 /// The implementation the fastest kernels of this CPU run on.

@@ -9,11 +9,22 @@
 //! ```
 //! Keeping the count in the same row as the ids means one cache line answers "how many
 //! neighbours and which" for the search loop.
+//!
+//! # Concurrency
+//! Link words are `AtomicU32`, so lists can be read while other threads rewrite them (a
+//! parallel build searches the graph it is linking). Writers take the node's lock
+//! ([`HnswGraph::lock`]), store the ids, then publish the length with `Release`; readers load
+//! the length with `Acquire` and clamp it to the cap. A reader racing a rewrite may see a mix of
+//! the old and new ids of one list, every one of them a node on that layer; only a quiescent
+//! graph is held to the duplicate rule (`check_invariants`). Vectors, top layers and row
+//! offsets change only through `&mut self` (`push_node`), so they are never raced.
 
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use parking_lot::{Mutex, MutexGuard};
 use wide::f32x16;
 
 use crate::{GraphError, InvariantViolation, Layer, NodeId};
-
 /// The largest `m` a graph accepts (layer 0 then holds up to `2 * MAX_M` neighbours).
 pub const MAX_M: usize = 1024;
 /// The largest vector dimension a graph accepts.
@@ -27,9 +38,9 @@ const NO_ROWS: u32 = u32::MAX;
 /// A layered HNSW graph: vectors, per-layer neighbour lists with fixed caps, and the entry point.
 ///
 /// The graph stores structure only: it never computes a distance and never spawns a thread.
-/// Every list is checked when written ([`HnswGraph::set_neighbors`]), and
-/// [`HnswGraph::check_invariants`] verifies the whole structure.
-#[derive(Clone)]
+/// Every list is checked when written ([`HnswGraph::set_neighbors`], [`NodeLinks::set`]), and
+/// [`HnswGraph::check_invariants`] verifies the whole structure. Lists may be written through
+/// `&self` by several threads at once, each holding the node's lock.
 pub struct HnswGraph {
     dim: usize,
     stride: usize,
@@ -40,14 +51,19 @@ pub struct HnswGraph {
     // Invariant: one entry per node.
     tops: Vec<Layer>,
     // Invariant: `len() * (1 + m0)` words; each row's first word is its length, <= m0.
-    links0: Vec<u32>,
+    links0: Vec<AtomicU32>,
     // Invariant: one entry per node: the first upper row of the node, or NO_ROWS when its top is 0.
     upper_start: Vec<u32>,
     // Invariant: rows of `1 + m` words, each row's first word its length, <= m.
-    upper: Vec<u32>,
-    // Invariant: `Some` exactly when the graph has nodes; a node on the highest layer.
-    entry: Option<NodeId>,
+    upper: Vec<AtomicU32>,
+    // One lock per node, held while its lists are rewritten.
+    locks: Vec<Mutex<()>>,
+    // Invariant: NO_ENTRY exactly when no node was promoted; else a node on the highest layer
+    // of the linked nodes (see `promote_entry`).
+    entry: AtomicU64,
 }
+
+const NO_ENTRY: u64 = u64::MAX;
 
 impl std::fmt::Debug for HnswGraph {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -55,10 +71,143 @@ impl std::fmt::Debug for HnswGraph {
             .field("len", &self.len())
             .field("dim", &self.dim)
             .field("m", &self.m)
-            .field("entry", &self.entry)
+            .field("entry", &self.entry_point())
             .field("top_layer", &self.top_layer())
             .finish_non_exhaustive()
     }
+}
+
+/// The neighbours of one node on one layer, read from the live graph.
+#[derive(Clone, Copy)]
+pub struct Neighbors<'g> {
+    ids: &'g [AtomicU32],
+}
+
+impl std::fmt::Debug for Neighbors<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<T: AsRef<[NodeId]> + ?Sized> PartialEq<T> for Neighbors<'_> {
+    fn eq(&self, other: &T) -> bool {
+        let other = other.as_ref();
+        self.len() == other.len() && self.iter().zip(other).all(|(a, &b)| a == b)
+    }
+}
+
+impl<'g> Neighbors<'g> {
+    const EMPTY: Neighbors<'static> = Neighbors { ids: &[] };
+
+    /// Number of neighbours.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether there are none.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The `i`-th neighbour, if `i < len()`.
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<NodeId> {
+        self.ids.get(i).map(|w| NodeId(w.load(Ordering::Relaxed)))
+    }
+
+    /// The neighbours in stored order.
+    #[inline]
+    pub fn iter(&self) -> impl Iterator<Item = NodeId> + 'g {
+        self.ids.iter().map(|w| NodeId(w.load(Ordering::Relaxed)))
+    }
+
+    /// Whether `node` is among them.
+    #[inline]
+    pub fn contains(&self, node: NodeId) -> bool {
+        self.iter().any(|n| n == node)
+    }
+
+    /// A copy of the list.
+    pub fn to_vec(&self) -> Vec<NodeId> {
+        self.iter().collect()
+    }
+}
+
+/// Write access to one node's lists: holds the node's lock until dropped.
+///
+/// Hold one at a time: a thread that holds two node locks can deadlock with another.
+pub struct NodeLinks<'g> {
+    graph: &'g HnswGraph,
+    node: NodeId,
+    _guard: MutexGuard<'g, ()>,
+}
+
+impl std::fmt::Debug for NodeLinks<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeLinks").field("node", &self.node).finish_non_exhaustive()
+    }
+}
+
+impl NodeLinks<'_> {
+    /// The node these links belong to.
+    pub fn node(&self) -> NodeId {
+        self.node
+    }
+
+    /// The node's neighbours on `layer` (empty when the node is not on it).
+    pub fn neighbors(&self, layer: Layer) -> Neighbors<'_> {
+        self.graph.neighbors(self.node, layer)
+    }
+
+    /// Replaces the node's neighbours on `layer`.
+    ///
+    /// The list is checked against every link rule first (ids in range, no self-link, no
+    /// duplicate, at most the layer's cap, every target on `layer`); on error nothing changes.
+    pub fn set(&mut self, layer: Layer, neighbors: &[NodeId]) -> Result<(), GraphError> {
+        let (g, node) = (self.graph, self.node);
+        let row = g.checked_row(node, layer)?;
+        let cap = g.cap(layer);
+        if neighbors.len() > cap {
+            return Err(InvariantViolation::TooManyNeighbors { node, layer, len: neighbors.len(), max: cap }.into());
+        }
+        for (i, &target) in neighbors.iter().enumerate() {
+            g.check_link(node, layer, target)?;
+            if neighbors[..i].contains(&target) {
+                return Err(InvariantViolation::DuplicateLink { node, layer, target }.into());
+            }
+        }
+        for (slot, n) in row[1..].iter().zip(neighbors) {
+            slot.store(n.0, Ordering::Relaxed);
+        }
+        row[0].store(neighbors.len() as u32, Ordering::Release);
+        Ok(())
+    }
+
+    /// Appends `target` to the node's neighbours on `layer` if the list has room.
+    ///
+    /// Returns `Ok(false)` when the list is full, and an error when the link would break a rule
+    /// (out of range, self-link, duplicate, target not on `layer`).
+    pub fn add(&mut self, layer: Layer, target: NodeId) -> Result<bool, GraphError> {
+        let (g, node) = (self.graph, self.node);
+        let row = g.checked_row(node, layer)?;
+        g.check_link(node, layer, target)?;
+        if g.neighbors(node, layer).contains(target) {
+            return Err(InvariantViolation::DuplicateLink { node, layer, target }.into());
+        }
+        let len = row[0].load(Ordering::Relaxed) as usize;
+        if len >= g.cap(layer) {
+            return Ok(false);
+        }
+        row[1 + len].store(target.0, Ordering::Relaxed);
+        row[0].store(len as u32 + 1, Ordering::Release);
+        Ok(true)
+    }
+}
+
+fn zeroed(n: usize) -> impl Iterator<Item = AtomicU32> {
+    (0..n).map(|_| AtomicU32::new(0))
 }
 
 impl HnswGraph {
@@ -84,7 +233,8 @@ impl HnswGraph {
             links0: Vec::new(),
             upper_start: Vec::new(),
             upper: Vec::new(),
-            entry: None,
+            locks: Vec::new(),
+            entry: AtomicU64::new(NO_ENTRY),
         })
     }
 
@@ -94,6 +244,7 @@ impl HnswGraph {
         self.tops.reserve(additional);
         self.links0.reserve(additional * (1 + self.m0));
         self.upper_start.reserve(additional);
+        self.locks.reserve(additional);
     }
 
     /// Number of nodes.
@@ -138,16 +289,19 @@ impl HnswGraph {
         if layer == Layer::BOTTOM { self.m0 } else { self.m }
     }
 
-    /// Where every search starts; `None` only for an empty graph.
+    /// Where every search starts; `None` until a node is promoted (an empty graph).
     #[inline]
     pub fn entry_point(&self) -> Option<NodeId> {
-        self.entry
+        match self.entry.load(Ordering::Acquire) {
+            NO_ENTRY => None,
+            e => Some(NodeId(e as u32)),
+        }
     }
 
-    /// The highest layer of the graph (the entry point's top layer); `None` when empty.
+    /// The entry point's top layer; `None` when there is no entry point.
     #[inline]
     pub fn top_layer(&self) -> Option<Layer> {
-        self.entry.and_then(|e| self.tops.get(e.idx()).copied())
+        self.entry_point().and_then(|e| self.tops.get(e.idx()).copied())
     }
 
     /// The highest layer `node` is on.
@@ -175,28 +329,38 @@ impl HnswGraph {
         bytemuck::cast_slice(&self.vectors)
     }
 
-    /// Bytes held by the vectors and link lists (capacity, not just length).
+    /// Bytes held by the vectors, links and locks (capacity, not just length).
     pub fn heap_bytes(&self) -> usize {
         self.vectors.capacity() * size_of::<f32x16>()
             + self.tops.capacity() * size_of::<Layer>()
-            + (self.links0.capacity() + self.upper_start.capacity() + self.upper.capacity()) * size_of::<u32>()
+            + (self.links0.capacity() + self.upper.capacity()) * size_of::<AtomicU32>()
+            + self.upper_start.capacity() * size_of::<u32>()
+            + self.locks.capacity() * size_of::<Mutex<()>>()
     }
 
-    /// Appends a node with vector `vector` on layers `0..=top`, with empty neighbour lists.
+    /// Appends a node with vector `vector` on layers `0..=top`, with empty neighbour lists, and
+    /// promotes it to entry point when it is the first node or above the current top layer.
     ///
-    /// The first node, and any node whose `top` is above the current top layer, becomes the
-    /// entry point, so the entry point is always on the top layer. Callers that need the previous
-    /// entry point (an insertion descends from it) read it before pushing.
+    /// Sequential insertion reads the previous entry point before pushing. A parallel build
+    /// pushes with [`HnswGraph::push_detached`] instead and promotes once the node is linked.
     pub fn push_node(&mut self, vector: &[f32], top: Layer) -> Result<NodeId, GraphError> {
+        let node = self.push_detached(vector, top)?;
+        self.promote_entry(node);
+        Ok(node)
+    }
+
+    /// Appends a node like [`HnswGraph::push_node`] but leaves the entry point alone: until it is
+    /// linked and promoted ([`HnswGraph::promote_entry`]), no search can start from it.
+    pub fn push_detached(&mut self, vector: &[f32], top: Layer) -> Result<NodeId, GraphError> {
         if vector.len() != self.dim {
             return Err(GraphError::DimensionMismatch { expected: self.dim, got: vector.len() });
         }
         if top > MAX_LAYER {
             return Err(GraphError::LayerTooHigh { layer: top, max: MAX_LAYER });
         }
-        let id = u32::try_from(self.len()).ok().filter(|&i| i < u32::MAX).ok_or(GraphError::Full)?;
+        let id = u32::try_from(self.len()).ok().filter(|&i| i < u32::MAX - 1).ok_or(GraphError::Full)?;
         let upper_rows = self.upper.len() / (1 + self.m);
-        if top.0 > 0 && upper_rows + top.idx() > NO_ROWS as usize {
+        if top.0 > 0 && upper_rows + top.idx() >= NO_ROWS as usize {
             return Err(GraphError::Full);
         }
 
@@ -206,19 +370,34 @@ impl HnswGraph {
         row[..self.dim].copy_from_slice(vector);
 
         self.tops.push(top);
-        self.links0.resize(self.links0.len() + 1 + self.m0, 0);
+        self.links0.extend(zeroed(1 + self.m0));
         if top.0 > 0 {
             self.upper_start.push(upper_rows as u32);
-            self.upper.resize(self.upper.len() + top.idx() * (1 + self.m), 0);
+            self.upper.extend(zeroed(top.idx() * (1 + self.m)));
         } else {
             self.upper_start.push(NO_ROWS);
         }
+        self.locks.push(Mutex::new(()));
+        Ok(NodeId(id))
+    }
 
-        let node = NodeId(id);
-        if self.top_layer().is_none_or(|t| top > t) {
-            self.entry = Some(node);
+    /// Makes `node` the entry point if there is none or `node`'s top layer is above the current
+    /// entry point's; returns whether it did. Safe to race: the highest node wins.
+    ///
+    /// # Panics
+    /// If `node` is not a node of this graph.
+    pub fn promote_entry(&self, node: NodeId) -> bool {
+        let top = self.tops[node.idx()];
+        let mut cur = self.entry.load(Ordering::Acquire);
+        loop {
+            if cur != NO_ENTRY && self.tops.get(cur as usize).is_some_and(|&t| t >= top) {
+                return false;
+            }
+            match self.entry.compare_exchange_weak(cur, u64::from(node.0), Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return true,
+                Err(now) => cur = now,
+            }
         }
-        Ok(node)
     }
 
     /// Word range of the row of `(node, layer)` in `links0` or `upper`, if the node is on the layer.
@@ -240,9 +419,17 @@ impl HnswGraph {
     }
 
     #[inline]
-    fn row(&self, node: NodeId, layer: Layer) -> Option<&[u32]> {
+    fn row(&self, node: NodeId, layer: Layer) -> Option<&[AtomicU32]> {
         let r = self.row_range(node, layer)?;
         if layer == Layer::BOTTOM { self.links0.get(r) } else { self.upper.get(r) }
+    }
+
+    fn checked_row(&self, node: NodeId, layer: Layer) -> Result<&[AtomicU32], GraphError> {
+        let top = *self.tops.get(node.idx()).ok_or(GraphError::UnknownNode { node, len: self.len() })?;
+        if layer > top {
+            return Err(GraphError::NodeAbsentFromLayer { node, layer, top });
+        }
+        self.row(node, layer).ok_or(GraphError::NodeAbsentFromLayer { node, layer, top })
     }
 
     /// The neighbours of `node` on `layer`; empty when the node is not on that layer.
@@ -250,68 +437,33 @@ impl HnswGraph {
     /// # Panics
     /// If `node` is not a node of this graph.
     #[inline]
-    pub fn neighbors(&self, node: NodeId, layer: Layer) -> &[NodeId] {
+    pub fn neighbors(&self, node: NodeId, layer: Layer) -> Neighbors<'_> {
         assert!(node.idx() < self.len(), "{node:?} is not a node (graph has {})", self.len());
         match self.row(node, layer) {
             // A stored length above the cap is reported by check_invariants; reads clamp to the row.
-            Some(row) => bytemuck::cast_slice(&row[1..1 + (row[0] as usize).min(row.len() - 1)]),
-            None => &[],
-        }
-    }
-
-    /// Replaces the neighbours of `node` on `layer` with `neighbors`.
-    ///
-    /// The list is checked against every link rule first (ids in range, no self-link, no
-    /// duplicate, at most the layer's cap, every target on `layer`); on error nothing changes.
-    pub fn set_neighbors(&mut self, node: NodeId, layer: Layer, neighbors: &[NodeId]) -> Result<(), GraphError> {
-        self.check_node_layer(node, layer)?;
-        let cap = self.cap(layer);
-        if neighbors.len() > cap {
-            return Err(InvariantViolation::TooManyNeighbors { node, layer, len: neighbors.len(), max: cap }.into());
-        }
-        for (i, &target) in neighbors.iter().enumerate() {
-            self.check_link(node, layer, target)?;
-            if neighbors[..i].contains(&target) {
-                return Err(InvariantViolation::DuplicateLink { node, layer, target }.into());
+            Some(row) => {
+                let len = (row[0].load(Ordering::Acquire) as usize).min(row.len() - 1);
+                Neighbors { ids: &row[1..1 + len] }
             }
+            None => Neighbors::EMPTY,
         }
-        let r = self.row_range(node, layer).expect("checked above");
-        let row = if layer == Layer::BOTTOM { &mut self.links0[r] } else { &mut self.upper[r] };
-        row[0] = neighbors.len() as u32;
-        for (slot, n) in row[1..].iter_mut().zip(neighbors) {
-            *slot = n.0;
-        }
-        Ok(())
     }
 
-    /// Appends `target` to the neighbours of `node` on `layer` if the list has room.
-    ///
-    /// Returns `Ok(false)` when the list is full, and an error when the link would break a rule
-    /// (out of range, self-link, duplicate, target not on `layer`).
-    pub fn add_neighbor(&mut self, node: NodeId, layer: Layer, target: NodeId) -> Result<bool, GraphError> {
-        self.check_node_layer(node, layer)?;
-        self.check_link(node, layer, target)?;
-        if self.neighbors(node, layer).contains(&target) {
-            return Err(InvariantViolation::DuplicateLink { node, layer, target }.into());
-        }
-        let cap = self.cap(layer);
-        let r = self.row_range(node, layer).expect("checked above");
-        let row = if layer == Layer::BOTTOM { &mut self.links0[r] } else { &mut self.upper[r] };
-        let len = row[0] as usize;
-        if len >= cap {
-            return Ok(false);
-        }
-        row[1 + len] = target.0;
-        row[0] += 1;
-        Ok(true)
+    /// Locks `node`'s lists for writing (see [`NodeLinks`]).
+    pub fn lock(&self, node: NodeId) -> Result<NodeLinks<'_>, GraphError> {
+        let lock = self.locks.get(node.idx()).ok_or(GraphError::UnknownNode { node, len: self.len() })?;
+        Ok(NodeLinks { graph: self, node, _guard: lock.lock() })
     }
 
-    fn check_node_layer(&self, node: NodeId, layer: Layer) -> Result<(), GraphError> {
-        let top = *self.tops.get(node.idx()).ok_or(GraphError::UnknownNode { node, len: self.len() })?;
-        if layer > top {
-            return Err(GraphError::NodeAbsentFromLayer { node, layer, top });
-        }
-        Ok(())
+    /// Replaces the neighbours of `node` on `layer` (locks the node; see [`NodeLinks::set`]).
+    pub fn set_neighbors(&self, node: NodeId, layer: Layer, neighbors: &[NodeId]) -> Result<(), GraphError> {
+        self.lock(node)?.set(layer, neighbors)
+    }
+
+    /// Appends `target` to `node`'s neighbours on `layer` if there is room (locks the node; see
+    /// [`NodeLinks::add`]).
+    pub fn add_neighbor(&self, node: NodeId, layer: Layer, target: NodeId) -> Result<bool, GraphError> {
+        self.lock(node)?.add(layer, target)
     }
 
     fn check_link(&self, node: NodeId, layer: Layer, target: NodeId) -> Result<(), InvariantViolation> {
@@ -334,19 +486,20 @@ impl HnswGraph {
     /// `0..=l`. Links: every id is a node, no node links to itself, no list repeats an id, no list
     /// exceeds its layer's cap, and every neighbour on layer `l` is itself on layer `l`.
     ///
-    /// Runs in release builds: `cargo xtask validate` calls it after every stage.
+    /// Meant for a quiescent graph (no writer running). Runs in release builds:
+    /// `cargo xtask validate` calls it after every stage.
     pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
         crate::invariants::check(self)
     }
 
     /// The raw stored length of `(node, layer)`'s list, unclamped (for the checker).
     pub(crate) fn raw_len(&self, node: NodeId, layer: Layer) -> Option<usize> {
-        self.row(node, layer).map(|r| r[0] as usize)
+        self.row(node, layer).map(|r| r[0].load(Ordering::Acquire) as usize)
     }
 
-    /// The raw stored ids of `(node, layer)`'s list, unclamped beyond the cap only to the row.
-    pub(crate) fn raw_ids(&self, node: NodeId, layer: Layer) -> Option<&[u32]> {
-        self.row(node, layer).map(|r| &r[1..])
+    /// The raw stored ids of `(node, layer)`'s row (all slots, for the checker).
+    pub(crate) fn raw_ids(&self, node: NodeId, layer: Layer) -> Option<Vec<u32>> {
+        self.row(node, layer).map(|r| r[1..].iter().map(|w| w.load(Ordering::Relaxed)).collect())
     }
 
     pub(crate) fn tops(&self) -> &[Layer] {
@@ -374,14 +527,16 @@ impl HnswGraph {
     pub fn raw_set_row(&mut self, node: NodeId, layer: Layer, len: u32, ids: &[u32]) {
         let r = self.row_range(node, layer).expect("node is on the layer");
         let row = if layer == Layer::BOTTOM { &mut self.links0[r] } else { &mut self.upper[r] };
-        row[0] = len;
-        row[1..1 + ids.len()].copy_from_slice(ids);
+        *row[0].get_mut() = len;
+        for (w, &id) in row[1..].iter_mut().zip(ids) {
+            *w.get_mut() = id;
+        }
     }
 
     /// Test support: sets the entry point without any check. Not part of the API.
     #[doc(hidden)]
     pub fn raw_set_entry(&mut self, entry: Option<NodeId>) {
-        self.entry = entry;
+        *self.entry.get_mut() = entry.map_or(NO_ENTRY, |e| u64::from(e.0));
     }
 
     /// Test support: sets a node's top layer without allocating its lists. Not part of the API.

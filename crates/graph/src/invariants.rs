@@ -42,7 +42,8 @@ pub(crate) fn check(g: &HnswGraph) -> Result<(), InvariantViolation> {
             if stored > max {
                 return Err(InvariantViolation::TooManyNeighbors { node, layer, len: stored, max });
             }
-            let ids = &g.raw_ids(node, layer).expect("rows checked above")[..stored];
+            let row = g.raw_ids(node, layer).expect("rows checked above");
+            let ids = &row[..stored];
             for (i, &raw) in ids.iter().enumerate() {
                 let target = NodeId(raw);
                 if target.idx() >= len {

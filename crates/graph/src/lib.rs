@@ -42,7 +42,7 @@ mod stats;
 
 pub use crate::{
     error::{GraphError, InvariantViolation},
-    graph::{HnswGraph, MAX_DIM, MAX_LAYER, MAX_M},
+    graph::{HnswGraph, MAX_DIM, MAX_LAYER, MAX_M, Neighbors, NodeLinks},
     ids::{Layer, NodeId, VectorId},
     stats::{GraphStats, LayerStats, MinMeanMax},
 };

@@ -96,10 +96,10 @@ fn measure_layer(g: &HnswGraph, layer: Layer, entry: NodeId) -> LayerStats {
     for node_idx in (0..n).filter(|&i| on_layer(i)) {
         n_nodes += 1;
         let node = NodeId(node_idx as u32);
-        for &t in g.neighbors(node, layer).iter().filter(|t| t.idx() < n) {
+        for t in g.neighbors(node, layer).iter().filter(|t| t.idx() < n) {
             n_links += 1;
             in_deg[t.idx()] += 1;
-            if g.neighbors(t, layer).contains(&node) {
+            if g.neighbors(t, layer).contains(node) {
                 reciprocal += 1;
             }
         }
@@ -113,7 +113,7 @@ fn measure_layer(g: &HnswGraph, layer: Layer, entry: NodeId) -> LayerStats {
     }
     let mut reached = queue.len();
     while let Some(node) = queue.pop_front() {
-        for &t in g.neighbors(node, layer) {
+        for t in g.neighbors(node, layer).iter() {
             if t.idx() < n && on_layer(t.idx()) && !seen[t.idx()] {
                 seen[t.idx()] = true;
                 reached += 1;

@@ -161,6 +161,11 @@ impl Index {
 
     /// Adds `vectors`, a flat row-major slice of `n * dim` values, and returns the range of their
     /// ids. Every vector is checked first: on error nothing is added.
+    ///
+    /// Inserts on every thread of the current rayon pool (run it inside
+    /// `rayon::ThreadPool::install` to choose the number); every insertion still descends from
+    /// the entry point through all layers. On one thread the graph is the same as adding the
+    /// vectors one by one, so a seed fixes it; on several, links depend on timing.
     pub fn add_batch(&mut self, vectors: &[f32]) -> Result<Range<VectorId>, Error> {
         let dim = self.dim();
         if !vectors.len().is_multiple_of(dim) {
@@ -173,13 +178,17 @@ impl Index {
         if self.len() + rows.len() >= u32::MAX as usize - 1 {
             return Err(Error::Full);
         }
+        let normalized;
+        let rows = if self.metric == Metric::Cosine {
+            let mut all = vectors.to_vec();
+            all.chunks_mut(dim).for_each(omen_distance::normalize);
+            normalized = all;
+            Rows::dense(&normalized, dim)
+        } else {
+            rows
+        };
         let start = VectorId(self.len() as u64);
-        self.graph.reserve(rows.len());
-        let mut buf = Vec::new();
-        for i in 0..rows.len() {
-            let v = prepared(self.metric, rows.row(i), &mut buf);
-            self.builder.insert(&mut self.graph, v)?;
-        }
+        self.builder.insert_parallel(&mut self.graph, rows)?;
         Ok(start..VectorId(self.len() as u64))
     }
 

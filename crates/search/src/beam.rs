@@ -25,7 +25,7 @@ pub fn greedy_descent(
         loop {
             let mut moved = false;
             let links = graph.neighbors(best.id, layer);
-            for (i, &n) in links.iter().enumerate() {
+            for (i, n) in links.iter().enumerate() {
                 if let Some(next) = links.get(i + 1) {
                     omen_distance::prefetch_row(data, next.idx() * stride);
                 }
@@ -96,7 +96,7 @@ pub fn search_layer<'s>(
             break;
         }
         batch_ids.clear();
-        batch_ids.extend(graph.neighbors(c.id, layer).iter().filter(|&&n| visited.insert(n)).map(|n| n.0));
+        batch_ids.extend(graph.neighbors(c.id, layer).iter().filter(|&n| visited.insert(n)).map(|n| n.0));
         if batch_ids.is_empty() {
             continue;
         }

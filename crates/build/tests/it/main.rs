@@ -1,6 +1,6 @@
 //! Sequential construction: invariants after every insertion, determinism, recall, bad input.
 
-use omen_build::{BuildError, HnswBuilder, HnswParams, build_sequential};
+use omen_build::{BuildError, HnswBuilder, HnswParams, build_parallel, build_sequential};
 use omen_distance::{Distance, Metric};
 use omen_graph::{GraphStats, NodeId};
 use omen_search::{Rows, SearchScratch, brute_force_batch, knn_search, recall_at_k};
@@ -150,4 +150,93 @@ fn identical_vectors_build_and_search() {
     // than 10, the exact scan answers, and the fallback is counted rather than hidden.
     assert_eq!(scratch.exact_fallbacks(), 1);
     assert!(hits.iter().all(|h| h.dist == 0.0));
+}
+
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap()
+}
+
+fn all_links(g: &omen_graph::HnswGraph) -> Vec<Vec<NodeId>> {
+    (0..g.len() as u32)
+        .flat_map(|i| omen_graph::Layer::descend_from(g.node_top(NodeId(i))).map(move |l| (i, l)))
+        .map(|(i, l)| g.neighbors(NodeId(i), l).to_vec())
+        .collect()
+}
+
+#[test]
+fn parallel_path_on_one_thread_builds_the_sequential_graph() {
+    let dim = 16;
+    let data = clustered(1500, dim, 31);
+    let params = HnswParams::new(Metric::L2).m(8).ef_construction(64).seed(5);
+    let seq = build_sequential(params, Rows::dense(&data, dim)).unwrap();
+    let par = pool(1).install(|| build_parallel(params, Rows::dense(&data, dim))).unwrap();
+    assert_eq!(all_links(&seq), all_links(&par));
+    assert_eq!(seq.entry_point(), par.entry_point());
+}
+
+#[test]
+fn parallel_build_keeps_invariants_links_and_recall() {
+    let dim = 32;
+    let data = clustered(6000, dim, 41);
+    let queries = clustered(200, dim, 41 + 1000);
+    let mut seq_recall = None;
+    for threads in [1, 2, 4] {
+        let params = HnswParams::new(Metric::L2).seed(6);
+        let g = pool(threads).install(|| build_parallel(params, Rows::dense(&data, dim))).unwrap();
+        assert_eq!(g.check_invariants(), Ok(()), "{threads} threads");
+        let stats = GraphStats::measure(&g);
+        assert_eq!(stats.without_links(), 0, "{threads} threads");
+        assert_eq!(stats.bottom().unwrap().n_nodes, 6000);
+        let dist = Distance::new(Metric::L2);
+        let truth: Vec<Vec<NodeId>> = brute_force_batch(Rows::of_graph(&g), &dist, Rows::dense(&queries, dim), 10)
+            .into_iter()
+            .map(|r| r.into_iter().map(|n| n.id).collect())
+            .collect();
+        let mut scratch = SearchScratch::new();
+        let found: Vec<Vec<NodeId>> = queries
+            .chunks(dim)
+            .map(|q| knn_search(&g, &dist, q, 10, 128, &mut scratch).unwrap().into_iter().map(|n| n.id).collect())
+            .collect();
+        assert_eq!(scratch.exact_fallbacks(), 0);
+        let r = recall_at_k(&found, &truth, 10);
+        eprintln!("{threads} threads: recall@10 {r:.4}");
+        assert!(r >= 0.95, "{threads} threads: recall@10 {r:.4}");
+        let seq = *seq_recall.get_or_insert(r);
+        assert!(r >= seq - 0.01, "{threads} threads: recall@10 {r:.4}, one thread {seq:.4}");
+    }
+}
+
+#[test]
+fn searches_during_a_parallel_batch_return_valid_results() {
+    let dim = 16;
+    let data = uniform(8000, dim, 51);
+    let params = HnswParams::new(Metric::L2).m(8).ef_construction(64).seed(7);
+    let mut b = HnswBuilder::new(params).unwrap();
+    let mut g = b.new_graph(dim).unwrap();
+    // A linked first half, so searches have a graph to walk from the start.
+    b.insert_all(&mut g, Rows::dense(&data[..2000 * dim], dim)).unwrap();
+    let ids = b.push_batch(&mut g, Rows::dense(&data[2000 * dim..], dim)).unwrap();
+    let dist = Distance::new(Metric::L2);
+    let (g, b) = (&g, &b);
+    std::thread::scope(|s| {
+        let builder = s.spawn(move || pool(2).install(|| b.link_batch(g, ids)));
+        for t in 0..2u64 {
+            s.spawn(move || {
+                let mut scratch = SearchScratch::new();
+                let queries = uniform(300, dim, 100 + t);
+                for q in queries.chunks(dim) {
+                    let hits = omen_search::knn_search_checked(g, &dist, q, 10, 32, &mut scratch).to_vec();
+                    assert!(!hits.is_empty() && hits.len() <= 10);
+                    assert!(hits.windows(2).all(|w| w[0] < w[1]), "sorted, no duplicates");
+                    for h in &hits {
+                        assert!(h.id.idx() < g.len());
+                        assert_eq!(h.dist, dist.eval(q, g.vector(h.id)), "reported distance is the true one");
+                    }
+                }
+            });
+        }
+        builder.join().unwrap().unwrap();
+    });
+    assert_eq!(g.check_invariants(), Ok(()));
+    assert_eq!(GraphStats::measure(g).without_links(), 0);
 }

@@ -128,7 +128,7 @@ fn missing_layer_is_caught() {
 
 #[test]
 fn set_neighbors_refuses_every_bad_list_and_changes_nothing() {
-    let mut g = valid();
+    let g = valid();
     let before = g.neighbors(NodeId(1), Layer(0)).to_vec();
     let n = |i| NodeId(i);
     let cases: Vec<(NodeId, Layer, Vec<NodeId>, GraphError)> = vec![
@@ -198,7 +198,7 @@ fn stats_survive_a_corrupt_graph_and_count_nodes_without_links() {
     let s = GraphStats::measure(&g);
     assert_eq!(s.bottom().unwrap().n_links, 11, "the out-of-range link is skipped");
     assert_eq!(s.bottom().unwrap().unreachable, 5, "no valid entry point reaches nothing");
-    let mut g = valid();
+    let g = valid();
     g.set_neighbors(NodeId(3), Layer(0), &[]).unwrap();
     let s = GraphStats::measure(&g);
     assert_eq!(s.bottom().unwrap().without_links, 1);
@@ -226,7 +226,7 @@ fn vectors_are_aligned_and_padded() {
 
 #[test]
 fn stats_measure_reachability_reciprocity_and_degrees() {
-    let mut g = valid();
+    let g = valid();
     let s = GraphStats::measure(&g);
     assert_eq!(s.layers.len(), 2);
     let l1 = &s.layers[0];

@@ -43,9 +43,13 @@ fn bad_input_is_a_typed_error_and_changes_nothing() {
 fn every_metric_finds_the_exact_neighbours_of_stored_vectors() {
     let dim = 12;
     let data = random(600, dim, 3);
+    // One thread: the graph is then fixed by the seed, and this one finds every stored vector.
+    // (HNSW does not promise that every node is reachable; a parallel build's links depend on
+    // timing, see `parallel_batches_find_nearly_every_stored_vector`.)
+    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
     for metric in Metric::ALL {
         let mut index = Index::new(dim, metric, Params::default().m(8)).unwrap();
-        let ids = index.add_batch(&data).unwrap();
+        let ids = one.install(|| index.add_batch(&data)).unwrap();
         assert_eq!(ids, VectorId(0)..VectorId(600));
         let mut hits_at_self = 0;
         for (i, v) in data.chunks(dim).enumerate().step_by(7) {
@@ -87,4 +91,25 @@ fn get_returns_stored_vectors() {
     assert_eq!(index.get(id), Some(&[1.0, 2.0, 3.0][..]));
     assert_eq!(index.get(VectorId(1)), None);
     assert_eq!(index.get(VectorId(u64::MAX)), None);
+}
+
+#[test]
+fn parallel_batches_find_nearly_every_stored_vector() {
+    let dim = 12;
+    let data = random(3000, dim, 4);
+    let four = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
+    let mut index = Index::new(dim, Metric::L2, Params::default().m(8)).unwrap();
+    for part in data.chunks(700 * dim) {
+        four.install(|| index.add_batch(part)).unwrap();
+    }
+    assert_eq!(index.len(), 3000);
+    assert_eq!(index.check_invariants(), Ok(()));
+    assert_eq!(index.stats().without_links(), 0);
+    let found = data
+        .chunks(dim)
+        .enumerate()
+        .filter(|(i, v)| index.search_with_ef(v, 1, 100).unwrap()[0].id == VectorId(*i as u64))
+        .count();
+    assert!(found >= 2970, "{found} of 3000 stored vectors found as their own nearest");
+    assert_eq!(index.exact_fallbacks(), 0);
 }
