@@ -195,7 +195,8 @@ fn build(data: &Dataset, n: usize, common: &Common, ef_search: usize, label: &st
     } else {
         ProgressBar::hidden()
     };
-    let chunk = 1000 * data.base.dim;
+    // One batch, as a user would add a data set; only a visible progress bar splits it.
+    let chunk = if bar.is_hidden() { n.max(1) * data.base.dim } else { n.div_ceil(20).max(1) * data.base.dim };
     let started = Instant::now();
     for part in data.base.prefix(n).chunks(chunk) {
         index.add_batch(part)?;

@@ -238,13 +238,14 @@ impl HnswGraph {
         })
     }
 
-    /// Reserves room for `additional` more nodes.
+    /// Reserves room for exactly `additional` more nodes (a batch knows its size, so the
+    /// buffers do not double past it).
     pub fn reserve(&mut self, additional: usize) {
-        self.vectors.reserve(additional * self.stride / BLOCK);
-        self.tops.reserve(additional);
-        self.links0.reserve(additional * (1 + self.m0));
-        self.upper_start.reserve(additional);
-        self.locks.reserve(additional);
+        self.vectors.reserve_exact(additional * self.stride / BLOCK);
+        self.tops.reserve_exact(additional);
+        self.links0.reserve_exact(additional * (1 + self.m0));
+        self.upper_start.reserve_exact(additional);
+        self.locks.reserve_exact(additional);
     }
 
     /// Number of nodes.
