@@ -103,6 +103,8 @@ impl HnswBuilder {
         let layer = self.random_layer();
         let node = phase!(Alloc, graph.push_detached(vector, layer))?;
         link(graph, node, &self.params, &self.dist, &self.top_lock, &mut self.scratch)?;
+        #[cfg(feature = "profile")]
+        crate::profile::flush_thread();
         Ok(node)
     }
 
@@ -161,6 +163,8 @@ impl HnswBuilder {
                     error.lock().get_or_insert(e);
                 }
             }
+            #[cfg(feature = "profile")]
+            crate::profile::flush_thread();
         });
         match error.into_inner() {
             Some(e) => Err(e),

@@ -73,6 +73,30 @@ pub(crate) fn timed<T>(phase: Phase, f: impl FnOnce() -> T) -> T {
     res
 }
 
+static BATCHED_CALLS: AtomicU64 = AtomicU64::new(0);
+static BATCHED_NANOS: AtomicU64 = AtomicU64::new(0);
+
+/// Adds this thread's one-to-many distance totals to the process-wide ones (call once per
+/// inserting thread, when it finishes).
+pub(crate) fn flush_thread() {
+    let (calls, nanos) = omen_distance::batched_on_this_thread();
+    thread_local! {
+        static FLUSHED: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+    }
+    FLUSHED.with(|f| {
+        let (c0, n0) = f.get();
+        BATCHED_CALLS.fetch_add(calls - c0, Ordering::Relaxed);
+        BATCHED_NANOS.fetch_add(nanos - n0, Ordering::Relaxed);
+        f.set((calls, nanos));
+    });
+}
+
+/// Rows scored in the search loop's one-to-many kernel since the last call, and the nanoseconds
+/// spent there (measured); resets them.
+pub fn take_batched() -> (u64, u64) {
+    (BATCHED_CALLS.swap(0, Ordering::Relaxed), BATCHED_NANOS.swap(0, Ordering::Relaxed))
+}
+
 /// The totals since the last call, per phase in [`Phase::ALL`] order, and resets them.
 pub fn take() -> [(Phase, PhaseTotals); 5] {
     Phase::ALL.map(|p| {

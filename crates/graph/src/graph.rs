@@ -450,6 +450,12 @@ impl HnswGraph {
         }
     }
 
+    /// The address of `node`'s list on `layer` (for a cache prefetch; never dereference it).
+    #[inline]
+    pub fn neighbors_addr(&self, node: NodeId, layer: Layer) -> Option<*const u8> {
+        self.row(node, layer).map(|r| r.as_ptr().cast::<u8>())
+    }
+
     /// Locks `node`'s lists for writing (see [`NodeLinks`]).
     pub fn lock(&self, node: NodeId) -> Result<NodeLinks<'_>, GraphError> {
         let lock = self.locks.get(node.idx()).ok_or(GraphError::UnknownNode { node, len: self.len() })?;

@@ -95,6 +95,11 @@ pub fn search_layer<'s>(
         if c.dist > worst.dist {
             break;
         }
+        // The next candidate's list is needed after this one's neighbours are scored: start its
+        // cache miss now.
+        if let Some(addr) = candidates.peek().and_then(|Reverse(n)| graph.neighbors_addr(n.id, layer)) {
+            omen_distance::prefetch_addr(addr);
+        }
         batch_ids.clear();
         batch_ids.extend(graph.neighbors(c.id, layer).iter().filter(|&n| visited.insert(n)).map(|n| n.0));
         if batch_ids.is_empty() {

@@ -10,8 +10,9 @@ use crate::Neighbor;
 /// A visited set cleared in O(1): a node is visited when its stamp equals the current generation.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct VisitedSet {
-    stamps: Vec<u32>,
-    generation: u32,
+    // u16 stamps: half the cache footprint of u32 for one clear every 65,535 searches.
+    stamps: Vec<u16>,
+    generation: u16,
 }
 
 impl VisitedSet {
@@ -22,7 +23,7 @@ impl VisitedSet {
         }
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {
-            // Wrapped: old stamps could equal new generations, so clear them once every 2^32 searches.
+            // Wrapped: old stamps could equal new generations, so clear them once every 2^16 searches.
             self.stamps.fill(0);
             self.generation = 1;
         }
@@ -62,5 +63,21 @@ impl SearchScratch {
     /// (thousands of identical vectors) or a broken graph.
     pub fn exact_fallbacks(&self) -> u64 {
         self.exact_fallbacks
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn visited_set_forgets_across_searches_even_when_the_generation_wraps() {
+        let mut v = VisitedSet::default();
+        for search in 0..70_000u32 {
+            v.reset(10);
+            let node = NodeId(search % 10);
+            assert!(v.insert(node), "search {search}: fresh");
+            assert!(!v.insert(node), "search {search}: seen");
+        }
     }
 }
