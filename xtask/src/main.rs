@@ -68,8 +68,8 @@ struct Common {
     /// Beam width while building.
     #[arg(long, visible_alias = "efc", default_value_t = 200)]
     ef_construction: usize,
-    /// Worker threads (exact search now; construction is sequential until parallel bulk
-    /// insertion lands).
+    /// Worker threads for construction (parallel bulk insertion) and exact search. Queries are
+    /// always timed on one thread, one query per call.
     #[arg(long, default_value_t = default_threads(), value_parser = clap::value_parser!(u16).range(1..=1024))]
     threads: u16,
     /// Distance: l2, ip or cosine.
@@ -244,7 +244,7 @@ fn validate(a: ValidateArgs) -> Result<(), Failure> {
 
     let path = omen::simd_path();
     let head = format!(
-        "omen validate @ {}\nmachine: {} ({} cores), distance path: {path}, compiled SIMD: {}\ndataset: {}\nparams: metric {}, m {}, ef_construction {}, ef_search {}, seed {}, k {k}, {} threads (exact search); build: sequential",
+        "omen validate @ {}\nmachine: {} ({} cores), distance path: {path}, compiled SIMD: {}\ndataset: {}\nparams: metric {}, m {}, ef_construction {}, ef_search {}, seed {}, k {k}; build: parallel bulk insertion on {} threads",
         sysinfo::git_revision(),
         sysinfo::cpu_model(),
         sysinfo::cores(),
@@ -410,7 +410,7 @@ fn bench(a: BenchArgs) -> Result<(), Failure> {
         "dataset": data.name, "n": n, "dim": data.base.dim, "nq": data.queries.len(), "threads": c.threads,
         "M": c.m, "efc": c.ef_construction, "k": k, "metric": format!("{} (omen)", c.metric),
         "build_s": (build_s * 1e4).round() / 1e4, "build_vps": (n as f64 / build_s * 10.0).round() / 10.0,
-        "build": "sequential",
+        "build": "Index::add_batch (parallel bulk insertion)",
         "index_rss_mb": round1(rss_before.zip(rss_after).map(|(b, a)| a - b)),
         "lib_bytes_mb": round1(Some(index.heap_bytes() as f64 / 1048576.0)), "lib_bytes_what": "vectors + links heap capacity",
         "peak_rss_mb": round1(sysinfo::proc_status_mb("VmHWM:")),

@@ -1,7 +1,8 @@
-//! Sequential HNSW construction at two ef_construction values in one group.
+//! HNSW construction: sequential at two ef_construction values, and the parallel bulk path on
+//! 1 and 2 threads, in one group, so the ratios come from one run.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use omen_build::{HnswParams, build_sequential};
+use omen_build::{HnswParams, build_parallel, build_sequential};
 use omen_distance::Metric;
 use omen_search::Rows;
 use rand::{RngExt, SeedableRng};
@@ -22,6 +23,13 @@ fn build(c: &mut Criterion) {
         let params = HnswParams::new(Metric::L2).m(M).ef_construction(efc).seed(SEED);
         group.bench_function(BenchmarkId::new("ef_construction", efc), |b| {
             b.iter(|| build_sequential(params, Rows::dense(&data, DIM)).unwrap())
+        });
+    }
+    let params = HnswParams::new(Metric::L2).m(M).ef_construction(200).seed(SEED);
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        group.bench_function(BenchmarkId::new("parallel_efc200_threads", threads), |b| {
+            b.iter(|| pool.install(|| build_parallel(params, Rows::dense(&data, DIM)).unwrap()))
         });
     }
     group.finish();
