@@ -110,6 +110,11 @@ pub fn search_layer<'s>(
         for (&id, &d) in batch_ids.iter().zip(batch_dists.iter()) {
             let cand = Neighbor::new(NodeId(id), d);
             if results.len() < ef || cand < *results.peek().expect("non-empty") {
+                // A new candidate may be expanded soon: fetch its list while the others are
+                // scored (hnswlib gets this by storing lists beside the vectors).
+                if let Some(addr) = graph.neighbors_addr(cand.id, layer) {
+                    omen_distance::prefetch_addr(addr);
+                }
                 candidates.push(Reverse(cand));
                 results.push(cand);
                 if results.len() > ef {
