@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use omen::{Index, Metric, Params, VectorId};
+use omen::{Index, Metric, Params, SegmentPlan, SegmentedIndex, VectorId};
 use omen_graph::NodeId;
 use omen_search::recall_at_k;
 use serde_json::json;
@@ -106,6 +106,10 @@ struct ValidateArgs {
     /// The recall@k every stage must reach.
     #[arg(long, default_value_t = 0.95)]
     min_recall: f64,
+    /// Build each stage as this many independent segments and check every segment's recall
+    /// alone and the merged recall (each must reach --min-recall).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    segments: Option<u16>,
 }
 
 #[derive(Args)]
@@ -121,6 +125,9 @@ struct BenchArgs {
     /// Recall that defines ef_at_target.
     #[arg(long, default_value_t = 0.95)]
     target_recall: f64,
+    /// Build this many independent segments and search them merged.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    segments: Option<u16>,
 }
 
 fn main() -> ExitCode {
@@ -208,7 +215,29 @@ fn build(data: &Dataset, n: usize, common: &Common, ef_search: usize, label: &st
 }
 
 /// Searches every query, one per call, on this thread; returns ids and queries per second.
-fn search_all(index: &Index, data: &Dataset, k: usize, ef: usize) -> Result<(Vec<Vec<NodeId>>, f64), Failure> {
+/// What validate and bench search: one graph or merged segments.
+trait Searchable {
+    fn search_with_ef(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<omen::Neighbor>, omen::Error>;
+}
+
+impl Searchable for Index {
+    fn search_with_ef(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<omen::Neighbor>, omen::Error> {
+        Index::search_with_ef(self, query, k, ef)
+    }
+}
+
+impl Searchable for SegmentedIndex {
+    fn search_with_ef(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<omen::Neighbor>, omen::Error> {
+        SegmentedIndex::search_with_ef(self, query, k, ef)
+    }
+}
+
+fn search_all(
+    index: &impl Searchable,
+    data: &Dataset,
+    k: usize,
+    ef: usize,
+) -> Result<(Vec<Vec<NodeId>>, f64), Failure> {
     let started = Instant::now();
     let mut res = Vec::with_capacity(data.queries.len());
     for q in 0..data.queries.len() {
@@ -275,7 +304,20 @@ fn validate(a: ValidateArgs) -> Result<(), Failure> {
 
     let mut stages_json = Vec::new();
     let mut failures = Vec::new();
-    for &n in &a.stages {
+    if let Some(s) = a.segments {
+        for &n in &a.stages {
+            let (stage, mut f) = validate_segmented_stage(&a, &data, n, usize::from(s))?;
+            if c.json {
+                println!("{stage}");
+            }
+            stages_json.push(stage);
+            failures.append(&mut f);
+            if !failures.is_empty() {
+                break;
+            }
+        }
+    }
+    for &n in a.stages.iter().filter(|_| a.segments.is_none()) {
         let (index, build_s) = build(&data, n, c, a.ef_search, &format!("stage {n}"))?;
         let invariants = index.check_invariants();
         let stats = index.stats();
@@ -382,6 +424,9 @@ fn bench(a: BenchArgs) -> Result<(), Failure> {
     let n = data.base.len();
     let (truth, from_file) = data.exact_top_k(n, k, c.metric);
 
+    if let Some(s) = a.segments {
+        return bench_segmented(&a, &data, &truth, from_file, usize::from(s), started_at, load1);
+    }
     let rss_before = sysinfo::proc_status_mb("VmRSS:");
     let (mut index, build_s) = build(&data, n, c, a.efs[0], "build")?;
     let rss_after = sysinfo::proc_status_mb("VmRSS:");
@@ -551,5 +596,141 @@ fn profile_run(a: ProfileArgs) -> Result<(), Failure> {
                    "git_revision": sysinfo::git_revision()})
         );
     }
+    Ok(())
+}
+
+/// One stage of `validate --segments S`: builds S segments of the first `n` vectors, then
+/// measures every segment alone (recall against that segment's own exact neighbours) and the
+/// merged search (recall against the global exact neighbours).
+fn validate_segmented_stage(
+    a: &ValidateArgs,
+    data: &Dataset,
+    n: usize,
+    segments: usize,
+) -> Result<(serde_json::Value, Vec<String>), Failure> {
+    let c = &a.common;
+    let k = c.k as usize;
+    let dim = data.base.dim;
+    let started = Instant::now();
+    let index = SegmentedIndex::build(
+        dim,
+        c.metric,
+        params(c, a.ef_search),
+        data.base.prefix(n),
+        SegmentPlan::Count(segments),
+    )?;
+    let build_s = started.elapsed().as_secs_f64();
+    let mut failures = Vec::new();
+    let invariants = index.check_invariants();
+    if let Err((s, v)) = &invariants {
+        failures.push(format!("stage {n}: segment {s}: invariant broken: {v}"));
+    }
+    let without_links: usize = index.stats().iter().map(|s| s.without_links()).sum();
+    if without_links > 0 {
+        failures.push(format!("stage {n}: {without_links} nodes without links"));
+    }
+
+    let dist = omen_distance::Distance::new(c.metric);
+    let queries = omen_search::Rows::dense(&data.queries.data, dim);
+    let mut per_segment = Vec::new();
+    for s in 0..index.segment_count() {
+        let ids = index.segment_ids(s).expect("segment exists");
+        let start = ids[0].0 as usize;
+        let len = ids.len();
+        let k_s = k.min(len);
+        let rows = omen_search::Rows::dense(&data.base.data[start * dim..(start + len) * dim], dim);
+        let truth: Vec<Vec<NodeId>> = omen_search::brute_force_batch(rows, &dist, queries, k_s)
+            .into_iter()
+            .map(|r| r.into_iter().map(|h| NodeId((start + h.id.idx()) as u32)).collect())
+            .collect();
+        let mut found = Vec::with_capacity(data.queries.len());
+        for q in 0..data.queries.len() {
+            let hits = index.search_segment(s, data.queries.row(q), k_s, a.ef_search)?;
+            found.push(hits.iter().map(|h| to_node(h.id)).collect());
+        }
+        let recall = recall_at_k(&found, &truth, k_s);
+        if recall < a.min_recall {
+            failures.push(format!("stage {n}: segment {s} alone: recall@{k_s} {recall:.4} < {}", a.min_recall));
+        }
+        per_segment.push(json!({"segment": s, "n": len, "recall": recall}));
+    }
+    let (truth, _) = data.exact_top_k(n, k, c.metric);
+    let (found, qps) = search_all(&index, data, k, a.ef_search)?;
+    let recall = recall_at_k(&found, &truth, k);
+    if recall < a.min_recall {
+        failures.push(format!("stage {n}: merged recall@{k} {recall:.4} < {}", a.min_recall));
+    }
+    if index.exact_fallbacks() > 0 {
+        failures.push(format!("stage {n}: {} searches fell back to exact scan", index.exact_fallbacks()));
+    }
+    let seg_recalls: Vec<f64> = per_segment.iter().filter_map(|s| s["recall"].as_f64()).collect();
+    let min_seg = seg_recalls.iter().copied().fold(f64::INFINITY, f64::min);
+    eprintln!(
+        "{n:>7} {segments:>3} segments {build_s:>8.3} s {:>9.0} vec/s  merged recall@{k} {recall:.4}  {qps:>8.0} QPS (1t)  segments alone: min recall {min_seg:.4} [{}]  invariants {}",
+        n as f64 / build_s,
+        seg_recalls.iter().map(|r| format!("{r:.3}")).collect::<Vec<_>>().join(" "),
+        if invariants.is_ok() { "ok" } else { "BROKEN" },
+    );
+    let stage = json!({
+        "stage": n, "n": n, "segments": segments, "dim": dim, "dataset": data.name, "metric": c.metric.name(),
+        "m": c.m, "ef_construction": c.ef_construction, "ef_search": a.ef_search, "k": k,
+        "build_s": build_s, "build_vps": n as f64 / build_s, "recall": recall, "qps": qps,
+        "per_segment": per_segment, "invariants": invariants.is_ok(), "nodes_without_links": without_links,
+        "exact_fallbacks": index.exact_fallbacks(),
+    });
+    Ok((stage, failures))
+}
+
+/// `bench --segments S`: the same sweep over a segmented index (merged search).
+fn bench_segmented(
+    a: &BenchArgs,
+    data: &Dataset,
+    truth: &[Vec<NodeId>],
+    from_file: bool,
+    segments: usize,
+    started_at: u64,
+    load1: Option<f64>,
+) -> Result<(), Failure> {
+    let c = &a.common;
+    let k = c.k as usize;
+    let n = data.base.len();
+    let rss_before = sysinfo::proc_status_mb("VmRSS:");
+    let started = Instant::now();
+    let index = SegmentedIndex::build(
+        data.base.dim,
+        c.metric,
+        params(c, a.efs[0]),
+        &data.base.data,
+        SegmentPlan::Count(segments),
+    )?;
+    let build_s = started.elapsed().as_secs_f64();
+    let rss_after = sysinfo::proc_status_mb("VmRSS:");
+    if let Err((s, v)) = index.check_invariants() {
+        return Err(Failure::Missed(format!("segment {s}: invariant broken after the build: {v}")));
+    }
+    let mut sweep = Vec::new();
+    for &ef in &a.efs {
+        let ef = ef.max(k);
+        let (found, qps) = search_all(&index, data, k, ef)?;
+        let recall = recall_at_k(&found, truth, k);
+        eprintln!("{segments} segments, ef {ef:>4}: merged recall@{k} {recall:.4}, {qps:>9.0} QPS (1 thread)");
+        sweep.push(json!({"ef": ef, "recall": (recall * 1e4).round() / 1e4, "qps": (qps * 10.0).round() / 10.0}));
+    }
+    let hit = sweep.iter().find(|s| s["recall"].as_f64().is_some_and(|r| r >= a.target_recall));
+    let out = json!({
+        "lib": "omen", "version": env!("CARGO_PKG_VERSION"), "git_revision": sysinfo::git_revision(), "lang": "rust",
+        "dataset": data.name, "n": n, "dim": data.base.dim, "nq": data.queries.len(), "threads": c.threads,
+        "segments": segments, "M": c.m, "efc": c.ef_construction, "k": k, "metric": format!("{} (omen)", c.metric),
+        "build_s": (build_s * 1e4).round() / 1e4, "build_vps": (n as f64 / build_s * 10.0).round() / 10.0,
+        "build": "SegmentedIndex::build (segments in parallel)",
+        "index_rss_mb": rss_before.zip(rss_after).map(|(b, a)| ((a - b) * 10.0).round() / 10.0),
+        "target_recall": a.target_recall, "ef_at_target": hit.map(|h| h["ef"].clone()),
+        "qps_at_target": hit.map(|h| h["qps"].clone()), "recall_at_target": hit.map(|h| h["recall"].clone()),
+        "truth": if from_file { "groundtruth.ivecs" } else { "brute force" },
+        "distance_path": omen::simd_path().name(), "sweep": sweep,
+        "search": "single thread, one query per call, every segment searched and merged",
+        "started_unix": started_at, "load1_at_start": load1,
+    });
+    println!("{out}");
     Ok(())
 }

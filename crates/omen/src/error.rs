@@ -30,6 +30,17 @@ pub enum Error {
         /// The index's dimension.
         dim: usize,
     },
+    /// Ids and vectors differ in count.
+    #[error("{ids} ids for {vectors} vectors")]
+    IdCount {
+        /// Ids given.
+        ids: usize,
+        /// Vectors given.
+        vectors: usize,
+    },
+    /// The same id given twice.
+    #[error("id {0} appears twice")]
+    DuplicateId(omen_graph::VectorId),
     /// A NaN or infinite component.
     #[error("{what}, component {col} is {value}: NaN and infinite values cannot be indexed or searched")]
     NonFinite {

@@ -32,10 +32,12 @@
 
 mod error;
 mod index;
+mod segmented;
 
 pub use crate::{
     error::Error,
     index::{Index, Neighbor, Params},
+    segmented::{SegmentPlan, SegmentedIndex},
 };
 pub use omen_distance::{Metric, SimdPath, simd_path};
 pub use omen_graph::{GraphStats, InvariantViolation, LayerStats, MinMeanMax, VectorId};

@@ -1,11 +1,45 @@
 //! Segment parallelism: independent HNSW graphs built in parallel and searched together.
 //!
-//! **Not built yet.** This crate will own `SegmentedIndex`: vectors partitioned into segments,
-//! each an independent graph with its own entry point, built in parallel with no shared
-//! mutable state; a merged top-k search over all segments with stable caller ids; and merging
-//! segments into one graph. It will sit on `omen-build` and `omen-search` and never reach into
-//! a graph's storage except through `omen-graph`'s checked API.
+//! A [`SegmentedIndex`] splits its vectors into segments ([`SegmentPlan`]: a fixed count, or a
+//! size cap at which a segment is sealed). Each [`Segment`] is an independent HNSW graph with
+//! its own entry point and its own map from local node ids to the caller's [`VectorId`]s;
+//! segments share no mutable state, so they are built in parallel (rayon). A query searches
+//! every segment and merges the per-segment top-k into one global top-k, ordered by distance
+//! then id, each id at most once.
 //!
-//! It exports nothing today, so that no one depends on an API that does not exist.
+//! This crate builds on `omen-build` and `omen-search`; it never touches a graph's storage
+//! except through `omen-graph`'s checked API. Metric preparation (cosine normalisation) and
+//! input errors for end users live in the `omen` facade.
+//!
+//! **Invariants:** every segment passes `check_invariants()`; a result names the caller's id,
+//! never a segment-local one; merged results are sorted, unique and exactly `k` long.
+//!
+//! Not built yet: merging segments into one graph, and re-searching a segment with a larger
+//! `ef` when the merged top-k needs it.
+//!
+//! # Example
+//! ```
+//! use omen_build::HnswParams;
+//! use omen_distance::Metric;
+//! use omen_graph::VectorId;
+//! use omen_segment::{SegmentPlan, SegmentedIndex};
+//!
+//! let data: Vec<f32> = (0..2000).map(|i| (i as f32 * 0.7).sin()).collect(); // 1000 × d = 2
+//! let ids: Vec<VectorId> = (0..1000).map(|i| VectorId(10_000 + i)).collect();
+//! let index = SegmentedIndex::build(2, HnswParams::new(Metric::L2).m(8), &data, &ids, SegmentPlan::Count(4))?;
+//! assert_eq!(index.segments().len(), 4);
+//! let hits = index.search(&data[20..22], 3, 32)?;
+//! assert_eq!(hits[0].id, VectorId(10_010));
+//! # Ok::<(), omen_segment::SegmentError>(())
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+mod index;
+
+pub use crate::index::{Hit, Segment, SegmentError, SegmentId, SegmentPlan, SegmentedIndex};
+
+/// The README's example, compiled and run as a doctest so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,0 +1,162 @@
+//! [`SegmentedIndex`]: independent HNSW segments built in parallel, searched together.
+
+use omen_build::HnswParams;
+use omen_distance::Metric;
+use omen_graph::{GraphStats, InvariantViolation, VectorId};
+use omen_segment::SegmentError;
+
+pub use omen_segment::SegmentPlan;
+
+use crate::{Error, Neighbor, Params};
+
+/// Vectors split into independent HNSW segments (see [`SegmentPlan`]), each with its own entry
+/// point, built in parallel on the current rayon pool; a search queries every segment and
+/// merges their top-k into one, naming the caller's ids.
+///
+/// Segments pay when a build must use many threads on data too small to keep them busy in one
+/// graph, or when segments are sealed as data arrives; they cost query time, since every query
+/// searches every segment.
+#[derive(Debug)]
+pub struct SegmentedIndex {
+    inner: omen_segment::SegmentedIndex,
+    metric: Metric,
+    ef_search: usize,
+}
+
+impl From<SegmentError> for Error {
+    fn from(e: SegmentError) -> Self {
+        match e {
+            SegmentError::Search(s) => s.into(),
+            SegmentError::Vector(b) => b.into(),
+            SegmentError::Build { source, .. } => source.into(),
+            SegmentError::IdCount { ids, vectors } => Error::IdCount { ids, vectors },
+            SegmentError::DuplicateId(id) => Error::DuplicateId(id),
+            SegmentError::BatchLength { len, dim } => Error::BatchLength { len, dim },
+            other => Error::BadParameter(other.to_string()),
+        }
+    }
+}
+
+impl SegmentedIndex {
+    /// Builds segments of `vectors` (flat, row-major), with ids `0..n` in order.
+    pub fn build(
+        dim: usize,
+        metric: Metric,
+        params: Params,
+        vectors: &[f32],
+        plan: SegmentPlan,
+    ) -> Result<Self, Error> {
+        if dim == 0 {
+            return Err(Error::ZeroDimension);
+        }
+        let ids: Vec<VectorId> = (0..(vectors.len() / dim) as u64).map(VectorId).collect();
+        Self::build_with_ids(dim, metric, params, vectors, &ids, plan)
+    }
+
+    /// Builds segments of `vectors` whose ids are `ids` (one per vector, all different).
+    pub fn build_with_ids(
+        dim: usize,
+        metric: Metric,
+        params: Params,
+        vectors: &[f32],
+        ids: &[VectorId],
+        plan: SegmentPlan,
+    ) -> Result<Self, Error> {
+        if dim == 0 {
+            return Err(Error::ZeroDimension);
+        }
+        if params.ef_search == 0 {
+            return Err(Error::BadParameter("ef_search must be at least 1".into()));
+        }
+        let inner_metric = if metric == Metric::Cosine { Metric::InnerProduct } else { metric };
+        let hnsw = HnswParams {
+            m: params.m,
+            ef_construction: params.ef_construction,
+            seed: params.seed,
+            metric: inner_metric,
+        };
+        let normalized;
+        let vectors = if metric == Metric::Cosine && vectors.len().is_multiple_of(dim) {
+            let mut all = vectors.to_vec();
+            all.chunks_mut(dim).for_each(omen_distance::normalize);
+            normalized = all;
+            &normalized[..]
+        } else {
+            vectors
+        };
+        let inner = omen_segment::SegmentedIndex::build(dim, hnsw, vectors, ids, plan)?;
+        Ok(SegmentedIndex { inner, metric, ef_search: params.ef_search })
+    }
+
+    /// Number of vectors.
+    pub fn len(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// Whether there is no vector.
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+
+    /// The vectors' dimension.
+    pub fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+
+    /// Number of segments.
+    pub fn segment_count(&self) -> usize {
+        self.inner.segments().len()
+    }
+
+    /// The ids held by segment `segment`, or `None` past the last segment.
+    pub fn segment_ids(&self, segment: usize) -> Option<&[VectorId]> {
+        self.inner.segments().get(segment).map(|s| s.ids())
+    }
+
+    fn prepared(&self, query: &[f32]) -> Result<Vec<f32>, Error> {
+        omen_search::check_query(query, self.dim())?;
+        let mut q = query.to_vec();
+        if self.metric == Metric::Cosine {
+            omen_distance::normalize(&mut q);
+        }
+        Ok(q)
+    }
+
+    /// The `k` nearest over all segments, with beam `max(ef_search, k)` in each.
+    pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<Neighbor>, Error> {
+        self.search_with_ef(query, k, self.ef_search.max(k))
+    }
+
+    /// [`SegmentedIndex::search`] with an explicit beam width for every segment (`ef >= k`).
+    pub fn search_with_ef(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>, Error> {
+        let q = self.prepared(query)?;
+        let hits = self.inner.search(&q, k, ef)?;
+        Ok(hits.into_iter().map(|h| Neighbor { id: h.id, dist: h.dist }).collect())
+    }
+
+    /// Segment `segment` searched alone: its own top `min(k, len)` with beam `max(ef, k)`.
+    pub fn search_segment(&self, segment: usize, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>, Error> {
+        let q = self.prepared(query)?;
+        let seg = self.inner.segments().get(segment).ok_or_else(|| {
+            Error::BadParameter(format!("no segment {segment} (the index has {})", self.segment_count()))
+        })?;
+        let mut scratch = omen_search::SearchScratch::new();
+        let hits = seg.search(self.inner.distance(), &q, k, ef, &mut scratch)?;
+        Ok(hits.into_iter().map(|h| Neighbor { id: h.id, dist: h.dist }).collect())
+    }
+
+    /// Verifies every segment's graph; names the first segment that breaks a rule.
+    pub fn check_invariants(&self) -> Result<(), (usize, InvariantViolation)> {
+        self.inner.check_invariants().map_err(|(s, v)| (usize::from(s.0), v))
+    }
+
+    /// Each segment's graph measurements.
+    pub fn stats(&self) -> Vec<GraphStats> {
+        self.inner.stats()
+    }
+
+    /// Searches answered by exact scan because a segment's walk reached fewer than `k` nodes.
+    pub fn exact_fallbacks(&self) -> u64 {
+        self.inner.exact_fallbacks()
+    }
+}

@@ -1,0 +1,342 @@
+//! Segments, their parallel build and the merged search.
+
+use std::fmt;
+
+use omen_build::{BuildError, HnswBuilder, HnswParams};
+use omen_distance::Distance;
+use omen_graph::{GraphStats, HnswGraph, InvariantViolation, VectorId};
+use omen_search::{Rows, SearchError, SearchScratch, check_query, knn_search};
+use parking_lot::Mutex;
+use rayon::prelude::*;
+
+/// A segment's position in its index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SegmentId(pub u16);
+
+impl fmt::Display for SegmentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "segment {}", self.0)
+    }
+}
+
+/// How vectors are split into segments (consecutive runs of the input, in order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SegmentPlan {
+    /// Exactly this many segments (fewer when there are fewer vectors), sizes within one.
+    Count(usize),
+    /// Seal a segment at this many vectors; the last may be smaller.
+    MaxSize(usize),
+}
+
+impl SegmentPlan {
+    /// The sizes of the segments for `n` vectors.
+    pub fn sizes(self, n: usize) -> Result<Vec<usize>, SegmentError> {
+        let count = match self {
+            SegmentPlan::Count(0) | SegmentPlan::MaxSize(0) => return Err(SegmentError::BadPlan(self)),
+            SegmentPlan::Count(s) => s.min(n.max(1)),
+            SegmentPlan::MaxSize(cap) => n.div_ceil(cap).max(1),
+        };
+        if count > usize::from(u16::MAX) {
+            return Err(SegmentError::BadPlan(self));
+        }
+        Ok((0..count).map(|i| n / count + usize::from(i < n % count)).collect())
+    }
+}
+
+/// Why a segmented index could not be built or searched.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SegmentError {
+    /// A plan of zero segments or a zero size cap, or more than 65,535 segments.
+    #[error(
+        "segment plan {0:?} is invalid (needs at least one segment of at least one vector, at most 65535 segments)"
+    )]
+    BadPlan(SegmentPlan),
+    /// Ids and vectors differ in count.
+    #[error("{ids} ids for {vectors} vectors")]
+    IdCount {
+        /// Ids given.
+        ids: usize,
+        /// Vectors given.
+        vectors: usize,
+    },
+    /// A flat vector slice that is not a whole number of vectors.
+    #[error("{len} values are not a whole number of {dim}-dimensional vectors")]
+    BatchLength {
+        /// Values given.
+        len: usize,
+        /// The dimension.
+        dim: usize,
+    },
+    /// The same id twice.
+    #[error("id {0} appears twice")]
+    DuplicateId(VectorId),
+    /// A vector is unusable (wrong length, NaN or infinite); nothing was built.
+    #[error(transparent)]
+    Vector(BuildError),
+    /// A segment could not be built.
+    #[error("{segment}: {source}")]
+    Build {
+        /// The segment.
+        segment: SegmentId,
+        /// Why.
+        source: BuildError,
+    },
+    /// A search request that cannot be answered.
+    #[error(transparent)]
+    Search(#[from] SearchError),
+}
+
+/// A search hit with the caller's id.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    /// The caller's id of the vector.
+    pub id: VectorId,
+    /// Its distance to the query.
+    pub dist: f32,
+}
+
+/// One independent HNSW graph and the caller's ids of its nodes.
+#[derive(Debug)]
+pub struct Segment {
+    graph: HnswGraph,
+    // Invariant: ids[node] is the caller's id of node `node`; one per graph node.
+    ids: Vec<VectorId>,
+}
+
+impl Segment {
+    /// The segment's graph.
+    pub fn graph(&self) -> &HnswGraph {
+        &self.graph
+    }
+
+    /// The caller's id of each node, indexed by node id.
+    pub fn ids(&self) -> &[VectorId] {
+        &self.ids
+    }
+
+    /// Number of vectors.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether the segment holds no vector.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The segment's own top `min(k, len)` with beam `max(ef, k)`, with the caller's ids.
+    pub fn search(
+        &self,
+        dist: &Distance,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        scratch: &mut SearchScratch,
+    ) -> Result<Vec<Hit>, SegmentError> {
+        let k = k.min(self.len());
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        let found = knn_search(&self.graph, dist, query, k, ef.max(k), scratch)?;
+        Ok(found.into_iter().map(|n| Hit { id: self.ids[n.id.idx()], dist: n.dist }).collect())
+    }
+}
+
+/// Vectors split into independent HNSW segments, searched together.
+#[derive(Debug)]
+pub struct SegmentedIndex {
+    dim: usize,
+    params: HnswParams,
+    dist: Distance,
+    segments: Vec<Segment>,
+    scratch: Mutex<Vec<SearchScratch>>,
+}
+
+impl SegmentedIndex {
+    /// Builds segments of `vectors` (flat, row-major, `ids.len()` rows of `dim` values) as
+    /// `plan` says, in parallel on the current rayon pool: with at least as many segments as
+    /// threads, each segment is built on one thread; with fewer, one after another, each with
+    /// parallel bulk insertion. Segment `i` draws its layers from seed `params.seed + i`.
+    ///
+    /// Vectors are checked before anything is built (dimension, finite values).
+    pub fn build(
+        dim: usize,
+        params: HnswParams,
+        vectors: &[f32],
+        ids: &[VectorId],
+        plan: SegmentPlan,
+    ) -> Result<Self, SegmentError> {
+        if dim == 0 || !vectors.len().is_multiple_of(dim) {
+            return Err(SegmentError::BatchLength { len: vectors.len(), dim });
+        }
+        let n = vectors.len() / dim;
+        if ids.len() != n {
+            return Err(SegmentError::IdCount { ids: ids.len(), vectors: n });
+        }
+        let mut sorted = ids.to_vec();
+        sorted.sort_unstable();
+        if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+            return Err(SegmentError::DuplicateId(w[0]));
+        }
+        let sizes = plan.sizes(n)?;
+        let rows = Rows::dense(vectors, dim);
+        for i in 0..n {
+            omen_build::check_vector(rows.row(i), dim, i).map_err(SegmentError::Vector)?;
+        }
+
+        let mut parts = Vec::with_capacity(sizes.len());
+        let mut start = 0;
+        for (s, &len) in sizes.iter().enumerate() {
+            parts.push((SegmentId(s as u16), start, len));
+            start += len;
+        }
+        let build_one = |&(segment, start, len): &(SegmentId, usize, usize), parallel: bool| {
+            let seg_params = params.seed(params.seed.wrapping_add(u64::from(segment.0)));
+            let wrap = |source| SegmentError::Build { segment, source };
+            let mut builder = HnswBuilder::new(seg_params).map_err(wrap)?;
+            let mut graph = builder.new_graph(dim).map_err(wrap)?;
+            let part = Rows::dense(&vectors[start * dim..(start + len) * dim], dim);
+            if parallel {
+                builder.insert_parallel(&mut graph, part).map_err(wrap)?;
+            } else {
+                builder.insert_all(&mut graph, part).map_err(wrap)?;
+            }
+            Ok(Segment { graph, ids: ids[start..start + len].to_vec() })
+        };
+        let segments: Result<Vec<Segment>, SegmentError> = if parts.len() >= rayon::current_num_threads() {
+            parts.par_iter().map(|p| build_one(p, false)).collect()
+        } else {
+            parts.iter().map(|p| build_one(p, true)).collect()
+        };
+        Ok(SegmentedIndex {
+            dim,
+            params,
+            dist: Distance::new(params.metric),
+            segments: segments?,
+            scratch: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The vectors' dimension.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The construction parameters (the seed is segment 0's).
+    pub fn params(&self) -> &HnswParams {
+        &self.params
+    }
+
+    /// Number of vectors over all segments.
+    pub fn len(&self) -> usize {
+        self.segments.iter().map(Segment::len).sum()
+    }
+
+    /// Whether no segment holds a vector.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The segments, in input order.
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+
+    /// The distance every segment is built and searched with.
+    pub fn distance(&self) -> &Distance {
+        &self.dist
+    }
+
+    /// The `k` nearest over all segments: each segment's top `k` with beam `ef`, merged by
+    /// distance then id, each id once. Checks the request like a single graph's search.
+    pub fn search(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Hit>, SegmentError> {
+        check_query(query, self.dim)?;
+        let len = self.len();
+        if k == 0 {
+            return Err(SearchError::ZeroK.into());
+        }
+        if len == 0 {
+            return Err(SearchError::EmptyIndex.into());
+        }
+        if k > len {
+            return Err(SearchError::KExceedsLen { k, len }.into());
+        }
+        if ef < k {
+            return Err(SearchError::EfBelowK { ef, k }.into());
+        }
+        let mut scratch = self.scratch.lock().pop().unwrap_or_default();
+        let mut all = Vec::with_capacity(k * self.segments.len());
+        let mut res = Ok(());
+        for seg in &self.segments {
+            match seg.search(&self.dist, query, k, ef, &mut scratch) {
+                Ok(hits) => all.extend(hits),
+                Err(e) => {
+                    res = Err(e);
+                    break;
+                }
+            }
+        }
+        self.scratch.lock().push(scratch);
+        res?;
+        Ok(merge_top_k(all, k))
+    }
+
+    /// Verifies every segment's graph.
+    pub fn check_invariants(&self) -> Result<(), (SegmentId, InvariantViolation)> {
+        for (i, seg) in self.segments.iter().enumerate() {
+            seg.graph.check_invariants().map_err(|v| (SegmentId(i as u16), v))?;
+        }
+        Ok(())
+    }
+
+    /// Each segment's graph measurements.
+    pub fn stats(&self) -> Vec<GraphStats> {
+        self.segments.iter().map(|s| GraphStats::measure(&s.graph)).collect()
+    }
+
+    /// The exact-scan fallbacks counted by the pooled search scratch (see
+    /// `omen_search::SearchScratch::exact_fallbacks`).
+    pub fn exact_fallbacks(&self) -> u64 {
+        self.scratch.lock().iter().map(SearchScratch::exact_fallbacks).sum()
+    }
+}
+
+/// Sorts hits by distance then id, keeps each id's nearest occurrence, and keeps `k`.
+pub(crate) fn merge_top_k(mut all: Vec<Hit>, k: usize) -> Vec<Hit> {
+    all.sort_unstable_by(|a, b| a.dist.total_cmp(&b.dist).then(a.id.cmp(&b.id)));
+    let mut res: Vec<Hit> = Vec::with_capacity(k);
+    for h in all {
+        if res.len() == k {
+            break;
+        }
+        if !res.iter().any(|r| r.id == h.id) {
+            res.push(h);
+        }
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_split_evenly_and_refuse_zero() {
+        assert_eq!(SegmentPlan::Count(4).sizes(10).unwrap(), vec![3, 3, 2, 2]);
+        assert_eq!(SegmentPlan::Count(4).sizes(2).unwrap(), vec![1, 1]);
+        assert_eq!(SegmentPlan::MaxSize(4).sizes(10).unwrap(), vec![4, 3, 3]);
+        assert_eq!(SegmentPlan::MaxSize(5).sizes(10).unwrap(), vec![5, 5]);
+        assert!(SegmentPlan::Count(0).sizes(10).is_err());
+        assert!(SegmentPlan::MaxSize(0).sizes(10).is_err());
+    }
+
+    #[test]
+    fn merge_orders_by_distance_then_id_and_drops_repeated_ids() {
+        let h = |id, dist| Hit { id: VectorId(id), dist };
+        let merged = merge_top_k(vec![h(5, 1.0), h(3, 1.0), h(9, 0.5), h(3, 2.0), h(7, 3.0)], 3);
+        assert_eq!(merged, vec![h(9, 0.5), h(3, 1.0), h(5, 1.0)]);
+        let merged = merge_top_k(vec![h(1, 0.1), h(1, 0.1), h(2, 0.2)], 2);
+        assert_eq!(merged, vec![h(1, 0.1), h(2, 0.2)]);
+    }
+}

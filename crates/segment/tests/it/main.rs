@@ -1,0 +1,119 @@
+//! Segments: stable caller ids, merged search against exact search, bad input.
+
+use omen_build::HnswParams;
+use omen_distance::{Distance, Metric};
+use omen_graph::VectorId;
+use omen_search::{Rows, brute_force_knn};
+use omen_segment::{SegmentError, SegmentPlan, SegmentedIndex};
+use rand::{RngExt, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+fn random(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    (0..n * dim).map(|_| rng.random::<f32>()).collect()
+}
+
+/// Ids that are neither positions nor in order: 7919 * i + 13, reversed.
+fn scrambled_ids(n: usize) -> Vec<VectorId> {
+    (0..n as u64).rev().map(|i| VectorId(7919 * i + 13)).collect()
+}
+
+#[test]
+fn results_name_the_callers_ids() {
+    let dim = 8;
+    let data = random(2000, dim, 1);
+    let ids = scrambled_ids(2000);
+    for plan in [SegmentPlan::Count(1), SegmentPlan::Count(3), SegmentPlan::MaxSize(300)] {
+        let index = SegmentedIndex::build(dim, HnswParams::new(Metric::L2).m(8), &data, &ids, plan).unwrap();
+        assert_eq!(index.len(), 2000);
+        assert_eq!(index.check_invariants(), Ok(()));
+        assert!(index.stats().iter().all(|s| s.without_links() == 0));
+        // Every hit's id names the vector at that id's input position (the distance proves it),
+        // and nearly every stored vector finds itself (HNSW promises no more; a parallel build's
+        // links depend on timing).
+        let position: std::collections::HashMap<VectorId, usize> =
+            ids.iter().enumerate().map(|(i, &id)| (id, i)).collect();
+        let dist = Distance::new(Metric::L2);
+        let mut found_self = 0;
+        for (i, v) in data.chunks(dim).enumerate() {
+            let hits = index.search(v, 3, 64).unwrap();
+            for h in &hits {
+                let p = position[&h.id];
+                assert_eq!(h.dist, dist.eval(v, &data[p * dim..(p + 1) * dim]), "{plan:?}: vector {i}, hit {:?}", h.id);
+            }
+            found_self += usize::from(hits[0].id == ids[i]);
+        }
+        assert!(found_self >= 1980, "{plan:?}: {found_self} of 2000 found themselves");
+    }
+}
+
+#[test]
+fn merged_search_at_large_ef_equals_exact_search() {
+    let dim = 6;
+    let n = 900;
+    let data = random(n, dim, 2);
+    let ids = scrambled_ids(n);
+    let index =
+        SegmentedIndex::build(dim, HnswParams::new(Metric::L2).m(6), &data, &ids, SegmentPlan::Count(4)).unwrap();
+    assert_eq!(index.segments().iter().map(|s| s.len()).collect::<Vec<_>>(), vec![225; 4]);
+    let dist = Distance::new(Metric::L2);
+    for (q, query) in random(60, dim, 3).chunks(dim).enumerate() {
+        let exact: Vec<(VectorId, f32)> = brute_force_knn(Rows::dense(&data, dim), &dist, query, n)
+            .into_iter()
+            .map(|h| (ids[h.id.idx()], h.dist))
+            .collect();
+        // Exact order is (distance, id) over the caller's ids.
+        let mut exact = exact;
+        exact.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        let got = index.search(query, 10, n).unwrap();
+        let got: Vec<(VectorId, f32)> = got.into_iter().map(|h| (h.id, h.dist)).collect();
+        assert_eq!(got, exact[..10].to_vec(), "query {q}");
+    }
+}
+
+#[test]
+fn k_larger_than_a_segment_still_merges_k_results() {
+    let dim = 4;
+    let data = random(50, dim, 4);
+    let ids: Vec<VectorId> = (0..50).map(VectorId).collect();
+    let index =
+        SegmentedIndex::build(dim, HnswParams::new(Metric::L2).m(4), &data, &ids, SegmentPlan::MaxSize(8)).unwrap();
+    assert_eq!(index.segments().len(), 7);
+    let hits = index.search(&[0.5; 4], 30, 30).unwrap();
+    assert_eq!(hits.len(), 30);
+    assert!(hits.windows(2).all(|w| w[0].dist <= w[1].dist && w[0].id != w[1].id));
+}
+
+#[test]
+fn bad_input_is_a_typed_error() {
+    let dim = 3;
+    let data = random(10, dim, 5);
+    let ids: Vec<VectorId> = (0..10).map(VectorId).collect();
+    let p = HnswParams::new(Metric::L2).m(4);
+    assert_eq!(
+        SegmentedIndex::build(dim, p, &data, &ids[..9], SegmentPlan::Count(2)).unwrap_err(),
+        SegmentError::IdCount { ids: 9, vectors: 10 }
+    );
+    let mut dup = ids.clone();
+    dup[7] = VectorId(2);
+    assert_eq!(
+        SegmentedIndex::build(dim, p, &data, &dup, SegmentPlan::Count(2)).unwrap_err(),
+        SegmentError::DuplicateId(VectorId(2))
+    );
+    assert!(matches!(SegmentedIndex::build(dim, p, &data, &ids, SegmentPlan::Count(0)), Err(SegmentError::BadPlan(_))));
+    assert!(matches!(
+        SegmentedIndex::build(dim, p, &data[..29], &ids, SegmentPlan::Count(2)),
+        Err(SegmentError::BatchLength { .. })
+    ));
+    let mut nan = data.clone();
+    nan[13] = f32::NAN;
+    assert!(matches!(SegmentedIndex::build(dim, p, &nan, &ids, SegmentPlan::Count(2)), Err(SegmentError::Vector(_))));
+    let index = SegmentedIndex::build(dim, p, &data, &ids, SegmentPlan::Count(2)).unwrap();
+    assert!(matches!(index.search(&[0.0; 2], 1, 10), Err(SegmentError::Search(_))));
+    assert!(matches!(index.search(&[0.0; 3], 0, 10), Err(SegmentError::Search(_))));
+    assert!(matches!(index.search(&[0.0; 3], 11, 20), Err(SegmentError::Search(_))));
+    assert!(matches!(index.search(&[0.0; 3], 5, 4), Err(SegmentError::Search(_))));
+    let empty = SegmentedIndex::build(dim, p, &[], &[], SegmentPlan::Count(2)).unwrap();
+    assert!(empty.is_empty());
+    assert!(matches!(empty.search(&[0.0; 3], 1, 10), Err(SegmentError::Search(_))));
+}
