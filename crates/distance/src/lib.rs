@@ -279,13 +279,20 @@ impl Distance {
         assert!(stride >= query.len(), "stride {stride} shorter than the query ({})", query.len());
         let dim = query.len();
         // Ask for the first line of every row at once, so their misses overlap; then, while
-        // scoring row i, ask for the rest of row i + 1.
-        for &r in rows {
-            prefetch_row(data, r as usize * stride);
-        }
+        // scoring row i, ask for the rest of row i + AHEAD (the rows before it were asked for
+        // already), so a long row has AHEAD rows' time to arrive.
+        const AHEAD: usize = 2;
         let line = 64 / size_of::<f32>();
+        for (i, &r) in rows.iter().enumerate() {
+            prefetch_row(data, r as usize * stride);
+            if i > 0 && i < AHEAD {
+                for off in (line..dim).step_by(line) {
+                    prefetch_row(data, r as usize * stride + off);
+                }
+            }
+        }
         let score = |i: usize, r: u32, kernel: Kernel| {
-            if let Some(&next) = rows.get(i + 1) {
+            if let Some(&next) = rows.get(i + AHEAD) {
                 let start = next as usize * stride;
                 for off in (line..dim).step_by(line) {
                     prefetch_row(data, start + off);
