@@ -95,8 +95,9 @@ impl HnswBuilder {
 
     /// Inserts `vector` into `graph` and returns its id.
     ///
-    /// The vector is checked first (dimension, finite values); on error the graph and the
-    /// builder's layer sequence are unchanged.
+    /// The vector is checked first (dimension, finite values); on such an error the graph and
+    /// the builder's layer sequence are unchanged. An error while linking can only come from a
+    /// bug in omen (a list the graph refuses); the node then stays stored but partly linked.
     pub fn insert(&mut self, graph: &mut HnswGraph, vector: &[f32]) -> Result<NodeId, BuildError> {
         check_vector(vector, graph.dim(), 0)?;
         self.check_graph(graph, 1)?;
@@ -146,7 +147,13 @@ impl HnswBuilder {
     /// Links the detached nodes `nodes` (from [`HnswBuilder::push_batch`]) on every thread of
     /// the current rayon pool. Every insertion descends from the entry point through every
     /// layer, exactly as [`HnswBuilder::insert`] does. Searches may run on `graph` meanwhile.
+    ///
+    /// `nodes` must be pushed and not yet linked; a range past the graph's end is refused.
     pub fn link_batch(&self, graph: &HnswGraph, nodes: std::ops::Range<u32>) -> Result<(), BuildError> {
+        self.check_graph(graph, 0)?;
+        if nodes.end as usize > graph.len() {
+            return Err(GraphError::UnknownNode { node: NodeId(nodes.end - 1), len: graph.len() }.into());
+        }
         let next = AtomicUsize::new(nodes.start as usize);
         let end = nodes.end as usize;
         let failed = AtomicBool::new(false);
@@ -175,6 +182,9 @@ impl HnswBuilder {
     /// Inserts every row of `rows` with all threads of the current rayon pool
     /// ([`HnswBuilder::push_batch`], then [`HnswBuilder::link_batch`]); returns the pushed ids.
     /// On one thread the graph equals the one [`HnswBuilder::insert_all`] builds.
+    ///
+    /// Bad rows are refused before anything is stored. An error while linking can only come
+    /// from a bug in omen; the batch then stays stored but partly linked.
     pub fn insert_parallel(
         &mut self,
         graph: &mut HnswGraph,
@@ -218,10 +228,10 @@ fn link(
     s: &mut InsertScratch,
 ) -> Result<(), BuildError> {
     let layer = graph.node_top(node);
-    let mut entry = graph.entry_point().zip(graph.top_layer());
+    let mut entry = graph.entry_and_top();
     let _guard = if entry.is_none_or(|(_, top)| layer > top) {
         let guard = top_lock.lock();
-        entry = graph.entry_point().zip(graph.top_layer());
+        entry = graph.entry_and_top();
         Some(guard)
     } else {
         None

@@ -302,7 +302,14 @@ impl HnswGraph {
     /// The entry point's top layer; `None` when there is no entry point.
     #[inline]
     pub fn top_layer(&self) -> Option<Layer> {
-        self.entry_point().and_then(|e| self.tops.get(e.idx()).copied())
+        self.entry_and_top().map(|(_, top)| top)
+    }
+
+    /// The entry point and its top layer, from one read of the entry point (two separate calls
+    /// could see a promotion in between and pair an entry with another node's layer).
+    #[inline]
+    pub fn entry_and_top(&self) -> Option<(NodeId, Layer)> {
+        self.entry_point().and_then(|e| self.tops.get(e.idx()).map(|&t| (e, t)))
     }
 
     /// The highest layer `node` is on.

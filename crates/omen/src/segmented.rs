@@ -134,14 +134,11 @@ impl SegmentedIndex {
         Ok(hits.into_iter().map(|h| Neighbor { id: h.id, dist: h.dist }).collect())
     }
 
-    /// Segment `segment` searched alone: its own top `min(k, len)` with beam `max(ef, k)`.
+    /// Segment `segment` searched alone: its own top `min(k, len)` with beam `ef >= k`.
     pub fn search_segment(&self, segment: usize, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>, Error> {
         let q = self.prepared(query)?;
-        let seg = self.inner.segments().get(segment).ok_or_else(|| {
-            Error::BadParameter(format!("no segment {segment} (the index has {})", self.segment_count()))
-        })?;
-        let mut scratch = omen_search::SearchScratch::new();
-        let hits = seg.search(self.inner.distance(), &q, k, ef, &mut scratch)?;
+        let id = u16::try_from(segment).unwrap_or(u16::MAX);
+        let hits = self.inner.search_segment(omen_segment::SegmentId(id), &q, k, ef)?;
         Ok(hits.into_iter().map(|h| Neighbor { id: h.id, dist: h.dist }).collect())
     }
 

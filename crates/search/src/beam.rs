@@ -187,7 +187,7 @@ pub fn knn_search_checked<'s>(
     ef: usize,
     scratch: &'s mut SearchScratch,
 ) -> &'s [Neighbor] {
-    let (Some(entry), Some(top)) = (graph.entry_point(), graph.top_layer()) else {
+    let Some((entry, top)) = graph.entry_and_top() else {
         scratch.out.clear();
         return &scratch.out;
     };

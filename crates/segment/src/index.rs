@@ -6,6 +6,8 @@ use omen_build::{BuildError, HnswBuilder, HnswParams};
 use omen_distance::Distance;
 use omen_graph::{GraphStats, HnswGraph, InvariantViolation, VectorId};
 use omen_search::{Rows, SearchError, SearchScratch, check_query, knn_search};
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use parking_lot::Mutex;
 use rayon::prelude::*;
 
@@ -82,6 +84,14 @@ pub enum SegmentError {
         /// Why.
         source: BuildError,
     },
+    /// A segment number past the last segment.
+    #[error("{segment} does not exist (the index has {count})")]
+    UnknownSegment {
+        /// The segment asked for.
+        segment: SegmentId,
+        /// Number of segments.
+        count: usize,
+    },
     /// A search request that cannot be answered.
     #[error(transparent)]
     Search(#[from] SearchError),
@@ -125,7 +135,8 @@ impl Segment {
         self.ids.is_empty()
     }
 
-    /// The segment's own top `min(k, len)` with beam `max(ef, k)`, with the caller's ids.
+    /// The segment's own top `min(k, len)` with beam `ef`, with the caller's ids. `k` must be at
+    /// least 1 and `ef` at least `k`, as for a whole index; an empty segment answers with no hit.
     pub fn search(
         &self,
         dist: &Distance,
@@ -134,6 +145,12 @@ impl Segment {
         ef: usize,
         scratch: &mut SearchScratch,
     ) -> Result<Vec<Hit>, SegmentError> {
+        if k == 0 {
+            return Err(SearchError::ZeroK.into());
+        }
+        if ef < k {
+            return Err(SearchError::EfBelowK { ef, k }.into());
+        }
         let k = k.min(self.len());
         if k == 0 {
             return Ok(Vec::new());
@@ -151,13 +168,15 @@ pub struct SegmentedIndex {
     dist: Distance,
     segments: Vec<Segment>,
     scratch: Mutex<Vec<SearchScratch>>,
+    exact_fallbacks: AtomicU64,
 }
 
 impl SegmentedIndex {
     /// Builds segments of `vectors` (flat, row-major, `ids.len()` rows of `dim` values) as
     /// `plan` says, in parallel on the current rayon pool: with at least as many segments as
-    /// threads, each segment is built on one thread; with fewer, one after another, each with
-    /// parallel bulk insertion. Segment `i` draws its layers from seed `params.seed + i`.
+    /// threads, each segment is built on one thread (so the result is fixed by the seed); with
+    /// fewer, one after another, each with parallel bulk insertion (links then depend on
+    /// timing). Segment `i` draws its layers from seed `params.seed + i`.
     ///
     /// Vectors are checked before anything is built (dimension, finite values).
     pub fn build(
@@ -215,6 +234,7 @@ impl SegmentedIndex {
             dist: Distance::new(params.metric),
             segments: segments?,
             scratch: Mutex::new(Vec::new()),
+            exact_fallbacks: AtomicU64::new(0),
         })
     }
 
@@ -265,20 +285,13 @@ impl SegmentedIndex {
         if ef < k {
             return Err(SearchError::EfBelowK { ef, k }.into());
         }
-        let mut scratch = self.scratch.lock().pop().unwrap_or_default();
-        let mut all = Vec::with_capacity(k * self.segments.len());
-        let mut res = Ok(());
-        for seg in &self.segments {
-            match seg.search(&self.dist, query, k, ef, &mut scratch) {
-                Ok(hits) => all.extend(hits),
-                Err(e) => {
-                    res = Err(e);
-                    break;
-                }
+        let mut all = Vec::with_capacity(self.segments.iter().map(|s| k.min(s.len())).sum());
+        self.with_scratch(|scratch| {
+            for seg in &self.segments {
+                all.extend(seg.search(&self.dist, query, k, ef, scratch)?);
             }
-        }
-        self.scratch.lock().push(scratch);
-        res?;
+            Ok::<(), SegmentError>(())
+        })?;
         Ok(merge_top_k(all, k))
     }
 
@@ -295,22 +308,51 @@ impl SegmentedIndex {
         self.segments.iter().map(|s| GraphStats::measure(&s.graph)).collect()
     }
 
-    /// The exact-scan fallbacks counted by the pooled search scratch (see
+    /// Searches (merged or of one segment) in which a segment's graph walk reached fewer than
+    /// `k` nodes and the exact scan answered instead (see
     /// `omen_search::SearchScratch::exact_fallbacks`).
     pub fn exact_fallbacks(&self) -> u64 {
-        self.scratch.lock().iter().map(SearchScratch::exact_fallbacks).sum()
+        self.exact_fallbacks.load(Ordering::Relaxed)
+    }
+
+    /// Runs `f` with a pooled scratch, counting the exact-scan fallbacks it causes.
+    fn with_scratch<T>(&self, f: impl FnOnce(&mut SearchScratch) -> T) -> T {
+        let mut scratch = self.scratch.lock().pop().unwrap_or_default();
+        let before = scratch.exact_fallbacks();
+        let res = f(&mut scratch);
+        self.exact_fallbacks.fetch_add(scratch.exact_fallbacks() - before, Ordering::Relaxed);
+        self.scratch.lock().push(scratch);
+        res
+    }
+
+    /// Segment `segment` searched alone (see [`Segment::search`]); `query` must have the
+    /// index's dimension and finite values.
+    pub fn search_segment(
+        &self,
+        segment: SegmentId,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+    ) -> Result<Vec<Hit>, SegmentError> {
+        check_query(query, self.dim)?;
+        let seg = self
+            .segments
+            .get(usize::from(segment.0))
+            .ok_or(SegmentError::UnknownSegment { segment, count: self.segments.len() })?;
+        self.with_scratch(|scratch| seg.search(&self.dist, query, k, ef, scratch))
     }
 }
 
 /// Sorts hits by distance then id, keeps each id's nearest occurrence, and keeps `k`.
 pub(crate) fn merge_top_k(mut all: Vec<Hit>, k: usize) -> Vec<Hit> {
     all.sort_unstable_by(|a, b| a.dist.total_cmp(&b.dist).then(a.id.cmp(&b.id)));
+    let mut seen = std::collections::HashSet::with_capacity(k);
     let mut res: Vec<Hit> = Vec::with_capacity(k);
     for h in all {
         if res.len() == k {
             break;
         }
-        if !res.iter().any(|r| r.id == h.id) {
+        if seen.insert(h.id) {
             res.push(h);
         }
     }

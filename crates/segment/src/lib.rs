@@ -2,7 +2,8 @@
 //!
 //! A [`SegmentedIndex`] splits its vectors into segments ([`SegmentPlan`]: a fixed count, or a
 //! size cap at which a segment is sealed). Each [`Segment`] is an independent HNSW graph with
-//! its own entry point and its own map from local node ids to the caller's [`VectorId`]s;
+//! its own entry point and its own map from local node ids to the caller's
+//! [`VectorId`](omen_graph::VectorId)s;
 //! segments share no mutable state, so they are built in parallel (rayon). A query searches
 //! every segment and merges the per-segment top-k into one global top-k, ordered by distance
 //! then id, each id at most once.

@@ -132,6 +132,7 @@ fn bad_parameters_and_vectors_are_typed_errors() {
     let batch = [0.0, 0.0, 0.0, 1.0, f32::NEG_INFINITY, 1.0];
     assert!(matches!(b.insert_all(&mut g, Rows::dense(&batch, 3)), Err(BuildError::NonFinite { row: 1, col: 1, .. })));
     assert_eq!(g.len(), 1);
+    assert!(matches!(b.link_batch(&g, 0..5), Err(BuildError::Graph(omen_graph::GraphError::UnknownNode { .. }))));
     let mut other = HnswBuilder::new(HnswParams::new(Metric::L2).m(5)).unwrap();
     assert!(matches!(other.insert(&mut g, &[0.0; 3]), Err(BuildError::GraphMismatch { graph_m: 4, params_m: 5 })));
     assert_eq!(g.check_invariants(), Ok(()));

@@ -113,6 +113,15 @@ fn bad_input_is_a_typed_error() {
     assert!(matches!(index.search(&[0.0; 3], 0, 10), Err(SegmentError::Search(_))));
     assert!(matches!(index.search(&[0.0; 3], 11, 20), Err(SegmentError::Search(_))));
     assert!(matches!(index.search(&[0.0; 3], 5, 4), Err(SegmentError::Search(_))));
+    use omen_segment::SegmentId;
+    assert!(matches!(index.search_segment(SegmentId(0), &[0.0; 3], 0, 10), Err(SegmentError::Search(_))));
+    assert!(matches!(index.search_segment(SegmentId(1), &[0.0; 3], 5, 4), Err(SegmentError::Search(_))));
+    assert!(matches!(
+        index.search_segment(SegmentId(2), &[0.0; 3], 1, 4),
+        Err(SegmentError::UnknownSegment { count: 2, .. })
+    ));
+    assert!(matches!(index.search_segment(SegmentId(0), &[0.0; 4], 1, 4), Err(SegmentError::Search(_))));
+    assert_eq!(index.search_segment(SegmentId(1), &[0.0; 3], 9, 9).unwrap().len(), 5, "k above the segment's size");
     let empty = SegmentedIndex::build(dim, p, &[], &[], SegmentPlan::Count(2)).unwrap();
     assert!(empty.is_empty());
     assert!(matches!(empty.search(&[0.0; 3], 1, 10), Err(SegmentError::Search(_))));
