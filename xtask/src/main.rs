@@ -107,9 +107,13 @@ struct ValidateArgs {
     #[arg(long, default_value_t = 0.95)]
     min_recall: f64,
     /// Build each stage as this many independent segments and check every segment's recall
-    /// alone and the merged recall (each must reach --min-recall).
+    /// alone and the merged recall (each must reach --min-recall); then merge the segments into
+    /// one graph and compare it with a fresh build of the stage.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     segments: Option<u16>,
+    /// Beam width of the insertions of a segment merge (default: ef_construction / 4).
+    #[arg(long)]
+    merge_ef: Option<usize>,
 }
 
 #[derive(Args)]
@@ -128,6 +132,10 @@ struct BenchArgs {
     /// Build this many independent segments and search them merged.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     segments: Option<u16>,
+    /// With --segments: merge the segments into one graph (insertions with this beam width)
+    /// and sweep the merged graph instead.
+    #[arg(long)]
+    merge_ef: Option<usize>,
 }
 
 fn main() -> ExitCode {
@@ -663,6 +671,33 @@ fn validate_segmented_stage(
     if index.exact_fallbacks() > 0 {
         failures.push(format!("stage {n}: {} searches fell back to exact scan", index.exact_fallbacks()));
     }
+    // Merge into one graph, and build the stage afresh for comparison (both timed alone).
+    let merge_ef = a.merge_ef.unwrap_or(c.ef_construction / 4).max(1);
+    let started = Instant::now();
+    let merged = index.merged(merge_ef)?;
+    let merge_s = started.elapsed().as_secs_f64();
+    let (fresh, fresh_s) = build(data, n, c, a.ef_search, "fresh")?;
+    if let Err((_, v)) = merged.check_invariants() {
+        failures.push(format!("stage {n}: merged graph: invariant broken: {v}"));
+    }
+    let merged_links: usize = merged.stats().iter().map(|s| s.without_links()).sum();
+    if merged_links > 0 {
+        failures.push(format!("stage {n}: merged graph: {merged_links} nodes without links"));
+    }
+    let (found_m, qps_m) = search_all(&merged, data, k, a.ef_search)?;
+    let recall_merged = recall_at_k(&found_m, &truth, k);
+    let (found_f, _) = search_all(&fresh, data, k, a.ef_search)?;
+    let recall_fresh = recall_at_k(&found_f, &truth, k);
+    if recall_merged < recall_fresh - 0.01 || recall_merged < a.min_recall {
+        failures.push(format!(
+            "stage {n}: merged graph recall@{k} {recall_merged:.4} (fresh build {recall_fresh:.4}, floor {})",
+            a.min_recall
+        ));
+    }
+    eprintln!(
+        "        merge of {segments} segments (ef {merge_ef}): {merge_s:.3} s = {:.0}% of a fresh build ({fresh_s:.3} s); recall@{k} merged {recall_merged:.4}, fresh {recall_fresh:.4}; merged QPS {qps_m:.0}",
+        100.0 * merge_s / fresh_s
+    );
     let seg_recalls: Vec<f64> = per_segment.iter().filter_map(|s| s["recall"].as_f64()).collect();
     let min_seg = seg_recalls.iter().copied().fold(f64::INFINITY, f64::min);
     eprintln!(
@@ -677,6 +712,9 @@ fn validate_segmented_stage(
         "build_s": build_s, "build_vps": n as f64 / build_s, "recall": recall, "qps": qps,
         "per_segment": per_segment, "invariants": invariants.is_ok(), "nodes_without_links": without_links,
         "exact_fallbacks": index.exact_fallbacks(),
+        "merge": {"ef_construction": merge_ef, "merge_s": merge_s, "fresh_build_s": fresh_s,
+                  "time_share": merge_s / fresh_s, "recall_merged": recall_merged, "recall_fresh": recall_fresh,
+                  "qps_merged": qps_m},
     });
     Ok((stage, failures))
 }
@@ -708,6 +746,19 @@ fn bench_segmented(
     if let Err((s, v)) = index.check_invariants() {
         return Err(Failure::Missed(format!("segment {s}: invariant broken after the build: {v}")));
     }
+    let (index, merge_s) = match a.merge_ef {
+        None => (index, None),
+        Some(ef) => {
+            let started = Instant::now();
+            let merged = index.merged(ef)?;
+            let secs = started.elapsed().as_secs_f64();
+            if let Err((_, v)) = merged.check_invariants() {
+                return Err(Failure::Missed(format!("merged graph: invariant broken: {v}")));
+            }
+            eprintln!("merged {segments} segments in {secs:.3} s (beam {ef})");
+            (merged, Some(secs))
+        }
+    };
     let mut sweep = Vec::new();
     for &ef in &a.efs {
         let ef = ef.max(k);
@@ -723,6 +774,7 @@ fn bench_segmented(
         "segments": segments, "M": c.m, "efc": c.ef_construction, "k": k, "metric": format!("{} (omen)", c.metric),
         "build_s": (build_s * 1e4).round() / 1e4, "build_vps": (n as f64 / build_s * 10.0).round() / 10.0,
         "build": "SegmentedIndex::build (segments in parallel)",
+        "merge_ef": a.merge_ef, "merge_s": merge_s,
         "index_rss_mb": rss_before.zip(rss_after).map(|(b, a)| ((a - b) * 10.0).round() / 10.0),
         "target_recall": a.target_recall, "ef_at_target": hit.map(|h| h["ef"].clone()),
         "qps_at_target": hit.map(|h| h["qps"].clone()), "recall_at_target": hit.map(|h| h["recall"].clone()),

@@ -103,7 +103,8 @@ impl HnswBuilder {
         self.check_graph(graph, 1)?;
         let layer = self.random_layer();
         let node = phase!(Alloc, graph.push_detached(vector, layer))?;
-        link(graph, node, &self.params, &self.dist, &self.top_lock, &mut self.scratch)?;
+        let efc = self.params.ef_construction;
+        link(graph, node, &self.params, efc, &self.dist, &self.top_lock, &NoSeeds, &mut self.scratch)?;
         #[cfg(feature = "profile")]
         crate::profile::flush_thread();
         Ok(node)
@@ -150,6 +151,23 @@ impl HnswBuilder {
     ///
     /// `nodes` must be pushed and not yet linked; a range past the graph's end is refused.
     pub fn link_batch(&self, graph: &HnswGraph, nodes: std::ops::Range<u32>) -> Result<(), BuildError> {
+        self.link_batch_seeded(graph, nodes, &NoSeeds, self.params.ef_construction)
+    }
+
+    /// [`HnswBuilder::link_batch`] where each node's search on each layer also starts from the
+    /// nodes `seeds` names (as well as from the entry point's descent, which always runs), with
+    /// beam `ef_construction`. A merge of graphs seeds a node with its neighbours in its old
+    /// graph, which are already near it, so a narrower beam finds its neighbourhood.
+    pub fn link_batch_seeded<S: Seeds + ?Sized>(
+        &self,
+        graph: &HnswGraph,
+        nodes: std::ops::Range<u32>,
+        seeds: &S,
+        ef_construction: usize,
+    ) -> Result<(), BuildError> {
+        if ef_construction == 0 {
+            return Err(BuildError::BadEfConstruction { ef_construction });
+        }
         self.check_graph(graph, 0)?;
         if nodes.end as usize > graph.len() {
             return Err(GraphError::UnknownNode { node: NodeId(nodes.end - 1), len: graph.len() }.into());
@@ -165,7 +183,9 @@ impl HnswBuilder {
                 if i >= end {
                     break;
                 }
-                if let Err(e) = link(graph, NodeId(i as u32), &self.params, &self.dist, &self.top_lock, &mut scratch) {
+                let node = NodeId(i as u32);
+                let (p, d, t) = (&self.params, &self.dist, &self.top_lock);
+                if let Err(e) = link(graph, node, p, ef_construction, d, t, seeds, &mut scratch) {
                     failed.store(true, Ordering::Relaxed);
                     error.lock().get_or_insert(e);
                 }
@@ -219,12 +239,15 @@ fn debug_check(graph: &HnswGraph, n_rows: usize) {
 ///     entries ← W
 /// if l > L: node becomes the entry point
 /// ```
-fn link(
+#[allow(clippy::too_many_arguments)]
+fn link<S: Seeds + ?Sized>(
     graph: &HnswGraph,
     node: NodeId,
     params: &HnswParams,
+    ef_construction: usize,
     dist: &Distance,
     top_lock: &Mutex<()>,
+    seeds: &S,
     s: &mut InsertScratch,
 ) -> Result<(), BuildError> {
     let layer = graph.node_top(node);
@@ -248,8 +271,18 @@ fn link(
     s.found.push(nearest);
 
     // A beam narrower than m could not offer m candidates (hnswlib uses max(ef, m) too).
-    let ef = params.ef_construction.max(params.m);
+    let ef = ef_construction.max(params.m);
     for l in Layer::descend_from(top.min(layer)) {
+        // Extra entry points the caller knows to be near (a merge passes the node's old
+        // neighbours); they join what the descent and the layer above found.
+        s.ids.clear();
+        seeds.seeds(node, l, &mut s.ids);
+        for &seed in &s.ids {
+            // Repeats are harmless: search_layer's visited set takes each entry once.
+            if seed != node && graph.node_top(seed) >= l {
+                s.found.push(Neighbor::new(seed, dist.eval(vector, graph.vector(seed))));
+            }
+        }
         phase!(LayerSearch, {
             let w = search_layer(graph, dist, vector, &s.found, ef, l, &mut s.search);
             s.found.clear();
@@ -306,6 +339,21 @@ fn connect_back(
     s.ids.extend(s.kept.iter().map(|k| k.id));
     links.set(layer, &s.ids)?;
     Ok(())
+}
+
+/// Extra entry points for a node's search on a layer (see [`HnswBuilder::link_batch_seeded`]).
+pub trait Seeds: Sync {
+    /// Appends to `out` nodes near `node` on `layer` (each must be on `layer`; others are
+    /// skipped).
+    fn seeds(&self, node: NodeId, layer: Layer, out: &mut Vec<NodeId>);
+}
+
+/// No extra entry points: plain insertion.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoSeeds;
+
+impl Seeds for NoSeeds {
+    fn seeds(&self, _: NodeId, _: Layer, _: &mut Vec<NodeId>) {}
 }
 
 /// Builds a graph of every row of `rows` with `params`, sequentially.

@@ -53,7 +53,7 @@ mod select;
 
 pub use crate::{
     error::{BuildError, check_vector},
-    insert::{HnswBuilder, InsertScratch, build_parallel, build_sequential},
+    insert::{HnswBuilder, InsertScratch, NoSeeds, Seeds, build_parallel, build_sequential},
     params::HnswParams,
 };
 

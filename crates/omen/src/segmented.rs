@@ -142,6 +142,21 @@ impl SegmentedIndex {
         Ok(hits.into_iter().map(|h| Neighbor { id: h.id, dist: h.dist }).collect())
     }
 
+    /// Merges every segment into one graph (see `omen_segment::SegmentedIndex::merged`): the
+    /// largest segment's graph is kept, the others' vectors are inserted into it starting from
+    /// their old neighbours, with beam `ef_construction`. The result holds one segment and
+    /// every vector under the same id.
+    pub fn merged(&self, ef_construction: usize) -> Result<SegmentedIndex, Error> {
+        if ef_construction == 0 {
+            return Err(Error::BadParameter("ef_construction must be at least 1".into()));
+        }
+        Ok(SegmentedIndex {
+            inner: self.inner.merged(ef_construction)?,
+            metric: self.metric,
+            ef_search: self.ef_search,
+        })
+    }
+
     /// Verifies every segment's graph; names the first segment that breaks a rule.
     pub fn check_invariants(&self) -> Result<(), (usize, InvariantViolation)> {
         self.inner.check_invariants().map_err(|(s, v)| (usize::from(s.0), v))

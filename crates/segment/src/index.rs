@@ -2,9 +2,9 @@
 
 use std::fmt;
 
-use omen_build::{BuildError, HnswBuilder, HnswParams};
+use omen_build::{BuildError, HnswBuilder, HnswParams, Seeds};
 use omen_distance::Distance;
-use omen_graph::{GraphStats, HnswGraph, InvariantViolation, VectorId};
+use omen_graph::{GraphStats, HnswGraph, InvariantViolation, Layer, NodeId, VectorId};
 use omen_search::{Rows, SearchError, SearchScratch, check_query, knn_search};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -340,6 +340,96 @@ impl SegmentedIndex {
             .get(usize::from(segment.0))
             .ok_or(SegmentError::UnknownSegment { segment, count: self.segments.len() })?;
         self.with_scratch(|scratch| seg.search(&self.dist, query, k, ef, scratch))
+    }
+}
+
+/// Seeds for merging: a node from segment `s` is seeded, on each layer, with its neighbours in
+/// segment `s`'s graph, renamed to their ids in the merged graph.
+struct MergeSeeds<'a> {
+    segments: &'a [Segment],
+    // Node ids below `first_inserted` are the copied base segment's, which need no seeds.
+    first_inserted: u32,
+    // For each merged id from `first_inserted` on: its segment and its id there.
+    origin: Vec<(u16, NodeId)>,
+    // For each segment, its node ids renamed into the merged graph (empty for the base).
+    renamed: Vec<Vec<u32>>,
+}
+
+impl Seeds for MergeSeeds<'_> {
+    fn seeds(&self, node: NodeId, layer: Layer, out: &mut Vec<NodeId>) {
+        let Some(&(seg, old)) = node.0.checked_sub(self.first_inserted).and_then(|i| self.origin.get(i as usize))
+        else {
+            return;
+        };
+        let names = &self.renamed[usize::from(seg)];
+        out.extend(self.segments[usize::from(seg)].graph.neighbors(old, layer).iter().map(|n| NodeId(names[n.idx()])));
+    }
+}
+
+impl SegmentedIndex {
+    /// Merges every segment into one graph without rebuilding from scratch (as Lucene does):
+    /// the largest segment's graph is copied as it is, then the other segments' nodes are
+    /// inserted on all threads of the current rayon pool, each descending from the entry point
+    /// as usual and also starting its search on each layer from its neighbours in its old
+    /// segment. Those start near the node, so the beam can be narrower than a fresh build's:
+    /// `ef_construction` is the beam of these insertions.
+    ///
+    /// Returns an index of one segment holding every vector under the same ids.
+    pub fn merged(&self, ef_construction: usize) -> Result<SegmentedIndex, SegmentError> {
+        let Some(base_idx) = (0..self.segments.len()).max_by_key(|&i| (self.segments[i].len(), std::cmp::Reverse(i)))
+        else {
+            return Ok(SegmentedIndex { segments: Vec::new(), ..self.empty_like() });
+        };
+        let base = &self.segments[base_idx];
+        let wrap = |source| SegmentError::Build { segment: SegmentId(base_idx as u16), source };
+        let builder = HnswBuilder::new(self.params).map_err(wrap)?;
+        let mut graph = builder.new_graph(self.dim).map_err(wrap)?;
+        graph.reserve(self.len());
+
+        // 1. The base graph, node for node and list for list.
+        for node in (0..base.len() as u32).map(NodeId) {
+            graph.push_detached(base.graph.vector(node), base.graph.node_top(node)).map_err(|e| wrap(e.into()))?;
+        }
+        for node in (0..base.len() as u32).map(NodeId) {
+            for layer in Layer::descend_from(base.graph.node_top(node)) {
+                let list = base.graph.neighbors(node, layer).to_vec();
+                graph.set_neighbors(node, layer, &list).map_err(|e| wrap(e.into()))?;
+            }
+        }
+        if let Some(entry) = base.graph.entry_point() {
+            graph.promote_entry(entry);
+        }
+        let mut ids = base.ids.clone();
+
+        // 2. Every other node, pushed detached, then linked with its old neighbours as seeds.
+        let first_inserted = graph.len() as u32;
+        let mut origin = Vec::with_capacity(self.len() - base.len());
+        let mut renamed = vec![Vec::new(); self.segments.len()];
+        for (s, seg) in self.segments.iter().enumerate().filter(|&(s, _)| s != base_idx) {
+            let names = &mut renamed[s];
+            for node in (0..seg.len() as u32).map(NodeId) {
+                let id = graph
+                    .push_detached(seg.graph.vector(node), seg.graph.node_top(node))
+                    .map_err(|e| wrap(e.into()))?;
+                names.push(id.0);
+                origin.push((s as u16, node));
+            }
+            ids.extend_from_slice(&seg.ids);
+        }
+        let seeds = MergeSeeds { segments: &self.segments, first_inserted, origin, renamed };
+        builder.link_batch_seeded(&graph, first_inserted..graph.len() as u32, &seeds, ef_construction).map_err(wrap)?;
+        Ok(SegmentedIndex { segments: vec![Segment { graph, ids }], ..self.empty_like() })
+    }
+
+    fn empty_like(&self) -> SegmentedIndex {
+        SegmentedIndex {
+            dim: self.dim,
+            params: self.params,
+            dist: self.dist,
+            segments: Vec::new(),
+            scratch: Mutex::new(Vec::new()),
+            exact_fallbacks: AtomicU64::new(0),
+        }
     }
 }
 

@@ -15,8 +15,11 @@
 //! **Invariants:** every segment passes `check_invariants()`; a result names the caller's id,
 //! never a segment-local one; merged results are sorted, unique and exactly `k` long.
 //!
-//! Not built yet: merging segments into one graph, and re-searching a segment with a larger
-//! `ef` when the merged top-k needs it.
+//! [`SegmentedIndex::merged`] combines the segments into one graph without rebuilding from
+//! scratch: the largest segment's graph is kept and the other nodes are inserted into it,
+//! each search seeded with the node's old neighbours.
+//!
+//! Not built yet: re-searching a segment with a larger `ef` when the merged top-k needs it.
 //!
 //! # Example
 //! ```

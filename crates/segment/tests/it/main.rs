@@ -126,3 +126,41 @@ fn bad_input_is_a_typed_error() {
     assert!(empty.is_empty());
     assert!(matches!(empty.search(&[0.0; 3], 1, 10), Err(SegmentError::Search(_))));
 }
+
+#[test]
+fn merging_segments_gives_one_valid_graph_as_good_as_a_fresh_build() {
+    let dim = 16;
+    let n = 4000;
+    let data = random(n, dim, 6);
+    let ids = scrambled_ids(n);
+    let params = HnswParams::new(Metric::L2).m(8).ef_construction(100);
+    let segmented = SegmentedIndex::build(dim, params, &data, &ids, SegmentPlan::Count(4)).unwrap();
+    let merged = segmented.merged(100).unwrap();
+    assert_eq!(merged.segments().len(), 1);
+    assert_eq!(merged.len(), n);
+    assert_eq!(merged.check_invariants(), Ok(()));
+    assert_eq!(merged.stats()[0].without_links(), 0);
+    let mut held: Vec<VectorId> = merged.segments()[0].ids().to_vec();
+    held.sort_unstable();
+    let mut want = ids.clone();
+    want.sort_unstable();
+    assert_eq!(held, want, "every id once");
+
+    let fresh = SegmentedIndex::build(dim, params, &data, &ids, SegmentPlan::Count(1)).unwrap();
+    let dist = Distance::new(Metric::L2);
+    let queries = random(200, dim, 7);
+    let recall = |index: &SegmentedIndex| {
+        let mut hits = 0;
+        for q in queries.chunks(dim) {
+            let exact: Vec<VectorId> =
+                brute_force_knn(Rows::dense(&data, dim), &dist, q, 10).into_iter().map(|h| ids[h.id.idx()]).collect();
+            let got = index.search(q, 10, 48).unwrap();
+            hits += got.iter().filter(|h| exact.contains(&h.id)).count();
+        }
+        hits as f64 / (queries.len() / dim * 10) as f64
+    };
+    let (r_merged, r_fresh) = (recall(&merged), recall(&fresh));
+    assert!(r_fresh >= 0.95, "fresh recall@10 {r_fresh:.4}");
+    assert!(r_merged >= r_fresh - 0.01, "merged recall@10 {r_merged:.4}, fresh {r_fresh:.4}");
+    assert_eq!(merged.exact_fallbacks(), 0);
+}
