@@ -31,6 +31,16 @@ impl Default for Params {
 }
 
 impl Params {
+    /// Checks `ef_search` and gives the construction parameters the graph is built with:
+    /// cosine indexes store normalised vectors and compare them by inner product.
+    pub(crate) fn for_graph(&self, metric: Metric) -> Result<HnswParams, Error> {
+        if self.ef_search == 0 {
+            return Err(Error::BadParameter("ef_search must be at least 1".into()));
+        }
+        let metric = if metric == Metric::Cosine { Metric::InnerProduct } else { metric };
+        Ok(HnswParams { m: self.m, ef_construction: self.ef_construction, seed: self.seed, metric })
+    }
+
     /// Sets `m`.
     pub fn m(mut self, m: usize) -> Self {
         self.m = m;
@@ -86,17 +96,7 @@ impl Index {
     /// An empty index. Fails on `dim == 0`, `m` outside `2..=1024`, `ef_construction == 0` or
     /// `ef_search == 0`.
     pub fn new(dim: usize, metric: Metric, params: Params) -> Result<Self, Error> {
-        if params.ef_search == 0 {
-            return Err(Error::BadParameter("ef_search must be at least 1".into()));
-        }
-        let inner_metric = if metric == Metric::Cosine { Metric::InnerProduct } else { metric };
-        let hnsw = HnswParams {
-            m: params.m,
-            ef_construction: params.ef_construction,
-            seed: params.seed,
-            metric: inner_metric,
-        };
-        let builder = HnswBuilder::new(hnsw)?;
+        let builder = HnswBuilder::new(params.for_graph(metric)?)?;
         let graph = builder.new_graph(dim)?;
         Ok(Index {
             metric,
@@ -178,15 +178,8 @@ impl Index {
         if self.len() + rows.len() >= u32::MAX as usize - 1 {
             return Err(Error::Full);
         }
-        let normalized;
-        let rows = if self.metric == Metric::Cosine {
-            let mut all = vectors.to_vec();
-            all.chunks_mut(dim).for_each(omen_distance::normalize);
-            normalized = all;
-            Rows::dense(&normalized, dim)
-        } else {
-            rows
-        };
+        let stored = prepared_rows(self.metric, vectors, dim);
+        let rows = Rows::dense(&stored, dim);
         let start = VectorId(self.len() as u64);
         self.builder.insert_parallel(&mut self.graph, rows)?;
         Ok(start..VectorId(self.len() as u64))
@@ -243,5 +236,17 @@ fn prepared<'v>(metric: Metric, v: &'v [f32], buf: &'v mut Vec<f32>) -> &'v [f32
         buf
     } else {
         v
+    }
+}
+
+/// Rows as the graph stores them: each normalised (copied) under cosine, borrowed otherwise.
+/// `vectors.len()` must be a multiple of `dim`.
+pub(crate) fn prepared_rows(metric: Metric, vectors: &[f32], dim: usize) -> std::borrow::Cow<'_, [f32]> {
+    if metric == Metric::Cosine {
+        let mut all = vectors.to_vec();
+        all.chunks_mut(dim).for_each(omen_distance::normalize);
+        std::borrow::Cow::Owned(all)
+    } else {
+        std::borrow::Cow::Borrowed(vectors)
     }
 }

@@ -1,6 +1,5 @@
 //! [`SegmentedIndex`]: independent HNSW segments built in parallel, searched together.
 
-use omen_build::HnswParams;
 use omen_distance::Metric;
 use omen_graph::{GraphStats, InvariantViolation, VectorId};
 use omen_segment::SegmentError;
@@ -65,26 +64,12 @@ impl SegmentedIndex {
         if dim == 0 {
             return Err(Error::ZeroDimension);
         }
-        if params.ef_search == 0 {
-            return Err(Error::BadParameter("ef_search must be at least 1".into()));
+        let hnsw = params.for_graph(metric)?;
+        if !vectors.len().is_multiple_of(dim) {
+            return Err(Error::BatchLength { len: vectors.len(), dim });
         }
-        let inner_metric = if metric == Metric::Cosine { Metric::InnerProduct } else { metric };
-        let hnsw = HnswParams {
-            m: params.m,
-            ef_construction: params.ef_construction,
-            seed: params.seed,
-            metric: inner_metric,
-        };
-        let normalized;
-        let vectors = if metric == Metric::Cosine && vectors.len().is_multiple_of(dim) {
-            let mut all = vectors.to_vec();
-            all.chunks_mut(dim).for_each(omen_distance::normalize);
-            normalized = all;
-            &normalized[..]
-        } else {
-            vectors
-        };
-        let inner = omen_segment::SegmentedIndex::build(dim, hnsw, vectors, ids, plan)?;
+        let stored = crate::index::prepared_rows(metric, vectors, dim);
+        let inner = omen_segment::SegmentedIndex::build(dim, hnsw, &stored, ids, plan)?;
         Ok(SegmentedIndex { inner, metric, ef_search: params.ef_search })
     }
 

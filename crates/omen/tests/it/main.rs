@@ -113,3 +113,45 @@ fn parallel_batches_find_nearly_every_stored_vector() {
     assert!(found >= 2970, "{found} of 3000 stored vectors found as their own nearest");
     assert_eq!(index.exact_fallbacks(), 0);
 }
+
+#[test]
+fn segmented_index_through_the_facade() {
+    use omen::{SegmentPlan, SegmentedIndex};
+    let dim = 8;
+    let data = random(1200, dim, 8);
+    for metric in [Metric::L2, Metric::Cosine] {
+        let index =
+            SegmentedIndex::build(dim, metric, Params::default().m(8), &data, SegmentPlan::MaxSize(500)).unwrap();
+        assert_eq!((index.len(), index.segment_count()), (1200, 3));
+        assert_eq!(index.check_invariants(), Ok(()));
+        let hits = index.search(&data[..dim], 5).unwrap();
+        assert_eq!(hits[0].id, VectorId(0), "{metric}");
+        assert!(hits[0].dist.abs() < 1e-5);
+        let merged = index.merged(64).unwrap();
+        assert_eq!((merged.len(), merged.segment_count()), (1200, 1));
+        assert_eq!(merged.check_invariants(), Ok(()));
+        assert_eq!(merged.search(&data[..dim], 1).unwrap()[0].id, VectorId(0), "{metric}");
+    }
+    let p = Params::default();
+    let ids = [VectorId(1), VectorId(1)];
+    assert_eq!(
+        SegmentedIndex::build_with_ids(2, Metric::L2, p, &[0.0; 4], &ids, SegmentPlan::Count(1)).unwrap_err(),
+        Error::DuplicateId(VectorId(1))
+    );
+    assert_eq!(
+        SegmentedIndex::build_with_ids(2, Metric::L2, p, &[0.0; 4], &ids[..1], SegmentPlan::Count(1)).unwrap_err(),
+        Error::IdCount { ids: 1, vectors: 2 }
+    );
+    assert_eq!(
+        SegmentedIndex::build(2, Metric::Cosine, p, &[0.0; 5], SegmentPlan::Count(1)).unwrap_err(),
+        Error::BatchLength { len: 5, dim: 2 }
+    );
+    assert!(matches!(
+        SegmentedIndex::build(2, Metric::L2, p, &[0.0; 4], SegmentPlan::Count(0)),
+        Err(Error::BadParameter(_))
+    ));
+    let index = SegmentedIndex::build(2, Metric::L2, p, &[0.0, 1.0, 1.0, 0.0], SegmentPlan::Count(2)).unwrap();
+    assert_eq!(index.search(&[0.0, 1.0], 3), Err(Error::KExceedsLen { k: 3, len: 2 }));
+    assert!(matches!(index.search_segment(5, &[0.0, 1.0], 1, 1), Err(Error::BadParameter(_))));
+    assert!(matches!(index.search(&[f32::NAN, 1.0], 1), Err(Error::NonFinite { .. })));
+}
