@@ -256,6 +256,32 @@ fn search_all(
     Ok((res, data.queries.len() as f64 / secs))
 }
 
+/// Recall@k and single-thread QPS at every ef of `efs` (raised to k), as the peer benchmark's
+/// `sweep` entries; `label` prefixes the progress lines.
+fn sweep_ef(
+    index: &impl Searchable,
+    data: &Dataset,
+    truth: &[Vec<NodeId>],
+    k: usize,
+    efs: &[usize],
+    label: &str,
+) -> Result<Vec<serde_json::Value>, Failure> {
+    let mut sweep = Vec::with_capacity(efs.len());
+    for &ef in efs {
+        let ef = ef.max(k);
+        let (found, qps) = search_all(index, data, k, ef)?;
+        let recall = recall_at_k(&found, truth, k);
+        eprintln!("{label}ef {ef:>4}: recall@{k} {recall:.4}, {qps:>9.0} QPS (1 thread, one query per call)");
+        sweep.push(json!({"ef": ef, "recall": (recall * 1e4).round() / 1e4, "qps": (qps * 10.0).round() / 10.0}));
+    }
+    Ok(sweep)
+}
+
+/// The first sweep entry whose recall reaches `target`.
+fn first_at_target(sweep: &[serde_json::Value], target: f64) -> Option<&serde_json::Value> {
+    sweep.iter().find(|s| s["recall"].as_f64().is_some_and(|r| r >= target))
+}
+
 fn to_node(id: VectorId) -> NodeId {
     NodeId(id.0 as u32)
 }
@@ -436,7 +462,7 @@ fn bench(a: BenchArgs) -> Result<(), Failure> {
         return bench_segmented(&a, &data, &truth, from_file, usize::from(s), started_at, load1);
     }
     let rss_before = sysinfo::proc_status_mb("VmRSS:");
-    let (mut index, build_s) = build(&data, n, c, a.efs[0], "build")?;
+    let (index, build_s) = build(&data, n, c, a.efs[0], "build")?;
     let rss_after = sysinfo::proc_status_mb("VmRSS:");
     if let Err(v) = index.check_invariants() {
         return Err(Failure::Missed(format!("invariant broken after the build: {v}")));
@@ -446,17 +472,9 @@ fn bench(a: BenchArgs) -> Result<(), Failure> {
     for q in 0..data.queries.len().min(100) {
         index.search_with_ef(data.queries.row(q), k, a.efs[0].max(k))?;
     }
-    let mut sweep = Vec::new();
-    for &ef in &a.efs {
-        let ef = ef.max(k);
-        index.set_ef_search(ef)?;
-        let (found, qps) = search_all(&index, &data, k, ef)?;
-        let recall = recall_at_k(&found, &truth, k);
-        eprintln!("ef {ef:>4}: recall@{k} {recall:.4}, {qps:>9.0} QPS (1 thread, one query per call)");
-        sweep.push(json!({"ef": ef, "recall": (recall * 1e4).round() / 1e4, "qps": (qps * 10.0).round() / 10.0}));
-    }
+    let sweep = sweep_ef(&index, &data, &truth, k, &a.efs, "")?;
     let at = |ef: usize| sweep.iter().find(|s| s["ef"] == ef).map(|s| s["recall"].clone());
-    let hit = sweep.iter().find(|s| s["recall"].as_f64().is_some_and(|r| r >= a.target_recall));
+    let hit = first_at_target(&sweep, a.target_recall);
     let round1 = |x: Option<f64>| x.map(|v| (v * 10.0).round() / 10.0);
     let out = json!({
         "lib": "omen", "version": env!("CARGO_PKG_VERSION"), "git_revision": sysinfo::git_revision(), "lang": "rust",
@@ -759,15 +777,8 @@ fn bench_segmented(
             (merged, Some(secs))
         }
     };
-    let mut sweep = Vec::new();
-    for &ef in &a.efs {
-        let ef = ef.max(k);
-        let (found, qps) = search_all(&index, data, k, ef)?;
-        let recall = recall_at_k(&found, truth, k);
-        eprintln!("{segments} segments, ef {ef:>4}: merged recall@{k} {recall:.4}, {qps:>9.0} QPS (1 thread)");
-        sweep.push(json!({"ef": ef, "recall": (recall * 1e4).round() / 1e4, "qps": (qps * 10.0).round() / 10.0}));
-    }
-    let hit = sweep.iter().find(|s| s["recall"].as_f64().is_some_and(|r| r >= a.target_recall));
+    let sweep = sweep_ef(&index, data, truth, k, &a.efs, &format!("{segments} segments, "))?;
+    let hit = first_at_target(&sweep, a.target_recall);
     let out = json!({
         "lib": "omen", "version": env!("CARGO_PKG_VERSION"), "git_revision": sysinfo::git_revision(), "lang": "rust",
         "dataset": data.name, "n": n, "dim": data.base.dim, "nq": data.queries.len(), "threads": c.threads,

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use omen_build::{HnswBuilder, HnswParams, check_vector};
 use omen_distance::{Distance, Metric};
 use omen_graph::{GraphStats, HnswGraph, InvariantViolation, NodeId, VectorId};
-use omen_search::{Rows, SearchScratch, check_request, knn_search};
+use omen_search::{Rows, SearchScratch, check_request, knn_search_prechecked};
 use parking_lot::Mutex;
 
 use crate::Error;
@@ -198,10 +198,11 @@ impl Index {
         let q = prepared(self.metric, query, &mut buf);
         let mut scratch = self.scratch.lock().pop().unwrap_or_default();
         let fallbacks = scratch.exact_fallbacks();
-        let res = knn_search(&self.graph, &self.dist, q, k, ef, &mut scratch);
+        // Checked above, before the query was prepared: no second pass over it.
+        let res = knn_search_prechecked(&self.graph, &self.dist, q, k, ef, &mut scratch);
         self.exact_fallbacks.fetch_add(scratch.exact_fallbacks() - fallbacks, Ordering::Relaxed);
         self.scratch.lock().push(scratch);
-        Ok(res?.into_iter().map(|n| Neighbor { id: VectorId(u64::from(n.id.0)), dist: n.dist }).collect())
+        Ok(res.into_iter().map(|n| Neighbor { id: VectorId(u64::from(n.id.0)), dist: n.dist }).collect())
     }
 
     /// How many searches walked the graph to fewer than `k` vectors and were answered by exact

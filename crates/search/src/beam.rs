@@ -151,12 +151,26 @@ pub fn knn_search(
     scratch: &mut SearchScratch,
 ) -> Result<Vec<Neighbor>, SearchError> {
     check_request(graph, query, k, ef)?;
+    Ok(knn_search_prechecked(graph, dist, query, k, ef, scratch))
+}
+
+/// [`knn_search`] for a request the caller has already checked with [`check_request`] (a facade
+/// that validates before preparing the query need not pay for the check twice): exactly `k`
+/// results, with the exact-scan fallback counted in `scratch`.
+pub fn knn_search_prechecked(
+    graph: &HnswGraph,
+    dist: &Distance,
+    query: &[f32],
+    k: usize,
+    ef: usize,
+    scratch: &mut SearchScratch,
+) -> Vec<Neighbor> {
     let found = knn_search_checked(graph, dist, query, k, ef, scratch);
     if found.len() < k {
         scratch.exact_fallbacks += 1;
-        return Ok(crate::brute_force_knn(crate::Rows::of_graph(graph), dist, query, k));
+        return crate::brute_force_knn(crate::Rows::of_graph(graph), dist, query, k);
     }
-    Ok(found.to_vec())
+    found.to_vec()
 }
 
 /// Validates a k-NN request against `graph`.

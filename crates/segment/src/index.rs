@@ -5,7 +5,7 @@ use std::fmt;
 use omen_build::{BuildError, HnswBuilder, HnswParams, Seeds};
 use omen_distance::Distance;
 use omen_graph::{GraphStats, HnswGraph, InvariantViolation, Layer, NodeId, VectorId};
-use omen_search::{Rows, SearchError, SearchScratch, check_query, knn_search};
+use omen_search::{Rows, SearchError, SearchScratch, check_query, knn_search_prechecked};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
@@ -151,12 +151,25 @@ impl Segment {
         if ef < k {
             return Err(SearchError::EfBelowK { ef, k }.into());
         }
+        check_query(query, self.graph.dim())?;
+        Ok(self.search_prechecked(dist, query, k, ef, scratch))
+    }
+
+    /// [`Segment::search`] for a query already checked (dimension, finite) with `1 <= k <= ef`.
+    fn search_prechecked(
+        &self,
+        dist: &Distance,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        scratch: &mut SearchScratch,
+    ) -> Vec<Hit> {
         let k = k.min(self.len());
         if k == 0 {
-            return Ok(Vec::new());
+            return Vec::new();
         }
-        let found = knn_search(&self.graph, dist, query, k, ef.max(k), scratch)?;
-        Ok(found.into_iter().map(|n| Hit { id: self.ids[n.id.idx()], dist: n.dist }).collect())
+        let found = knn_search_prechecked(&self.graph, dist, query, k, ef, scratch);
+        found.into_iter().map(|n| Hit { id: self.ids[n.id.idx()], dist: n.dist }).collect()
     }
 }
 
@@ -286,12 +299,12 @@ impl SegmentedIndex {
             return Err(SearchError::EfBelowK { ef, k }.into());
         }
         let mut all = Vec::with_capacity(self.segments.iter().map(|s| k.min(s.len())).sum());
+        // The request is checked once above, not again per segment.
         self.with_scratch(|scratch| {
             for seg in &self.segments {
-                all.extend(seg.search(&self.dist, query, k, ef, scratch)?);
+                all.extend(seg.search_prechecked(&self.dist, query, k, ef, scratch));
             }
-            Ok::<(), SegmentError>(())
-        })?;
+        });
         Ok(merge_top_k(all, k))
     }
 
@@ -334,7 +347,6 @@ impl SegmentedIndex {
         k: usize,
         ef: usize,
     ) -> Result<Vec<Hit>, SegmentError> {
-        check_query(query, self.dim)?;
         let seg = self
             .segments
             .get(usize::from(segment.0))
