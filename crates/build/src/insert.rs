@@ -21,6 +21,9 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::{BuildError, HnswParams, check_vector, select::select_neighbors};
 
+/// A parallel batch starts once the graph holds this many nodes per thread (see `link_batch_seeded`).
+const IN_FLIGHT_RATIO: usize = 100;
+
 /// Inserts vectors into an [`HnswGraph`], one at a time ([`HnswBuilder::insert`]) or a batch on
 /// all threads of the current rayon pool ([`HnswBuilder::insert_parallel`]).
 ///
@@ -172,8 +175,20 @@ impl HnswBuilder {
         if nodes.end as usize > graph.len() {
             return Err(GraphError::UnknownNode { node: NodeId(nodes.end - 1), len: graph.len() }.into());
         }
-        let next = AtomicUsize::new(nodes.start as usize);
         let end = nodes.end as usize;
+        // Nodes linked at the same time do not see each other. While the graph is small that is
+        // a large share of each node's neighbourhood, and the first nodes shape the upper layers
+        // every later search descends through: with 4 threads on 6,000 clustered vectors, 2 of
+        // 32 builds lost 2-5 points of recall@10 this way. So one thread links nodes until the
+        // graph holds IN_FLIGHT_RATIO nodes per thread; from then on the nodes in flight are at
+        // most 1% of the graph. On one thread nothing changes.
+        let warm_end = (nodes.start as usize).max(IN_FLIGHT_RATIO * rayon::current_num_threads()).min(end);
+        let mut scratch = InsertScratch::default();
+        for i in nodes.start as usize..warm_end {
+            let node = NodeId(i as u32);
+            link(graph, node, &self.params, ef_construction, &self.dist, &self.top_lock, seeds, &mut scratch)?;
+        }
+        let next = AtomicUsize::new(warm_end);
         let failed = AtomicBool::new(false);
         let error = Mutex::new(None);
         rayon::broadcast(|_| {
@@ -291,11 +306,29 @@ fn link<S: Seeds + ?Sized>(
             s.found.extend(w.iter().filter(|n| n.id != node));
         });
 
-        phase!(Select, select_neighbors(graph, dist, &s.found, params.m, &mut s.selected));
+        // The node's own lock is held from reading its list to writing it: in a parallel build
+        // other threads may already have linked to it on this layer (they found it on a layer
+        // above), and those links are near neighbours too. They join the candidates, so writing
+        // the list keeps the best of both instead of dropping them. (On one thread the list is
+        // always empty here, so the sequential graph is unchanged.)
+        let mut own = graph.lock(node)?;
+        phase!(Select, {
+            let before = s.found.len();
+            for e in own.neighbors(l).iter() {
+                if !s.found.iter().any(|f| f.id == e) {
+                    s.found.push(Neighbor::new(e, dist.eval(vector, graph.vector(e))));
+                }
+            }
+            if s.found.len() > before {
+                s.found.sort_unstable();
+            }
+            select_neighbors(graph, dist, &s.found, params.m, &mut s.selected)
+        });
         phase!(Connect, {
             s.ids.clear();
             s.ids.extend(s.selected.iter().map(|n| n.id));
-            graph.set_neighbors(node, l, &s.ids)?;
+            own.set(l, &s.ids)?;
+            drop(own);
             for i in 0..s.selected.len() {
                 let n = s.selected[i];
                 connect_back(graph, dist, n, node, l, s)?;
