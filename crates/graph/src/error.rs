@@ -149,6 +149,9 @@ pub enum GraphError {
         /// The node's top layer.
         top: Layer,
     },
+    /// Stored parts that do not fit together (see [`crate::HnswGraph::from_parts`]).
+    #[error("stored graph is inconsistent: {0}")]
+    BadParts(String),
     /// The requested neighbour list would break a structural rule.
     #[error(transparent)]
     Invariant(#[from] InvariantViolation),

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use parking_lot::{Mutex, MutexGuard};
 use wide::f32x16;
 
-use crate::{GraphError, InvariantViolation, Layer, NodeId};
+use crate::{GraphError, GraphParts, InvariantViolation, Layer, NodeId};
 /// The largest `m` a graph accepts (layer 0 then holds up to `2 * MAX_M` neighbours).
 pub const MAX_M: usize = 1024;
 /// The largest vector dimension a graph accepts.
@@ -236,6 +236,80 @@ impl HnswGraph {
             locks: Vec::new(),
             entry: AtomicU64::new(NO_ENTRY),
         })
+    }
+
+    /// A graph built from stored parts, after checking everything a search relies on: the
+    /// dimension and `m`, the lengths of every array, every top layer, finite vectors with zero
+    /// padding, and then every structural rule ([`HnswGraph::check_invariants`]). Parts from an
+    /// untrusted file either become a valid graph or give an error; they never cause a panic.
+    pub fn from_parts(parts: GraphParts) -> Result<Self, GraphError> {
+        let GraphParts { dim, m, tops, vectors, layer0, upper, entry } = parts;
+        let mut g = HnswGraph::new(dim, m)?;
+        let bad = |what: String| Err(GraphError::BadParts(what));
+        let n = tops.len();
+        if n >= u32::MAX as usize - 1 {
+            return bad(format!("{n} nodes is more than a graph holds"));
+        }
+        if let Some((node, &top)) = tops.iter().enumerate().find(|(_, t)| **t > MAX_LAYER) {
+            return bad(format!("node {node} has top layer {top}, above the highest ({MAX_LAYER})"));
+        }
+        if vectors.blocks.len() != n * (g.stride / BLOCK) {
+            return bad(format!("{} vector values for {n} rows of {}", vectors.blocks.len() * BLOCK, g.stride));
+        }
+        if layer0.len() != n * (1 + g.m0) {
+            return bad(format!("{} layer-0 words for {n} rows of {}", layer0.len(), 1 + g.m0));
+        }
+        let upper_rows: usize = tops.iter().map(|t| t.idx()).sum();
+        if upper_rows >= NO_ROWS as usize || upper.len() != upper_rows * (1 + m) {
+            return bad(format!("{} upper-layer words for {upper_rows} rows of {}", upper.len(), 1 + m));
+        }
+        for (node, row) in vectors.as_floats().chunks_exact(g.stride).enumerate() {
+            if let Some(col) = row[..dim].iter().position(|v| !v.is_finite()) {
+                return bad(format!("vector {node}, component {col} is {}", row[col]));
+            }
+            if row[dim..].iter().any(|&v| v != 0.0) {
+                return bad(format!("vector {node} has non-zero padding"));
+            }
+        }
+        let mut next = 0u32;
+        g.upper_start = tops
+            .iter()
+            .map(|t| {
+                if t.0 == 0 {
+                    NO_ROWS
+                } else {
+                    next += u32::from(t.0);
+                    next - u32::from(t.0)
+                }
+            })
+            .collect();
+        g.vectors = vectors.blocks;
+        g.links0 = layer0.into_iter().map(AtomicU32::new).collect();
+        g.upper = upper.into_iter().map(AtomicU32::new).collect();
+        g.locks = (0..n).map(|_| Mutex::new(())).collect();
+        g.tops = tops;
+        g.entry = AtomicU64::new(entry.map_or(NO_ENTRY, |e| u64::from(e.0)));
+        g.check_invariants()?;
+        Ok(g)
+    }
+
+    /// Every node's top layer, indexed by node.
+    #[inline]
+    pub fn tops(&self) -> &[Layer] {
+        &self.tops
+    }
+
+    /// The layer-0 rows as stored (see the module docs): one row of `1 + m0` words per node,
+    /// its length then its ids, unused slots included. Read while no writer runs to get a
+    /// consistent copy.
+    pub fn layer0_words(&self) -> impl ExactSizeIterator<Item = u32> + '_ {
+        self.links0.iter().map(|w| w.load(Ordering::Acquire))
+    }
+
+    /// The upper-layer rows as stored: for each node in order, one row of `1 + m` words per layer
+    /// `1..=top`.
+    pub fn upper_words(&self) -> impl ExactSizeIterator<Item = u32> + '_ {
+        self.upper.iter().map(|w| w.load(Ordering::Acquire))
     }
 
     /// Reserves room for exactly `additional` more nodes (a batch knows its size, so the
@@ -514,10 +588,6 @@ impl HnswGraph {
     /// The raw stored ids of `(node, layer)`'s row (all slots, for the checker).
     pub(crate) fn raw_ids(&self, node: NodeId, layer: Layer) -> Option<Vec<u32>> {
         self.row(node, layer).map(|r| r[1..].iter().map(|w| w.load(Ordering::Relaxed)).collect())
-    }
-
-    pub(crate) fn tops(&self) -> &[Layer] {
-        &self.tops
     }
 
     /// For every node, how many upper-layer rows were allocated to it (rows are allocated in

@@ -38,12 +38,14 @@ mod error;
 mod graph;
 mod ids;
 mod invariants;
+mod parts;
 mod stats;
 
 pub use crate::{
     error::{GraphError, InvariantViolation},
     graph::{HnswGraph, MAX_DIM, MAX_LAYER, MAX_M, Neighbors, NodeLinks},
     ids::{Layer, NodeId, VectorId},
+    parts::{GraphParts, VectorRows},
     stats::{GraphStats, LayerStats, MinMeanMax},
 };
 

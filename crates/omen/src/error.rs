@@ -79,6 +79,10 @@ pub enum Error {
     /// The index holds the maximum number of vectors.
     #[error("the index is full")]
     Full,
+    /// An index file could not be written or read (I/O, corrupt or truncated file, another
+    /// format version). A failed save leaves the previous file in place.
+    #[error(transparent)]
+    Store(#[from] omen_store::StoreError),
     /// A structural rule broke inside omen: a bug, never the caller's fault. The operation was
     /// refused before it changed the graph.
     #[error("internal error (please report): {0}")]

@@ -1,6 +1,7 @@
 //! [`Index`]: one HNSW graph behind a small, checked API.
 
 use std::ops::Range;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use omen_build::{HnswBuilder, HnswParams, check_vector};
@@ -100,6 +101,53 @@ impl Index {
         let graph = builder.new_graph(dim)?;
         Ok(Index {
             metric,
+            params,
+            dist: *builder.distance(),
+            graph,
+            builder,
+            scratch: Mutex::new(Vec::new()),
+            exact_fallbacks: AtomicU64::new(0),
+        })
+    }
+
+    /// Saves the index to `path` in omen's file format (`docs/format.md`): vectors, links,
+    /// metric and parameters, each section checksummed. The file is written beside `path` and
+    /// renamed over it once on disk, so a crash during the save leaves the previous file intact.
+    /// Searches may run while it saves.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), Error> {
+        omen_store::save_graph(path.as_ref(), &self.settings(), &self.graph, None)?;
+        Ok(())
+    }
+
+    /// Loads an index saved by [`Index::save`], verifying every checksum and every structural
+    /// rule: a truncated, corrupt or foreign file, or another format version, is an
+    /// [`Error::Store`], never a panic. The loaded index answers every query as the saved one
+    /// did, and grows from there (new vectors draw their layers from the saved seed again).
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, Error> {
+        let stored = omen_store::load_graph(path.as_ref())?;
+        if stored.ids.is_some() {
+            return Err(omen_store::StoreError::Malformed(
+                "the file is a segment with its own ids; open its folder with SegmentedIndex::load".into(),
+            )
+            .into());
+        }
+        Index::from_graph(stored.graph, stored.settings)
+    }
+
+    pub(crate) fn settings(&self) -> omen_store::Settings {
+        omen_store::Settings {
+            metric: self.metric,
+            ef_construction: self.params.ef_construction,
+            ef_search: self.params.ef_search,
+            seed: self.params.seed,
+        }
+    }
+
+    fn from_graph(graph: HnswGraph, s: omen_store::Settings) -> Result<Self, Error> {
+        let params = Params { m: graph.m(), ef_construction: s.ef_construction, ef_search: s.ef_search, seed: s.seed };
+        let builder = HnswBuilder::new(params.for_graph(s.metric)?)?;
+        Ok(Index {
+            metric: s.metric,
             params,
             dist: *builder.distance(),
             graph,

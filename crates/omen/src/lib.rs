@@ -41,6 +41,7 @@ pub use crate::{
 };
 pub use omen_distance::{Metric, SimdPath, simd_path};
 pub use omen_graph::{GraphStats, InvariantViolation, LayerStats, MinMeanMax, VectorId};
+pub use omen_store::{FORMAT_VERSION, StoreError};
 
 /// The README's example, compiled and run as a doctest so it stays true.
 #[cfg(doctest)]

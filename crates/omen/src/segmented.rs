@@ -1,5 +1,7 @@
 //! [`SegmentedIndex`]: independent HNSW segments built in parallel, searched together.
 
+use std::path::Path;
+
 use omen_distance::Metric;
 use omen_graph::{GraphStats, InvariantViolation, VectorId};
 use omen_segment::SegmentError;
@@ -71,6 +73,34 @@ impl SegmentedIndex {
         let stored = crate::index::prepared_rows(metric, vectors, dim);
         let inner = omen_segment::SegmentedIndex::build(dim, hnsw, &stored, ids, plan)?;
         Ok(SegmentedIndex { inner, metric, ef_search: params.ef_search })
+    }
+
+    /// Saves the index into folder `dir` (created if missing): one file per segment and a
+    /// manifest, written last; a crash during the save leaves the folder opening as the
+    /// previous save. Files of the previous save are removed once the new manifest is in place.
+    pub fn save(&self, dir: impl AsRef<Path>) -> Result<(), Error> {
+        let p = self.inner.params();
+        let settings = omen_store::Settings {
+            metric: self.metric,
+            ef_construction: p.ef_construction,
+            ef_search: self.ef_search,
+            seed: p.seed,
+        };
+        let parts: Vec<_> = self.inner.segments().iter().map(|s| (s.graph(), s.ids())).collect();
+        omen_store::save_segments(dir.as_ref(), &settings, &parts)?;
+        Ok(())
+    }
+
+    /// Loads an index saved by [`SegmentedIndex::save`], verifying every file as
+    /// [`crate::Index::load`] does, that each segment file is the one the manifest names, and
+    /// that no id appears twice.
+    pub fn load(dir: impl AsRef<Path>) -> Result<Self, Error> {
+        let stored = omen_store::load_segments(dir.as_ref())?;
+        let s = stored.settings;
+        let params = Params { m: stored.m, ef_construction: s.ef_construction, ef_search: s.ef_search, seed: s.seed };
+        let segments = stored.segments.into_iter().map(|seg| (seg.graph, seg.ids)).collect();
+        let inner = omen_segment::SegmentedIndex::from_segments(stored.dim, params.for_graph(s.metric)?, segments)?;
+        Ok(SegmentedIndex { inner, metric: s.metric, ef_search: s.ef_search })
     }
 
     /// Number of vectors.

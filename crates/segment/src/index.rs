@@ -92,6 +92,14 @@ pub enum SegmentError {
         /// Number of segments.
         count: usize,
     },
+    /// A ready-made segment that does not fit the index.
+    #[error("{segment}: {what}")]
+    Mismatch {
+        /// The segment.
+        segment: SegmentId,
+        /// What differs.
+        what: String,
+    },
     /// A search request that cannot be answered.
     #[error(transparent)]
     Search(#[from] SearchError),
@@ -246,6 +254,45 @@ impl SegmentedIndex {
             params,
             dist: Distance::new(params.metric),
             segments: segments?,
+            scratch: Mutex::new(Vec::new()),
+            exact_fallbacks: AtomicU64::new(0),
+        })
+    }
+
+    /// An index of ready-made segments (each a graph and the caller's id of each node), as read
+    /// back from files. Every graph must have dimension `dim` and `params.m`, one id per node,
+    /// and no id may appear twice in the index; at least one segment.
+    pub fn from_segments(
+        dim: usize,
+        params: HnswParams,
+        segments: Vec<(HnswGraph, Vec<VectorId>)>,
+    ) -> Result<Self, SegmentError> {
+        params.validate().map_err(|e| SegmentError::Mismatch { segment: SegmentId(0), what: e.to_string() })?;
+        if segments.is_empty() || segments.len() > usize::from(u16::MAX) {
+            return Err(SegmentError::BadPlan(SegmentPlan::Count(segments.len())));
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::with_capacity(segments.len());
+        for (s, (graph, ids)) in segments.into_iter().enumerate() {
+            if graph.dim() != dim || graph.m() != params.m {
+                return Err(SegmentError::Mismatch {
+                    segment: SegmentId(s as u16),
+                    what: format!("dim {} and m {}, the index has {dim} and {}", graph.dim(), graph.m(), params.m),
+                });
+            }
+            if ids.len() != graph.len() {
+                return Err(SegmentError::IdCount { ids: ids.len(), vectors: graph.len() });
+            }
+            if let Some(&dup) = ids.iter().find(|&&id| !seen.insert(id)) {
+                return Err(SegmentError::DuplicateId(dup));
+            }
+            out.push(Segment { graph, ids });
+        }
+        Ok(SegmentedIndex {
+            dim,
+            params,
+            dist: Distance::new(params.metric),
+            segments: out,
             scratch: Mutex::new(Vec::new()),
             exact_fallbacks: AtomicU64::new(0),
         })

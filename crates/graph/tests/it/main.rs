@@ -265,3 +265,91 @@ proptest! {
         }
     }
 }
+
+mod parts {
+    use omen_graph::{GraphError, GraphParts, HnswGraph, InvariantViolation, Layer, NodeId, VectorRows};
+
+    /// The parts of `super::valid()`, copied out through the public accessors.
+    fn parts() -> GraphParts {
+        let g = super::valid();
+        let mut vectors = VectorRows::zeroed(g.vector_data().len()).unwrap();
+        let bytes: Vec<u8> = g.vector_data().iter().flat_map(|v| v.to_le_bytes()).collect();
+        vectors.as_bytes_mut().copy_from_slice(&bytes);
+        vectors.from_le_in_place();
+        GraphParts {
+            dim: g.dim(),
+            m: g.m(),
+            tops: g.tops().to_vec(),
+            vectors,
+            layer0: g.layer0_words().collect(),
+            upper: g.upper_words().collect(),
+            entry: g.entry_point(),
+        }
+    }
+
+    fn bad_parts(p: GraphParts) -> String {
+        match HnswGraph::from_parts(p) {
+            Err(GraphError::BadParts(what)) => what,
+            other => panic!("expected BadParts, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parts_of_a_valid_graph_give_it_back() {
+        let g = super::valid();
+        let back = HnswGraph::from_parts(parts()).unwrap();
+        assert_eq!(back.len(), g.len());
+        for node in 0..g.len() as u32 {
+            for layer in [Layer(0), Layer(1)] {
+                assert_eq!(back.neighbors(NodeId(node), layer), g.neighbors(NodeId(node), layer).to_vec());
+            }
+            assert_eq!(back.vector(NodeId(node)), g.vector(NodeId(node)));
+        }
+        assert_eq!(back.entry_point(), g.entry_point());
+    }
+
+    #[test]
+    fn each_inconsistency_is_refused() {
+        let mut p = parts();
+        p.tops[4] = Layer(64);
+        assert!(bad_parts(p).contains("top layer 64"));
+
+        let mut p = parts();
+        p.layer0.pop();
+        assert!(bad_parts(p).contains("layer-0 words"));
+
+        let mut p = parts();
+        p.upper.push(0);
+        assert!(bad_parts(p).contains("upper-layer words"));
+
+        let mut p = parts();
+        p.vectors = VectorRows::zeroed(16).unwrap();
+        assert!(bad_parts(p).contains("vector values"));
+
+        let mut p = parts();
+        p.vectors.as_bytes_mut()[4..8].copy_from_slice(&f32::NAN.to_le_bytes());
+        assert!(bad_parts(p).contains("vector 0, component 1"));
+
+        let mut p = parts();
+        p.vectors.as_bytes_mut()[16 + 12..16 + 16].copy_from_slice(&1.0f32.to_le_bytes());
+        assert!(bad_parts(p).contains("non-zero padding"));
+    }
+
+    #[test]
+    fn parts_that_break_a_link_rule_are_refused() {
+        let mut p = parts();
+        // Node 1's layer-0 row: [len, ids ..] at 1 * (1 + m0); make it link to itself.
+        p.layer0[5 + 1] = 1;
+        assert_eq!(
+            HnswGraph::from_parts(p).unwrap_err(),
+            GraphError::Invariant(InvariantViolation::SelfLink { node: NodeId(1), layer: Layer(0) })
+        );
+
+        let mut p = parts();
+        p.entry = Some(NodeId(1));
+        assert!(matches!(
+            HnswGraph::from_parts(p),
+            Err(GraphError::Invariant(InvariantViolation::EntryPointNotOnTopLayer { .. }))
+        ));
+    }
+}

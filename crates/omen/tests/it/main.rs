@@ -4,7 +4,9 @@ use omen::{Error, Index, Metric, Params, VectorId};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-fn random(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+mod persist;
+
+pub(crate) fn random(n: usize, dim: usize, seed: u64) -> Vec<f32> {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     (0..n * dim).map(|_| rng.random::<f32>() - 0.5).collect()
 }

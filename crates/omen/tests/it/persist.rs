@@ -1,0 +1,142 @@
+//! Save and load: a loaded index answers exactly as the saved one; bad files are typed errors.
+
+use omen::{Error, Index, Metric, Params, SegmentPlan, SegmentedIndex, StoreError, VectorId};
+
+use crate::random;
+
+#[test]
+fn a_loaded_index_answers_every_query_as_the_saved_one() {
+    let (n, dim) = (20_000, 24);
+    let mut index = Index::new(dim, Metric::L2, Params::default().m(12).ef_construction(64).ef_search(40)).unwrap();
+    index.add_batch(&random(n, dim, 1)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("index.omen");
+    index.save(&path).unwrap();
+    let loaded = Index::load(&path).unwrap();
+    assert_eq!((loaded.len(), loaded.dim(), loaded.metric(), *loaded.params()), (n, dim, Metric::L2, *index.params()));
+    assert_eq!(loaded.check_invariants(), Ok(()));
+
+    let queries = random(1_000, dim, 2);
+    for q in queries.chunks(dim) {
+        assert_eq!(loaded.search(q, 10).unwrap(), index.search(q, 10).unwrap());
+    }
+    for id in (0..n as u64).step_by(997).map(VectorId) {
+        assert_eq!(loaded.get(id), index.get(id));
+    }
+}
+
+#[test]
+fn a_loaded_cosine_index_keeps_its_metric_and_grows() {
+    let dim = 8;
+    let mut index = Index::new(dim, Metric::Cosine, Params::default().seed(5)).unwrap();
+    index.add_batch(&random(500, dim, 3)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cos.omen");
+    index.save(&path).unwrap();
+
+    let mut loaded = Index::load(&path).unwrap();
+    assert_eq!(loaded.metric(), Metric::Cosine);
+    let q = random(1, dim, 4);
+    assert_eq!(loaded.search(&q, 5).unwrap(), index.search(&q, 5).unwrap());
+
+    let more = random(300, dim, 6);
+    let ids = loaded.add_batch(&more).unwrap();
+    assert_eq!(ids, VectorId(500)..VectorId(800));
+    assert_eq!(loaded.check_invariants(), Ok(()));
+    // A stored vector scaled by 3 is still its own nearest neighbour under cosine.
+    let v: Vec<f32> = more[..dim].iter().map(|x| 3.0 * x).collect();
+    assert_eq!(loaded.search(&v, 1).unwrap()[0].id, VectorId(500));
+}
+
+#[test]
+fn a_save_while_searches_run_captures_the_index() {
+    let dim = 16;
+    let mut index = Index::new(dim, Metric::L2, Params::default()).unwrap();
+    index.add_batch(&random(3_000, dim, 7)).unwrap();
+    let queries = random(200, dim, 8);
+    let expected: Vec<_> = queries.chunks(dim).map(|q| index.search(q, 5).unwrap()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("busy.omen");
+
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| {
+                for (q, want) in queries.chunks(dim).zip(&expected) {
+                    assert_eq!(&index.search(q, 5).unwrap(), want);
+                }
+            });
+        }
+        for _ in 0..3 {
+            index.save(&path).unwrap();
+        }
+    });
+    let loaded = Index::load(&path).unwrap();
+    for (q, want) in queries.chunks(dim).zip(&expected) {
+        assert_eq!(&loaded.search(q, 5).unwrap(), want);
+    }
+}
+
+#[test]
+fn bad_files_are_typed_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.omen");
+    let mut index = Index::new(4, Metric::L2, Params::default()).unwrap();
+    index.add_batch(&random(100, 4, 9)).unwrap();
+    index.save(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    assert!(matches!(Index::load(&path), Err(Error::Store(StoreError::Truncated { .. }))));
+    let mut flipped = bytes.clone();
+    let last = flipped.len() - 3;
+    flipped[last] ^= 0x10;
+    std::fs::write(&path, &flipped).unwrap();
+    assert!(matches!(Index::load(&path), Err(Error::Store(StoreError::ChecksumMismatch { .. }))));
+    assert!(matches!(Index::load(dir.path().join("absent.omen")), Err(Error::Store(StoreError::Io { .. }))));
+
+    // A failed load of `path` did not touch it; saving again makes it whole.
+    index.save(&path).unwrap();
+    assert_eq!(Index::load(&path).unwrap().len(), 100);
+
+    // A segment file has its own ids: Index refuses it rather than renumber them.
+    let seg_dir = dir.path().join("seg");
+    SegmentedIndex::build(4, Metric::L2, Params::default(), &random(40, 4, 10), SegmentPlan::Count(2))
+        .unwrap()
+        .save(&seg_dir)
+        .unwrap();
+    let seg_file = std::fs::read_dir(&seg_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("segment-"))
+        .unwrap();
+    let err = Index::load(&seg_file).unwrap_err();
+    assert!(err.to_string().contains("SegmentedIndex::load"), "{err}");
+    assert!(matches!(SegmentedIndex::load(dir.path()), Err(Error::Store(StoreError::Io { .. }))));
+}
+
+#[test]
+fn a_loaded_segmented_index_answers_as_the_saved_one() {
+    let dim = 12;
+    let data = random(4_000, dim, 11);
+    let ids: Vec<VectorId> = (0..4_000u64).map(|i| VectorId(i * 3 + 1)).collect();
+    let index = SegmentedIndex::build_with_ids(
+        dim,
+        Metric::InnerProduct,
+        Params::default(),
+        &data,
+        &ids,
+        SegmentPlan::Count(3),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    index.save(dir.path()).unwrap();
+    let loaded = SegmentedIndex::load(dir.path()).unwrap();
+    assert_eq!((loaded.len(), loaded.segment_count()), (4_000, 3));
+    for s in 0..3 {
+        assert_eq!(loaded.segment_ids(s), index.segment_ids(s));
+    }
+    assert_eq!(loaded.check_invariants(), Ok(()));
+    for q in random(200, dim, 12).chunks(dim) {
+        assert_eq!(loaded.search(q, 10).unwrap(), index.search(q, 10).unwrap());
+    }
+}

@@ -1,0 +1,234 @@
+//! Graph files: one graph, the settings it was built with, and optionally its caller ids.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+use omen_distance::Metric;
+use omen_graph::{GraphParts, HnswGraph, Layer, MAX_DIM, MAX_M, NodeId, VectorId, VectorRows};
+
+use crate::StoreError;
+use crate::container::{FileKind, Reader, Section, write_file};
+
+/// The settings stored beside a graph: what an index needs besides the graph to answer and to
+/// grow as before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// The metric the caller chose (a cosine index stores normalised vectors).
+    pub metric: Metric,
+    /// Beam width the graph was built with.
+    pub ef_construction: usize,
+    /// Default search beam width.
+    pub ef_search: usize,
+    /// Seed of the layer draws.
+    pub seed: u64,
+}
+
+/// A graph read back from a file.
+#[derive(Debug)]
+pub struct StoredGraph {
+    /// The settings saved with it.
+    pub settings: Settings,
+    /// The graph, checked ([`HnswGraph::check_invariants`] holds).
+    pub graph: HnswGraph,
+    /// The caller's id of each node, when saved with ids (no two equal).
+    pub ids: Option<Vec<VectorId>>,
+    /// The file's header checksum, which names this exact file.
+    pub checksum: u64,
+}
+
+pub(crate) const META_LEN: usize = 80;
+
+pub(crate) fn metric_code(m: Metric) -> u32 {
+    match m {
+        Metric::L2 => 0,
+        Metric::InnerProduct => 1,
+        Metric::Cosine => 2,
+    }
+}
+
+pub(crate) fn metric_from_code(code: u32) -> Result<Metric, StoreError> {
+    match code {
+        0 => Ok(Metric::L2),
+        1 => Ok(Metric::InnerProduct),
+        2 => Ok(Metric::Cosine),
+        c => Err(StoreError::Malformed(format!("unknown metric code {c}"))),
+    }
+}
+
+pub(crate) struct Fields<'b>(pub(crate) &'b [u8]);
+
+impl Fields<'_> {
+    pub(crate) fn u64(&self, at: usize) -> u64 {
+        u64::from_le_bytes(self.0[at..at + 8].try_into().expect("8 bytes"))
+    }
+    pub(crate) fn u32(&self, at: usize) -> u32 {
+        u32::from_le_bytes(self.0[at..at + 4].try_into().expect("4 bytes"))
+    }
+    /// A count or size field that must fit a `usize` and lie in `range`.
+    pub(crate) fn size(
+        &self,
+        at: usize,
+        name: &str,
+        range: std::ops::RangeInclusive<usize>,
+    ) -> Result<usize, StoreError> {
+        usize::try_from(self.u64(at))
+            .ok()
+            .filter(|v| range.contains(v))
+            .ok_or_else(|| StoreError::Malformed(format!("{name} = {} is out of range {range:?}", self.u64(at))))
+    }
+}
+
+fn mul(parts: &[usize], what: &str) -> Result<usize, StoreError> {
+    parts
+        .iter()
+        .try_fold(1usize, |acc, &p| acc.checked_mul(p))
+        .ok_or_else(|| StoreError::Malformed(format!("{what} size overflows")))
+}
+
+/// Saves `graph` with `settings` (and `ids`, one per node, if given) to `path`, atomically: a
+/// crash during the save leaves the previous file at `path` intact. Returns the new file's
+/// header checksum. Call it while no writer changes the graph.
+///
+/// # Panics
+/// If `ids` is given with a length other than `graph.len()`.
+pub fn save_graph(
+    path: &Path,
+    settings: &Settings,
+    graph: &HnswGraph,
+    ids: Option<&[VectorId]>,
+) -> Result<u64, StoreError> {
+    let n = graph.len();
+    if let Some(ids) = ids {
+        assert_eq!(ids.len(), n, "one id per node");
+    }
+    let upper_words = graph.upper_words();
+    let upper_rows = upper_words.len() / (1 + graph.m());
+    let mut meta = Vec::with_capacity(META_LEN);
+    for v in [graph.dim(), graph.stride(), graph.m(), n] {
+        meta.extend_from_slice(&(v as u64).to_le_bytes());
+    }
+    meta.extend_from_slice(&graph.entry_point().map_or(u64::MAX, |e| u64::from(e.0)).to_le_bytes());
+    meta.extend_from_slice(&metric_code(settings.metric).to_le_bytes());
+    meta.extend_from_slice(&0u32.to_le_bytes());
+    for v in [settings.ef_construction as u64, settings.ef_search as u64, settings.seed, upper_rows as u64] {
+        meta.extend_from_slice(&v.to_le_bytes());
+    }
+    debug_assert_eq!(meta.len(), META_LEN);
+
+    let mut sections = vec![
+        Section::bytes("meta", meta),
+        Section::bytes("tops", graph.tops().iter().map(|t| t.0).collect()),
+        Section::new("layer0", 4 * graph.layer0_words().len() as u64, |s| s.put_u32s(graph.layer0_words())),
+        Section::new("upper", 4 * upper_words.len() as u64, move |s| s.put_u32s(upper_words)),
+        Section::new("vectors", 4 * graph.vector_data().len() as u64, |s| {
+            s.put_u32s(graph.vector_data().iter().map(|v| v.to_bits()))
+        }),
+    ];
+    if let Some(ids) = ids {
+        sections.push(Section::new("ids", 8 * n as u64, move |s| {
+            for chunk in ids.chunks(4096) {
+                let bytes: Vec<u8> = chunk.iter().flat_map(|id| id.0.to_le_bytes()).collect();
+                s.put(&bytes)?;
+            }
+            Ok(())
+        }));
+    }
+    write_file(path, FileKind::Graph, sections)
+}
+
+/// Loads a graph file, verifying every checksum and the graph's structure.
+pub fn load_graph(path: &Path) -> Result<StoredGraph, StoreError> {
+    let file = File::open(path).map_err(|e| StoreError::io(path, &e))?;
+    let len = file.metadata().map_err(|e| StoreError::io(path, &e))?.len();
+    read_graph(BufReader::with_capacity(1 << 20, file), len).map_err(|e| with_path(e, path))
+}
+
+/// [`load_graph`] from bytes in memory.
+pub fn graph_from_bytes(bytes: &[u8]) -> Result<StoredGraph, StoreError> {
+    read_graph(bytes, bytes.len() as u64)
+}
+
+pub(crate) fn with_path(e: StoreError, path: &Path) -> StoreError {
+    match e {
+        StoreError::Io { path: p, kind, message } if p.as_os_str().is_empty() => {
+            StoreError::Io { path: path.to_path_buf(), kind, message }
+        }
+        other => other,
+    }
+}
+
+/// Reads a graph file from a source of `len` bytes.
+pub fn read_graph(src: impl Read, len: u64) -> Result<StoredGraph, StoreError> {
+    let mut r = Reader::open(src, len)?;
+    let checksum = r.info().header_checksum;
+    if r.info().kind != FileKind::Graph {
+        return Err(StoreError::WrongKind { expected: "graph", found: r.info().kind.name() });
+    }
+    let meta = r.read_vec("meta", META_LEN)?;
+    let f = Fields(&meta);
+    let dim = f.size(0, "dim", 1..=MAX_DIM)?;
+    let stride = f.size(8, "stride", 1..=MAX_DIM + 16)?;
+    if stride != dim.div_ceil(16) * 16 {
+        return Err(StoreError::Malformed(format!("stride {stride} does not fit dimension {dim}")));
+    }
+    let m = f.size(16, "m", 2..=MAX_M)?;
+    let n = f.size(24, "len", 0..=u32::MAX as usize - 2)?;
+    let entry = match f.u64(32) {
+        u64::MAX => None,
+        e => Some(NodeId(u32::try_from(e).map_err(|_| StoreError::Malformed(format!("entry point {e}")))?)),
+    };
+    let metric = metric_from_code(f.u32(40))?;
+    if f.u32(44) != 0 {
+        return Err(StoreError::Malformed("reserved meta field is not zero".into()));
+    }
+    let settings = Settings {
+        metric,
+        ef_construction: f.size(48, "ef_construction", 1..=usize::MAX)?,
+        ef_search: f.size(56, "ef_search", 1..=usize::MAX)?,
+        seed: f.u64(64),
+    };
+    let upper_rows = f.size(72, "upper rows", 0..=usize::MAX)?;
+
+    let tops: Vec<Layer> = r.read_vec("tops", n)?.into_iter().map(Layer).collect();
+    if tops.iter().map(|t| t.idx()).sum::<usize>() != upper_rows {
+        return Err(StoreError::Malformed("upper row count does not match the top layers".into()));
+    }
+    let layer0 = read_words(&mut r, "layer0", mul(&[n, 1 + 2 * m], "layer0")?)?;
+    let upper = read_words(&mut r, "upper", mul(&[upper_rows, 1 + m], "upper")?)?;
+    let floats = mul(&[n, stride], "vectors")?;
+    r.check_next("vectors", mul(&[floats, 4], "vectors")? as u64)?;
+    let mut vectors =
+        VectorRows::zeroed(floats).ok_or_else(|| StoreError::Malformed("vectors cannot be allocated".into()))?;
+    r.read_into("vectors", vectors.as_bytes_mut())?;
+    vectors.from_le_in_place();
+
+    let ids = match r.peek() {
+        Some(s) if s.tag == "ids" => {
+            let bytes = r.read_vec("ids", mul(&[n, 8], "ids")?)?;
+            let ids: Vec<VectorId> =
+                bytes.chunks_exact(8).map(|c| VectorId(u64::from_le_bytes(c.try_into().expect("8 bytes")))).collect();
+            let mut sorted = ids.clone();
+            sorted.sort_unstable();
+            if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+                return Err(StoreError::Malformed(format!("id {} appears twice", w[0])));
+            }
+            Some(ids)
+        }
+        _ => None,
+    };
+    r.finish()?;
+
+    let graph = HnswGraph::from_parts(GraphParts { dim, m, tops, vectors, layer0, upper, entry })?;
+    Ok(StoredGraph { settings, graph, ids, checksum })
+}
+
+fn read_words<R: Read>(r: &mut Reader<R>, tag: &str, words: usize) -> Result<Vec<u32>, StoreError> {
+    r.check_next(tag, mul(&[words, 4], tag)? as u64)?;
+    let mut v = vec![0u32; words];
+    r.read_into(tag, bytemuck::cast_slice_mut(&mut v))?;
+    if cfg!(target_endian = "big") {
+        v.iter_mut().for_each(|w| *w = u32::from_le(*w));
+    }
+    Ok(v)
+}

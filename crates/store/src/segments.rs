@@ -1,0 +1,174 @@
+//! Segmented indexes on disk: a folder of graph files and one manifest naming them.
+//!
+//! ```text
+//! DIR/manifest.omen                     settings, generation, per segment: length and checksum
+//! DIR/segment-<generation>-<i>.omen     graph file of segment i, with its caller ids
+//! ```
+//! A save writes the new generation's segment files first and the manifest last (atomically),
+//! so until the manifest's rename the folder still opens as the previous index; the previous
+//! generation's segment files are removed after it.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use omen_graph::{HnswGraph, MAX_DIM, MAX_M, VectorId};
+
+use crate::StoreError;
+use crate::container::{FileKind, Reader, Section, write_file};
+use crate::graph_file::{Fields, Settings, load_graph, metric_from_code, save_graph};
+
+/// The manifest's file name inside a segmented index's folder.
+pub const MANIFEST: &str = "manifest.omen";
+const META_LEN: usize = 72;
+const ENTRY_LEN: usize = 32;
+
+/// One segment read back: its graph and the caller's id of each node.
+#[derive(Debug)]
+pub struct StoredSegment {
+    /// The graph.
+    pub graph: HnswGraph,
+    /// The caller's ids, one per node.
+    pub ids: Vec<VectorId>,
+}
+
+/// A segmented index read back from its folder.
+#[derive(Debug)]
+pub struct StoredSegments {
+    /// The settings (the seed is segment 0's; segment `i` drew its layers from `seed + i`).
+    pub settings: Settings,
+    /// The vectors' dimension.
+    pub dim: usize,
+    /// The graphs' `m`.
+    pub m: usize,
+    /// The segments in order; no id appears in two.
+    pub segments: Vec<StoredSegment>,
+}
+
+/// The file name of segment `index` of save `generation`.
+pub fn segment_file_name(generation: u64, index: usize) -> String {
+    format!("segment-{generation:016x}-{index:05}.omen")
+}
+
+/// A manifest's contents: settings, dimension, m, save generation, and per segment its length
+/// and its file's header checksum.
+struct Manifest {
+    settings: Settings,
+    dim: usize,
+    m: usize,
+    generation: u64,
+    entries: Vec<(u64, u64)>,
+}
+
+fn read_manifest(dir: &Path) -> Result<Manifest, StoreError> {
+    let path = dir.join(MANIFEST);
+    let bytes = fs::read(&path).map_err(|e| StoreError::io(&path, &e))?;
+    let mut r = Reader::open(bytes.as_slice(), bytes.len() as u64)?;
+    if r.info().kind != FileKind::Manifest {
+        return Err(StoreError::WrongKind { expected: "manifest", found: r.info().kind.name() });
+    }
+    let meta = r.read_vec("meta", META_LEN)?;
+    let f = Fields(&meta);
+    let dim = f.size(0, "dim", 1..=MAX_DIM)?;
+    let m = f.size(8, "m", 2..=MAX_M)?;
+    let metric = metric_from_code(f.u32(16))?;
+    if f.u32(20) != 0 {
+        return Err(StoreError::Malformed("reserved manifest field is not zero".into()));
+    }
+    let settings = Settings {
+        metric,
+        ef_construction: f.size(24, "ef_construction", 1..=usize::MAX)?,
+        ef_search: f.size(32, "ef_search", 1..=usize::MAX)?,
+        seed: f.u64(40),
+    };
+    let count = f.size(48, "segment count", 1..=usize::from(u16::MAX))?;
+    let generation = f.u64(56);
+    let _total = f.u64(64);
+    let table = r.read_vec("segments", count * ENTRY_LEN)?;
+    r.finish()?;
+    let entries = table.chunks_exact(ENTRY_LEN).map(|e| (Fields(e).u64(0), Fields(e).u64(8))).collect();
+    Ok(Manifest { settings, dim, m, generation, entries })
+}
+
+/// Saves segments (each a graph and its caller ids) into folder `dir`, created if missing.
+/// Segment files come first, the manifest last, each written atomically: a crash at any point
+/// leaves `dir` opening as the previous save or the new one, never a mix.
+pub fn save_segments(
+    dir: &Path,
+    settings: &Settings,
+    segments: &[(&HnswGraph, &[VectorId])],
+) -> Result<(), StoreError> {
+    let Some(first) = segments.first() else {
+        return Err(StoreError::Malformed("an index has at least one segment".into()));
+    };
+    let (dim, m) = (first.0.dim(), first.0.m());
+    fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, &e))?;
+    let generation = read_manifest(dir).map_or(1, |old| old.generation.wrapping_add(1));
+
+    let mut table = Vec::with_capacity(segments.len() * ENTRY_LEN);
+    for (i, &(graph, ids)) in segments.iter().enumerate() {
+        let seg_settings = Settings { seed: settings.seed.wrapping_add(i as u64), ..*settings };
+        let path = dir.join(segment_file_name(generation, i));
+        let checksum = save_graph(&path, &seg_settings, graph, Some(ids))?;
+        for v in [graph.len() as u64, checksum, 0, 0] {
+            table.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    let total: usize = segments.iter().map(|s| s.0.len()).sum();
+    let mut meta = Vec::with_capacity(META_LEN);
+    meta.extend_from_slice(&(dim as u64).to_le_bytes());
+    meta.extend_from_slice(&(m as u64).to_le_bytes());
+    meta.extend_from_slice(&crate::graph_file::metric_code(settings.metric).to_le_bytes());
+    meta.extend_from_slice(&0u32.to_le_bytes());
+    for v in [settings.ef_construction as u64, settings.ef_search as u64, settings.seed] {
+        meta.extend_from_slice(&v.to_le_bytes());
+    }
+    for v in [segments.len() as u64, generation, total as u64] {
+        meta.extend_from_slice(&v.to_le_bytes());
+    }
+    debug_assert_eq!(meta.len(), META_LEN);
+    write_file(
+        &dir.join(MANIFEST),
+        FileKind::Manifest,
+        vec![Section::bytes("meta", meta), Section::bytes("segments", table)],
+    )?;
+
+    // The new manifest is in place: files of other generations are garbage now.
+    let keep: HashSet<String> = (0..segments.len()).map(|i| segment_file_name(generation, i)).collect();
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("segment-") && name.ends_with(".omen") && !keep.contains(&name) {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Loads the segmented index in folder `dir`: the manifest, then every segment file it names,
+/// each checked against the checksum the manifest recorded for it, with every checksum and
+/// graph verified.
+pub fn load_segments(dir: &Path) -> Result<StoredSegments, StoreError> {
+    let Manifest { settings, dim, m, generation, entries } = read_manifest(dir)?;
+    let mut segments = Vec::with_capacity(entries.len());
+    let mut seen = HashSet::new();
+    for (i, &(len, checksum)) in entries.iter().enumerate() {
+        let path: PathBuf = dir.join(segment_file_name(generation, i));
+        let stored = load_graph(&path)?;
+        let bad = |what: String| Err(StoreError::Malformed(format!("{}: {what}", path.display())));
+        if stored.checksum != checksum {
+            return bad("not the file the manifest names (checksum differs)".into());
+        }
+        let g = &stored.graph;
+        if g.dim() != dim || g.m() != m || g.len() as u64 != len || stored.settings.metric != settings.metric {
+            return bad("dimension, m, length or metric differs from the manifest".into());
+        }
+        let Some(ids) = stored.ids else { return bad("segment file without ids".into()) };
+        if let Some(dup) = ids.iter().find(|id| !seen.insert(**id)) {
+            return bad(format!("id {dup} is also in an earlier segment"));
+        }
+        segments.push(StoredSegment { graph: stored.graph, ids });
+    }
+    Ok(StoredSegments { settings, dim, m, segments })
+}

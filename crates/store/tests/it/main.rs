@@ -1,0 +1,202 @@
+//! Round trips, and every way a file can be damaged: each gives a typed error, never a panic.
+
+use std::path::Path;
+
+use omen_build::{HnswParams, build_sequential};
+use omen_distance::Metric;
+use omen_graph::{HnswGraph, Layer, NodeId, VectorId};
+use omen_search::Rows;
+use omen_store::{
+    FORMAT_VERSION, FileKind, MANIFEST, Settings, StoreError, graph_from_bytes, inspect, load_graph, load_segments,
+    save_graph, save_segments, segment_file_name,
+};
+use rand::{RngExt, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+fn random_rows(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    (0..n * dim).map(|_| rng.random::<f32>() - 0.5).collect()
+}
+
+fn graph(n: usize, dim: usize, m: usize, seed: u64) -> HnswGraph {
+    let data = random_rows(n, dim, seed);
+    let params = HnswParams::new(Metric::L2).m(m).ef_construction(32).seed(seed);
+    build_sequential(params, Rows::dense(&data, dim)).unwrap()
+}
+
+const SETTINGS: Settings = Settings { metric: Metric::L2, ef_construction: 32, ef_search: 20, seed: 9 };
+
+/// The two graphs hold the same nodes, layers, lists, vectors and entry point.
+fn assert_same(a: &HnswGraph, b: &HnswGraph) {
+    assert_eq!((a.len(), a.dim(), a.m()), (b.len(), b.dim(), b.m()));
+    assert_eq!(a.entry_point(), b.entry_point());
+    assert_eq!(a.tops(), b.tops());
+    assert!(a.layer0_words().eq(b.layer0_words()));
+    assert!(a.upper_words().eq(b.upper_words()));
+    assert_eq!(a.vector_data(), b.vector_data());
+}
+
+fn saved_bytes(g: &HnswGraph, ids: Option<&[VectorId]>) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.omen");
+    save_graph(&path, &SETTINGS, g, ids).unwrap();
+    std::fs::read(path).unwrap()
+}
+
+#[test]
+fn round_trip_keeps_every_word() {
+    let g = graph(2_000, 19, 8, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.omen");
+    save_graph(&path, &SETTINGS, &g, None).unwrap();
+    let back = load_graph(&path).unwrap();
+    assert_same(&g, &back.graph);
+    assert_eq!(back.settings, SETTINGS);
+    assert_eq!(back.ids, None);
+    assert_eq!(back.graph.check_invariants(), Ok(()));
+
+    let info = inspect(&path).unwrap();
+    assert_eq!((info.version, info.kind), (FORMAT_VERSION, FileKind::Graph));
+    let tags: Vec<&str> = info.sections.iter().map(|s| s.tag.as_str()).collect();
+    assert_eq!(tags, ["meta", "tops", "layer0", "upper", "vectors"]);
+    assert!(info.sections.iter().all(|s| s.offset % 64 == 0));
+    assert_eq!(info.header_checksum, back.checksum);
+}
+
+#[test]
+fn round_trip_with_ids_and_an_empty_graph() {
+    let g = graph(50, 3, 4, 2);
+    let ids: Vec<VectorId> = (0..50).map(|i| VectorId(1_000 - 7 * i)).collect();
+    let back = graph_from_bytes(&saved_bytes(&g, Some(&ids))).unwrap();
+    assert_same(&g, &back.graph);
+    assert_eq!(back.ids.as_deref(), Some(&ids[..]));
+
+    let empty = HnswGraph::new(5, 6).unwrap();
+    let back = graph_from_bytes(&saved_bytes(&empty, None)).unwrap();
+    assert_same(&empty, &back.graph);
+    assert_eq!(back.graph.entry_point(), None);
+}
+
+#[test]
+fn every_single_byte_flip_is_an_error() {
+    let g = graph(40, 4, 4, 3);
+    let ids: Vec<VectorId> = (0..40).map(VectorId).collect();
+    let bytes = saved_bytes(&g, Some(&ids));
+    let mut damaged = bytes.clone();
+    for i in 0..bytes.len() {
+        for bit in [0x01, 0x80] {
+            damaged[i] ^= bit;
+            let res = graph_from_bytes(&damaged);
+            assert!(res.is_err(), "flipping bit {bit:#x} of byte {i} of {} went unnoticed", bytes.len());
+            damaged[i] = bytes[i];
+        }
+    }
+}
+
+#[test]
+fn every_truncation_is_an_error() {
+    let g = graph(40, 4, 4, 4);
+    let bytes = saved_bytes(&g, None);
+    for len in 0..bytes.len() {
+        let err = graph_from_bytes(&bytes[..len]).unwrap_err();
+        if len > 0 {
+            assert!(matches!(err, StoreError::Truncated { .. }), "cut at {len}: {err}");
+        }
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(matches!(graph_from_bytes(&longer), Err(StoreError::Malformed(_))));
+}
+
+#[test]
+fn another_format_version_is_named() {
+    let mut bytes = saved_bytes(&graph(10, 4, 4, 5), None);
+    for v in [0u32, 2, 77] {
+        bytes[8..12].copy_from_slice(&v.to_le_bytes());
+        let err = graph_from_bytes(&bytes).unwrap_err();
+        assert_eq!(err, StoreError::UnsupportedVersion { found: v, supported: FORMAT_VERSION });
+        assert_eq!(err.to_string(), format!("unsupported format version {v} (this build reads 1)"));
+    }
+}
+
+#[test]
+fn foreign_and_empty_files_are_refused() {
+    assert_eq!(graph_from_bytes(b"").unwrap_err(), StoreError::NotAnIndexFile);
+    assert_eq!(graph_from_bytes(b"\x7fELF\x02\x01\x01\0 not an index").unwrap_err(), StoreError::NotAnIndexFile);
+    let missing = load_graph(Path::new("/nonexistent/omen/file.omen")).unwrap_err();
+    assert!(matches!(missing, StoreError::Io { kind: std::io::ErrorKind::NotFound, .. }), "{missing}");
+}
+
+/// A file whose checksums are right but whose graph breaks a rule (as a buggy or hostile
+/// writer could produce) is refused by the structural check.
+#[test]
+fn a_well_checksummed_broken_graph_is_refused() {
+    let mut g = graph(30, 4, 4, 6);
+    g.raw_set_row(NodeId(3), Layer(0), 2, &[3, 1]);
+    let err = graph_from_bytes(&saved_bytes(&g, None)).unwrap_err();
+    assert!(matches!(err, StoreError::Graph(_)), "{err}");
+    assert!(err.to_string().contains("links to itself") || err.to_string().contains("n3"), "{err}");
+
+    let mut g = graph(30, 4, 4, 7);
+    g.raw_set_row(NodeId(5), Layer(0), 1, &[30]);
+    assert!(matches!(graph_from_bytes(&saved_bytes(&g, None)), Err(StoreError::Graph(_))));
+}
+
+#[test]
+fn duplicate_ids_are_refused() {
+    let g = graph(10, 4, 4, 8);
+    let ids: Vec<VectorId> = (0..10).map(|i| VectorId(i % 9)).collect();
+    assert!(matches!(graph_from_bytes(&saved_bytes(&g, Some(&ids))), Err(StoreError::Malformed(_))));
+}
+
+#[test]
+fn a_save_replaces_the_file_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.omen");
+    let (a, b) = (graph(100, 8, 4, 10), graph(300, 8, 4, 11));
+    save_graph(&path, &SETTINGS, &a, None).unwrap();
+    save_graph(&path, &SETTINGS, &b, None).unwrap();
+    assert_same(&b, &load_graph(&path).unwrap().graph);
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, ["g.omen"], "no temporary file is left behind");
+}
+
+#[test]
+fn segments_round_trip_and_replace_the_previous_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let graphs = [graph(100, 6, 4, 20), graph(80, 6, 4, 21), graph(1, 6, 4, 22)];
+    let ids: Vec<Vec<VectorId>> =
+        [0..100u64, 100..180, 500..501].into_iter().map(|r| r.map(VectorId).collect()).collect();
+    let parts: Vec<(&HnswGraph, &[VectorId])> = graphs.iter().zip(&ids).map(|(g, i)| (g, &i[..])).collect();
+    save_segments(dir.path(), &SETTINGS, &parts).unwrap();
+    let back = load_segments(dir.path()).unwrap();
+    assert_eq!((back.dim, back.m, back.settings), (6, 4, SETTINGS));
+    assert_eq!(back.segments.len(), 3);
+    for ((s, g), i) in back.segments.iter().zip(&graphs).zip(&ids) {
+        assert_same(g, &s.graph);
+        assert_eq!(&s.ids, i);
+    }
+
+    // A second save (generation 2) replaces the first's files.
+    save_segments(dir.path(), &SETTINGS, &parts[..2]).unwrap();
+    assert_eq!(load_segments(dir.path()).unwrap().segments.len(), 2);
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
+    names.sort();
+    assert_eq!(names, [MANIFEST.to_string(), segment_file_name(2, 0), segment_file_name(2, 1)]);
+
+    // A segment file swapped for another valid one is noticed.
+    std::fs::copy(dir.path().join(segment_file_name(2, 1)), dir.path().join(segment_file_name(2, 0))).unwrap();
+    let err = load_segments(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("checksum differs"), "{err}");
+}
+
+#[test]
+fn segments_with_one_id_twice_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let graphs = [graph(5, 6, 4, 30), graph(5, 6, 4, 31)];
+    let ids: Vec<VectorId> = (0..5).map(VectorId).collect();
+    save_segments(dir.path(), &SETTINGS, &[(&graphs[0], &ids), (&graphs[1], &ids)]).unwrap();
+    let err = load_segments(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("also in an earlier segment"), "{err}");
+}
