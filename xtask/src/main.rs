@@ -39,6 +39,12 @@ enum Task {
     ProfileRun(ProfileArgs),
     /// Check that internal dependencies follow ARCHITECTURE.md.
     Tidy,
+    /// Open a saved index (a file from `Index::save`, or a folder from `SegmentedIndex::save`),
+    /// verify every checksum and structural invariant, and print its summary.
+    Inspect {
+        /// The index file or segmented index folder.
+        path: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -114,6 +120,10 @@ struct ValidateArgs {
     /// Beam width of the insertions of a segment merge (default: ef_construction / 4).
     #[arg(long)]
     merge_ef: Option<usize>,
+    /// Keep each stage's index in this folder (`stage-N.omen`, or `stage-N-segments/`), load it
+    /// back and check that it answers every query as before.
+    #[arg(long)]
+    save: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -147,6 +157,7 @@ fn main() -> ExitCode {
         #[cfg(feature = "profile")]
         Task::ProfileRun(a) => profile_run(a),
         Task::Tidy => run_tidy(),
+        Task::Inspect { path } => inspect(&path),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
@@ -412,6 +423,19 @@ fn validate(a: ValidateArgs) -> Result<(), Failure> {
         if recall < a.min_recall {
             failures.push(format!("stage {n}: recall@{k} {recall:.4} < {}", a.min_recall));
         }
+        if let Some(dir) = &a.save {
+            let path = dir.join(format!("stage-{n}.omen"));
+            failures.extend(save_and_reload(
+                &index,
+                &path,
+                |i: &Index, p: &std::path::Path| i.save(p),
+                |p: &std::path::Path| Index::load(p),
+                &data,
+                k,
+                a.ef_search,
+                &found,
+            )?);
+        }
         if !failures.is_empty() {
             break;
         }
@@ -434,6 +458,80 @@ fn validate(a: ValidateArgs) -> Result<(), Failure> {
     } else {
         Err(Failure::Missed(failures.join("; ")))
     }
+}
+
+/// Saves `index` to `path`, loads it back, and returns a failure unless the loaded index
+/// answers every query as `found` (the saved index's answers) says.
+#[allow(clippy::too_many_arguments)]
+fn save_and_reload<I: Searchable>(
+    index: &I,
+    path: &std::path::Path,
+    save: impl Fn(&I, &std::path::Path) -> Result<(), omen::Error>,
+    load: impl Fn(&std::path::Path) -> Result<I, omen::Error>,
+    data: &Dataset,
+    k: usize,
+    ef: usize,
+    found: &[Vec<NodeId>],
+) -> Result<Option<String>, Failure> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Failure::Bad(format!("{}: {e}", dir.display())))?;
+    }
+    let started = Instant::now();
+    save(index, path).map_err(|e| Failure::Bad(format!("saving {}: {e}", path.display())))?;
+    let save_s = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let loaded = load(path).map_err(|e| Failure::Bad(format!("loading {}: {e}", path.display())))?;
+    let load_s = started.elapsed().as_secs_f64();
+    let (again, _) = search_all(&loaded, data, k, ef)?;
+    let same = again == found;
+    eprintln!(
+        "          saved {} in {save_s:.3} s, loaded in {load_s:.3} s: {}",
+        path.display(),
+        if same { "answers identical" } else { "ANSWERS DIFFER" }
+    );
+    Ok((!same).then(|| format!("{}: the loaded index answers differently", path.display())))
+}
+
+/// `cargo xtask inspect PATH`.
+fn inspect(path: &std::path::Path) -> Result<(), Failure> {
+    let print_stats = |stats: &omen::GraphStats| {
+        for line in stats.to_string().lines() {
+            println!("  {line}");
+        }
+    };
+    if path.is_dir() {
+        let index = SegmentedIndex::load(path)?;
+        println!("{}: segmented index, format version {}", path.display(), omen::FORMAT_VERSION);
+        println!("  {} vectors of dimension {} in {} segments", index.len(), index.dim(), index.segment_count());
+        for (s, stats) in index.stats().iter().enumerate() {
+            println!("segment {s}: {} vectors", index.segment_ids(s).map_or(0, <[VectorId]>::len));
+            print_stats(stats);
+        }
+        index.check_invariants().map_err(|(s, v)| Failure::Missed(format!("segment {s}: invariant broken: {v}")))?;
+        println!("checksums ok, invariants ok");
+        return Ok(());
+    }
+    let info = omen_store::inspect(path)?;
+    println!("{}: {} file, format version {}, {} bytes", path.display(), info.kind.name(), info.version, info.file_len);
+    for s in &info.sections {
+        println!("  section {:<8} offset {:>12} length {:>12} xxh3 {:016x}", s.tag, s.offset, s.len, s.checksum);
+    }
+    let index = Index::load(path)?;
+    let p = index.params();
+    println!(
+        "  {} vectors, dimension {}, metric {}, m {}, ef_construction {}, ef_search {}, seed {}",
+        index.len(),
+        index.dim(),
+        index.metric(),
+        p.m,
+        p.ef_construction,
+        p.ef_search,
+        p.seed
+    );
+    print_stats(&index.stats());
+    index.check_invariants().map_err(|v| Failure::Missed(format!("invariant broken: {v}")))?;
+    println!("checksums ok, invariants ok");
+    Ok(())
 }
 
 fn target_dir() -> PathBuf {
@@ -685,6 +783,12 @@ fn validate_segmented_stage(
     let recall = recall_at_k(&found, &truth, k);
     if recall < a.min_recall {
         failures.push(format!("stage {n}: merged recall@{k} {recall:.4} < {}", a.min_recall));
+    }
+    if let Some(dir) = &a.save {
+        let path = dir.join(format!("stage-{n}-segments"));
+        let (save, load) =
+            (|i: &SegmentedIndex, p: &std::path::Path| i.save(p), |p: &std::path::Path| SegmentedIndex::load(p));
+        failures.extend(save_and_reload(&index, &path, save, load, data, k, a.ef_search, &found)?);
     }
     if index.exact_fallbacks() > 0 {
         failures.push(format!("stage {n}: {} searches fell back to exact scan", index.exact_fallbacks()));
