@@ -403,6 +403,17 @@ pub fn distance(metric: Metric, a: &[f32], b: &[f32]) -> f32 {
     KernelSet::best().distance(metric, a, b)
 }
 
+/// The largest L2 norm for which [`Metric::L2`] and [`Metric::InnerProduct`] distances between
+/// any two vectors stay finite in `f32`, just under `sqrt(f32::MAX / 4)`: `|a - b|² <= 4 * MAX_NORM²`
+/// and `|a · b| <= MAX_NORM²`. Beyond it distances overflow to `+inf` and stop ranking anything;
+/// cosine normalises first and has no such bound.
+pub const MAX_NORM: f32 = 9.2e18;
+
+/// The L2 norm of `v`, summed in `f64` so no finite `f32` input overflows or underflows.
+pub fn norm(v: &[f32]) -> f64 {
+    v.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt()
+}
+
 /// Scales `v` to unit L2 norm in place; an all-zero vector stays all zeros.
 ///
 /// Vectors whose squared norm overflows or underflows `f32` (components near 1e20 and above,

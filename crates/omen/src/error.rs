@@ -51,6 +51,18 @@ pub enum Error {
         /// The value, as text.
         value: String,
     },
+    /// A vector or query so long that its L2 or inner-product distances overflow `f32`.
+    #[error(
+        "{what} has L2 norm {norm}, above 9.2e18 (omen_distance::MAX_NORM): its {metric} distances would overflow f32 (scale the data down, or use cosine)"
+    )]
+    NormTooLarge {
+        /// "vector N" or "query".
+        what: String,
+        /// Its norm, as text.
+        norm: String,
+        /// The index's metric.
+        metric: omen_distance::Metric,
+    },
     /// `k` of zero.
     #[error("k must be at least 1")]
     ZeroK,

@@ -201,6 +201,7 @@ impl Index {
     /// NaN/infinite component.
     pub fn add(&mut self, vector: &[f32]) -> Result<VectorId, Error> {
         check_vector(vector, self.dim(), 0)?;
+        check_magnitude(self.metric, vector, || "vector".into())?;
         let mut buf = Vec::new();
         let v = prepared(self.metric, vector, &mut buf);
         let node = self.builder.insert(&mut self.graph, v)?;
@@ -222,6 +223,7 @@ impl Index {
         let rows = Rows::dense(vectors, dim);
         for i in 0..rows.len() {
             check_vector(rows.row(i), dim, i)?;
+            check_magnitude(self.metric, rows.row(i), || format!("vector {i}"))?;
         }
         if self.len() + rows.len() >= u32::MAX as usize - 1 {
             return Err(Error::Full);
@@ -242,6 +244,7 @@ impl Index {
     /// [`Index::search`] with an explicit beam width; `ef` must be at least `k`.
     pub fn search_with_ef(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>, Error> {
         check_request(&self.graph, query, k, ef)?;
+        check_magnitude(self.metric, query, || "query".into())?;
         let mut buf = Vec::new();
         let q = prepared(self.metric, query, &mut buf);
         let mut scratch = self.scratch.lock().pop().unwrap_or_default();
@@ -274,6 +277,20 @@ impl Index {
     pub fn heap_bytes(&self) -> usize {
         self.graph.heap_bytes()
     }
+}
+
+/// Refuses a vector or query whose l2 or ip distances would overflow `f32` (a norm above
+/// [`omen_distance::MAX_NORM`]); cosine normalises first and takes any finite vector. `v` is
+/// finite.
+pub(crate) fn check_magnitude(metric: Metric, v: &[f32], what: impl FnOnce() -> String) -> Result<(), Error> {
+    if metric == Metric::Cosine {
+        return Ok(());
+    }
+    let norm = omen_distance::norm(v);
+    if norm > f64::from(omen_distance::MAX_NORM) {
+        return Err(Error::NormTooLarge { what: what(), norm: format!("{norm:e}"), metric });
+    }
+    Ok(())
 }
 
 /// `v` as the graph stores and compares it: normalised (in `buf`) under cosine, as is otherwise.

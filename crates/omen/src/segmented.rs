@@ -70,6 +70,11 @@ impl SegmentedIndex {
         if !vectors.len().is_multiple_of(dim) {
             return Err(Error::BatchLength { len: vectors.len(), dim });
         }
+        for (i, row) in vectors.chunks_exact(dim).enumerate() {
+            // Finite values first (a NaN has no norm); then what the metric can compare.
+            omen_build::check_vector(row, dim, i)?;
+            crate::index::check_magnitude(metric, row, || format!("vector {i}"))?;
+        }
         let stored = crate::index::prepared_rows(metric, vectors, dim);
         let inner = omen_segment::SegmentedIndex::build(dim, hnsw, &stored, ids, plan)?;
         Ok(SegmentedIndex { inner, metric, ef_search: params.ef_search })
@@ -130,6 +135,7 @@ impl SegmentedIndex {
 
     fn prepared(&self, query: &[f32]) -> Result<Vec<f32>, Error> {
         omen_search::check_query(query, self.dim())?;
+        crate::index::check_magnitude(self.metric, query, || "query".into())?;
         let mut q = query.to_vec();
         if self.metric == Metric::Cosine {
             omen_distance::normalize(&mut q);

@@ -4,6 +4,7 @@ use omen::{Error, Index, Metric, Params, VectorId};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
+mod degenerate;
 mod persist;
 
 pub(crate) fn random(n: usize, dim: usize, seed: u64) -> Vec<f32> {
