@@ -72,6 +72,49 @@ pub fn search_layer<'s>(
     layer: Layer,
     scratch: &'s mut SearchScratch,
 ) -> &'s [Neighbor] {
+    search_layer_filtered(graph, dist, query, entries, ef, layer, &AllNodes, scratch)
+}
+
+/// Which nodes a search may return. Every node still routes the search; only results are
+/// filtered.
+pub trait NodeFilter {
+    /// Whether `node` may be returned.
+    fn allows(&self, node: NodeId) -> bool;
+}
+
+/// The filter that allows every node (the compiler removes its checks).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AllNodes;
+
+impl NodeFilter for AllNodes {
+    #[inline(always)]
+    fn allows(&self, _: NodeId) -> bool {
+        true
+    }
+}
+
+impl<F: Fn(NodeId) -> bool> NodeFilter for F {
+    #[inline]
+    fn allows(&self, node: NodeId) -> bool {
+        self(node)
+    }
+}
+
+/// [`search_layer`] that returns only nodes `filter` allows, while every node routes: the beam
+/// keeps expanding until it holds `ef` allowed nodes and no candidate is closer than the
+/// furthest of them (as hnswlib's filtered search). With a selective filter this walks much of
+/// the graph; [`knn_search_filtered`] switches to an exact scan when that is cheaper.
+#[allow(clippy::too_many_arguments)]
+pub fn search_layer_filtered<'s, F: NodeFilter + ?Sized>(
+    graph: &HnswGraph,
+    dist: &Distance,
+    query: &[f32],
+    entries: &[Neighbor],
+    ef: usize,
+    layer: Layer,
+    filter: &F,
+    scratch: &'s mut SearchScratch,
+) -> &'s [Neighbor] {
     assert_eq!(query.len(), graph.dim(), "query dimension");
     let ef = ef.max(1);
     let SearchScratch { visited, candidates, results, batch_ids, batch_dists, out, .. } = scratch;
@@ -81,9 +124,11 @@ pub fn search_layer<'s>(
     for &e in entries {
         if visited.insert(e.id) {
             candidates.push(Reverse(e));
-            results.push(e);
-            if results.len() > ef {
-                results.pop();
+            if filter.allows(e.id) {
+                results.push(e);
+                if results.len() > ef {
+                    results.pop();
+                }
             }
         }
     }
@@ -91,8 +136,9 @@ pub fn search_layer<'s>(
     let stride = graph.stride();
 
     while let Some(Reverse(c)) = candidates.pop() {
-        let worst = results.peek().expect("results hold at least the entries");
-        if c.dist > worst.dist {
+        // Unfiltered, every expanded node is in `results` while it holds fewer than ef, so
+        // only a full beam can stop the search; filtered, the beam fills with allowed nodes.
+        if results.len() >= ef && c.dist > results.peek().expect("full").dist {
             break;
         }
         // The next candidate's list is needed after this one's neighbours are scored: start its
@@ -116,9 +162,11 @@ pub fn search_layer<'s>(
                     omen_distance::prefetch_addr(addr);
                 }
                 candidates.push(Reverse(cand));
-                results.push(cand);
-                if results.len() > ef {
-                    results.pop();
+                if filter.allows(cand.id) {
+                    results.push(cand);
+                    if results.len() > ef {
+                        results.pop();
+                    }
                 }
             }
         }
@@ -210,4 +258,41 @@ pub fn knn_search_checked<'s>(
     let found = search_layer(graph, dist, query, &[nearest], ef.max(k), Layer::BOTTOM, scratch);
     let n = found.len().min(k);
     &scratch.out[..n]
+}
+
+/// The `k` nearest nodes that `filter` allows (fewer when fewer are allowed), sorted by
+/// distance then id, for a request already checked with [`check_request`].
+///
+/// `allowed` is the caller's estimate of how many nodes the filter allows (exact when known,
+/// else from a sample). When it is at most `graph.len() / exact_below` (`usize::MAX`: never),
+/// the search scans the allowed nodes exactly instead of walking the graph: a very selective filter makes the walk
+/// visit most of the graph to find `ef` allowed nodes, which costs more than the scan. Also
+/// scans exactly when the walk finds fewer than `min(k, allowed)` nodes.
+#[allow(clippy::too_many_arguments)]
+pub fn knn_search_filtered<F: NodeFilter + ?Sized>(
+    graph: &HnswGraph,
+    dist: &Distance,
+    query: &[f32],
+    k: usize,
+    ef: usize,
+    filter: &F,
+    allowed: usize,
+    exact_below: usize,
+    scratch: &mut SearchScratch,
+) -> Vec<Neighbor> {
+    if allowed == 0 {
+        return Vec::new();
+    }
+    let scan = || crate::brute::brute_force_filtered(crate::Rows::of_graph(graph), dist, query, k, filter);
+    if allowed.saturating_mul(exact_below.max(1)) <= graph.len() {
+        return scan();
+    }
+    let Some((entry, top)) = graph.entry_and_top() else { return Vec::new() };
+    let start = Neighbor::new(entry, dist.eval(query, graph.vector(entry)));
+    let nearest = greedy_descent(graph, dist, query, start, top, Layer::BOTTOM);
+    let found = search_layer_filtered(graph, dist, query, &[nearest], ef.max(k), Layer::BOTTOM, filter, scratch);
+    if found.len() < k.min(allowed) {
+        return scan();
+    }
+    found[..found.len().min(k)].to_vec()
 }

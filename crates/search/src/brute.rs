@@ -103,3 +103,31 @@ pub fn recall_at_k(found: &[Vec<NodeId>], truth: &[Vec<NodeId>], k: usize) -> f6
         .sum();
     hits as f64 / (found.len() * k) as f64
 }
+
+/// The exact `k` nearest rows that `filter` allows, sorted by distance then row number.
+pub(crate) fn brute_force_filtered<F: crate::NodeFilter + ?Sized>(
+    rows: Rows<'_>,
+    dist: &Distance,
+    query: &[f32],
+    k: usize,
+    filter: &F,
+) -> Vec<Neighbor> {
+    if k == 0 {
+        return Vec::new();
+    }
+    let mut heap: BinaryHeap<Neighbor> = BinaryHeap::with_capacity(k + 1);
+    for i in 0..rows.len() {
+        let id = NodeId(i as u32);
+        if !filter.allows(id) {
+            continue;
+        }
+        let cand = Neighbor::new(id, dist.eval(query, rows.row(i)));
+        if heap.len() < k {
+            heap.push(cand);
+        } else if cand < *heap.peek().expect("k >= 1") {
+            heap.pop();
+            heap.push(cand);
+        }
+    }
+    heap.into_sorted_vec()
+}

@@ -39,7 +39,10 @@ mod neighbor;
 mod scratch;
 
 pub use crate::{
-    beam::{check_request, greedy_descent, knn_search, knn_search_checked, knn_search_prechecked, search_layer},
+    beam::{
+        AllNodes, NodeFilter, check_request, greedy_descent, knn_search, knn_search_checked, knn_search_filtered,
+        knn_search_prechecked, search_layer, search_layer_filtered,
+    },
     brute::{Rows, brute_force_batch, brute_force_knn, recall_at_k},
     error::{SearchError, check_query},
     neighbor::Neighbor,

@@ -141,3 +141,54 @@ fn brute_force_batch_and_recall() {
         truth.iter().map(|t| vec![t[0], t[1], NodeId(999), NodeId(998), NodeId(997)]).collect();
     assert!((recall_at_k(&half, &truth, 5) - 0.4).abs() < 1e-12);
 }
+
+mod filtered {
+    use super::*;
+    use omen_search::knn_search_filtered;
+
+    /// The exact k nearest among the nodes `keep` allows.
+    fn exact_filtered(g: &HnswGraph, q: &[f32], k: usize, keep: impl Fn(NodeId) -> bool) -> Vec<Neighbor> {
+        let dist = Distance::new(Metric::L2);
+        let all = brute_force_knn(Rows::of_graph(g), &dist, q, g.len());
+        all.into_iter().filter(|n| keep(n.id)).take(k).collect()
+    }
+
+    #[test]
+    fn filtered_search_returns_only_allowed_nodes_and_finds_the_exact_ones_at_large_ef() {
+        let g = knn_graph(400, 6, 10, 3);
+        let dist = Distance::new(Metric::L2);
+        let mut scratch = SearchScratch::new();
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(4);
+        for modulus in [2u32, 10, 50] {
+            let keep = |n: NodeId| n.0 % modulus == 1;
+            let allowed = (0..400u32).filter(|&i| keep(NodeId(i))).count();
+            for _ in 0..20 {
+                let q: Vec<f32> = (0..6).map(|_| rng.random::<f32>()).collect();
+                // exact_below = usize::MAX: walk the graph (a scan only if the walk comes up short).
+                let got = knn_search_filtered(&g, &dist, &q, 10, 400, &keep, allowed, usize::MAX, &mut scratch);
+                assert!(got.iter().all(|n| keep(n.id)));
+                assert_eq!(got, exact_filtered(&g, &q, 10, keep), "1 in {modulus}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_very_selective_filter_is_answered_by_the_exact_scan() {
+        let g = knn_graph(300, 4, 8, 5);
+        let dist = Distance::new(Metric::L2);
+        let mut scratch = SearchScratch::new();
+        let q = [0.5f32; 4];
+        let keep = |n: NodeId| n.0 == 7 || n.0 == 250;
+        // Two allowed nodes out of 300, below 300 / 100: the scan answers, with both.
+        let got = knn_search_filtered(&g, &dist, &q, 5, 10, &keep, 2, 100, &mut scratch);
+        assert_eq!(got, exact_filtered(&g, &q, 5, keep));
+        assert_eq!(got.len(), 2);
+        // Nothing allowed: nothing found.
+        assert!(knn_search_filtered(&g, &dist, &q, 5, 10, &|_| false, 0, 100, &mut scratch).is_empty());
+        // The walk alone finds too few (ef 2 < k 5): the scan completes the answer.
+        let keep_half = |n: NodeId| n.0 % 2 == 0;
+        let got = knn_search_filtered(&g, &dist, &q, 5, 5, &keep_half, 150, usize::MAX, &mut scratch);
+        assert_eq!(got.len(), 5);
+        assert!(got.iter().all(|n| keep_half(n.id)));
+    }
+}
