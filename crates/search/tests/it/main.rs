@@ -186,7 +186,7 @@ mod filtered {
         // Nothing allowed: nothing found.
         assert!(knn_search_filtered(&g, &dist, &q, 5, 10, &|_| false, 0, 100, &mut scratch).is_empty());
         // The walk alone finds too few (ef 2 < k 5): the scan completes the answer.
-        let keep_half = |n: NodeId| n.0 % 2 == 0;
+        let keep_half = |n: NodeId| n.0.is_multiple_of(2);
         let got = knn_search_filtered(&g, &dist, &q, 5, 5, &keep_half, 150, usize::MAX, &mut scratch);
         assert_eq!(got.len(), 5);
         assert!(got.iter().all(|n| keep_half(n.id)));
