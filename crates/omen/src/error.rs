@@ -38,6 +38,9 @@ pub enum Error {
         /// Vectors given.
         vectors: usize,
     },
+    /// An id that is not in the index (never added, or deleted).
+    #[error("id {0} is not in the index")]
+    UnknownId(omen_graph::VectorId),
     /// The same id given twice.
     #[error("id {0} appears twice")]
     DuplicateId(omen_graph::VectorId),

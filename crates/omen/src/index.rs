@@ -7,10 +7,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use omen_build::{HnswBuilder, HnswParams, check_vector};
 use omen_distance::{Distance, Metric};
 use omen_graph::{GraphStats, HnswGraph, InvariantViolation, NodeId, VectorId};
-use omen_search::{Rows, SearchScratch, check_request, knn_search_prechecked};
+use omen_search::{Rows, SearchScratch, knn_search_filtered, knn_search_prechecked};
 use parking_lot::Mutex;
 
 use crate::Error;
+use crate::names::Names;
 
 /// Construction and search parameters of an [`Index`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,9 +90,18 @@ pub struct Index {
     // The distance the graph is built and searched with (inner product on normalised vectors
     // for cosine).
     dist: Distance,
+    names: Names,
     scratch: Mutex<Vec<SearchScratch>>,
     exact_fallbacks: AtomicU64,
 }
+
+/// A filtered search scans the allowed vectors exactly, instead of walking the graph, when at
+/// most `1 / EXACT_BELOW` of the vectors pass the filter (chosen by measurement, see
+/// `cargo xtask updates`).
+const EXACT_BELOW: usize = 50;
+
+/// Nodes sampled to estimate how many vectors a filter allows.
+const FILTER_SAMPLE: usize = 512;
 
 impl Index {
     /// An empty index. Fails on `dim == 0`, `m` outside `2..=1024`, `ef_construction == 0` or
@@ -105,6 +115,7 @@ impl Index {
             dist: *builder.distance(),
             graph,
             builder,
+            names: Names::default(),
             scratch: Mutex::new(Vec::new()),
             exact_fallbacks: AtomicU64::new(0),
         })
@@ -115,7 +126,8 @@ impl Index {
     /// renamed over it once on disk, so a crash during the save leaves the previous file intact.
     /// Searches may run while it saves.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), Error> {
-        omen_store::save_graph(path.as_ref(), &self.settings(), &self.graph, None)?;
+        let labels = omen_store::Labels { ids: self.names.ids(), deleted: self.names.deleted_bits() };
+        omen_store::save_graph(path.as_ref(), &self.settings(), &self.graph, labels)?;
         Ok(())
     }
 
@@ -123,15 +135,13 @@ impl Index {
     /// rule: a truncated, corrupt or foreign file, or another format version, is an
     /// [`Error::Store`], never a panic. The loaded index answers every query as the saved one
     /// did, and grows from there (new vectors draw their layers from the saved seed again).
+    /// A segment file of a [`crate::SegmentedIndex`] opens too, with the segment's ids.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, Error> {
         let stored = omen_store::load_graph(path.as_ref())?;
-        if stored.ids.is_some() {
-            return Err(omen_store::StoreError::Malformed(
-                "the file is a segment with its own ids; open its folder with SegmentedIndex::load".into(),
-            )
-            .into());
-        }
-        Index::from_graph(stored.graph, stored.settings)
+        let names = Names::restore(stored.graph.len(), stored.ids, stored.deleted);
+        let mut index = Index::from_graph(stored.graph, stored.settings)?;
+        index.names = names;
+        Ok(index)
     }
 
     pub(crate) fn settings(&self) -> omen_store::Settings {
@@ -144,6 +154,7 @@ impl Index {
     }
 
     fn from_graph(graph: HnswGraph, s: omen_store::Settings) -> Result<Self, Error> {
+        let n = graph.len();
         let params = Params { m: graph.m(), ef_construction: s.ef_construction, ef_search: s.ef_search, seed: s.seed };
         let builder = HnswBuilder::new(params.for_graph(s.metric)?)?;
         Ok(Index {
@@ -152,19 +163,25 @@ impl Index {
             dist: *builder.distance(),
             graph,
             builder,
+            names: Names::restore(n, None, None),
             scratch: Mutex::new(Vec::new()),
             exact_fallbacks: AtomicU64::new(0),
         })
     }
 
-    /// Number of vectors.
+    /// Number of vectors (deleted ones not counted).
     pub fn len(&self) -> usize {
-        self.graph.len()
+        self.graph.len() - self.names.n_deleted()
     }
 
-    /// Whether the index holds no vector.
+    /// Whether the index holds no vector (or only deleted ones).
     pub fn is_empty(&self) -> bool {
-        self.graph.is_empty()
+        self.len() == 0
+    }
+
+    /// Number of deleted vectors whose nodes still route searches (until [`Index::compact`]).
+    pub fn deleted(&self) -> usize {
+        self.names.n_deleted()
     }
 
     /// The vectors' dimension.
@@ -191,21 +208,48 @@ impl Index {
         Ok(())
     }
 
-    /// The stored vector of `id` (normalised under cosine), if `id` is in the index.
+    /// The stored vector of `id` (normalised under cosine), if `id` is in the index and not
+    /// deleted.
     pub fn get(&self, id: VectorId) -> Option<&[f32]> {
-        let node = u32::try_from(id.0).ok().filter(|&n| (n as usize) < self.len())?;
-        Some(self.graph.vector(NodeId(node)))
+        let node = self.names.live_node(id, self.graph.len())?;
+        Some(self.graph.vector(node))
     }
 
-    /// Adds one vector and returns its id. Fails, storing nothing, on a wrong dimension or a
-    /// NaN/infinite component.
+    /// Whether `id` is in the index (and not deleted).
+    pub fn contains(&self, id: VectorId) -> bool {
+        self.names.live_node(id, self.graph.len()).is_some()
+    }
+
+    /// Adds one vector and returns its id (one above every id used so far). Fails, storing
+    /// nothing, on a wrong dimension, a NaN/infinite component or an l2/ip norm above
+    /// [`omen_distance::MAX_NORM`].
     pub fn add(&mut self, vector: &[f32]) -> Result<VectorId, Error> {
+        let id = self.names.next_id();
+        if id.0 == u64::MAX {
+            return Err(Error::Full);
+        }
+        let node = self.insert_one(vector)?;
+        self.names.push_auto(node.idx(), 1);
+        Ok(id)
+    }
+
+    /// Adds one vector under the caller's `id`. Fails with [`Error::DuplicateId`] when `id` is
+    /// in the index; a deleted id can be added again (its old node stays deleted).
+    pub fn add_with_id(&mut self, id: VectorId, vector: &[f32]) -> Result<(), Error> {
+        if self.contains(id) {
+            return Err(Error::DuplicateId(id));
+        }
+        let node = self.insert_one(vector)?;
+        self.names.push_named(node, id);
+        Ok(())
+    }
+
+    fn insert_one(&mut self, vector: &[f32]) -> Result<NodeId, Error> {
         check_vector(vector, self.dim(), 0)?;
         check_magnitude(self.metric, vector, || "vector".into())?;
         let mut buf = Vec::new();
         let v = prepared(self.metric, vector, &mut buf);
-        let node = self.builder.insert(&mut self.graph, v)?;
-        Ok(VectorId(u64::from(node.0)))
+        Ok(self.builder.insert(&mut self.graph, v)?)
     }
 
     /// Adds `vectors`, a flat row-major slice of `n * dim` values, and returns the range of their
@@ -225,14 +269,53 @@ impl Index {
             check_vector(rows.row(i), dim, i)?;
             check_magnitude(self.metric, rows.row(i), || format!("vector {i}"))?;
         }
-        if self.len() + rows.len() >= u32::MAX as usize - 1 {
+        let start = self.names.next_id();
+        if self.graph.len() + rows.len() >= u32::MAX as usize - 1
+            || start.0.checked_add(rows.len() as u64 + 1).is_none()
+        {
             return Err(Error::Full);
         }
         let stored = prepared_rows(self.metric, vectors, dim);
-        let rows = Rows::dense(&stored, dim);
-        let start = VectorId(self.len() as u64);
-        self.builder.insert_parallel(&mut self.graph, rows)?;
-        Ok(start..VectorId(self.len() as u64))
+        let first = self.graph.len();
+        self.builder.insert_parallel(&mut self.graph, Rows::dense(&stored, dim))?;
+        self.names.push_auto(first, rows.len());
+        Ok(start..VectorId(start.0 + rows.len() as u64))
+    }
+
+    /// Deletes `id`: searches never return it again, but its node keeps routing searches
+    /// until [`Index::compact`] rebuilds the graph without it, so recall holds. Fails with
+    /// [`Error::UnknownId`] when `id` is not in the index.
+    pub fn delete(&mut self, id: VectorId) -> Result<(), Error> {
+        let node = self.names.live_node(id, self.graph.len()).ok_or(Error::UnknownId(id))?;
+        self.names.delete(node, id);
+        Ok(())
+    }
+
+    /// Rebuilds the graph from the vectors not deleted (keeping their ids), on the current
+    /// rayon pool: deleted nodes stop costing memory and search time. Returns how many nodes
+    /// were dropped.
+    pub fn compact(&mut self) -> Result<usize, Error> {
+        let dropped = self.names.n_deleted();
+        if dropped == 0 {
+            return Ok(0);
+        }
+        let live: Vec<NodeId> =
+            (0..self.graph.len() as u32).map(NodeId).filter(|&n| !self.names.is_deleted(n)).collect();
+        let mut rows = Vec::with_capacity(live.len() * self.dim());
+        let mut ids = Vec::with_capacity(live.len());
+        for &n in &live {
+            rows.extend_from_slice(self.graph.vector(n));
+            ids.push(self.names.id_of(n));
+        }
+        let mut graph = self.builder.new_graph(self.dim())?;
+        // The rows are stored vectors: normalised already under cosine.
+        self.builder.insert_parallel(&mut graph, Rows::dense(&rows, self.dim()))?;
+        let dense = ids.iter().enumerate().all(|(i, id)| id.0 == i as u64);
+        let next = self.names.next_id();
+        self.names = Names::restore(ids.len(), (!dense).then_some(ids), None);
+        self.names.raise_next_id(next);
+        self.graph = graph;
+        Ok(dropped)
     }
 
     /// The `k` approximate nearest neighbours of `query`, nearest first (ties by id), with
@@ -243,8 +326,14 @@ impl Index {
 
     /// [`Index::search`] with an explicit beam width; `ef` must be at least `k`.
     pub fn search_with_ef(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>, Error> {
-        check_request(&self.graph, query, k, ef)?;
-        check_magnitude(self.metric, query, || "query".into())?;
+        self.check(query, k, ef)?;
+        if k > self.len() {
+            return Err(Error::KExceedsLen { k, len: self.len() });
+        }
+        if self.names.n_deleted() > 0 {
+            let live = |n: NodeId| !self.names.is_deleted(n);
+            return Ok(self.filtered(query, k, ef, &live, self.len()));
+        }
         let mut buf = Vec::new();
         let q = prepared(self.metric, query, &mut buf);
         let mut scratch = self.scratch.lock().pop().unwrap_or_default();
@@ -253,7 +342,62 @@ impl Index {
         let res = knn_search_prechecked(&self.graph, &self.dist, q, k, ef, &mut scratch);
         self.exact_fallbacks.fetch_add(scratch.exact_fallbacks() - fallbacks, Ordering::Relaxed);
         self.scratch.lock().push(scratch);
-        Ok(res.into_iter().map(|n| Neighbor { id: VectorId(u64::from(n.id.0)), dist: n.dist }).collect())
+        Ok(res.into_iter().map(|n| Neighbor { id: self.names.id_of(n.id), dist: n.dist }).collect())
+    }
+
+    /// The `k` nearest vectors whose id `filter` accepts, nearest first, with beam width `ef`
+    /// (at least `k`); fewer than `k` when fewer are accepted. Every vector still routes the
+    /// search; a filter that accepts few vectors (under 1 in 50, estimated from a sample) is
+    /// answered by an exact scan of the accepted ones, which is then both faster and exact.
+    pub fn search_filtered(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        filter: impl Fn(VectorId) -> bool,
+    ) -> Result<Vec<Neighbor>, Error> {
+        self.check(query, k, ef)?;
+        let allowed = |n: NodeId| !self.names.is_deleted(n) && filter(self.names.id_of(n));
+        // Estimate how many pass from evenly spaced nodes; at least 1, so that a filter no
+        // sampled node passes is answered by the exact scan, never assumed empty.
+        let n = self.graph.len();
+        let step = n.div_ceil(FILTER_SAMPLE).max(1);
+        let sampled = n.div_ceil(step);
+        let passed = (0..n).step_by(step).filter(|&i| allowed(NodeId(i as u32))).count();
+        let estimate = (passed * n / sampled.max(1)).max(1);
+        Ok(self.filtered(query, k, ef, &allowed, estimate))
+    }
+
+    /// Checks a request: query, `k >= 1`, `ef >= k`, a non-empty index.
+    fn check(&self, query: &[f32], k: usize, ef: usize) -> Result<(), Error> {
+        omen_search::check_query(query, self.dim())?;
+        check_magnitude(self.metric, query, || "query".into())?;
+        if k == 0 {
+            return Err(Error::ZeroK);
+        }
+        if self.is_empty() {
+            return Err(Error::EmptyIndex);
+        }
+        if ef < k {
+            return Err(Error::EfBelowK { ef, k });
+        }
+        Ok(())
+    }
+
+    fn filtered(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        filter: &dyn Fn(NodeId) -> bool,
+        allowed: usize,
+    ) -> Vec<Neighbor> {
+        let mut buf = Vec::new();
+        let q = prepared(self.metric, query, &mut buf);
+        let mut scratch = self.scratch.lock().pop().unwrap_or_default();
+        let res = knn_search_filtered(&self.graph, &self.dist, q, k, ef, filter, allowed, EXACT_BELOW, &mut scratch);
+        self.scratch.lock().push(scratch);
+        res.into_iter().map(|n| Neighbor { id: self.names.id_of(n.id), dist: n.dist }).collect()
     }
 
     /// How many searches walked the graph to fewer than `k` vectors and were answered by exact

@@ -32,6 +32,7 @@
 
 mod error;
 mod index;
+mod names;
 mod segmented;
 
 pub use crate::{

@@ -93,7 +93,7 @@ impl NodeFilter for AllNodes {
     }
 }
 
-impl<F: Fn(NodeId) -> bool> NodeFilter for F {
+impl<F: Fn(NodeId) -> bool + ?Sized> NodeFilter for F {
     #[inline]
     fn allows(&self, node: NodeId) -> bool {
         self(node)

@@ -24,6 +24,23 @@ pub struct Settings {
     pub seed: u64,
 }
 
+/// What a graph file may hold besides the graph: the caller's id of each node, and which
+/// nodes are deleted (a bitset, bit `i % 64` of word `i / 64` for node `i`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Labels<'a> {
+    /// One id per node; no two live (not deleted) nodes share one.
+    pub ids: Option<&'a [VectorId]>,
+    /// `len.div_ceil(64)` words; bits past the last node are zero.
+    pub deleted: Option<&'a [u64]>,
+}
+
+impl<'a> Labels<'a> {
+    /// Ids only.
+    pub fn ids(ids: &'a [VectorId]) -> Self {
+        Labels { ids: Some(ids), deleted: None }
+    }
+}
+
 /// A graph read back from a file.
 #[derive(Debug)]
 pub struct StoredGraph {
@@ -31,8 +48,10 @@ pub struct StoredGraph {
     pub settings: Settings,
     /// The graph, checked ([`HnswGraph::check_invariants`] holds).
     pub graph: HnswGraph,
-    /// The caller's id of each node, when saved with ids (no two equal).
+    /// The caller's id of each node, when saved with ids (no two live nodes share one).
     pub ids: Option<Vec<VectorId>>,
+    /// The deleted-node bitset, when saved with one (see [`Labels`]).
+    pub deleted: Option<Vec<u64>>,
     /// The file's header checksum, which names this exact file.
     pub checksum: u64,
 }
@@ -86,21 +105,21 @@ fn mul(parts: &[usize], what: &str) -> Result<usize, StoreError> {
         .ok_or_else(|| StoreError::Malformed(format!("{what} size overflows")))
 }
 
-/// Saves `graph` with `settings` (and `ids`, one per node, if given) to `path`, atomically: a
-/// crash during the save leaves the previous file at `path` intact. Returns the new file's
-/// header checksum. Call it while no writer changes the graph.
+/// Saves `graph` with `settings` and `labels` to `path`, atomically: a crash during the save
+/// leaves the previous file at `path` intact. Returns the new file's header checksum. Call it
+/// while no writer changes the graph.
 ///
 /// # Panics
-/// If `ids` is given with a length other than `graph.len()`.
-pub fn save_graph(
-    path: &Path,
-    settings: &Settings,
-    graph: &HnswGraph,
-    ids: Option<&[VectorId]>,
-) -> Result<u64, StoreError> {
+/// If `labels` hold ids of another length than `graph.len()`, or a bitset of another length
+/// than `graph.len().div_ceil(64)`.
+pub fn save_graph(path: &Path, settings: &Settings, graph: &HnswGraph, labels: Labels<'_>) -> Result<u64, StoreError> {
     let n = graph.len();
+    let Labels { ids, deleted } = labels;
     if let Some(ids) = ids {
         assert_eq!(ids.len(), n, "one id per node");
+    }
+    if let Some(d) = deleted {
+        assert_eq!(d.len(), n.div_ceil(64), "one bit per node");
     }
     let upper_words = graph.upper_words();
     let upper_rows = upper_words.len() / (1 + graph.m());
@@ -133,6 +152,9 @@ pub fn save_graph(
             }
             Ok(())
         }));
+    }
+    if let Some(d) = deleted {
+        sections.push(Section::bytes("deleted", d.iter().flat_map(|w| w.to_le_bytes()).collect()));
     }
     write_file(path, FileKind::Graph, sections)
 }
@@ -208,19 +230,37 @@ pub fn read_graph(src: impl Read, len: u64) -> Result<StoredGraph, StoreError> {
             let bytes = r.read_vec("ids", mul(&[n, 8], "ids")?)?;
             let ids: Vec<VectorId> =
                 bytes.chunks_exact(8).map(|c| VectorId(u64::from_le_bytes(c.try_into().expect("8 bytes")))).collect();
-            let mut sorted = ids.clone();
-            sorted.sort_unstable();
-            if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
-                return Err(StoreError::Malformed(format!("id {} appears twice", w[0])));
-            }
             Some(ids)
         }
         _ => None,
     };
+    let deleted = match r.peek() {
+        Some(s) if s.tag == "deleted" => {
+            let words = n.div_ceil(64);
+            let bytes = r.read_vec("deleted", mul(&[words, 8], "deleted")?)?;
+            let bits: Vec<u64> =
+                bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect();
+            if n % 64 != 0 && bits.last().is_some_and(|&w| w >> (n % 64) != 0) {
+                return Err(StoreError::Malformed("deleted bits past the last node".into()));
+            }
+            Some(bits)
+        }
+        _ => None,
+    };
     r.finish()?;
+    if let Some(ids) = &ids {
+        // A deleted node keeps its id, which may name a live node added later; no two live
+        // nodes share one.
+        let is_live = |i: usize| deleted.as_ref().is_none_or(|d| d[i / 64] >> (i % 64) & 1 == 0);
+        let mut live: Vec<VectorId> = ids.iter().enumerate().filter(|&(i, _)| is_live(i)).map(|(_, &id)| id).collect();
+        live.sort_unstable();
+        if let Some(w) = live.windows(2).find(|w| w[0] == w[1]) {
+            return Err(StoreError::Malformed(format!("id {} names two live nodes", w[0])));
+        }
+    }
 
     let graph = HnswGraph::from_parts(GraphParts { dim, m, tops, vectors, layer0, upper, entry })?;
-    Ok(StoredGraph { settings, graph, ids, checksum })
+    Ok(StoredGraph { settings, graph, ids, deleted, checksum })
 }
 
 fn read_words<R: Read>(r: &mut Reader<R>, tag: &str, words: usize) -> Result<Vec<u32>, StoreError> {

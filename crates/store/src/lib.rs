@@ -1,7 +1,7 @@
 //! A versioned, checksummed file format for omen's HNSW graphs.
 //!
 //! [`save_graph`] writes one [`HnswGraph`](omen_graph::HnswGraph) with its [`Settings`] (and,
-//! optionally, the caller's id of each node); [`load_graph`] reads it back. [`save_segments`] and
+//! optionally, [`Labels`]: the caller's id of each node and the deleted nodes); [`load_graph`] reads it back. [`save_segments`] and
 //! [`load_segments`] do the same for a folder of segments and its manifest. The layout is
 //! documented in `docs/format.md`: magic bytes, format version, file kind, a section table, and
 //! 64-byte aligned sections each with its own xxh3-64 checksum.
@@ -16,7 +16,7 @@
 //! ```
 //! use omen_distance::Metric;
 //! use omen_graph::{HnswGraph, Layer};
-//! use omen_store::{Settings, load_graph, save_graph};
+//! use omen_store::{Labels, Settings, load_graph, save_graph};
 //!
 //! let mut g = HnswGraph::new(2, 4)?;
 //! let a = g.push_node(&[0.0, 0.0], Layer(0))?;
@@ -27,7 +27,7 @@
 //! let dir = tempfile::tempdir()?;
 //! let path = dir.path().join("tiny.omen");
 //! let settings = Settings { metric: Metric::L2, ef_construction: 200, ef_search: 64, seed: 1 };
-//! save_graph(&path, &settings, &g, None)?;
+//! save_graph(&path, &settings, &g, Labels::default())?;
 //!
 //! let back = load_graph(&path)?;
 //! assert_eq!(back.settings, settings);
@@ -50,7 +50,7 @@ use std::path::Path;
 pub use crate::{
     container::{FORMAT_VERSION, FileInfo, FileKind, MAGIC, SectionInfo},
     error::StoreError,
-    graph_file::{Settings, StoredGraph, graph_from_bytes, load_graph, read_graph, save_graph},
+    graph_file::{Labels, Settings, StoredGraph, graph_from_bytes, load_graph, read_graph, save_graph},
     segments::{MANIFEST, StoredSegment, StoredSegments, load_segments, save_segments, segment_file_name},
 };
 

@@ -16,7 +16,7 @@ use omen_graph::{HnswGraph, MAX_DIM, MAX_M, VectorId};
 
 use crate::StoreError;
 use crate::container::{FileKind, Reader, Section, write_file};
-use crate::graph_file::{Fields, Settings, load_graph, metric_from_code, save_graph};
+use crate::graph_file::{Fields, Labels, Settings, load_graph, metric_from_code, save_graph};
 
 /// The manifest's file name inside a segmented index's folder.
 pub const MANIFEST: &str = "manifest.omen";
@@ -109,7 +109,7 @@ pub fn save_segments(
     for (i, &(graph, ids)) in segments.iter().enumerate() {
         let seg_settings = Settings { seed: settings.seed.wrapping_add(i as u64), ..*settings };
         let path = dir.join(segment_file_name(generation, i));
-        let checksum = save_graph(&path, &seg_settings, graph, Some(ids))?;
+        let checksum = save_graph(&path, &seg_settings, graph, Labels::ids(ids))?;
         for v in [graph.len() as u64, checksum, 0, 0] {
             table.extend_from_slice(&v.to_le_bytes());
         }
@@ -165,6 +165,9 @@ pub fn load_segments(dir: &Path) -> Result<StoredSegments, StoreError> {
             return bad("dimension, m, length or metric differs from the manifest".into());
         }
         let Some(ids) = stored.ids else { return bad("segment file without ids".into()) };
+        if stored.deleted.is_some() {
+            return bad("segment file with deleted nodes (segments do not support deletion)".into());
+        }
         if let Some(dup) = ids.iter().find(|id| !seen.insert(**id)) {
             return bad(format!("id {dup} is also in an earlier segment"));
         }

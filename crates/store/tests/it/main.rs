@@ -7,8 +7,8 @@ use omen_distance::Metric;
 use omen_graph::{HnswGraph, Layer, NodeId, VectorId};
 use omen_search::Rows;
 use omen_store::{
-    FORMAT_VERSION, FileKind, MANIFEST, Settings, StoreError, graph_from_bytes, inspect, load_graph, load_segments,
-    save_graph, save_segments, segment_file_name,
+    FORMAT_VERSION, FileKind, Labels, MANIFEST, Settings, StoreError, graph_from_bytes, inspect, load_graph,
+    load_segments, save_graph, save_segments, segment_file_name,
 };
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -39,7 +39,7 @@ fn assert_same(a: &HnswGraph, b: &HnswGraph) {
 fn saved_bytes(g: &HnswGraph, ids: Option<&[VectorId]>) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("g.omen");
-    save_graph(&path, &SETTINGS, g, ids).unwrap();
+    save_graph(&path, &SETTINGS, g, Labels { ids, deleted: None }).unwrap();
     std::fs::read(path).unwrap()
 }
 
@@ -48,7 +48,7 @@ fn round_trip_keeps_every_word() {
     let g = graph(2_000, 19, 8, 1);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("g.omen");
-    save_graph(&path, &SETTINGS, &g, None).unwrap();
+    save_graph(&path, &SETTINGS, &g, Labels::default()).unwrap();
     let back = load_graph(&path).unwrap();
     assert_same(&g, &back.graph);
     assert_eq!(back.settings, SETTINGS);
@@ -154,8 +154,8 @@ fn a_save_replaces_the_file_whole() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("g.omen");
     let (a, b) = (graph(100, 8, 4, 10), graph(300, 8, 4, 11));
-    save_graph(&path, &SETTINGS, &a, None).unwrap();
-    save_graph(&path, &SETTINGS, &b, None).unwrap();
+    save_graph(&path, &SETTINGS, &a, Labels::default()).unwrap();
+    save_graph(&path, &SETTINGS, &b, Labels::default()).unwrap();
     assert_same(&b, &load_graph(&path).unwrap().graph);
     let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names, ["g.omen"], "no temporary file is left behind");
@@ -199,4 +199,18 @@ fn segments_with_one_id_twice_are_refused() {
     save_segments(dir.path(), &SETTINGS, &[(&graphs[0], &ids), (&graphs[1], &ids)]).unwrap();
     let err = load_segments(dir.path()).unwrap_err();
     assert!(err.to_string().contains("also in an earlier segment"), "{err}");
+}
+
+#[test]
+fn deleted_bits_round_trip_and_stray_bits_are_refused() {
+    let g = graph(70, 4, 4, 40);
+    let deleted = [0b1010u64, 1 << 5];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.omen");
+    save_graph(&path, &SETTINGS, &g, Labels { ids: None, deleted: Some(&deleted) }).unwrap();
+    assert_eq!(load_graph(&path).unwrap().deleted.as_deref(), Some(&deleted[..]));
+
+    // Node 70 does not exist: its bit must not be set.
+    save_graph(&path, &SETTINGS, &g, Labels { ids: None, deleted: Some(&[0, 1 << 6]) }).unwrap();
+    assert!(matches!(load_graph(&path), Err(StoreError::Malformed(_))));
 }

@@ -1,0 +1,138 @@
+//! The caller's ids of an index's nodes, and which nodes are deleted.
+
+use std::collections::HashMap;
+
+use omen_graph::{NodeId, VectorId};
+
+/// Node ↔ id mapping and the deleted set of one [`crate::Index`].
+///
+/// While every id was handed out by `add`/`add_batch` and none was re-added, a node's id is
+/// its number (`Dense`: no table at all). The first id chosen by the caller, or re-added after
+/// a delete, switches to an explicit table.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Names {
+    // Some: the id of each node (deleted nodes keep theirs). None: node i has id i.
+    of_node: Option<Vec<VectorId>>,
+    // Live ids -> node; only kept with `of_node`.
+    node_of: HashMap<VectorId, NodeId>,
+    // The id `add` hands out next: above every id ever used.
+    next_id: u64,
+    // Bit i set: node i is deleted. Grows with the nodes.
+    deleted: Vec<u64>,
+    n_deleted: usize,
+}
+
+impl Names {
+    /// Names for `n` nodes read back from a file.
+    pub(crate) fn restore(n: usize, ids: Option<Vec<VectorId>>, deleted: Option<Vec<u64>>) -> Names {
+        let deleted = deleted.unwrap_or_else(|| vec![0; n.div_ceil(64)]);
+        let n_deleted = deleted.iter().map(|w| w.count_ones() as usize).sum();
+        let mut names = Names { of_node: None, node_of: HashMap::new(), next_id: n as u64, deleted, n_deleted };
+        if let Some(ids) = ids.filter(|ids| ids.iter().enumerate().any(|(i, id)| id.0 != i as u64)) {
+            names.next_id = ids.iter().map(|id| id.0.saturating_add(1)).max().unwrap_or(0);
+            names.node_of = ids
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| !names.is_deleted_idx(i))
+                .map(|(i, &id)| (id, NodeId(i as u32)))
+                .collect();
+            names.of_node = Some(ids);
+        }
+        names
+    }
+
+    /// The ids to save: `None` while dense.
+    pub(crate) fn ids(&self) -> Option<&[VectorId]> {
+        self.of_node.as_deref()
+    }
+
+    /// The deleted bitset to save: `None` when nothing is deleted.
+    pub(crate) fn deleted_bits(&self) -> Option<&[u64]> {
+        (self.n_deleted > 0).then_some(&self.deleted[..])
+    }
+
+    pub(crate) fn n_deleted(&self) -> usize {
+        self.n_deleted
+    }
+
+    #[inline]
+    pub(crate) fn id_of(&self, node: NodeId) -> VectorId {
+        match &self.of_node {
+            Some(ids) => ids[node.idx()],
+            None => VectorId(u64::from(node.0)),
+        }
+    }
+
+    fn is_deleted_idx(&self, i: usize) -> bool {
+        self.deleted.get(i / 64).is_some_and(|w| w >> (i % 64) & 1 == 1)
+    }
+
+    #[inline]
+    pub(crate) fn is_deleted(&self, node: NodeId) -> bool {
+        self.n_deleted > 0 && self.is_deleted_idx(node.idx())
+    }
+
+    /// The live node named `id`, if any; `n_nodes` is the graph's length.
+    pub(crate) fn live_node(&self, id: VectorId, n_nodes: usize) -> Option<NodeId> {
+        match &self.of_node {
+            Some(_) => self.node_of.get(&id).copied(),
+            None => {
+                let node = u32::try_from(id.0).ok().filter(|&n| (n as usize) < n_nodes).map(NodeId)?;
+                (!self.is_deleted(node)).then_some(node)
+            }
+        }
+    }
+
+    /// Makes `add` hand out ids from at least `next` on (after a compaction dropped the
+    /// highest ids, they are still not reused).
+    pub(crate) fn raise_next_id(&mut self, next: VectorId) {
+        self.next_id = self.next_id.max(next.0);
+    }
+
+    /// The id `add` would give the next vector.
+    pub(crate) fn next_id(&self) -> VectorId {
+        VectorId(self.next_id)
+    }
+
+    /// Records nodes `first..first + count`, just added with the ids `next_id()..`.
+    pub(crate) fn push_auto(&mut self, first: usize, count: usize) {
+        let start = self.next_id;
+        self.next_id += count as u64;
+        if let Some(ids) = &mut self.of_node {
+            for i in 0..count {
+                let id = VectorId(start + i as u64);
+                ids.push(id);
+                self.node_of.insert(id, NodeId((first + i) as u32));
+            }
+        }
+        self.deleted.resize((first + count).div_ceil(64), 0);
+    }
+
+    /// Records node `node`, just added with the caller's `id` (not live, checked by the caller).
+    pub(crate) fn push_named(&mut self, node: NodeId, id: VectorId) {
+        if self.of_node.is_none() {
+            if id.0 == u64::from(node.0) {
+                // Still dense: the id is the node's number (and `next_id`, as always while dense).
+                self.push_auto(node.idx(), 1);
+                return;
+            }
+            let ids: Vec<VectorId> = (0..u64::from(node.0)).map(VectorId).collect();
+            self.node_of =
+                (0..ids.len()).filter(|&i| !self.is_deleted_idx(i)).map(|i| (ids[i], NodeId(i as u32))).collect();
+            self.of_node = Some(ids);
+        }
+        self.of_node.as_mut().expect("switched above").push(id);
+        self.node_of.insert(id, node);
+        self.next_id = self.next_id.max(id.0.saturating_add(1));
+        self.deleted.resize((node.idx() + 1).div_ceil(64), 0);
+    }
+
+    /// Marks a live node deleted.
+    pub(crate) fn delete(&mut self, node: NodeId, id: VectorId) {
+        self.deleted[node.idx() / 64] |= 1 << (node.idx() % 64);
+        self.n_deleted += 1;
+        if self.of_node.is_some() {
+            self.node_of.remove(&id);
+        }
+    }
+}
