@@ -15,6 +15,8 @@ use xtask::dataset::Dataset;
 use xtask::synthetic::Synthetic;
 use xtask::{sysinfo, tidy};
 
+mod updates;
+
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "omen's runner", arg_required_else_help = true)]
 struct Cli {
@@ -39,6 +41,9 @@ enum Task {
     ProfileRun(ProfileArgs),
     /// Check that internal dependencies follow ARCHITECTURE.md.
     Tidy,
+    /// Filtered search at several selectivities (graph walk, exact scan, automatic choice) and
+    /// recall after deleting shares of the vectors, before and after compaction.
+    Updates(updates::UpdatesArgs),
     /// Open a saved index (a file from `Index::save`, or a folder from `SegmentedIndex::save`),
     /// verify every checksum and structural invariant, and print its summary.
     Inspect {
@@ -158,6 +163,7 @@ fn main() -> ExitCode {
         Task::ProfileRun(a) => profile_run(a),
         Task::Tidy => run_tidy(),
         Task::Inspect { path } => inspect(&path),
+        Task::Updates(a) => updates::updates(a),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

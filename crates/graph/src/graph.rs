@@ -24,7 +24,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use parking_lot::{Mutex, MutexGuard};
 use wide::f32x16;
 
-use crate::{GraphError, GraphParts, InvariantViolation, Layer, NodeId};
+use crate::storage::{Blocks, Words, mapped::MappedWords};
+use crate::{GraphError, GraphParts, InvariantViolation, Layer, MappedParts, NodeId};
 /// The largest `m` a graph accepts (layer 0 then holds up to `2 * MAX_M` neighbours).
 pub const MAX_M: usize = 1024;
 /// The largest vector dimension a graph accepts.
@@ -47,15 +48,15 @@ pub struct HnswGraph {
     m: usize,
     m0: usize,
     // Invariant: holds `len() * stride / BLOCK` blocks; the padding of each row is zero.
-    vectors: Vec<f32x16>,
+    vectors: Blocks,
     // Invariant: one entry per node.
     tops: Vec<Layer>,
     // Invariant: `len() * (1 + m0)` words; each row's first word is its length, <= m0.
-    links0: Vec<AtomicU32>,
+    links0: Words,
     // Invariant: one entry per node: the first upper row of the node, or NO_ROWS when its top is 0.
     upper_start: Vec<u32>,
     // Invariant: rows of `1 + m` words, each row's first word its length, <= m.
-    upper: Vec<AtomicU32>,
+    upper: Words,
     // One lock per node, held while its lists are rewritten.
     locks: Vec<Mutex<()>>,
     // Invariant: NO_ENTRY exactly when no node was promoted; else a node on the highest layer
@@ -228,11 +229,11 @@ impl HnswGraph {
             stride: dim.div_ceil(BLOCK) * BLOCK,
             m,
             m0: 2 * m,
-            vectors: Vec::new(),
+            vectors: Blocks::Heap(Vec::new()),
             tops: Vec::new(),
-            links0: Vec::new(),
+            links0: Words::Heap(Vec::new()),
             upper_start: Vec::new(),
-            upper: Vec::new(),
+            upper: Words::Heap(Vec::new()),
             locks: Vec::new(),
             entry: AtomicU64::new(NO_ENTRY),
         })
@@ -245,34 +246,89 @@ impl HnswGraph {
     pub fn from_parts(parts: GraphParts) -> Result<Self, GraphError> {
         let GraphParts { dim, m, tops, vectors, layer0, upper, entry } = parts;
         let mut g = HnswGraph::new(dim, m)?;
-        let bad = |what: String| Err(GraphError::BadParts(what));
         let n = tops.len();
-        if n >= u32::MAX as usize - 1 {
-            return bad(format!("{n} nodes is more than a graph holds"));
-        }
-        if let Some((node, &top)) = tops.iter().enumerate().find(|(_, t)| **t > MAX_LAYER) {
-            return bad(format!("node {node} has top layer {top}, above the highest ({MAX_LAYER})"));
-        }
+        g.check_tops(&tops)?;
         if vectors.blocks.len() != n * (g.stride / BLOCK) {
-            return bad(format!("{} vector values for {n} rows of {}", vectors.blocks.len() * BLOCK, g.stride));
-        }
-        if layer0.len() != n * (1 + g.m0) {
-            return bad(format!("{} layer-0 words for {n} rows of {}", layer0.len(), 1 + g.m0));
-        }
-        let upper_rows: usize = tops.iter().map(|t| t.idx()).sum();
-        if upper_rows >= NO_ROWS as usize || upper.len() != upper_rows * (1 + m) {
-            return bad(format!("{} upper-layer words for {upper_rows} rows of {}", upper.len(), 1 + m));
+            let floats = vectors.blocks.len() * BLOCK;
+            return Err(GraphError::BadParts(format!("{floats} vector values for {n} rows of {}", g.stride)));
         }
         for (node, row) in vectors.as_floats().chunks_exact(g.stride).enumerate() {
             if let Some(col) = row[..dim].iter().position(|v| !v.is_finite()) {
-                return bad(format!("vector {node}, component {col} is {}", row[col]));
+                return Err(GraphError::BadParts(format!("vector {node}, component {col} is {}", row[col])));
             }
             if row[dim..].iter().any(|&v| v != 0.0) {
-                return bad(format!("vector {node} has non-zero padding"));
+                return Err(GraphError::BadParts(format!("vector {node} has non-zero padding")));
             }
         }
+        g.vectors = Blocks::Heap(vectors.blocks);
+        g.links0 = Words::Heap(layer0.into_iter().map(AtomicU32::new).collect());
+        g.upper = Words::Heap(upper.into_iter().map(AtomicU32::new).collect());
+        g.finish_parts(tops, entry)?;
+        Ok(g)
+    }
+
+    /// A graph whose vectors and links stay in a memory-mapped index file: nothing is read
+    /// until a search touches it, so opening costs O(nodes) for the top layers and locks plus
+    /// one pass over the links, whatever the vectors' size. Checks everything
+    /// [`HnswGraph::from_parts`] checks except the vectors' values (a corrupt vector can only
+    /// give wrong distances, never a panic). The first call that grows the graph copies the
+    /// mapped arrays to the heap.
+    pub fn from_mapped(parts: MappedParts) -> Result<Self, GraphError> {
+        let MappedParts { dim, m, tops, vectors, layer0, upper, entry } = parts;
+        let mut g = HnswGraph::new(dim, m)?;
+        let bad = |what: String| Err(GraphError::BadParts(what));
+        let n = tops.len();
+        g.check_tops(&tops)?;
+        g.vectors = match vectors {
+            None => Blocks::Heap(Vec::new()),
+            Some(map) => {
+                Blocks::mapped(map).ok_or(GraphError::BadParts("vector region is not 64-byte blocks".into()))?
+            }
+        };
+        let words = |map: Option<memmap2::MmapMut>, what: &str| match map {
+            None => Ok(Words::Heap(Vec::new())),
+            Some(map) => MappedWords::new(map)
+                .map(Words::Mapped)
+                .ok_or_else(|| GraphError::BadParts(format!("{what} region is not whole 4-byte words"))),
+        };
+        g.links0 = words(layer0, "layer-0")?;
+        g.upper = words(upper, "upper-layer")?;
+        if g.vectors.as_slice().len() != n * (g.stride / BLOCK) {
+            return bad(format!("{} vector values for {n} rows of {}", g.vectors.as_slice().len() * BLOCK, g.stride));
+        }
+        g.finish_parts(tops, entry)?;
+        Ok(g)
+    }
+
+    /// Checks top layers read from outside: a node count that fits, every top layer in range.
+    fn check_tops(&self, tops: &[Layer]) -> Result<(), GraphError> {
+        let n = tops.len();
+        if n >= u32::MAX as usize - 1 {
+            return Err(GraphError::BadParts(format!("{n} nodes is more than a graph holds")));
+        }
+        if let Some((node, &top)) = tops.iter().enumerate().find(|(_, t)| **t > MAX_LAYER) {
+            return Err(GraphError::BadParts(format!(
+                "node {node} has top layer {top}, above the highest ({MAX_LAYER})"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Completes a graph from parts once its arrays are in place: checks the link arrays'
+    /// lengths against the top layers, derives the row offsets, and checks every invariant.
+    fn finish_parts(&mut self, tops: Vec<Layer>, entry: Option<NodeId>) -> Result<(), GraphError> {
+        let n = tops.len();
+        let bad = |what: String| Err(GraphError::BadParts(what));
+        let (l0, up) = (self.links0.as_slice().len(), self.upper.as_slice().len());
+        if l0 != n * (1 + self.m0) {
+            return bad(format!("{l0} layer-0 words for {n} rows of {}", 1 + self.m0));
+        }
+        let upper_rows: usize = tops.iter().map(|t| t.idx()).sum();
+        if upper_rows >= NO_ROWS as usize || up != upper_rows * (1 + self.m) {
+            return bad(format!("{up} upper-layer words for {upper_rows} rows of {}", 1 + self.m));
+        }
         let mut next = 0u32;
-        g.upper_start = tops
+        self.upper_start = tops
             .iter()
             .map(|t| {
                 if t.0 == 0 {
@@ -283,14 +339,19 @@ impl HnswGraph {
                 }
             })
             .collect();
-        g.vectors = vectors.blocks;
-        g.links0 = layer0.into_iter().map(AtomicU32::new).collect();
-        g.upper = upper.into_iter().map(AtomicU32::new).collect();
-        g.locks = (0..n).map(|_| Mutex::new(())).collect();
-        g.tops = tops;
-        g.entry = AtomicU64::new(entry.map_or(NO_ENTRY, |e| u64::from(e.0)));
-        g.check_invariants()?;
-        Ok(g)
+        self.locks = (0..n).map(|_| Mutex::new(())).collect();
+        self.tops = tops;
+        self.entry = AtomicU64::new(entry.map_or(NO_ENTRY, |e| u64::from(e.0)));
+        self.check_invariants()?;
+        Ok(())
+    }
+
+    /// Whether the vectors and links are read from a mapped file (see
+    /// [`HnswGraph::from_mapped`]) rather than held on the heap.
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.vectors, Blocks::Mapped(_))
+            || matches!(self.links0, Words::Mapped(_))
+            || matches!(self.upper, Words::Mapped(_))
     }
 
     /// Every node's top layer, indexed by node.
@@ -303,21 +364,21 @@ impl HnswGraph {
     /// its length then its ids, unused slots included. Read while no writer runs to get a
     /// consistent copy.
     pub fn layer0_words(&self) -> impl ExactSizeIterator<Item = u32> + '_ {
-        self.links0.iter().map(|w| w.load(Ordering::Acquire))
+        self.links0.as_slice().iter().map(|w| w.load(Ordering::Acquire))
     }
 
     /// The upper-layer rows as stored: for each node in order, one row of `1 + m` words per layer
     /// `1..=top`.
     pub fn upper_words(&self) -> impl ExactSizeIterator<Item = u32> + '_ {
-        self.upper.iter().map(|w| w.load(Ordering::Acquire))
+        self.upper.as_slice().iter().map(|w| w.load(Ordering::Acquire))
     }
 
     /// Reserves room for exactly `additional` more nodes (a batch knows its size, so the
     /// buffers do not double past it).
     pub fn reserve(&mut self, additional: usize) {
-        self.vectors.reserve_exact(additional * self.stride / BLOCK);
+        self.vectors.heap().reserve_exact(additional * self.stride / BLOCK);
         self.tops.reserve_exact(additional);
-        self.links0.reserve_exact(additional * (1 + self.m0));
+        self.links0.heap().reserve_exact(additional * (1 + self.m0));
         self.upper_start.reserve_exact(additional);
         self.locks.reserve_exact(additional);
     }
@@ -408,14 +469,15 @@ impl HnswGraph {
     /// All vectors, row-major, `stride` apart, each row zero-padded after its `dim` values.
     #[inline]
     pub fn vector_data(&self) -> &[f32] {
-        bytemuck::cast_slice(&self.vectors)
+        bytemuck::cast_slice(self.vectors.as_slice())
     }
 
     /// Bytes held by the vectors, links and locks (capacity, not just length).
     pub fn heap_bytes(&self) -> usize {
-        self.vectors.capacity() * size_of::<f32x16>()
+        self.vectors.heap_bytes()
             + self.tops.capacity() * size_of::<Layer>()
-            + (self.links0.capacity() + self.upper.capacity()) * size_of::<AtomicU32>()
+            + self.links0.heap_bytes()
+            + self.upper.heap_bytes()
             + self.upper_start.capacity() * size_of::<u32>()
             + self.locks.capacity() * size_of::<Mutex<()>>()
     }
@@ -441,21 +503,24 @@ impl HnswGraph {
             return Err(GraphError::LayerTooHigh { layer: top, max: MAX_LAYER });
         }
         let id = u32::try_from(self.len()).ok().filter(|&i| i < u32::MAX - 1).ok_or(GraphError::Full)?;
-        let upper_rows = self.upper.len() / (1 + self.m);
+        let upper_rows = self.upper.as_slice().len() / (1 + self.m);
         if top.0 > 0 && upper_rows + top.idx() >= NO_ROWS as usize {
             return Err(GraphError::Full);
         }
 
-        let old = self.vectors.len();
-        self.vectors.resize(old + self.stride / BLOCK, f32x16::ZERO);
-        let row: &mut [f32] = bytemuck::cast_slice_mut(&mut self.vectors[old..]);
+        let vectors = self.vectors.heap();
+        let old = vectors.len();
+        vectors.resize(old + self.stride / BLOCK, f32x16::ZERO);
+        let row: &mut [f32] = bytemuck::cast_slice_mut(&mut vectors[old..]);
         row[..self.dim].copy_from_slice(vector);
 
         self.tops.push(top);
-        self.links0.extend(zeroed(1 + self.m0));
+        self.links0.heap().extend(zeroed(1 + self.m0));
+        // A mapped graph moves to the heap whole on its first growth.
+        let upper = self.upper.heap();
         if top.0 > 0 {
             self.upper_start.push(upper_rows as u32);
-            self.upper.extend(zeroed(top.idx() * (1 + self.m)));
+            upper.extend(zeroed(top.idx() * (1 + self.m)));
         } else {
             self.upper_start.push(NO_ROWS);
         }
@@ -503,7 +568,7 @@ impl HnswGraph {
     #[inline]
     fn row(&self, node: NodeId, layer: Layer) -> Option<&[AtomicU32]> {
         let r = self.row_range(node, layer)?;
-        if layer == Layer::BOTTOM { self.links0.get(r) } else { self.upper.get(r) }
+        if layer == Layer::BOTTOM { self.links0.as_slice().get(r) } else { self.upper.as_slice().get(r) }
     }
 
     fn checked_row(&self, node: NodeId, layer: Layer) -> Result<&[AtomicU32], GraphError> {
@@ -593,7 +658,7 @@ impl HnswGraph {
     /// For every node, how many upper-layer rows were allocated to it (rows are allocated in
     /// node order, so a node owns the rows up to the next node's first row).
     pub(crate) fn allocated_upper_rows(&self) -> Vec<usize> {
-        let total = self.upper.len() / (1 + self.m);
+        let total = self.upper.as_slice().len() / (1 + self.m);
         let mut res = vec![0; self.len()];
         let mut next_start = total;
         for (node_idx, &start) in self.upper_start.iter().enumerate().rev() {
@@ -610,7 +675,7 @@ impl HnswGraph {
     #[doc(hidden)]
     pub fn raw_set_row(&mut self, node: NodeId, layer: Layer, len: u32, ids: &[u32]) {
         let r = self.row_range(node, layer).expect("node is on the layer");
-        let row = if layer == Layer::BOTTOM { &mut self.links0[r] } else { &mut self.upper[r] };
+        let row = if layer == Layer::BOTTOM { &mut self.links0.heap()[r] } else { &mut self.upper.heap()[r] };
         *row[0].get_mut() = len;
         for (w, &id) in row[1..].iter_mut().zip(ids) {
             *w.get_mut() = id;

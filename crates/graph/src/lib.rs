@@ -31,7 +31,8 @@
 //! assert!(g.set_neighbors(c, Layer(1), &[b]).is_err());
 //! # Ok::<(), omen_graph::GraphError>(())
 //! ```
-#![forbid(unsafe_code)]
+// Unsafe code only in `storage::mapped` (a mapped file viewed as atomics).
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 
 mod error;
@@ -40,12 +41,13 @@ mod ids;
 mod invariants;
 mod parts;
 mod stats;
+mod storage;
 
 pub use crate::{
     error::{GraphError, InvariantViolation},
     graph::{HnswGraph, MAX_DIM, MAX_LAYER, MAX_M, Neighbors, NodeLinks},
     ids::{Layer, NodeId, VectorId},
-    parts::{GraphParts, VectorRows},
+    parts::{GraphParts, MappedParts, VectorRows},
     stats::{GraphStats, LayerStats, MinMeanMax},
 };
 

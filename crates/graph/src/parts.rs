@@ -74,3 +74,24 @@ pub struct GraphParts {
     /// The entry point.
     pub entry: Option<NodeId>,
 }
+
+/// A graph in a memory-mapped index file: its top layers and entry point read into memory,
+/// its vectors and links left in the file (see [`crate::HnswGraph::from_mapped`]). `None` for
+/// an empty region.
+#[derive(Debug)]
+pub struct MappedParts {
+    /// The vectors' dimension.
+    pub dim: usize,
+    /// Neighbour cap on upper layers.
+    pub m: usize,
+    /// Each node's top layer.
+    pub tops: Vec<Layer>,
+    /// The vector rows (`f32`, machine order, rows of `stride`), 64-byte aligned.
+    pub vectors: Option<memmap2::Mmap>,
+    /// The layer-0 rows (`u32`, machine order), mapped copy-on-write.
+    pub layer0: Option<memmap2::MmapMut>,
+    /// The upper rows (`u32`, machine order), mapped copy-on-write.
+    pub upper: Option<memmap2::MmapMut>,
+    /// The entry point.
+    pub entry: Option<NodeId>,
+}

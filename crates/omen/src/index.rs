@@ -95,10 +95,25 @@ pub struct Index {
     exact_fallbacks: AtomicU64,
 }
 
-/// A filtered search scans the allowed vectors exactly, instead of walking the graph, when at
-/// most `1 / EXACT_BELOW` of the vectors pass the filter (chosen by measurement, see
-/// `cargo xtask updates`).
-const EXACT_BELOW: usize = 50;
+/// How [`Index::search_filtered_by`] answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FilterPlan {
+    /// Scan exactly when a sample says few vectors pass the filter (the share below which the
+    /// scan is faster falls as `sqrt(ef / n)`: about 1 in 4 at 20,000 vectors and ef 64), else
+    /// walk.
+    #[default]
+    Auto,
+    /// Walk the graph (an exact scan only completes an answer the walk left short).
+    Graph,
+    /// Scan every vector that passes the filter: exact, and cost grows with the index.
+    Scan,
+}
+
+/// A filtered search scans the accepted vectors exactly, instead of walking the graph, when
+/// `accepted² <= SCAN_FACTOR * ef * n`. The walk must visit about `ef / share` nodes to find
+/// `ef` accepted ones, the scan computes `accepted = share * n` distances, so the crossover
+/// share falls as `sqrt(ef / n)`; the factor comes from `cargo xtask updates` (README).
+const SCAN_FACTOR: usize = 20;
 
 /// Nodes sampled to estimate how many vectors a filter allows.
 const FILTER_SAMPLE: usize = 512;
@@ -142,6 +157,28 @@ impl Index {
         let mut index = Index::from_graph(stored.graph, stored.settings)?;
         index.names = names;
         Ok(index)
+    }
+
+    /// Opens an index saved by [`Index::save`] in place: vectors and links stay in the file,
+    /// mapped into memory and read by the OS as searches touch them, so a large index is
+    /// searchable at once and holds little memory. Checks the header, settings, ids and links
+    /// (checksums and every structural rule) but not the vectors, which [`Index::load`] and
+    /// `cargo xtask inspect` verify. The first [`Index::add`] copies the index to memory; link
+    /// changes never reach the file.
+    ///
+    /// Nothing may change the file while it is open (omen's own saves replace a file whole, which
+    /// leaves an open index untouched).
+    pub fn open_mmap(path: impl AsRef<Path>) -> Result<Self, Error> {
+        let stored = omen_store::open_graph_mapped(path.as_ref())?;
+        let names = Names::restore(stored.graph.len(), stored.ids, stored.deleted);
+        let mut index = Index::from_graph(stored.graph, stored.settings)?;
+        index.names = names;
+        Ok(index)
+    }
+
+    /// Whether the vectors and links are read from a mapped file ([`Index::open_mmap`]).
+    pub fn is_mapped(&self) -> bool {
+        self.graph.is_mapped()
     }
 
     pub(crate) fn settings(&self) -> omen_store::Settings {
@@ -332,7 +369,7 @@ impl Index {
         }
         if self.names.n_deleted() > 0 {
             let live = |n: NodeId| !self.names.is_deleted(n);
-            return Ok(self.filtered(query, k, ef, &live, self.len()));
+            return Ok(self.filtered(query, k, ef, &live, scan_pays(self.len(), ef, self.graph.len())));
         }
         let mut buf = Vec::new();
         let q = prepared(self.metric, query, &mut buf);
@@ -347,8 +384,9 @@ impl Index {
 
     /// The `k` nearest vectors whose id `filter` accepts, nearest first, with beam width `ef`
     /// (at least `k`); fewer than `k` when fewer are accepted. Every vector still routes the
-    /// search; a filter that accepts few vectors (under 1 in 50, estimated from a sample) is
-    /// answered by an exact scan of the accepted ones, which is then both faster and exact.
+    /// search; a filter that accepts few vectors (estimated from a sample of 512; see
+    /// [`FilterPlan::Auto`]) is answered by an exact scan of the accepted ones, which is then
+    /// both faster and exact.
     pub fn search_filtered(
         &self,
         query: &[f32],
@@ -356,16 +394,34 @@ impl Index {
         ef: usize,
         filter: impl Fn(VectorId) -> bool,
     ) -> Result<Vec<Neighbor>, Error> {
+        self.search_filtered_by(query, k, ef, filter, FilterPlan::Auto)
+    }
+
+    /// [`Index::search_filtered`] with the plan chosen by the caller: always walk the graph,
+    /// always scan exactly, or decide from the estimated selectivity (`Auto`).
+    pub fn search_filtered_by(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        filter: impl Fn(VectorId) -> bool,
+        plan: FilterPlan,
+    ) -> Result<Vec<Neighbor>, Error> {
         self.check(query, k, ef)?;
         let allowed = |n: NodeId| !self.names.is_deleted(n) && filter(self.names.id_of(n));
-        // Estimate how many pass from evenly spaced nodes; at least 1, so that a filter no
-        // sampled node passes is answered by the exact scan, never assumed empty.
+        // Estimate how many pass from evenly spaced nodes (a filter no sampled node passes
+        // estimates 0 and is scanned: exact, never assumed empty).
         let n = self.graph.len();
         let step = n.div_ceil(FILTER_SAMPLE).max(1);
         let sampled = n.div_ceil(step);
         let passed = (0..n).step_by(step).filter(|&i| allowed(NodeId(i as u32))).count();
-        let estimate = (passed * n / sampled.max(1)).max(1);
-        Ok(self.filtered(query, k, ef, &allowed, estimate))
+        let estimate = passed * n / sampled.max(1);
+        let scan = match plan {
+            FilterPlan::Auto => scan_pays(estimate, ef, n),
+            FilterPlan::Graph => false,
+            FilterPlan::Scan => true,
+        };
+        Ok(self.filtered(query, k, ef, &allowed, scan))
     }
 
     /// Checks a request: query, `k >= 1`, `ef >= k`, a non-empty index.
@@ -390,12 +446,12 @@ impl Index {
         k: usize,
         ef: usize,
         filter: &dyn Fn(NodeId) -> bool,
-        allowed: usize,
+        scan: bool,
     ) -> Vec<Neighbor> {
         let mut buf = Vec::new();
         let q = prepared(self.metric, query, &mut buf);
         let mut scratch = self.scratch.lock().pop().unwrap_or_default();
-        let res = knn_search_filtered(&self.graph, &self.dist, q, k, ef, filter, allowed, EXACT_BELOW, &mut scratch);
+        let res = knn_search_filtered(&self.graph, &self.dist, q, k, ef, filter, scan, &mut scratch);
         self.scratch.lock().push(scratch);
         res.into_iter().map(|n| Neighbor { id: self.names.id_of(n.id), dist: n.dist }).collect()
     }
@@ -421,6 +477,12 @@ impl Index {
     pub fn heap_bytes(&self) -> usize {
         self.graph.heap_bytes()
     }
+}
+
+/// Whether scanning `accepted` of `n` vectors costs less than walking the graph with beam `ef`
+/// (see [`SCAN_FACTOR`]).
+fn scan_pays(accepted: usize, ef: usize, n: usize) -> bool {
+    (accepted as u128).pow(2) <= SCAN_FACTOR as u128 * ef as u128 * n as u128
 }
 
 /// Refuses a vector or query whose l2 or ip distances would overflow `f32` (a norm above

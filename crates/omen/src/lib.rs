@@ -37,7 +37,7 @@ mod segmented;
 
 pub use crate::{
     error::Error,
-    index::{Index, Neighbor, Params},
+    index::{FilterPlan, Index, Neighbor, Params},
     segmented::{SegmentPlan, SegmentedIndex},
 };
 pub use omen_distance::{Metric, SimdPath, simd_path};

@@ -263,11 +263,10 @@ pub fn knn_search_checked<'s>(
 /// The `k` nearest nodes that `filter` allows (fewer when fewer are allowed), sorted by
 /// distance then id, for a request already checked with [`check_request`].
 ///
-/// `allowed` is the caller's estimate of how many nodes the filter allows (exact when known,
-/// else from a sample). When it is at most `graph.len() / exact_below` (`usize::MAX`: never),
-/// the search scans the allowed nodes exactly instead of walking the graph: a very selective filter makes the walk
-/// visit most of the graph to find `ef` allowed nodes, which costs more than the scan. Also
-/// scans exactly when the walk finds fewer than `min(k, allowed)` nodes.
+/// With `scan`, the allowed nodes are scanned exactly (the caller expects few: a very selective
+/// filter makes the walk visit much of the graph to find `ef` allowed nodes, which costs more
+/// than the scan). Otherwise the graph is walked ([`search_layer_filtered`]), and scanned
+/// after all when the walk finds fewer than `k` allowed nodes.
 #[allow(clippy::too_many_arguments)]
 pub fn knn_search_filtered<F: NodeFilter + ?Sized>(
     graph: &HnswGraph,
@@ -276,23 +275,16 @@ pub fn knn_search_filtered<F: NodeFilter + ?Sized>(
     k: usize,
     ef: usize,
     filter: &F,
-    allowed: usize,
-    exact_below: usize,
+    scan: bool,
     scratch: &mut SearchScratch,
 ) -> Vec<Neighbor> {
-    if allowed == 0 {
-        return Vec::new();
-    }
-    let scan = || crate::brute::brute_force_filtered(crate::Rows::of_graph(graph), dist, query, k, filter);
-    if allowed.saturating_mul(exact_below.max(1)) <= graph.len() {
-        return scan();
-    }
-    let Some((entry, top)) = graph.entry_and_top() else { return Vec::new() };
+    let exact = || crate::brute::brute_force_filtered(crate::Rows::of_graph(graph), dist, query, k, filter);
+    let Some((entry, top)) = graph.entry_and_top().filter(|_| !scan) else { return exact() };
     let start = Neighbor::new(entry, dist.eval(query, graph.vector(entry)));
     let nearest = greedy_descent(graph, dist, query, start, top, Layer::BOTTOM);
     let found = search_layer_filtered(graph, dist, query, &[nearest], ef.max(k), Layer::BOTTOM, filter, scratch);
-    if found.len() < k.min(allowed) {
-        return scan();
+    if found.len() < k {
+        return exact();
     }
-    found[..found.len().min(k)].to_vec()
+    found[..k].to_vec()
 }

@@ -377,6 +377,24 @@ impl<R: Read> Reader<R> {
         Ok(buf)
     }
 
+    /// Passes over the next section, `tag`, which must be `len` bytes, without reading it (its
+    /// checksum is the caller's to verify); returns its table entry.
+    pub(crate) fn skip(&mut self, tag: &str, len: u64) -> Result<SectionInfo, StoreError>
+    where
+        R: Seek,
+    {
+        let s = self.check_next(tag, len)?.clone();
+        let end = s.offset + s.len;
+        self.src.seek(SeekFrom::Start(end)).map_err(|e| StoreError::Io {
+            path: PathBuf::new(),
+            kind: e.kind(),
+            message: e.to_string(),
+        })?;
+        self.pos = end;
+        self.next += 1;
+        Ok(s)
+    }
+
     /// Fails unless every section was read.
     pub(crate) fn finish(&self) -> Result<(), StoreError> {
         match self.peek() {

@@ -5,7 +5,7 @@ use std::io::{BufReader, Read};
 use std::path::Path;
 
 use omen_distance::Metric;
-use omen_graph::{GraphParts, HnswGraph, Layer, MAX_DIM, MAX_M, NodeId, VectorId, VectorRows};
+use omen_graph::{GraphParts, HnswGraph, Layer, MAX_DIM, MAX_M, MappedParts, NodeId, VectorId, VectorRows};
 
 use crate::StoreError;
 use crate::container::{FileKind, Reader, Section, write_file};
@@ -180,9 +180,33 @@ pub(crate) fn with_path(e: StoreError, path: &Path) -> StoreError {
     }
 }
 
-/// Reads a graph file from a source of `len` bytes.
-pub fn read_graph(src: impl Read, len: u64) -> Result<StoredGraph, StoreError> {
-    let mut r = Reader::open(src, len)?;
+/// What precedes the large sections of a graph file: settings, sizes, top layers.
+struct Head {
+    settings: Settings,
+    checksum: u64,
+    dim: usize,
+    stride: usize,
+    m: usize,
+    n: usize,
+    entry: Option<NodeId>,
+    upper_rows: usize,
+    tops: Vec<Layer>,
+}
+
+impl Head {
+    fn layer0_words(&self) -> Result<usize, StoreError> {
+        mul(&[self.n, 1 + 2 * self.m], "layer0")
+    }
+    fn upper_words(&self) -> Result<usize, StoreError> {
+        mul(&[self.upper_rows, 1 + self.m], "upper")
+    }
+    fn vector_floats(&self) -> Result<usize, StoreError> {
+        mul(&[self.n, self.stride], "vectors")
+    }
+}
+
+/// Reads the header, `meta` and `tops` of a graph file.
+fn read_head<R: Read>(r: &mut Reader<R>) -> Result<Head, StoreError> {
     let checksum = r.info().header_checksum;
     if r.info().kind != FileKind::Graph {
         return Err(StoreError::WrongKind { expected: "graph", found: r.info().kind.name() });
@@ -211,20 +235,17 @@ pub fn read_graph(src: impl Read, len: u64) -> Result<StoredGraph, StoreError> {
         seed: f.u64(64),
     };
     let upper_rows = f.size(72, "upper rows", 0..=usize::MAX)?;
-
     let tops: Vec<Layer> = r.read_vec("tops", n)?.into_iter().map(Layer).collect();
     if tops.iter().map(|t| t.idx()).sum::<usize>() != upper_rows {
         return Err(StoreError::Malformed("upper row count does not match the top layers".into()));
     }
-    let layer0 = read_words(&mut r, "layer0", mul(&[n, 1 + 2 * m], "layer0")?)?;
-    let upper = read_words(&mut r, "upper", mul(&[upper_rows, 1 + m], "upper")?)?;
-    let floats = mul(&[n, stride], "vectors")?;
-    r.check_next("vectors", mul(&[floats, 4], "vectors")? as u64)?;
-    let mut vectors =
-        VectorRows::zeroed(floats).ok_or_else(|| StoreError::Malformed("vectors cannot be allocated".into()))?;
-    r.read_into("vectors", vectors.as_bytes_mut())?;
-    vectors.from_le_in_place();
+    Ok(Head { settings, checksum, dim, stride, m, n, entry, upper_rows, tops })
+}
 
+type IdsAndDeleted = (Option<Vec<VectorId>>, Option<Vec<u64>>);
+
+/// Reads the optional `ids` and `deleted` sections that end a graph file of `n` nodes.
+fn read_labels<R: Read>(r: &mut Reader<R>, n: usize) -> Result<IdsAndDeleted, StoreError> {
     let ids = match r.peek() {
         Some(s) if s.tag == "ids" => {
             let bytes = r.read_vec("ids", mul(&[n, 8], "ids")?)?;
@@ -240,7 +261,7 @@ pub fn read_graph(src: impl Read, len: u64) -> Result<StoredGraph, StoreError> {
             let bytes = r.read_vec("deleted", mul(&[words, 8], "deleted")?)?;
             let bits: Vec<u64> =
                 bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect();
-            if n % 64 != 0 && bits.last().is_some_and(|&w| w >> (n % 64) != 0) {
+            if !n.is_multiple_of(64) && bits.last().is_some_and(|&w| w >> (n % 64) != 0) {
                 return Err(StoreError::Malformed("deleted bits past the last node".into()));
             }
             Some(bits)
@@ -258,8 +279,71 @@ pub fn read_graph(src: impl Read, len: u64) -> Result<StoredGraph, StoreError> {
             return Err(StoreError::Malformed(format!("id {} names two live nodes", w[0])));
         }
     }
+    Ok((ids, deleted))
+}
 
+/// Reads a graph file from a source of `len` bytes.
+pub fn read_graph(src: impl Read, len: u64) -> Result<StoredGraph, StoreError> {
+    let mut r = Reader::open(src, len)?;
+    let h = read_head(&mut r)?;
+    let layer0 = read_words(&mut r, "layer0", h.layer0_words()?)?;
+    let upper = read_words(&mut r, "upper", h.upper_words()?)?;
+    let floats = h.vector_floats()?;
+    r.check_next("vectors", mul(&[floats, 4], "vectors")? as u64)?;
+    let mut vectors =
+        VectorRows::zeroed(floats).ok_or_else(|| StoreError::Malformed("vectors cannot be allocated".into()))?;
+    r.read_into("vectors", vectors.as_bytes_mut())?;
+    vectors.from_le_in_place();
+    let (ids, deleted) = read_labels(&mut r, h.n)?;
+    let Head { settings, checksum, dim, m, entry, tops, .. } = h;
     let graph = HnswGraph::from_parts(GraphParts { dim, m, tops, vectors, layer0, upper, entry })?;
+    Ok(StoredGraph { settings, graph, ids, deleted, checksum })
+}
+
+/// Opens a graph file in place: the vectors and links stay in the file, mapped into memory,
+/// and the OS reads their pages when a search first touches them. Reads and verifies the
+/// header, `meta`, `tops`, `ids` and `deleted`, and the links (checksums and every structural
+/// rule: one pass over them); the vectors are neither read nor checksummed (a corrupt vector
+/// can give wrong distances, never a panic; [`load_graph`] or `cargo xtask inspect` verify
+/// them). Link changes stay in this process (copy-on-write), never reach the file.
+///
+/// The file must not be changed by anyone while it is open: a change shows through the
+/// mapping, and truncating it makes reads of the lost pages fault. On big-endian machines
+/// (the file is little-endian) this reads the file as [`load_graph`] does.
+pub fn open_graph_mapped(path: &Path) -> Result<StoredGraph, StoreError> {
+    if cfg!(target_endian = "big") {
+        return load_graph(path);
+    }
+    open_mapped(path).map_err(|e| with_path(e, path))
+}
+
+fn open_mapped(path: &Path) -> Result<StoredGraph, StoreError> {
+    let file = File::open(path).map_err(|e| StoreError::io(path, &e))?;
+    let len = file.metadata().map_err(|e| StoreError::io(path, &e))?.len();
+    let mut r = Reader::open(BufReader::with_capacity(1 << 16, &file), len)?;
+    let h = read_head(&mut r)?;
+    let layer0 = r.skip("layer0", 4 * h.layer0_words()? as u64)?;
+    let upper = r.skip("upper", 4 * h.upper_words()? as u64)?;
+    let vectors = r.skip("vectors", 4 * h.vector_floats()? as u64)?;
+    let (ids, deleted) = read_labels(&mut r, h.n)?;
+
+    let words = |s: &crate::SectionInfo| -> Result<Option<memmap2::MmapMut>, StoreError> {
+        if s.len == 0 {
+            return Ok(None);
+        }
+        let map = crate::mapped::map_copy(&file, s.offset, s.len).map_err(|e| StoreError::io(path, &e))?;
+        if xxhash_rust::xxh3::xxh3_64(&map) != s.checksum {
+            return Err(StoreError::ChecksumMismatch { section: s.tag.clone() });
+        }
+        Ok(Some(map))
+    };
+    let (layer0, upper) = (words(&layer0)?, words(&upper)?);
+    let vectors = match vectors.len {
+        0 => None,
+        len => Some(crate::mapped::map(&file, vectors.offset, len).map_err(|e| StoreError::io(path, &e))?),
+    };
+    let Head { settings, checksum, dim, m, entry, tops, .. } = h;
+    let graph = HnswGraph::from_mapped(MappedParts { dim, m, tops, vectors, layer0, upper, entry })?;
     Ok(StoredGraph { settings, graph, ids, deleted, checksum })
 }
 

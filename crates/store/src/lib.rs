@@ -35,12 +35,14 @@
 //! assert_eq!(back.graph.vector(b), [1.0, 0.0]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
-#![forbid(unsafe_code)]
+// Unsafe code only in `mapped` (mapping a file into memory).
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 
 mod container;
 mod error;
 mod graph_file;
+mod mapped;
 mod segments;
 
 use std::fs::File;
@@ -50,7 +52,9 @@ use std::path::Path;
 pub use crate::{
     container::{FORMAT_VERSION, FileInfo, FileKind, MAGIC, SectionInfo},
     error::StoreError,
-    graph_file::{Labels, Settings, StoredGraph, graph_from_bytes, load_graph, read_graph, save_graph},
+    graph_file::{
+        Labels, Settings, StoredGraph, graph_from_bytes, load_graph, open_graph_mapped, read_graph, save_graph,
+    },
     segments::{MANIFEST, StoredSegment, StoredSegments, load_segments, save_segments, segment_file_name},
 };
 

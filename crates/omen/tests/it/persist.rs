@@ -138,3 +138,70 @@ fn a_loaded_segmented_index_answers_as_the_saved_one() {
         assert_eq!(loaded.search(q, 10).unwrap(), index.search(q, 10).unwrap());
     }
 }
+
+#[test]
+fn a_mapped_index_answers_as_the_saved_one_and_grows_in_memory() {
+    let dim = 20;
+    let mut index = Index::new(dim, Metric::Cosine, Params::default().ef_construction(80)).unwrap();
+    index.add_batch(&random(3_000, dim, 20)).unwrap();
+    index.delete(VectorId(5)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.omen");
+    index.save(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+
+    let mut mapped = Index::open_mmap(&path).unwrap();
+    assert!(mapped.is_mapped() && !index.is_mapped());
+    assert_eq!((mapped.len(), mapped.deleted(), mapped.metric()), (2_999, 1, Metric::Cosine));
+    assert!(mapped.heap_bytes() * 10 < index.heap_bytes(), "vectors and links are not on the heap");
+    let queries = random(300, dim, 21);
+    std::thread::scope(|s| {
+        for part in queries.chunks(100 * dim) {
+            let (index, mapped) = (&index, &mapped);
+            s.spawn(move || {
+                for q in part.chunks(dim) {
+                    assert_eq!(mapped.search(q, 10).unwrap(), index.search(q, 10).unwrap());
+                }
+            });
+        }
+    });
+    assert_eq!(mapped.check_invariants(), Ok(()));
+
+    // Growing copies to memory; the file is untouched.
+    mapped.delete(VectorId(6)).unwrap();
+    let id = mapped.add(&queries[..dim]).unwrap();
+    assert!(!mapped.is_mapped());
+    assert_eq!(mapped.search(&queries[..dim], 1).unwrap()[0].id, id);
+    assert_eq!(mapped.check_invariants(), Ok(()));
+    drop(mapped);
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+}
+
+#[test]
+fn a_mapped_open_checks_links_but_not_vectors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.omen");
+    let mut index = Index::new(4, Metric::L2, Params::default()).unwrap();
+    index.add_batch(&random(200, 4, 22)).unwrap();
+    index.save(&path).unwrap();
+    let info = omen_store::inspect(&path).unwrap();
+    let section = |tag: &str| info.sections.iter().find(|s| s.tag == tag).unwrap().clone();
+    let good = std::fs::read(&path).unwrap();
+
+    let mut bad = good.clone();
+    bad[section("layer0").offset as usize + 5] ^= 1;
+    std::fs::write(&path, &bad).unwrap();
+    assert!(matches!(Index::open_mmap(&path), Err(Error::Store(StoreError::ChecksumMismatch { .. }))));
+
+    // A flipped vector bit: open_mmap does not read the vectors, load does; searching the
+    // mapped index stays safe either way.
+    let mut bad = good.clone();
+    bad[section("vectors").offset as usize + 2] ^= 0x40;
+    std::fs::write(&path, &bad).unwrap();
+    assert!(matches!(Index::load(&path), Err(Error::Store(StoreError::ChecksumMismatch { .. }))));
+    let mapped = Index::open_mmap(&path).unwrap();
+    assert_eq!(mapped.search(&[0.1; 4], 5).unwrap().len(), 5);
+
+    std::fs::write(&path, &good[..good.len() - 100]).unwrap();
+    assert!(matches!(Index::open_mmap(&path), Err(Error::Store(StoreError::Truncated { .. }))));
+}

@@ -161,11 +161,10 @@ mod filtered {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(4);
         for modulus in [2u32, 10, 50] {
             let keep = |n: NodeId| n.0 % modulus == 1;
-            let allowed = (0..400u32).filter(|&i| keep(NodeId(i))).count();
             for _ in 0..20 {
                 let q: Vec<f32> = (0..6).map(|_| rng.random::<f32>()).collect();
-                // exact_below = usize::MAX: walk the graph (a scan only if the walk comes up short).
-                let got = knn_search_filtered(&g, &dist, &q, 10, 400, &keep, allowed, usize::MAX, &mut scratch);
+                // Walk the graph (a scan only if the walk comes up short).
+                let got = knn_search_filtered(&g, &dist, &q, 10, 400, &keep, false, &mut scratch);
                 assert!(got.iter().all(|n| keep(n.id)));
                 assert_eq!(got, exact_filtered(&g, &q, 10, keep), "1 in {modulus}");
             }
@@ -179,15 +178,17 @@ mod filtered {
         let mut scratch = SearchScratch::new();
         let q = [0.5f32; 4];
         let keep = |n: NodeId| n.0 == 7 || n.0 == 250;
-        // Two allowed nodes out of 300, below 300 / 100: the scan answers, with both.
-        let got = knn_search_filtered(&g, &dist, &q, 5, 10, &keep, 2, 100, &mut scratch);
-        assert_eq!(got, exact_filtered(&g, &q, 5, keep));
-        assert_eq!(got.len(), 2);
-        // Nothing allowed: nothing found.
-        assert!(knn_search_filtered(&g, &dist, &q, 5, 10, &|_| false, 0, 100, &mut scratch).is_empty());
-        // The walk alone finds too few (ef 2 < k 5): the scan completes the answer.
+        // Two allowed nodes out of 300: both the scan and the walk (which comes up short and
+        // scans) answer with both.
+        for scan in [true, false] {
+            let got = knn_search_filtered(&g, &dist, &q, 5, 10, &keep, scan, &mut scratch);
+            assert_eq!(got, exact_filtered(&g, &q, 5, keep));
+            assert_eq!(got.len(), 2);
+            // Nothing allowed: nothing found.
+            assert!(knn_search_filtered(&g, &dist, &q, 5, 10, &|_| false, scan, &mut scratch).is_empty());
+        }
         let keep_half = |n: NodeId| n.0.is_multiple_of(2);
-        let got = knn_search_filtered(&g, &dist, &q, 5, 5, &keep_half, 150, usize::MAX, &mut scratch);
+        let got = knn_search_filtered(&g, &dist, &q, 5, 5, &keep_half, false, &mut scratch);
         assert_eq!(got.len(), 5);
         assert!(got.iter().all(|n| keep_half(n.id)));
     }
