@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Fuzz every target for SECONDS each (default 60), seeds from fuzz/corpus/<target>, new inputs
-# into target/fuzz-corpus/<target> (not committed). Needs cargo-fuzz (`cargo install cargo-fuzz`);
-# RUSTC_BOOTSTRAP lets the sanitizer flags build on a stable toolchain.
+# Fuzz every target for SECONDS each (default 60): seeds from fuzz/corpus/<target>, new inputs
+# into target/fuzz-corpus/<target> (not committed). Needs cargo-fuzz (`cargo install
+# cargo-fuzz`); RUSTC_BOOTSTRAP lets its sanitizer flags build on a stable toolchain. Exits
+# non-zero on the first crash (libFuzzer saves the input under fuzz/artifacts/).
 set -euo pipefail
 cd "$(dirname "$0")"
 secs="${1:-60}"
@@ -9,5 +10,7 @@ export RUSTC_BOOTSTRAP=1
 for t in load_graph load_graph_resealed texmex; do
   mkdir -p "../target/fuzz-corpus/$t"
   echo "==> $t for $secs s"
-  cargo fuzz run -O "$t" "../target/fuzz-corpus/$t" "corpus/$t" -- -max_total_time="$secs" -max_len=8192 2>&1 | grep -E "^Done|ERROR|panicked|SUMMARY" || true
+  cargo fuzz run -O "$t" "../target/fuzz-corpus/$t" "corpus/$t" -- -max_total_time="$secs" -max_len=8192 \
+    > "../target/fuzz-corpus/$t.log" 2>&1 || { tail -40 "../target/fuzz-corpus/$t.log"; exit 1; }
+  grep -E "^Done" "../target/fuzz-corpus/$t.log"
 done

@@ -41,6 +41,18 @@ enum Task {
     ProfileRun(ProfileArgs),
     /// Check that internal dependencies follow ARCHITECTURE.md.
     Tidy,
+    /// Open a saved index file (read into memory, or mapped with --mmap) and report the open
+    /// time, resident memory after opening and after a run of random queries, and their speed.
+    Open {
+        /// The index file.
+        path: PathBuf,
+        /// Map the file instead of reading it (Index::open_mmap).
+        #[arg(long)]
+        mmap: bool,
+        /// Random queries to run after opening.
+        #[arg(long, default_value_t = 1000)]
+        queries: usize,
+    },
     /// Filtered search at several selectivities (graph walk, exact scan, automatic choice) and
     /// recall after deleting shares of the vectors, before and after compaction.
     Updates(updates::UpdatesArgs),
@@ -164,6 +176,7 @@ fn main() -> ExitCode {
         Task::Tidy => run_tidy(),
         Task::Inspect { path } => inspect(&path),
         Task::Updates(a) => updates::updates(a),
+        Task::Open { path, mmap, queries } => open(&path, mmap, queries),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
@@ -496,6 +509,31 @@ fn save_and_reload<I: Searchable>(
         if same { "answers identical" } else { "ANSWERS DIFFER" }
     );
     Ok((!same).then(|| format!("{}: the loaded index answers differently", path.display())))
+}
+
+/// `cargo xtask open PATH [--mmap]`.
+fn open(path: &std::path::Path, mmap: bool, queries: usize) -> Result<(), Failure> {
+    let rss = || sysinfo::proc_status_mb("VmRSS:").unwrap_or(f64::NAN);
+    let before = rss();
+    let started = Instant::now();
+    let index = if mmap { Index::open_mmap(path)? } else { Index::load(path)? };
+    let open_s = started.elapsed().as_secs_f64();
+    let after_open = rss();
+    let data = Synthetic::parse(&format!("random-{}", index.dim())).map_err(Failure::Bad)?;
+    let q = Dataset::synthetic(data, 0, queries.max(1));
+    let started = Instant::now();
+    for i in 0..q.queries.len() {
+        index.search(q.queries.row(i), 10)?;
+    }
+    let qps = q.queries.len() as f64 / started.elapsed().as_secs_f64();
+    let out = json!({
+        "file": path.display().to_string(), "file_mb": std::fs::metadata(path)?.len() as f64 / 1048576.0,
+        "mode": if mmap { "open_mmap" } else { "load" }, "n": index.len(), "dim": index.dim(),
+        "open_s": open_s, "rss_before_mb": before, "rss_after_open_mb": after_open,
+        "rss_after_queries_mb": rss(), "queries": q.queries.len(), "qps_1t": qps,
+    });
+    println!("{out}");
+    Ok(())
 }
 
 /// `cargo xtask inspect PATH`.
