@@ -116,6 +116,10 @@ fn parallel_batches_find_nearly_every_stored_vector() {
         .count();
     assert!(found >= 2970, "{found} of 3000 stored vectors found as their own nearest");
     assert_eq!(index.exact_fallbacks(), 0);
+    // No lost insert: every acknowledged id is found by exact-id lookup with its vector.
+    for (i, v) in data.chunks(dim).enumerate() {
+        assert_eq!(index.get(VectorId(i as u64)), Some(v), "id {i}");
+    }
 }
 
 #[test]

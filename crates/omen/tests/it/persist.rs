@@ -205,3 +205,70 @@ fn a_mapped_open_checks_links_but_not_vectors() {
     std::fs::write(&path, &good[..good.len() - 100]).unwrap();
     assert!(matches!(Index::open_mmap(&path), Err(Error::Store(StoreError::Truncated { .. }))));
 }
+
+/// The child of `a_killed_save_leaves_the_old_or_the_new_file`: saves two different indexes
+/// to the same path in turn, forever. Does nothing unless the parent started it.
+#[test]
+fn save_loop_child() {
+    let Some(path) = std::env::var_os("OMEN_SAVE_LOOP_PATH") else { return };
+    let (a, b) = (two_indexes().0, two_indexes().1);
+    loop {
+        a.save(&path).unwrap();
+        b.save(&path).unwrap();
+    }
+}
+
+fn two_indexes() -> (Index, Index) {
+    let make = |n, seed| {
+        let mut index = Index::new(32, Metric::L2, Params::default().ef_construction(40)).unwrap();
+        index.add_batch(&random(n, 32, seed)).unwrap();
+        index
+    };
+    (make(6_000, 30), make(7_000, 31))
+}
+
+/// Kills a process in the middle of saving, again and again: the target path always holds a
+/// whole index, the old one or the new one.
+#[test]
+fn a_killed_save_leaves_the_old_or_the_new_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("killed.omen");
+    let (a, b) = two_indexes();
+    b.save(&path).unwrap();
+    let b_size = std::fs::metadata(&path).unwrap().len();
+    a.save(&path).unwrap();
+    let lens = [a.len(), b.len()];
+    let mut torn = 0;
+    for round in 0..8u64 {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["persist::save_loop_child", "--exact", "--nocapture", "--test-threads=1"])
+            .env("OMEN_SAVE_LOOP_PATH", &path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Once the child is saving (the file has b's size), kill it at varying points.
+        let started = std::time::Instant::now();
+        while std::fs::metadata(&path).map(|m| m.len()).ok() != Some(b_size) {
+            assert!(started.elapsed().as_secs() < 120, "the child never saved");
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(3 * round));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // A save the kill interrupted leaves its temporary file behind (never the target).
+        for e in std::fs::read_dir(dir.path()).unwrap() {
+            let e = e.unwrap();
+            if e.file_name().to_string_lossy().ends_with(".tmp") {
+                torn += 1;
+                std::fs::remove_file(e.path()).unwrap();
+            }
+        }
+        let loaded = Index::load(&path).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert!(lens.contains(&loaded.len()), "round {round}: {} vectors", loaded.len());
+        assert_eq!(loaded.check_invariants(), Ok(()));
+        // Start the next round from a's file.
+        a.save(&path).unwrap();
+    }
+    eprintln!("{torn} of 8 kills interrupted a save");
+}
