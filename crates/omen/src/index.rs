@@ -319,6 +319,39 @@ impl Index {
         Ok(start..VectorId(start.0 + rows.len() as u64))
     }
 
+    /// Adds `vectors` (flat, row-major) under the caller's `ids`, one per vector, in parallel as
+    /// [`Index::add_batch`] does. Fails, adding nothing, when an id repeats in `ids` or is in
+    /// the index already ([`Error::DuplicateId`]), or a vector is bad.
+    pub fn add_batch_with_ids(&mut self, ids: &[VectorId], vectors: &[f32]) -> Result<(), Error> {
+        let dim = self.dim();
+        if !vectors.len().is_multiple_of(dim) {
+            return Err(Error::BatchLength { len: vectors.len(), dim });
+        }
+        let n = vectors.len() / dim;
+        if ids.len() != n {
+            return Err(Error::IdCount { ids: ids.len(), vectors: n });
+        }
+        let mut seen = std::collections::HashSet::with_capacity(n);
+        if let Some(&dup) = ids.iter().find(|&&id| !seen.insert(id) || self.contains(id)) {
+            return Err(Error::DuplicateId(dup));
+        }
+        let rows = Rows::dense(vectors, dim);
+        for i in 0..n {
+            check_vector(rows.row(i), dim, i)?;
+            check_magnitude(self.metric, rows.row(i), || format!("vector {i}"))?;
+        }
+        if self.graph.len() + n >= u32::MAX as usize - 1 {
+            return Err(Error::Full);
+        }
+        let stored = prepared_rows(self.metric, vectors, dim);
+        let first = self.graph.len();
+        self.builder.insert_parallel(&mut self.graph, Rows::dense(&stored, dim))?;
+        for (i, &id) in ids.iter().enumerate() {
+            self.names.push_named(NodeId((first + i) as u32), id);
+        }
+        Ok(())
+    }
+
     /// Deletes `id`: searches never return it again, but its node keeps routing searches
     /// until [`Index::compact`] rebuilds the graph without it, so recall holds. Fails with
     /// [`Error::UnknownId`] when `id` is not in the index.

@@ -126,3 +126,24 @@ fn deleting_everything_leaves_an_empty_index() {
     assert_eq!(index.check_invariants(), Ok(()));
     assert_eq!(index.add(&data[..4]).unwrap(), VectorId(50));
 }
+
+#[test]
+fn a_batch_with_caller_ids() {
+    let dim = 6;
+    let data = random(1_000, dim, 8);
+    let ids: Vec<VectorId> = (0..1_000u64).map(|i| VectorId(i * 7 + 3)).collect();
+    let mut index = Index::new(dim, Metric::L2, Params::default()).unwrap();
+    index.add_batch_with_ids(&ids, &data).unwrap();
+    assert_eq!(index.check_invariants(), Ok(()));
+    for (id, v) in ids.iter().zip(data.chunks(dim)) {
+        assert_eq!(index.get(*id), Some(v));
+    }
+    assert_eq!(index.search(&data[5 * dim..6 * dim], 1).unwrap()[0].id, ids[5]);
+    // A repeated or present id, or a count mismatch, adds nothing.
+    let more = random(2, dim, 9);
+    assert_eq!(index.add_batch_with_ids(&[VectorId(1), VectorId(1)], &more), Err(Error::DuplicateId(VectorId(1))));
+    assert_eq!(index.add_batch_with_ids(&[VectorId(1), ids[3]], &more), Err(Error::DuplicateId(ids[3])));
+    assert_eq!(index.add_batch_with_ids(&[VectorId(1)], &more), Err(Error::IdCount { ids: 1, vectors: 2 }));
+    assert_eq!(index.len(), 1_000);
+    assert_eq!(index.add(&more[..dim]).unwrap(), VectorId(999 * 7 + 4));
+}
