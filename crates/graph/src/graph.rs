@@ -19,12 +19,11 @@
 //! graph is held to the duplicate rule (`check_invariants`). Vectors, top layers and row
 //! offsets change only through `&mut self` (`push_node`), so they are never raced.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-
-use parking_lot::{Mutex, MutexGuard};
 use wide::f32x16;
 
-use crate::storage::{Blocks, Words, mapped::MappedWords};
+use crate::sync::{AtomicU32, AtomicU64, Mutex, MutexGuard, Ordering, set_mut_u32, set_mut_u64};
+
+use crate::storage::{Blocks, Words};
 use crate::{GraphError, GraphParts, InvariantViolation, Layer, MappedParts, NodeId};
 /// The largest `m` a graph accepts (layer 0 then holds up to `2 * MAX_M` neighbours).
 pub const MAX_M: usize = 1024;
@@ -287,8 +286,7 @@ impl HnswGraph {
         };
         let words = |map: Option<memmap2::MmapMut>, what: &str| match map {
             None => Ok(Words::Heap(Vec::new())),
-            Some(map) => MappedWords::new(map)
-                .map(Words::Mapped)
+            Some(map) => Words::mapped(map)
                 .ok_or_else(|| GraphError::BadParts(format!("{what} region is not whole 4-byte words"))),
         };
         g.links0 = words(layer0, "layer-0")?;
@@ -349,9 +347,7 @@ impl HnswGraph {
     /// Whether the vectors and links are read from a mapped file (see
     /// [`HnswGraph::from_mapped`]) rather than held on the heap.
     pub fn is_mapped(&self) -> bool {
-        matches!(self.vectors, Blocks::Mapped(_))
-            || matches!(self.links0, Words::Mapped(_))
-            || matches!(self.upper, Words::Mapped(_))
+        matches!(self.vectors, Blocks::Mapped(_)) || self.links0.is_mapped() || self.upper.is_mapped()
     }
 
     /// Every node's top layer, indexed by node.
@@ -676,16 +672,16 @@ impl HnswGraph {
     pub fn raw_set_row(&mut self, node: NodeId, layer: Layer, len: u32, ids: &[u32]) {
         let r = self.row_range(node, layer).expect("node is on the layer");
         let row = if layer == Layer::BOTTOM { &mut self.links0.heap()[r] } else { &mut self.upper.heap()[r] };
-        *row[0].get_mut() = len;
+        set_mut_u32(&mut row[0], len);
         for (w, &id) in row[1..].iter_mut().zip(ids) {
-            *w.get_mut() = id;
+            set_mut_u32(w, id);
         }
     }
 
     /// Test support: sets the entry point without any check. Not part of the API.
     #[doc(hidden)]
     pub fn raw_set_entry(&mut self, entry: Option<NodeId>) {
-        *self.entry.get_mut() = entry.map_or(NO_ENTRY, |e| u64::from(e.0));
+        set_mut_u64(&mut self.entry, entry.map_or(NO_ENTRY, |e| u64::from(e.0)));
     }
 
     /// Test support: sets a node's top layer without allocating its lists. Not part of the API.

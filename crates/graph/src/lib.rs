@@ -42,6 +42,7 @@ mod invariants;
 mod parts;
 mod stats;
 mod storage;
+mod sync;
 
 pub use crate::{
     error::{GraphError, InvariantViolation},

@@ -5,9 +5,11 @@
 //! links are mapped copy-on-write: changes stay in this process, never reach the file). The
 //! first call that grows the graph copies the arrays to the heap.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use wide::f32x16;
+
+use crate::sync::AtomicU32;
+#[cfg(not(loom))]
+use crate::sync::Ordering;
 
 /// The vector blocks.
 pub(crate) enum Blocks {
@@ -53,25 +55,49 @@ impl Blocks {
 /// Link words.
 pub(crate) enum Words {
     Heap(Vec<AtomicU32>),
+    // Not under loom: a mapping is viewed as std atomics.
+    #[cfg(not(loom))]
     Mapped(mapped::MappedWords),
 }
 
 impl Words {
+    /// A writable (copy-on-write) mapped region as words, or `None` when it is not whole,
+    /// aligned 4-byte words. Under loom the words are copied into model atomics.
+    pub(crate) fn mapped(map: memmap2::MmapMut) -> Option<Words> {
+        #[cfg(not(loom))]
+        return mapped::MappedWords::new(map).map(Words::Mapped);
+        #[cfg(loom)]
+        return bytemuck::try_cast_slice::<u8, u32>(&map[..])
+            .ok()
+            .map(|w| Words::Heap(w.iter().map(|&v| AtomicU32::new(v)).collect()));
+    }
+
+    pub(crate) fn is_mapped(&self) -> bool {
+        match self {
+            Words::Heap(_) => false,
+            #[cfg(not(loom))]
+            Words::Mapped(_) => true,
+        }
+    }
+
     #[inline]
     pub(crate) fn as_slice(&self) -> &[AtomicU32] {
         match self {
             Words::Heap(v) => v,
+            #[cfg(not(loom))]
             Words::Mapped(m) => m.words(),
         }
     }
 
     /// The words as a growable vector: mapped words are copied to the heap first.
     pub(crate) fn heap(&mut self) -> &mut Vec<AtomicU32> {
+        #[cfg(not(loom))]
         if let Words::Mapped(m) = self {
             *self = Words::Heap(m.words().iter().map(|w| AtomicU32::new(w.load(Ordering::Relaxed))).collect());
         }
         match self {
             Words::Heap(v) => v,
+            #[cfg(not(loom))]
             Words::Mapped(_) => unreachable!("copied to the heap above"),
         }
     }
@@ -79,11 +105,13 @@ impl Words {
     pub(crate) fn heap_bytes(&self) -> usize {
         match self {
             Words::Heap(v) => v.capacity() * size_of::<AtomicU32>(),
+            #[cfg(not(loom))]
             Words::Mapped(_) => 0,
         }
     }
 }
 
+#[cfg(not(loom))]
 pub(crate) mod mapped {
     //! The one place a mapped region is viewed as atomics.
     #![allow(unsafe_code)]
