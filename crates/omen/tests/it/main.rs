@@ -163,3 +163,13 @@ fn segmented_index_through_the_facade() {
     assert!(matches!(index.search_segment(5, &[0.0, 1.0], 1, 1), Err(Error::BadParameter(_))));
     assert!(matches!(index.search(&[f32::NAN, 1.0], 1), Err(Error::NonFinite { .. })));
 }
+
+/// Indexes can be shared between threads (searches take `&self`) and moved to other threads,
+/// mapped ones included.
+#[test]
+fn indexes_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Index>();
+    send_sync::<omen::SegmentedIndex>();
+    send_sync::<omen::Error>();
+}
