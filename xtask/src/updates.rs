@@ -139,37 +139,66 @@ pub(crate) fn updates(a: UpdatesArgs) -> Result<(), Failure> {
 
     eprintln!("\ndeletes (recall@{k} against exact search among the live vectors; QPS on one thread)");
     eprintln!(
-        "{:>8} {:>7} {:>14} {:>11} {:>10} {:>13} {:>10}",
-        "deleted", "live", "recall before", "QPS before", "compact s", "recall after", "QPS after"
+        "{:>8} {:>7} {:>14} {:>11} {:>10} {:>14} {:>11} {:>10} {:>14} {:>11}",
+        "deleted",
+        "live",
+        "recall before",
+        "QPS before",
+        "compact s",
+        "recall after",
+        "QPS after",
+        "rebuild s",
+        "recall after",
+        "QPS after"
     );
     for &frac in &a.delete {
-        let mut index = Index::load(&path)?;
-        for id in (0..n as u64).map(VectorId).filter(|&id| unit(id, 2) < frac) {
-            index.delete(id)?;
-        }
-        let live = index.len();
+        let deleted_at = |index: &mut Index| -> Result<(), Failure> {
+            for id in (0..n as u64).map(VectorId).filter(|&id| unit(id, 2) < frac) {
+                index.delete(id)?;
+            }
+            Ok(())
+        };
         let t = truth(&data.base, &queries, &dist, k, |id| unit(id, 2) >= frac);
+        let mut index = Index::load(&path)?;
+        deleted_at(&mut index)?;
+        let live = index.len();
         let before = measure(&queries, &t, |q| index.search_with_ef(q, k, ef))?;
-        let started = Instant::now();
-        index.compact()?;
-        let compact_s = started.elapsed().as_secs_f64();
-        if let Err(v) = index.check_invariants() {
-            return Err(Failure::Missed(format!("invariant broken after compaction: {v}")));
+        let mut after = Vec::new();
+        for rebuild in [false, true] {
+            let mut index = Index::load(&path)?;
+            deleted_at(&mut index)?;
+            let started = Instant::now();
+            if rebuild {
+                index.rebuild()?
+            } else {
+                index.compact()?
+            };
+            let secs = started.elapsed().as_secs_f64();
+            if let Err(v) = index.check_invariants() {
+                return Err(Failure::Missed(format!("invariant broken after compaction: {v}")));
+            }
+            let (recall, qps) = measure(&queries, &t, |q| index.search_with_ef(q, k, ef))?;
+            after.push((secs, recall, qps));
         }
-        let after = measure(&queries, &t, |q| index.search_with_ef(q, k, ef))?;
+        let (cp, rb) = (after[0], after[1]);
         eprintln!(
-            "{:>7.0}% {live:>7} {:>14.4} {:>11.0} {compact_s:>10.3} {:>13.4} {:>10.0}",
+            "{:>7.0}% {live:>7} {:>14.4} {:>11.0} {:>10.3} {:>14.4} {:>11.0} {:>10.3} {:>14.4} {:>11.0}",
             100.0 * frac,
             before.0,
             before.1,
-            after.0,
-            after.1
+            cp.0,
+            cp.1,
+            cp.2,
+            rb.0,
+            rb.1,
+            rb.2
         );
         if c.json {
             println!(
                 "{}",
                 json!({"table": "deletes", "dataset": data.name, "n": n, "ef": ef, "k": k, "deleted": frac, "live": live,
-                "before": {"recall": before.0, "qps": before.1}, "compact_s": compact_s, "after": {"recall": after.0, "qps": after.1}})
+                "before": {"recall": before.0, "qps": before.1},
+                "compact": {"s": cp.0, "recall": cp.1, "qps": cp.2}, "rebuild": {"s": rb.0, "recall": rb.1, "qps": rb.2}})
             );
         }
     }

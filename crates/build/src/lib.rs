@@ -29,6 +29,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod compact;
 mod error;
 
 /// Runs `$body` as one call of profile phase `$phase` when the `profile` feature is on; as is
@@ -52,6 +53,7 @@ pub mod profile;
 mod select;
 
 pub use crate::{
+    compact::Compacted,
     error::{BuildError, check_vector},
     insert::{HnswBuilder, InsertScratch, NoSeeds, Seeds, build_parallel, build_sequential},
     params::HnswParams,
