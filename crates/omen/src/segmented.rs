@@ -100,7 +100,17 @@ impl SegmentedIndex {
     /// [`crate::Index::load`] does, that each segment file is the one the manifest names, and
     /// that no id appears twice.
     pub fn load(dir: impl AsRef<Path>) -> Result<Self, Error> {
-        let stored = omen_store::load_segments(dir.as_ref())?;
+        Self::from_stored(omen_store::load_segments(dir.as_ref())?)
+    }
+
+    /// Opens an index saved by [`SegmentedIndex::save`] in place, each segment as
+    /// [`crate::Index::open_mmap`] opens a file: searchable at once, vectors read by the OS as
+    /// searches touch them. Nothing may change the files while they are open.
+    pub fn open_mmap(dir: impl AsRef<Path>) -> Result<Self, Error> {
+        Self::from_stored(omen_store::open_segments_mapped(dir.as_ref())?)
+    }
+
+    fn from_stored(stored: omen_store::StoredSegments) -> Result<Self, Error> {
         let s = stored.settings;
         let params = Params { m: stored.m, ef_construction: s.ef_construction, ef_search: s.ef_search, seed: s.seed };
         let segments = stored.segments.into_iter().map(|seg| (seg.graph, seg.ids)).collect();

@@ -55,7 +55,9 @@ pub use crate::{
     graph_file::{
         Labels, Settings, StoredGraph, graph_from_bytes, load_graph, open_graph_mapped, read_graph, save_graph,
     },
-    segments::{MANIFEST, StoredSegment, StoredSegments, load_segments, save_segments, segment_file_name},
+    segments::{
+        MANIFEST, StoredSegment, StoredSegments, load_segments, open_segments_mapped, save_segments, segment_file_name,
+    },
 };
 
 /// Reads and checks a file's header and section table (not its sections): what kind of file it

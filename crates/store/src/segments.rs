@@ -16,7 +16,7 @@ use omen_graph::{HnswGraph, MAX_DIM, MAX_M, VectorId};
 
 use crate::StoreError;
 use crate::container::{FileKind, Reader, Section, write_file};
-use crate::graph_file::{Fields, Labels, Settings, load_graph, metric_from_code, save_graph};
+use crate::graph_file::{Fields, Labels, Settings, load_graph, metric_from_code, open_graph_mapped, save_graph};
 
 /// The manifest's file name inside a segmented index's folder.
 pub const MANIFEST: &str = "manifest.omen";
@@ -150,12 +150,25 @@ pub fn save_segments(
 /// each checked against the checksum the manifest recorded for it, with every checksum and
 /// graph verified.
 pub fn load_segments(dir: &Path) -> Result<StoredSegments, StoreError> {
+    read_segments(dir, load_graph)
+}
+
+/// [`load_segments`] with every segment file opened in place ([`open_graph_mapped`]): the
+/// manifest and each file's header, ids and links are verified, the vectors are not read.
+pub fn open_segments_mapped(dir: &Path) -> Result<StoredSegments, StoreError> {
+    read_segments(dir, open_graph_mapped)
+}
+
+fn read_segments(
+    dir: &Path,
+    open: impl Fn(&Path) -> Result<crate::StoredGraph, StoreError>,
+) -> Result<StoredSegments, StoreError> {
     let Manifest { settings, dim, m, generation, entries } = read_manifest(dir)?;
     let mut segments = Vec::with_capacity(entries.len());
     let mut seen = HashSet::new();
     for (i, &(len, checksum)) in entries.iter().enumerate() {
         let path: PathBuf = dir.join(segment_file_name(generation, i));
-        let stored = load_graph(&path)?;
+        let stored = open(&path)?;
         let bad = |what: String| Err(StoreError::Malformed(format!("{}: {what}", path.display())));
         if stored.checksum != checksum {
             return bad("not the file the manifest names (checksum differs)".into());

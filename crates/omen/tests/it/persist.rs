@@ -134,8 +134,12 @@ fn a_loaded_segmented_index_answers_as_the_saved_one() {
         assert_eq!(loaded.segment_ids(s), index.segment_ids(s));
     }
     assert_eq!(loaded.check_invariants(), Ok(()));
+    let mapped = SegmentedIndex::open_mmap(dir.path()).unwrap();
+    assert_eq!(mapped.check_invariants(), Ok(()));
     for q in random(200, dim, 12).chunks(dim) {
-        assert_eq!(loaded.search(q, 10).unwrap(), index.search(q, 10).unwrap());
+        let want = index.search(q, 10).unwrap();
+        assert_eq!(loaded.search(q, 10).unwrap(), want);
+        assert_eq!(mapped.search(q, 10).unwrap(), want);
     }
 }
 
