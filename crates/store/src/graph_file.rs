@@ -58,7 +58,7 @@ pub struct StoredGraph {
 
 pub(crate) const META_LEN: usize = 80;
 
-pub(crate) fn metric_code(m: Metric) -> u32 {
+fn metric_code(m: Metric) -> u32 {
     match m {
         Metric::L2 => 0,
         Metric::InnerProduct => 1,
@@ -66,13 +66,47 @@ pub(crate) fn metric_code(m: Metric) -> u32 {
     }
 }
 
-pub(crate) fn metric_from_code(code: u32) -> Result<Metric, StoreError> {
+fn metric_from_code(code: u32) -> Result<Metric, StoreError> {
     match code {
         0 => Ok(Metric::L2),
         1 => Ok(Metric::InnerProduct),
         2 => Ok(Metric::Cosine),
         c => Err(StoreError::Malformed(format!("unknown metric code {c}"))),
     }
+}
+
+/// Both graph files (at byte 40 of `meta`) and manifests (at byte 16) store their
+/// [`Settings`] as 32 bytes: metric `u32`, reserved `u32` (0), `ef_construction`, `ef_search`
+/// and seed as `u64`s.
+impl Settings {
+    pub(crate) fn put(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&metric_code(self.metric).to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        for v in [self.ef_construction as u64, self.ef_search as u64, self.seed] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+
+    /// Reads the settings block at byte `at` of `f`, checking every field.
+    pub(crate) fn read(f: &Fields<'_>, at: usize) -> Result<Settings, StoreError> {
+        let metric = metric_from_code(f.u32(at))?;
+        if f.u32(at + 4) != 0 {
+            return Err(StoreError::Malformed("reserved settings field is not zero".into()));
+        }
+        Ok(Settings {
+            metric,
+            ef_construction: f.size(at + 8, "ef_construction", 1..=usize::MAX)?,
+            ef_search: f.size(at + 16, "ef_search", 1..=usize::MAX)?,
+            seed: f.u64(at + 24),
+        })
+    }
+}
+
+/// Opens `path` for reading; returns it with its length.
+pub(crate) fn open_file(path: &Path) -> Result<(File, u64), StoreError> {
+    let file = File::open(path).map_err(|e| StoreError::io(path, &e))?;
+    let len = file.metadata().map_err(|e| StoreError::io(path, &e))?.len();
+    Ok((file, len))
 }
 
 pub(crate) struct Fields<'b>(pub(crate) &'b [u8]);
@@ -128,11 +162,8 @@ pub fn save_graph(path: &Path, settings: &Settings, graph: &HnswGraph, labels: L
         meta.extend_from_slice(&(v as u64).to_le_bytes());
     }
     meta.extend_from_slice(&graph.entry_point().map_or(u64::MAX, |e| u64::from(e.0)).to_le_bytes());
-    meta.extend_from_slice(&metric_code(settings.metric).to_le_bytes());
-    meta.extend_from_slice(&0u32.to_le_bytes());
-    for v in [settings.ef_construction as u64, settings.ef_search as u64, settings.seed, upper_rows as u64] {
-        meta.extend_from_slice(&v.to_le_bytes());
-    }
+    settings.put(&mut meta);
+    meta.extend_from_slice(&(upper_rows as u64).to_le_bytes());
     debug_assert_eq!(meta.len(), META_LEN);
 
     let mut sections = vec![
@@ -161,8 +192,7 @@ pub fn save_graph(path: &Path, settings: &Settings, graph: &HnswGraph, labels: L
 
 /// Loads a graph file, verifying every checksum and the graph's structure.
 pub fn load_graph(path: &Path) -> Result<StoredGraph, StoreError> {
-    let file = File::open(path).map_err(|e| StoreError::io(path, &e))?;
-    let len = file.metadata().map_err(|e| StoreError::io(path, &e))?.len();
+    let (file, len) = open_file(path)?;
     read_graph(BufReader::with_capacity(1 << 20, file), len).map_err(|e| with_path(e, path))
 }
 
@@ -224,16 +254,7 @@ fn read_head<R: Read>(r: &mut Reader<R>) -> Result<Head, StoreError> {
         u64::MAX => None,
         e => Some(NodeId(u32::try_from(e).map_err(|_| StoreError::Malformed(format!("entry point {e}")))?)),
     };
-    let metric = metric_from_code(f.u32(40))?;
-    if f.u32(44) != 0 {
-        return Err(StoreError::Malformed("reserved meta field is not zero".into()));
-    }
-    let settings = Settings {
-        metric,
-        ef_construction: f.size(48, "ef_construction", 1..=usize::MAX)?,
-        ef_search: f.size(56, "ef_search", 1..=usize::MAX)?,
-        seed: f.u64(64),
-    };
+    let settings = Settings::read(&f, 40)?;
     let upper_rows = f.size(72, "upper rows", 0..=usize::MAX)?;
     let tops: Vec<Layer> = r.read_vec("tops", n)?.into_iter().map(Layer).collect();
     if tops.iter().map(|t| t.idx()).sum::<usize>() != upper_rows {
@@ -318,8 +339,7 @@ pub fn open_graph_mapped(path: &Path) -> Result<StoredGraph, StoreError> {
 }
 
 fn open_mapped(path: &Path) -> Result<StoredGraph, StoreError> {
-    let file = File::open(path).map_err(|e| StoreError::io(path, &e))?;
-    let len = file.metadata().map_err(|e| StoreError::io(path, &e))?.len();
+    let (file, len) = open_file(path)?;
     let mut r = Reader::open(BufReader::with_capacity(1 << 16, &file), len)?;
     let h = read_head(&mut r)?;
     let layer0 = r.skip("layer0", 4 * h.layer0_words()? as u64)?;

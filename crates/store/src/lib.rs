@@ -45,7 +45,6 @@ mod graph_file;
 mod mapped;
 mod segments;
 
-use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 
@@ -63,8 +62,7 @@ pub use crate::{
 /// Reads and checks a file's header and section table (not its sections): what kind of file it
 /// is, its version and its sections.
 pub fn inspect(path: &Path) -> Result<FileInfo, StoreError> {
-    let file = File::open(path).map_err(|e| StoreError::io(path, &e))?;
-    let len = file.metadata().map_err(|e| StoreError::io(path, &e))?.len();
+    let (file, len) = graph_file::open_file(path)?;
     let r = container::Reader::open(BufReader::new(file), len).map_err(|e| graph_file::with_path(e, path))?;
     Ok(r.info().clone())
 }

@@ -16,7 +16,7 @@ use omen_graph::{HnswGraph, MAX_DIM, MAX_M, VectorId};
 
 use crate::StoreError;
 use crate::container::{FileKind, Reader, Section, write_file};
-use crate::graph_file::{Fields, Labels, Settings, load_graph, metric_from_code, open_graph_mapped, save_graph};
+use crate::graph_file::{Fields, Labels, Settings, load_graph, open_graph_mapped, save_graph};
 
 /// The manifest's file name inside a segmented index's folder.
 pub const MANIFEST: &str = "manifest.omen";
@@ -71,16 +71,7 @@ fn read_manifest(dir: &Path) -> Result<Manifest, StoreError> {
     let f = Fields(&meta);
     let dim = f.size(0, "dim", 1..=MAX_DIM)?;
     let m = f.size(8, "m", 2..=MAX_M)?;
-    let metric = metric_from_code(f.u32(16))?;
-    if f.u32(20) != 0 {
-        return Err(StoreError::Malformed("reserved manifest field is not zero".into()));
-    }
-    let settings = Settings {
-        metric,
-        ef_construction: f.size(24, "ef_construction", 1..=usize::MAX)?,
-        ef_search: f.size(32, "ef_search", 1..=usize::MAX)?,
-        seed: f.u64(40),
-    };
+    let settings = Settings::read(&f, 16)?;
     let count = f.size(48, "segment count", 1..=usize::from(u16::MAX))?;
     let generation = f.u64(56);
     let _total = f.u64(64);
@@ -118,11 +109,7 @@ pub fn save_segments(
     let mut meta = Vec::with_capacity(META_LEN);
     meta.extend_from_slice(&(dim as u64).to_le_bytes());
     meta.extend_from_slice(&(m as u64).to_le_bytes());
-    meta.extend_from_slice(&crate::graph_file::metric_code(settings.metric).to_le_bytes());
-    meta.extend_from_slice(&0u32.to_le_bytes());
-    for v in [settings.ef_construction as u64, settings.ef_search as u64, settings.seed] {
-        meta.extend_from_slice(&v.to_le_bytes());
-    }
+    settings.put(&mut meta);
     for v in [segments.len() as u64, generation, total as u64] {
         meta.extend_from_slice(&v.to_le_bytes());
     }
