@@ -152,11 +152,7 @@ impl Index {
     /// did, and grows from there (new vectors draw their layers from the saved seed again).
     /// A segment file of a [`crate::SegmentedIndex`] opens too, with the segment's ids.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, Error> {
-        let stored = omen_store::load_graph(path.as_ref())?;
-        let names = Names::restore(stored.graph.len(), stored.ids, stored.deleted);
-        let mut index = Index::from_graph(stored.graph, stored.settings)?;
-        index.names = names;
-        Ok(index)
+        Index::from_stored(omen_store::load_graph(path.as_ref())?)
     }
 
     /// Opens an index saved by [`Index::save`] in place: vectors and links stay in the file,
@@ -169,11 +165,7 @@ impl Index {
     /// Nothing may change the file while it is open (omen's own saves replace a file whole, which
     /// leaves an open index untouched).
     pub fn open_mmap(path: impl AsRef<Path>) -> Result<Self, Error> {
-        let stored = omen_store::open_graph_mapped(path.as_ref())?;
-        let names = Names::restore(stored.graph.len(), stored.ids, stored.deleted);
-        let mut index = Index::from_graph(stored.graph, stored.settings)?;
-        index.names = names;
-        Ok(index)
+        Index::from_stored(omen_store::open_graph_mapped(path.as_ref())?)
     }
 
     /// Whether the vectors and links are read from a mapped file ([`Index::open_mmap`]).
@@ -190,8 +182,9 @@ impl Index {
         }
     }
 
-    fn from_graph(graph: HnswGraph, s: omen_store::Settings) -> Result<Self, Error> {
-        let n = graph.len();
+    fn from_stored(stored: omen_store::StoredGraph) -> Result<Self, Error> {
+        let omen_store::StoredGraph { settings: s, graph, ids, deleted, .. } = stored;
+        let names = Names::restore(graph.len(), ids, deleted);
         let params = Params { m: graph.m(), ef_construction: s.ef_construction, ef_search: s.ef_search, seed: s.seed };
         let builder = HnswBuilder::new(params.for_graph(s.metric)?)?;
         Ok(Index {
@@ -200,7 +193,7 @@ impl Index {
             dist: *builder.distance(),
             graph,
             builder,
-            names: Names::restore(n, None, None),
+            names,
             scratch: Mutex::new(Vec::new()),
             exact_fallbacks: AtomicU64::new(0),
         })
@@ -301,22 +294,15 @@ impl Index {
         if !vectors.len().is_multiple_of(dim) {
             return Err(Error::BatchLength { len: vectors.len(), dim });
         }
-        let rows = Rows::dense(vectors, dim);
-        for i in 0..rows.len() {
-            check_vector(rows.row(i), dim, i)?;
-            check_magnitude(self.metric, rows.row(i), || format!("vector {i}"))?;
-        }
+        check_rows(self.metric, vectors, dim)?;
+        let n = vectors.len() / dim;
         let start = self.names.next_id();
-        if self.graph.len() + rows.len() >= u32::MAX as usize - 1
-            || start.0.checked_add(rows.len() as u64 + 1).is_none()
-        {
+        if start.0.checked_add(n as u64 + 1).is_none() {
             return Err(Error::Full);
         }
-        let stored = prepared_rows(self.metric, vectors, dim);
-        let first = self.graph.len();
-        self.builder.insert_parallel(&mut self.graph, Rows::dense(&stored, dim))?;
-        self.names.push_auto(first, rows.len());
-        Ok(start..VectorId(start.0 + rows.len() as u64))
+        let first = self.insert_rows(vectors)?;
+        self.names.push_auto(first, n);
+        Ok(start..VectorId(start.0 + n as u64))
     }
 
     /// Adds `vectors` (flat, row-major) under the caller's `ids`, one per vector, in parallel as
@@ -335,21 +321,25 @@ impl Index {
         if let Some(&dup) = ids.iter().find(|&&id| !seen.insert(id) || self.contains(id)) {
             return Err(Error::DuplicateId(dup));
         }
-        let rows = Rows::dense(vectors, dim);
-        for i in 0..n {
-            check_vector(rows.row(i), dim, i)?;
-            check_magnitude(self.metric, rows.row(i), || format!("vector {i}"))?;
-        }
-        if self.graph.len() + n >= u32::MAX as usize - 1 {
-            return Err(Error::Full);
-        }
-        let stored = prepared_rows(self.metric, vectors, dim);
-        let first = self.graph.len();
-        self.builder.insert_parallel(&mut self.graph, Rows::dense(&stored, dim))?;
+        check_rows(self.metric, vectors, dim)?;
+        let first = self.insert_rows(vectors)?;
         for (i, &id) in ids.iter().enumerate() {
             self.names.push_named(NodeId((first + i) as u32), id);
         }
         Ok(())
+    }
+
+    /// Inserts checked rows in parallel (normalised first under cosine); returns the first new
+    /// node's number. Fails with [`Error::Full`] before storing anything when they do not fit.
+    fn insert_rows(&mut self, vectors: &[f32]) -> Result<usize, Error> {
+        let dim = self.dim();
+        let first = self.graph.len();
+        if first + vectors.len() / dim >= u32::MAX as usize - 1 {
+            return Err(Error::Full);
+        }
+        let stored = prepared_rows(self.metric, vectors, dim);
+        self.builder.insert_parallel(&mut self.graph, Rows::dense(&stored, dim))?;
+        Ok(first)
     }
 
     /// Deletes `id`: searches never return it again, but its node keeps routing searches
@@ -374,12 +364,8 @@ impl Index {
         let names = &self.names;
         let deleted = |n: NodeId| names.is_deleted(n);
         let compacted = self.builder.compact(&self.graph, &deleted)?;
-        let ids: Vec<VectorId> = compacted.kept.iter().map(|&n| self.names.id_of(n)).collect();
-        let dense = ids.iter().enumerate().all(|(i, id)| id.0 == i as u64);
-        let next = self.names.next_id();
-        self.names = Names::restore(ids.len(), (!dense).then_some(ids), None);
-        self.names.raise_next_id(next);
-        self.graph = compacted.graph;
+        let ids = compacted.kept.iter().map(|&n| self.names.id_of(n)).collect();
+        self.replace_graph(compacted.graph, ids);
         Ok(dropped)
     }
 
@@ -399,12 +385,18 @@ impl Index {
         let mut graph = self.builder.new_graph(self.dim())?;
         // The rows are stored vectors: normalised already under cosine.
         self.builder.insert_parallel(&mut graph, Rows::dense(&rows, self.dim()))?;
-        let dense = ids.iter().enumerate().all(|(i, id)| id.0 == i as u64);
+        self.replace_graph(graph, ids);
+        Ok(dropped)
+    }
+
+    /// Puts `graph`, whose node `i` is the vector named `ids[i]`, in place of the current one
+    /// (nothing deleted in it); ids already handed out stay unused by `add`.
+    fn replace_graph(&mut self, graph: HnswGraph, ids: Vec<VectorId>) {
         let next = self.names.next_id();
-        self.names = Names::restore(ids.len(), (!dense).then_some(ids), None);
+        // Names::restore keeps no table when ids are the node numbers.
+        self.names = Names::restore(ids.len(), Some(ids), None);
         self.names.raise_next_id(next);
         self.graph = graph;
-        Ok(dropped)
     }
 
     /// The `k` approximate nearest neighbours of `query`, nearest first (ties by id), with
@@ -535,6 +527,16 @@ impl Index {
 /// (see [`SCAN_FACTOR`]).
 fn scan_pays(accepted: usize, ef: usize, n: usize) -> bool {
     (accepted as u128).pow(2) <= SCAN_FACTOR as u128 * ef as u128 * n as u128
+}
+
+/// Checks every row of `vectors` (a whole number of `dim`-long rows): finite values first (a
+/// NaN has no norm), then what `metric` can compare.
+pub(crate) fn check_rows(metric: Metric, vectors: &[f32], dim: usize) -> Result<(), Error> {
+    for (i, row) in vectors.chunks_exact(dim).enumerate() {
+        check_vector(row, dim, i)?;
+        check_magnitude(metric, row, || format!("vector {i}"))?;
+    }
+    Ok(())
 }
 
 /// Refuses a vector or query whose l2 or ip distances would overflow `f32` (a norm above

@@ -70,11 +70,7 @@ impl SegmentedIndex {
         if !vectors.len().is_multiple_of(dim) {
             return Err(Error::BatchLength { len: vectors.len(), dim });
         }
-        for (i, row) in vectors.chunks_exact(dim).enumerate() {
-            // Finite values first (a NaN has no norm); then what the metric can compare.
-            omen_build::check_vector(row, dim, i)?;
-            crate::index::check_magnitude(metric, row, || format!("vector {i}"))?;
-        }
+        crate::index::check_rows(metric, vectors, dim)?;
         let stored = crate::index::prepared_rows(metric, vectors, dim);
         let inner = omen_segment::SegmentedIndex::build(dim, hnsw, &stored, ids, plan)?;
         Ok(SegmentedIndex { inner, metric, ef_search: params.ef_search })
