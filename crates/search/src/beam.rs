@@ -249,12 +249,10 @@ pub fn knn_search_checked<'s>(
     ef: usize,
     scratch: &'s mut SearchScratch,
 ) -> &'s [Neighbor] {
-    let Some((entry, top)) = graph.entry_and_top() else {
+    let Some(nearest) = descend_to_bottom(graph, dist, query) else {
         scratch.out.clear();
         return &scratch.out;
     };
-    let start = Neighbor::new(entry, dist.eval(query, graph.vector(entry)));
-    let nearest = greedy_descent(graph, dist, query, start, top, Layer::BOTTOM);
     let found = search_layer(graph, dist, query, &[nearest], ef.max(k), Layer::BOTTOM, scratch);
     let n = found.len().min(k);
     &scratch.out[..n]
@@ -279,12 +277,19 @@ pub fn knn_search_filtered<F: NodeFilter + ?Sized>(
     scratch: &mut SearchScratch,
 ) -> Vec<Neighbor> {
     let exact = || crate::brute::brute_force_filtered(crate::Rows::of_graph(graph), dist, query, k, filter);
-    let Some((entry, top)) = graph.entry_and_top().filter(|_| !scan) else { return exact() };
-    let start = Neighbor::new(entry, dist.eval(query, graph.vector(entry)));
-    let nearest = greedy_descent(graph, dist, query, start, top, Layer::BOTTOM);
+    let nearest = if scan { None } else { descend_to_bottom(graph, dist, query) };
+    let Some(nearest) = nearest else { return exact() };
     let found = search_layer_filtered(graph, dist, query, &[nearest], ef.max(k), Layer::BOTTOM, filter, scratch);
     if found.len() < k {
         return exact();
     }
     found[..k].to_vec()
+}
+
+/// The nearest node greedy descent finds on layer 1 from the entry point (the start of a
+/// layer-0 search, algorithm 5); `None` for an empty graph.
+fn descend_to_bottom(graph: &HnswGraph, dist: &Distance, query: &[f32]) -> Option<Neighbor> {
+    let (entry, top) = graph.entry_and_top()?;
+    let start = Neighbor::new(entry, dist.eval(query, graph.vector(entry)));
+    Some(greedy_descent(graph, dist, query, start, top, Layer::BOTTOM))
 }

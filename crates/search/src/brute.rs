@@ -64,21 +64,7 @@ impl<'a> Rows<'a> {
 /// # Panics
 /// If `query.len() != rows.dim()`.
 pub fn brute_force_knn(rows: Rows<'_>, dist: &Distance, query: &[f32], k: usize) -> Vec<Neighbor> {
-    let k = k.min(rows.len());
-    if k == 0 {
-        return Vec::new();
-    }
-    let mut heap = BinaryHeap::with_capacity(k + 1);
-    for i in 0..rows.len() {
-        let cand = Neighbor::new(NodeId(i as u32), dist.eval(query, rows.row(i)));
-        if heap.len() < k {
-            heap.push(cand);
-        } else if cand < *heap.peek().expect("k > 0") {
-            heap.pop();
-            heap.push(cand);
-        }
-    }
-    heap.into_sorted_vec()
+    brute_force_filtered(rows, dist, query, k, &crate::AllNodes)
 }
 
 /// [`brute_force_knn`] for every query, in parallel on the current rayon pool.
@@ -112,6 +98,7 @@ pub(crate) fn brute_force_filtered<F: crate::NodeFilter + ?Sized>(
     k: usize,
     filter: &F,
 ) -> Vec<Neighbor> {
+    let k = k.min(rows.len());
     if k == 0 {
         return Vec::new();
     }
@@ -124,7 +111,7 @@ pub(crate) fn brute_force_filtered<F: crate::NodeFilter + ?Sized>(
         let cand = Neighbor::new(id, dist.eval(query, rows.row(i)));
         if heap.len() < k {
             heap.push(cand);
-        } else if cand < *heap.peek().expect("k >= 1") {
+        } else if cand < *heap.peek().expect("k > 0") {
             heap.pop();
             heap.push(cand);
         }
