@@ -134,7 +134,7 @@ struct ValidateArgs {
     /// one graph and compare it with a fresh build of the stage.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     segments: Option<u16>,
-    /// Beam width of the insertions of a segment merge (default: ef_construction / 4).
+    /// Beam width of the insertions of a segment merge (default: ef_construction * 2 / 5).
     #[arg(long)]
     merge_ef: Option<usize>,
     /// Keep each stage's index in this folder (`stage-N.omen`, or `stage-N-segments/`), load it
@@ -160,7 +160,8 @@ struct BenchArgs {
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     segments: Option<u16>,
     /// With --segments: merge the segments into one graph (insertions with this beam width)
-    /// and sweep the merged graph instead.
+    /// and sweep the merged graph instead; then build the whole afresh and sweep it too, so
+    /// the merge's time share and its ef at the target come from one run.
     #[arg(long)]
     merge_ef: Option<usize>,
 }
@@ -838,7 +839,7 @@ fn validate_segmented_stage(
         failures.push(format!("stage {n}: {} searches fell back to exact scan", index.exact_fallbacks()));
     }
     // Merge into one graph, and build the stage afresh for comparison (both timed alone).
-    let merge_ef = a.merge_ef.unwrap_or(c.ef_construction / 4).max(1);
+    let merge_ef = a.merge_ef.unwrap_or(c.ef_construction * 2 / 5).max(1);
     let started = Instant::now();
     let merged = index.merged(merge_ef)?;
     let merge_s = started.elapsed().as_secs_f64();
@@ -925,6 +926,16 @@ fn bench_segmented(
             (merged, Some(secs))
         }
     };
+    // The fresh build the merge is measured against: same data, parameters and threads.
+    let fresh = match merge_s {
+        None => None,
+        Some(_) => {
+            let (fresh, fresh_s) = build(data, n, c, a.efs[0], "fresh")?;
+            let sweep = sweep_ef(&fresh, data, truth, k, &a.efs, "fresh build, ")?;
+            let hit = first_at_target(&sweep, a.target_recall).cloned();
+            Some((fresh_s, hit))
+        }
+    };
     let sweep = sweep_ef(&index, data, truth, k, &a.efs, &format!("{segments} segments, "))?;
     let hit = first_at_target(&sweep, a.target_recall);
     let out = json!({
@@ -934,6 +945,10 @@ fn bench_segmented(
         "build_s": (build_s * 1e4).round() / 1e4, "build_vps": (n as f64 / build_s * 10.0).round() / 10.0,
         "build": "SegmentedIndex::build (segments in parallel)",
         "merge_ef": a.merge_ef, "merge_s": merge_s,
+        "fresh_build_s": fresh.as_ref().map(|f| (f.0 * 1e4).round() / 1e4),
+        "merge_time_share": merge_s.zip(fresh.as_ref()).map(|(m, f)| (m / f.0 * 1e3).round() / 1e3),
+        "fresh_ef_at_target": fresh.as_ref().and_then(|f| f.1.as_ref().map(|h| h["ef"].clone())),
+        "fresh_recall_at_target": fresh.as_ref().and_then(|f| f.1.as_ref().map(|h| h["recall"].clone())),
         "index_rss_mb": rss_before.zip(rss_after).map(|(b, a)| ((a - b) * 10.0).round() / 10.0),
         "target_recall": a.target_recall, "ef_at_target": hit.map(|h| h["ef"].clone()),
         "qps_at_target": hit.map(|h| h["qps"].clone()), "recall_at_target": hit.map(|h| h["recall"].clone()),

@@ -171,8 +171,10 @@ impl SegmentedIndex {
 
     /// Merges every segment into one graph (see `omen_segment::SegmentedIndex::merged`): the
     /// largest segment's graph is kept, the others' vectors are inserted into it starting from
-    /// their old neighbours, with beam `ef_construction`. The result holds one segment and
-    /// every vector under the same id.
+    /// those of their old neighbours already merged, with beam `ef_construction`. A beam of
+    /// 2/5 of the build's `ef_construction` reached recall@10 0.95 at the same ef as a fresh
+    /// build in a quarter to a half of its time on the three datasets measured (README). The
+    /// result holds one segment and every vector under the same id.
     pub fn merged(&self, ef_construction: usize) -> Result<SegmentedIndex, Error> {
         if ef_construction == 0 {
             return Err(Error::BadParameter("ef_construction must be at least 1".into()));

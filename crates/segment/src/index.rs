@@ -402,8 +402,12 @@ impl SegmentedIndex {
     }
 }
 
-/// Seeds for merging: a node from segment `s` is seeded, on each layer, with its neighbours in
-/// segment `s`'s graph, renamed to their ids in the merged graph.
+/// Seeds for merging: a node from segment `s` is seeded, on each layer, with those of its
+/// neighbours in segment `s`'s graph that come before it in the merged graph (renamed to their
+/// merged ids). Later ones are skipped: they are still detached when the node is linked, and
+/// linking to them measurably lowered recall (clustered-128-20000 merged at beam 100: recall@10
+/// 0.9449 at ef 16 with every old neighbour as a seed, 0.9511 with earlier ones only; a fresh
+/// build reaches 0.9522).
 struct MergeSeeds<'a> {
     segments: &'a [Segment],
     // Node ids below `first_inserted` are the copied base segment's, which need no seeds.
@@ -421,7 +425,8 @@ impl Seeds for MergeSeeds<'_> {
             return;
         };
         let names = &self.renamed[usize::from(seg)];
-        out.extend(self.segments[usize::from(seg)].graph.neighbors(old, layer).iter().map(|n| NodeId(names[n.idx()])));
+        let old_list = self.segments[usize::from(seg)].graph.neighbors(old, layer);
+        out.extend(old_list.iter().map(|n| NodeId(names[n.idx()])).filter(|n| n.0 < node.0));
     }
 }
 
@@ -429,9 +434,13 @@ impl SegmentedIndex {
     /// Merges every segment into one graph without rebuilding from scratch (as Lucene does):
     /// the largest segment's graph is copied as it is, then the other segments' nodes are
     /// inserted on all threads of the current rayon pool, each descending from the entry point
-    /// as usual and also starting its search on each layer from its neighbours in its old
-    /// segment. Those start near the node, so the beam can be narrower than a fresh build's:
-    /// `ef_construction` is the beam of these insertions.
+    /// as usual and also starting its search on each layer from those of its neighbours in its
+    /// old segment that are already in the merged graph. `ef_construction` is the beam of
+    /// these insertions.
+    ///
+    /// The merged graph is as good as a fresh build with that beam, for less work: on
+    /// random-128, clustered-128 (20,000 each, 4 segments) and minilm (50,000, 384-d), beam 80
+    /// took 24–51% of a fresh build at beam 200 and reached recall@10 0.95 at the same ef.
     ///
     /// Returns an index of one segment holding every vector under the same ids.
     pub fn merged(&self, ef_construction: usize) -> Result<SegmentedIndex, SegmentError> {
