@@ -159,6 +159,10 @@ struct BenchArgs {
     /// Build this many independent segments and search them merged.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     segments: Option<u16>,
+    /// With --segments: search with per-segment sampling (each segment asked for its likely
+    /// share of the top k, searched again when it may hold more).
+    #[arg(long, requires = "segments")]
+    sampled: bool,
     /// With --segments: merge the segments into one graph (insertions with this beam width)
     /// and sweep the merged graph instead; then build the whole afresh and sweep it too, so
     /// the merge's time share and its ef at the target come from one run.
@@ -268,6 +272,15 @@ impl Searchable for Index {
 impl Searchable for SegmentedIndex {
     fn search_with_ef(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<omen::Neighbor>, omen::Error> {
         SegmentedIndex::search_with_ef(self, query, k, ef)
+    }
+}
+
+/// A segmented index searched with per-segment sampling.
+struct Sampled<'a>(&'a SegmentedIndex);
+
+impl Searchable for Sampled<'_> {
+    fn search_with_ef(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<omen::Neighbor>, omen::Error> {
+        self.0.search_sampled_with_ef(query, k, ef)
     }
 }
 
@@ -936,7 +949,11 @@ fn bench_segmented(
             Some((fresh_s, hit))
         }
     };
-    let sweep = sweep_ef(&index, data, truth, k, &a.efs, &format!("{segments} segments, "))?;
+    let sweep = if a.sampled {
+        sweep_ef(&Sampled(&index), data, truth, k, &a.efs, &format!("{segments} segments sampled, "))?
+    } else {
+        sweep_ef(&index, data, truth, k, &a.efs, &format!("{segments} segments, "))?
+    };
     let hit = first_at_target(&sweep, a.target_recall);
     let out = json!({
         "lib": "omen", "version": env!("CARGO_PKG_VERSION"), "git_revision": sysinfo::git_revision(), "lang": "rust",
@@ -944,7 +961,7 @@ fn bench_segmented(
         "segments": segments, "M": c.m, "efc": c.ef_construction, "k": k, "metric": format!("{} (omen)", c.metric),
         "build_s": (build_s * 1e4).round() / 1e4, "build_vps": (n as f64 / build_s * 10.0).round() / 10.0,
         "build": "SegmentedIndex::build (segments in parallel)",
-        "merge_ef": a.merge_ef, "merge_s": merge_s,
+        "merge_ef": a.merge_ef, "merge_s": merge_s, "sampled": a.sampled, "researches": index.researches(),
         "fresh_build_s": fresh.as_ref().map(|f| (f.0 * 1e4).round() / 1e4),
         "merge_time_share": merge_s.zip(fresh.as_ref()).map(|(m, f)| (m / f.0 * 1e3).round() / 1e3),
         "fresh_ef_at_target": fresh.as_ref().and_then(|f| f.1.as_ref().map(|h| h["ef"].clone())),
@@ -954,7 +971,11 @@ fn bench_segmented(
         "qps_at_target": hit.map(|h| h["qps"].clone()), "recall_at_target": hit.map(|h| h["recall"].clone()),
         "truth": if from_file { "groundtruth.ivecs" } else { "brute force" },
         "distance_path": omen::simd_path().name(), "sweep": sweep,
-        "search": "single thread, one query per call, every segment searched and merged",
+        "search": if a.sampled {
+            "single thread, one query per call, every segment searched for its sampled share and merged"
+        } else {
+            "single thread, one query per call, every segment searched and merged"
+        },
         "started_unix": started_at, "load1_at_start": load1,
     });
     println!("{out}");

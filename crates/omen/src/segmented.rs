@@ -161,6 +161,22 @@ impl SegmentedIndex {
         Ok(hits.into_iter().map(|h| Neighbor { id: h.id, dist: h.dist }).collect())
     }
 
+    /// [`SegmentedIndex::search_with_ef`] that asks each segment only for its likely share of
+    /// the top `k` (with a beam narrowed in proportion) and searches a segment again in full
+    /// when the merged result shows it may hold more (see
+    /// `omen_segment::SegmentedIndex::search_sampled`). Pays when segments are many and random
+    /// parts of the data; [`SegmentedIndex::researches`] counts the second searches.
+    pub fn search_sampled_with_ef(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>, Error> {
+        let q = self.prepared(query)?;
+        let hits = self.inner.search_sampled(&q, k, ef)?;
+        Ok(hits.into_iter().map(|h| Neighbor { id: h.id, dist: h.dist }).collect())
+    }
+
+    /// Segment searches that [`SegmentedIndex::search_sampled_with_ef`] ran a second time.
+    pub fn researches(&self) -> u64 {
+        self.inner.researches()
+    }
+
     /// Segment `segment` searched alone: its own top `min(k, len)` with beam `ef >= k`.
     pub fn search_segment(&self, segment: usize, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>, Error> {
         let q = self.prepared(query)?;

@@ -190,6 +190,7 @@ pub struct SegmentedIndex {
     segments: Vec<Segment>,
     scratch: Mutex<Vec<SearchScratch>>,
     exact_fallbacks: AtomicU64,
+    researches: AtomicU64,
 }
 
 impl SegmentedIndex {
@@ -256,6 +257,7 @@ impl SegmentedIndex {
             segments: segments?,
             scratch: Mutex::new(Vec::new()),
             exact_fallbacks: AtomicU64::new(0),
+            researches: AtomicU64::new(0),
         })
     }
 
@@ -295,6 +297,7 @@ impl SegmentedIndex {
             segments: out,
             scratch: Mutex::new(Vec::new()),
             exact_fallbacks: AtomicU64::new(0),
+            researches: AtomicU64::new(0),
         })
     }
 
@@ -331,6 +334,77 @@ impl SegmentedIndex {
     /// The `k` nearest over all segments: each segment's top `k` with beam `ef`, merged by
     /// distance then id, each id once. Checks the request like a single graph's search.
     pub fn search(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Hit>, SegmentError> {
+        self.check_request(query, k, ef)?;
+        let mut all = Vec::with_capacity(self.segments.iter().map(|s| k.min(s.len())).sum());
+        // The request is checked once above, not again per segment.
+        self.with_scratch(|scratch| {
+            for seg in &self.segments {
+                all.extend(seg.search_prechecked(&self.dist, query, k, ef, scratch));
+            }
+        });
+        Ok(merge_top_k(all, k))
+    }
+
+    /// [`SegmentedIndex::search`] that asks each segment only for its likely share of the top
+    /// `k`, with a beam narrowed in proportion, and searches a segment again in full when the
+    /// merged result shows it may hold more (as Qdrant samples segments).
+    ///
+    /// If segments are random parts of the data, the number of the global top `k` that lie in
+    /// a segment holding share `p` of the vectors is Binomial(k, p); the segment is asked for
+    /// the smallest `k_s` it exceeds with probability at most 1/1000 ([`sampling_limit`]), with
+    /// beam `max(k_s, ef * k_s / k)`. When a segment returned `k_s` hits and its furthest is
+    /// no further than the merged `k`-th, nodes it did not return could still belong to the top
+    /// `k`: it is searched again with `k` and `ef` ([`SegmentedIndex::researches`] counts these).
+    /// Segments that are not random parts (split by time or by topic) are then searched again
+    /// more often, at a cost, not a loss of answers.
+    pub fn search_sampled(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Hit>, SegmentError> {
+        self.check_request(query, k, ef)?;
+        let len = self.len();
+        let mut all = Vec::with_capacity(k * 2);
+        // Per segment: the limit it was asked for and the hits it returned.
+        let mut asked = Vec::with_capacity(self.segments.len());
+        self.with_scratch(|scratch| {
+            for seg in &self.segments {
+                let limit = sampling_limit(k, seg.len() as f64 / len as f64).min(seg.len());
+                let beam = (ef * limit).div_ceil(k).max(limit);
+                let hits = if limit == 0 {
+                    Vec::new()
+                } else {
+                    seg.search_prechecked(&self.dist, query, limit, beam, scratch)
+                };
+                asked.push((limit, hits.len(), hits.last().map(|h| h.dist)));
+                all.extend(hits);
+            }
+            let mut merged = merge_top_k(std::mem::take(&mut all), k);
+            let kth = if merged.len() == k { merged.last().map(|h| h.dist) } else { None };
+            let mut again = 0;
+            for (seg, &(limit, got, furthest)) in self.segments.iter().zip(&asked) {
+                let short = limit < k.min(seg.len());
+                // Fewer than k merged hits: any segment asked for less may fill the gap.
+                let may_hold_more = match (kth, furthest) {
+                    (None, _) => true,
+                    (Some(kth), Some(f)) => got == limit && f <= kth,
+                    (Some(_), None) => false,
+                };
+                if short && may_hold_more {
+                    merged.extend(seg.search_prechecked(&self.dist, query, k, ef, scratch));
+                    again += 1;
+                }
+            }
+            if again > 0 {
+                self.researches.fetch_add(again, Ordering::Relaxed);
+                merged = merge_top_k(merged, k);
+            }
+            Ok(merged)
+        })
+    }
+
+    /// Segment searches that [`SegmentedIndex::search_sampled`] ran a second time in full.
+    pub fn researches(&self) -> u64 {
+        self.researches.load(Ordering::Relaxed)
+    }
+
+    fn check_request(&self, query: &[f32], k: usize, ef: usize) -> Result<(), SegmentError> {
         check_query(query, self.dim)?;
         let len = self.len();
         if k == 0 {
@@ -345,14 +419,7 @@ impl SegmentedIndex {
         if ef < k {
             return Err(SearchError::EfBelowK { ef, k }.into());
         }
-        let mut all = Vec::with_capacity(self.segments.iter().map(|s| k.min(s.len())).sum());
-        // The request is checked once above, not again per segment.
-        self.with_scratch(|scratch| {
-            for seg in &self.segments {
-                all.extend(seg.search_prechecked(&self.dist, query, k, ef, scratch));
-            }
-        });
-        Ok(merge_top_k(all, k))
+        Ok(())
     }
 
     /// Verifies every segment's graph.
@@ -497,8 +564,34 @@ impl SegmentedIndex {
             segments: Vec::new(),
             scratch: Mutex::new(Vec::new()),
             exact_fallbacks: AtomicU64::new(0),
+            researches: AtomicU64::new(0),
         }
     }
+}
+
+/// The number of hits to ask of a segment holding share `share` of the vectors for a top `k`:
+/// the smallest `x` with P(X > x) <= 1/1000 for X ~ Binomial(k, share), the number of the
+/// global top `k` such a segment holds when segments are random parts of the data. At least 1
+/// (for a non-empty share), at most `k`.
+pub fn sampling_limit(k: usize, share: f64) -> usize {
+    const TAIL: f64 = 1e-3;
+    if k == 0 || share <= 0.0 {
+        return 0;
+    }
+    if share >= 1.0 {
+        return k;
+    }
+    // Walk the pmf upwards in log space (stable for large k): pmf(x+1) = pmf(x) (k-x)/(x+1) p/q.
+    let (p, q) = (share, 1.0 - share);
+    let mut log_pmf = k as f64 * q.ln();
+    let mut cdf = log_pmf.exp();
+    let mut x = 0;
+    while x < k && 1.0 - cdf > TAIL {
+        log_pmf += ((k - x) as f64).ln() - ((x + 1) as f64).ln() + p.ln() - q.ln();
+        cdf += log_pmf.exp();
+        x += 1;
+    }
+    x.max(1)
 }
 
 /// Sorts hits by distance then id, keeps each id's nearest occurrence, and keeps `k`.
@@ -529,6 +622,24 @@ mod tests {
         assert_eq!(SegmentPlan::MaxSize(5).sizes(10).unwrap(), vec![5, 5]);
         assert!(SegmentPlan::Count(0).sizes(10).is_err());
         assert!(SegmentPlan::MaxSize(0).sizes(10).is_err());
+    }
+
+    #[test]
+    fn sampling_limit_is_the_binomial_tail_quantile() {
+        // Exact tails: Binomial(10, 0.25) P(X >= 8) = 4.2e-4, P(X >= 7) = 3.5e-3.
+        assert_eq!(sampling_limit(10, 0.25), 7);
+        assert_eq!(sampling_limit(10, 0.125), 5);
+        assert_eq!(sampling_limit(10, 0.5), 9);
+        assert_eq!(sampling_limit(100, 0.25), 39);
+        assert_eq!(sampling_limit(1000, 0.1), 130);
+        assert_eq!(sampling_limit(10, 0.01), 2);
+        assert_eq!(sampling_limit(1, 0.3), 1, "never 0 for a non-empty share");
+        assert_eq!(sampling_limit(10, 1.0), 10);
+        assert_eq!(sampling_limit(0, 0.5), 0);
+        assert_eq!(sampling_limit(10, 0.0), 0);
+        // Large k stays finite and below k.
+        let big = sampling_limit(1_000_000, 0.5);
+        assert!(big > 500_000 && big < 502_000, "{big}");
     }
 
     #[test]

@@ -41,7 +41,7 @@
 
 mod index;
 
-pub use crate::index::{Hit, Segment, SegmentError, SegmentId, SegmentPlan, SegmentedIndex};
+pub use crate::index::{Hit, Segment, SegmentError, SegmentId, SegmentPlan, SegmentedIndex, sampling_limit};
 
 /// The README's example, compiled and run as a doctest so it stays true.
 #[cfg(doctest)]

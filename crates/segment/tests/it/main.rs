@@ -68,7 +68,34 @@ fn merged_search_at_large_ef_equals_exact_search() {
         let got = index.search(query, 10, n).unwrap();
         let got: Vec<(VectorId, f32)> = got.into_iter().map(|h| (h.id, h.dist)).collect();
         assert_eq!(got, exact[..10].to_vec(), "query {q}");
+        let sampled = index.search_sampled(query, 10, n).unwrap();
+        let sampled: Vec<(VectorId, f32)> = sampled.into_iter().map(|h| (h.id, h.dist)).collect();
+        assert_eq!(sampled, exact[..10].to_vec(), "query {q}, sampled");
     }
+}
+
+#[test]
+fn sampled_search_searches_again_a_segment_that_holds_more_than_its_share() {
+    // Sorted by the first coordinate, segment 0 holds the 200 vectors nearest x = 0: a query
+    // there has its whole top 10 in segment 0, which sampling asks for only 7.
+    let dim = 4;
+    let n = 800;
+    let mut rows: Vec<Vec<f32>> = random(n, dim, 8).chunks(dim).map(<[f32]>::to_vec).collect();
+    rows.sort_by(|a, b| a[0].total_cmp(&b[0]));
+    let data: Vec<f32> = rows.concat();
+    let ids = scrambled_ids(n);
+    let index =
+        SegmentedIndex::build(dim, HnswParams::new(Metric::L2).m(8), &data, &ids, SegmentPlan::Count(4)).unwrap();
+    assert_eq!(omen_segment::sampling_limit(10, 0.25), 7);
+    let dist = Distance::new(Metric::L2);
+    let query = [0.0, 0.5, 0.5, 0.5];
+    let exact: Vec<VectorId> =
+        brute_force_knn(Rows::dense(&data, dim), &dist, &query, 10).into_iter().map(|h| ids[h.id.idx()]).collect();
+    assert!(exact.iter().all(|id| index.segments()[0].ids().contains(id)), "the top 10 lie in segment 0");
+    let before = index.researches();
+    let got: Vec<VectorId> = index.search_sampled(&query, 10, n).unwrap().into_iter().map(|h| h.id).collect();
+    assert_eq!(got, exact);
+    assert_eq!(index.researches() - before, 1, "segment 0 alone searched again");
 }
 
 #[test]
