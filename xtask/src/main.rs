@@ -161,8 +161,12 @@ struct BenchArgs {
     segments: Option<u16>,
     /// With --segments: search with per-segment sampling (each segment asked for its likely
     /// share of the top k, searched again when it may hold more).
-    #[arg(long, requires = "segments")]
+    #[arg(long, requires = "segments", conflicts_with = "parallel_query")]
     sampled: bool,
+    /// With --segments: search each query's segments in parallel (all --threads), still one
+    /// query at a time: latency, not throughput.
+    #[arg(long, requires = "segments")]
+    parallel_query: bool,
     /// With --segments: merge the segments into one graph (insertions with this beam width)
     /// and sweep the merged graph instead; then build the whole afresh and sweep it too, so
     /// the merge's time share and its ef at the target come from one run.
@@ -272,6 +276,15 @@ impl Searchable for Index {
 impl Searchable for SegmentedIndex {
     fn search_with_ef(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<omen::Neighbor>, omen::Error> {
         SegmentedIndex::search_with_ef(self, query, k, ef)
+    }
+}
+
+/// A segmented index searching each query's segments in parallel.
+struct Parallel<'a>(&'a SegmentedIndex);
+
+impl Searchable for Parallel<'_> {
+    fn search_with_ef(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<omen::Neighbor>, omen::Error> {
+        self.0.search_parallel_with_ef(query, k, ef)
     }
 }
 
@@ -949,7 +962,9 @@ fn bench_segmented(
             Some((fresh_s, hit))
         }
     };
-    let sweep = if a.sampled {
+    let sweep = if a.parallel_query {
+        sweep_ef(&Parallel(&index), data, truth, k, &a.efs, &format!("{segments} segments in parallel, "))?
+    } else if a.sampled {
         sweep_ef(&Sampled(&index), data, truth, k, &a.efs, &format!("{segments} segments sampled, "))?
     } else {
         sweep_ef(&index, data, truth, k, &a.efs, &format!("{segments} segments, "))?
@@ -961,7 +976,7 @@ fn bench_segmented(
         "segments": segments, "M": c.m, "efc": c.ef_construction, "k": k, "metric": format!("{} (omen)", c.metric),
         "build_s": (build_s * 1e4).round() / 1e4, "build_vps": (n as f64 / build_s * 10.0).round() / 10.0,
         "build": "SegmentedIndex::build (segments in parallel)",
-        "merge_ef": a.merge_ef, "merge_s": merge_s, "sampled": a.sampled, "researches": index.researches(),
+        "merge_ef": a.merge_ef, "merge_s": merge_s, "sampled": a.sampled, "parallel_query": a.parallel_query, "researches": index.researches(),
         "fresh_build_s": fresh.as_ref().map(|f| (f.0 * 1e4).round() / 1e4),
         "merge_time_share": merge_s.zip(fresh.as_ref()).map(|(m, f)| (m / f.0 * 1e3).round() / 1e3),
         "fresh_ef_at_target": fresh.as_ref().and_then(|f| f.1.as_ref().map(|h| h["ef"].clone())),
@@ -971,7 +986,9 @@ fn bench_segmented(
         "qps_at_target": hit.map(|h| h["qps"].clone()), "recall_at_target": hit.map(|h| h["recall"].clone()),
         "truth": if from_file { "groundtruth.ivecs" } else { "brute force" },
         "distance_path": omen::simd_path().name(), "sweep": sweep,
-        "search": if a.sampled {
+        "search": if a.parallel_query {
+            "one query at a time, its segments searched in parallel on --threads threads, merged"
+        } else if a.sampled {
             "single thread, one query per call, every segment searched for its sampled share and merged"
         } else {
             "single thread, one query per call, every segment searched and merged"

@@ -161,6 +161,15 @@ impl SegmentedIndex {
         Ok(hits.into_iter().map(|h| Neighbor { id: h.id, dist: h.dist }).collect())
     }
 
+    /// [`SegmentedIndex::search_with_ef`] with the segments searched in parallel on the current
+    /// rayon pool: the same answer, sooner, for one query on idle cores (see
+    /// `omen_segment::SegmentedIndex::search_parallel`).
+    pub fn search_parallel_with_ef(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>, Error> {
+        let q = self.prepared(query)?;
+        let hits = self.inner.search_parallel(&q, k, ef)?;
+        Ok(hits.into_iter().map(|h| Neighbor { id: h.id, dist: h.dist }).collect())
+    }
+
     /// [`SegmentedIndex::search_with_ef`] that asks each segment only for its likely share of
     /// the top `k` (with a beam narrowed in proportion) and searches a segment again in full
     /// when the merged result shows it may hold more (see

@@ -135,6 +135,14 @@ fn segmented_index_through_the_facade() {
         let hits = index.search(&data[..dim], 5).unwrap();
         assert_eq!(hits[0].id, VectorId(0), "{metric}");
         assert!(hits[0].dist.abs() < 1e-5);
+        // Every way of searching the segments gives the same answer at a beam that makes each
+        // segment's search exact (cosine queries normalised on each path).
+        let q = &data[3 * dim..4 * dim];
+        let full = index.search_with_ef(q, 5, 500).unwrap();
+        assert_eq!(index.search_parallel_with_ef(q, 5, 500).unwrap(), full, "{metric}");
+        assert_eq!(index.search_sampled_with_ef(q, 5, 500).unwrap(), full, "{metric}");
+        assert!(matches!(index.search_sampled_with_ef(q, 0, 10), Err(Error::ZeroK)));
+        assert!(matches!(index.search_parallel_with_ef(&[0.0; 3], 1, 10), Err(Error::DimensionMismatch { .. })));
         let merged = index.merged(64).unwrap();
         assert_eq!((merged.len(), merged.segment_count()), (1200, 1));
         assert_eq!(merged.check_invariants(), Ok(()));

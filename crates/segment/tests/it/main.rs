@@ -68,6 +68,11 @@ fn merged_search_at_large_ef_equals_exact_search() {
         let got = index.search(query, 10, n).unwrap();
         let got: Vec<(VectorId, f32)> = got.into_iter().map(|h| (h.id, h.dist)).collect();
         assert_eq!(got, exact[..10].to_vec(), "query {q}");
+        // A pool of 4 threads, so the fan-out runs even on a one-core machine.
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
+        let parallel = pool.install(|| index.search_parallel(query, 10, n)).unwrap();
+        let parallel: Vec<(VectorId, f32)> = parallel.into_iter().map(|h| (h.id, h.dist)).collect();
+        assert_eq!(parallel, exact[..10].to_vec(), "query {q}, parallel");
         let sampled = index.search_sampled(query, 10, n).unwrap();
         let sampled: Vec<(VectorId, f32)> = sampled.into_iter().map(|h| (h.id, h.dist)).collect();
         assert_eq!(sampled, exact[..10].to_vec(), "query {q}, sampled");
