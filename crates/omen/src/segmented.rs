@@ -161,6 +161,14 @@ impl SegmentedIndex {
         Ok(hits.into_iter().map(|h| Neighbor { id: h.id, dist: h.dist }).collect())
     }
 
+    /// [`SegmentedIndex::search_with_ef`] with a beam for each segment (`efs[i]` for segment
+    /// `i`, each at least `k`; one per segment, else [`Error::BadParameter`]).
+    pub fn search_with_efs(&self, query: &[f32], k: usize, efs: &[usize]) -> Result<Vec<Neighbor>, Error> {
+        let q = self.prepared(query)?;
+        let hits = self.inner.search_with_efs(&q, k, efs)?;
+        Ok(hits.into_iter().map(|h| Neighbor { id: h.id, dist: h.dist }).collect())
+    }
+
     /// [`SegmentedIndex::search_with_ef`] with the segments searched in parallel on the current
     /// rayon pool: the same answer, sooner, for one query on idle cores (see
     /// `omen_segment::SegmentedIndex::search_parallel`).

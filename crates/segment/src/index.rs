@@ -100,6 +100,14 @@ pub enum SegmentError {
         /// What differs.
         what: String,
     },
+    /// A list of per-segment beams whose length is not the number of segments.
+    #[error("{given} beam widths for {segments} segments")]
+    EfCount {
+        /// Beams given.
+        given: usize,
+        /// Segments in the index.
+        segments: usize,
+    },
     /// A search request that cannot be answered.
     #[error(transparent)]
     Search(#[from] SearchError),
@@ -339,6 +347,23 @@ impl SegmentedIndex {
         // The request is checked once above, not again per segment.
         self.with_scratch(|scratch| {
             for seg in &self.segments {
+                all.extend(seg.search_prechecked(&self.dist, query, k, ef, scratch));
+            }
+        });
+        Ok(merge_top_k(all, k))
+    }
+
+    /// [`SegmentedIndex::search`] with a beam for each segment: segment `i` is searched with
+    /// `efs[i]` (each at least `k`), for instance a wider one for a segment known to be harder.
+    pub fn search_with_efs(&self, query: &[f32], k: usize, efs: &[usize]) -> Result<Vec<Hit>, SegmentError> {
+        if efs.len() != self.segments.len() {
+            return Err(SegmentError::EfCount { given: efs.len(), segments: self.segments.len() });
+        }
+        let min_ef = efs.iter().copied().min().unwrap_or(k);
+        self.check_request(query, k, min_ef)?;
+        let mut all = Vec::with_capacity(self.segments.iter().map(|s| k.min(s.len())).sum());
+        self.with_scratch(|scratch| {
+            for (seg, &ef) in self.segments.iter().zip(efs) {
                 all.extend(seg.search_prechecked(&self.dist, query, k, ef, scratch));
             }
         });

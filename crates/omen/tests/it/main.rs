@@ -141,6 +141,8 @@ fn segmented_index_through_the_facade() {
         let full = index.search_with_ef(q, 5, 500).unwrap();
         assert_eq!(index.search_parallel_with_ef(q, 5, 500).unwrap(), full, "{metric}");
         assert_eq!(index.search_sampled_with_ef(q, 5, 500).unwrap(), full, "{metric}");
+        assert_eq!(index.search_with_efs(q, 5, &[500, 500, 500]).unwrap(), full, "{metric}");
+        assert!(matches!(index.search_with_efs(q, 5, &[500]), Err(Error::BadParameter(_))));
         assert!(matches!(index.search_sampled_with_ef(q, 0, 10), Err(Error::ZeroK)));
         assert!(matches!(index.search_parallel_with_ef(&[0.0; 3], 1, 10), Err(Error::DimensionMismatch { .. })));
         let merged = index.merged(64).unwrap();

@@ -73,6 +73,9 @@ fn merged_search_at_large_ef_equals_exact_search() {
         let parallel = pool.install(|| index.search_parallel(query, 10, n)).unwrap();
         let parallel: Vec<(VectorId, f32)> = parallel.into_iter().map(|h| (h.id, h.dist)).collect();
         assert_eq!(parallel, exact[..10].to_vec(), "query {q}, parallel");
+        let per_segment = index.search_with_efs(query, 10, &[n, n, n, n]).unwrap();
+        let per_segment: Vec<(VectorId, f32)> = per_segment.into_iter().map(|h| (h.id, h.dist)).collect();
+        assert_eq!(per_segment, exact[..10].to_vec(), "query {q}, per-segment beams");
         let sampled = index.search_sampled(query, 10, n).unwrap();
         let sampled: Vec<(VectorId, f32)> = sampled.into_iter().map(|h| (h.id, h.dist)).collect();
         assert_eq!(sampled, exact[..10].to_vec(), "query {q}, sampled");
@@ -145,6 +148,12 @@ fn bad_input_is_a_typed_error() {
     assert!(matches!(index.search(&[0.0; 3], 0, 10), Err(SegmentError::Search(_))));
     assert!(matches!(index.search(&[0.0; 3], 11, 20), Err(SegmentError::Search(_))));
     assert!(matches!(index.search(&[0.0; 3], 5, 4), Err(SegmentError::Search(_))));
+    assert_eq!(
+        index.search_with_efs(&[0.0; 3], 1, &[10]).unwrap_err(),
+        SegmentError::EfCount { given: 1, segments: 2 }
+    );
+    assert!(matches!(index.search_with_efs(&[0.0; 3], 5, &[10, 4]), Err(SegmentError::Search(_))));
+    assert_eq!(index.search_with_efs(&[0.0; 3], 5, &[5, 40]).unwrap().len(), 5);
     use omen_segment::SegmentId;
     assert!(matches!(index.search_segment(SegmentId(0), &[0.0; 3], 0, 10), Err(SegmentError::Search(_))));
     assert!(matches!(index.search_segment(SegmentId(1), &[0.0; 3], 5, 4), Err(SegmentError::Search(_))));
