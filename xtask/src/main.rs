@@ -71,6 +71,9 @@ struct ProfileArgs {
     /// Base vectors to generate for a synthetic dataset.
     #[arg(long, default_value_t = 20_000)]
     n: usize,
+    /// Beam of the profiled queries after the build (use the bench's ef for recall 0.95).
+    #[arg(long, default_value_t = 64)]
+    ef_search: usize,
 }
 
 #[cfg(feature = "profile")]
@@ -781,10 +784,43 @@ fn profile_run(a: ProfileArgs) -> Result<(), Failure> {
         (allocs1 - allocs0) as f64 / n as f64,
         (bytes1 - bytes0) as f64 / 1048576.0
     );
+    // Queries, one at a time on this thread: what each one reads. Vector bytes per query over
+    // the time per query is the bandwidth the search draws from wherever the rows live.
+    let k = (c.k as usize).min(n);
+    let calls0 = omen_distance::calls_on_this_thread();
+    let started = Instant::now();
+    for q in 0..data.queries.len() {
+        index.search_with_ef(data.queries.row(q), k, a.ef_search.max(k))?;
+    }
+    let query_s = started.elapsed().as_secs_f64();
+    let nq = data.queries.len().max(1) as f64;
+    let per_query_calls = (omen_distance::calls_on_this_thread() - calls0) as f64 / nq;
+    let row_bytes = (data.base.dim * 4) as f64;
+    let us_per_query = query_s * 1e6 / nq;
+    println!(
+        "\nqueries: {} at ef {}, one at a time: {us_per_query:.1} us each, {per_query_calls:.0} distance calls each = {:.0} KB of vector rows = {:.1} GB/s of row reads",
+        data.queries.len(),
+        a.ef_search.max(k),
+        per_query_calls * row_bytes / 1024.0,
+        per_query_calls * row_bytes / (us_per_query * 1e3)
+    );
+    // For scale: the exact scan reads every row in order, the fastest way rows come in.
+    let scans = data.queries.len().min(20);
+    let started = Instant::now();
+    for q in 0..scans {
+        index.search_filtered_by(data.queries.row(q), k, a.ef_search.max(k), |_| true, omen::FilterPlan::Scan)?;
+    }
+    let scan_s = started.elapsed().as_secs_f64() / scans.max(1) as f64;
+    let scan_gbs = n as f64 * row_bytes / (scan_s * 1e9);
+    println!(
+        "exact scan, for scale: {:.2} ms per query = {scan_gbs:.1} GB/s of row reads (every row, in order)",
+        scan_s * 1e3
+    );
     if c.json {
         println!(
             "{}",
             json!({"dataset": data.name, "n": n, "dim": data.base.dim, "threads": c.threads, "build_s": total_s,
+                   "scan_gb_per_s": scan_gbs, "query_ef": a.ef_search.max(k), "us_per_query": us_per_query, "distance_calls_per_query": per_query_calls,
                    "phases": rows, "other_ns": other, "distance_calls": distance_calls,
                    "ns_per_distance": ns_per_distance, "distance_share_est": dist_ns / total_ns,
                    "allocations": allocs1 - allocs0, "allocated_bytes": bytes1 - bytes0,
