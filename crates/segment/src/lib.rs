@@ -15,11 +15,15 @@
 //! **Invariants:** every segment passes `check_invariants()`; a result names the caller's id,
 //! never a segment-local one; merged results are sorted, unique and exactly `k` long.
 //!
+//! Besides [`SegmentedIndex::search`] (every segment with the same `k` and beam, on the
+//! caller's thread): [`SegmentedIndex::search_with_efs`] (a beam per segment),
+//! [`SegmentedIndex::search_parallel`] (the segments on the rayon pool) and
+//! [`SegmentedIndex::search_sampled`] (each segment asked for its likely share of the top `k`,
+//! searched again in full when the merged result shows it may hold more).
+//!
 //! [`SegmentedIndex::merged`] combines the segments into one graph without rebuilding from
 //! scratch: the largest segment's graph is kept and the other nodes are inserted into it,
-//! each search seeded with the node's old neighbours.
-//!
-//! Not built yet: re-searching a segment with a larger `ef` when the merged top-k needs it.
+//! each search also started from the node's old neighbours already merged.
 //!
 //! # Example
 //! ```
