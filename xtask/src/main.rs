@@ -301,7 +301,7 @@ impl Searchable for Sampled<'_> {
 }
 
 fn search_all(
-    index: &impl Searchable,
+    index: &(impl Searchable + ?Sized),
     data: &Dataset,
     k: usize,
     ef: usize,
@@ -319,7 +319,7 @@ fn search_all(
 /// Recall@k and single-thread QPS at every ef of `efs` (raised to k), as the peer benchmark's
 /// `sweep` entries; `label` prefixes the progress lines.
 fn sweep_ef(
-    index: &impl Searchable,
+    index: &(impl Searchable + ?Sized),
     data: &Dataset,
     truth: &[Vec<NodeId>],
     k: usize,
@@ -787,10 +787,11 @@ fn profile_run(a: ProfileArgs) -> Result<(), Failure> {
     // Queries, one at a time on this thread: what each one reads. Vector bytes per query over
     // the time per query is the bandwidth the search draws from wherever the rows live.
     let k = (c.k as usize).min(n);
+    let ef = a.ef_search.max(k);
     let calls0 = omen_distance::calls_on_this_thread();
     let started = Instant::now();
     for q in 0..data.queries.len() {
-        index.search_with_ef(data.queries.row(q), k, a.ef_search.max(k))?;
+        index.search_with_ef(data.queries.row(q), k, ef)?;
     }
     let query_s = started.elapsed().as_secs_f64();
     let nq = data.queries.len().max(1) as f64;
@@ -800,7 +801,7 @@ fn profile_run(a: ProfileArgs) -> Result<(), Failure> {
     println!(
         "\nqueries: {} at ef {}, one at a time: {us_per_query:.1} us each, {per_query_calls:.0} distance calls each = {:.0} KB of vector rows = {:.1} GB/s of row reads",
         data.queries.len(),
-        a.ef_search.max(k),
+        ef,
         per_query_calls * row_bytes / 1024.0,
         per_query_calls * row_bytes / (us_per_query * 1e3)
     );
@@ -808,7 +809,7 @@ fn profile_run(a: ProfileArgs) -> Result<(), Failure> {
     let scans = data.queries.len().min(20);
     let started = Instant::now();
     for q in 0..scans {
-        index.search_filtered_by(data.queries.row(q), k, a.ef_search.max(k), |_| true, omen::FilterPlan::Scan)?;
+        index.search_filtered_by(data.queries.row(q), k, ef, |_| true, omen::FilterPlan::Scan)?;
     }
     let scan_s = started.elapsed().as_secs_f64() / scans.max(1) as f64;
     let scan_gbs = n as f64 * row_bytes / (scan_s * 1e9);
@@ -820,7 +821,7 @@ fn profile_run(a: ProfileArgs) -> Result<(), Failure> {
         println!(
             "{}",
             json!({"dataset": data.name, "n": n, "dim": data.base.dim, "threads": c.threads, "build_s": total_s,
-                   "scan_gb_per_s": scan_gbs, "query_ef": a.ef_search.max(k), "us_per_query": us_per_query, "distance_calls_per_query": per_query_calls,
+                   "scan_gb_per_s": scan_gbs, "query_ef": ef, "us_per_query": us_per_query, "distance_calls_per_query": per_query_calls,
                    "phases": rows, "other_ns": other, "distance_calls": distance_calls,
                    "ns_per_distance": ns_per_distance, "distance_share_est": dist_ns / total_ns,
                    "allocations": allocs1 - allocs0, "allocated_bytes": bytes1 - bytes0,
@@ -998,13 +999,24 @@ fn bench_segmented(
             Some((fresh_s, hit))
         }
     };
-    let sweep = if a.parallel_query {
-        sweep_ef(&Parallel(&index), data, truth, k, &a.efs, &format!("{segments} segments in parallel, "))?
+    // How the segments are searched: the searcher, its progress label and its report line.
+    let (parallel, sampled) = (Parallel(&index), Sampled(&index));
+    let (searcher, label, how): (&dyn Searchable, &str, &str) = if a.parallel_query {
+        (
+            &parallel,
+            " in parallel",
+            "one query at a time, its segments searched in parallel on --threads threads, merged",
+        )
     } else if a.sampled {
-        sweep_ef(&Sampled(&index), data, truth, k, &a.efs, &format!("{segments} segments sampled, "))?
+        (
+            &sampled,
+            " sampled",
+            "single thread, one query per call, every segment searched for its sampled share and merged",
+        )
     } else {
-        sweep_ef(&index, data, truth, k, &a.efs, &format!("{segments} segments, "))?
+        (&index, "", "single thread, one query per call, every segment searched and merged")
     };
+    let sweep = sweep_ef(searcher, data, truth, k, &a.efs, &format!("{segments} segments{label}, "))?;
     let hit = first_at_target(&sweep, a.target_recall);
     let out = json!({
         "lib": "omen", "version": env!("CARGO_PKG_VERSION"), "git_revision": sysinfo::git_revision(), "lang": "rust",
@@ -1022,13 +1034,7 @@ fn bench_segmented(
         "qps_at_target": hit.map(|h| h["qps"].clone()), "recall_at_target": hit.map(|h| h["recall"].clone()),
         "truth": if from_file { "groundtruth.ivecs" } else { "brute force" },
         "distance_path": omen::simd_path().name(), "sweep": sweep,
-        "search": if a.parallel_query {
-            "one query at a time, its segments searched in parallel on --threads threads, merged"
-        } else if a.sampled {
-            "single thread, one query per call, every segment searched for its sampled share and merged"
-        } else {
-            "single thread, one query per call, every segment searched and merged"
-        },
+        "search": how,
         "started_unix": started_at, "load1_at_start": load1,
     });
     println!("{out}");

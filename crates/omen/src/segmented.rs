@@ -24,6 +24,12 @@ pub struct SegmentedIndex {
     ef_search: usize,
 }
 
+impl From<omen_segment::Hit> for Neighbor {
+    fn from(h: omen_segment::Hit) -> Self {
+        Neighbor { id: h.id, dist: h.dist }
+    }
+}
+
 impl From<SegmentError> for Error {
     fn from(e: SegmentError) -> Self {
         match e {
@@ -158,7 +164,7 @@ impl SegmentedIndex {
     pub fn search_with_ef(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>, Error> {
         let q = self.prepared(query)?;
         let hits = self.inner.search(&q, k, ef)?;
-        Ok(hits.into_iter().map(|h| Neighbor { id: h.id, dist: h.dist }).collect())
+        Ok(hits.into_iter().map(Neighbor::from).collect())
     }
 
     /// [`SegmentedIndex::search_with_ef`] with a beam for each segment (`efs[i]` for segment
@@ -166,7 +172,7 @@ impl SegmentedIndex {
     pub fn search_with_efs(&self, query: &[f32], k: usize, efs: &[usize]) -> Result<Vec<Neighbor>, Error> {
         let q = self.prepared(query)?;
         let hits = self.inner.search_with_efs(&q, k, efs)?;
-        Ok(hits.into_iter().map(|h| Neighbor { id: h.id, dist: h.dist }).collect())
+        Ok(hits.into_iter().map(Neighbor::from).collect())
     }
 
     /// [`SegmentedIndex::search_with_ef`] with the segments searched in parallel on the current
@@ -175,7 +181,7 @@ impl SegmentedIndex {
     pub fn search_parallel_with_ef(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>, Error> {
         let q = self.prepared(query)?;
         let hits = self.inner.search_parallel(&q, k, ef)?;
-        Ok(hits.into_iter().map(|h| Neighbor { id: h.id, dist: h.dist }).collect())
+        Ok(hits.into_iter().map(Neighbor::from).collect())
     }
 
     /// [`SegmentedIndex::search_with_ef`] that asks each segment only for its likely share of
@@ -186,7 +192,7 @@ impl SegmentedIndex {
     pub fn search_sampled_with_ef(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>, Error> {
         let q = self.prepared(query)?;
         let hits = self.inner.search_sampled(&q, k, ef)?;
-        Ok(hits.into_iter().map(|h| Neighbor { id: h.id, dist: h.dist }).collect())
+        Ok(hits.into_iter().map(Neighbor::from).collect())
     }
 
     /// Segment searches that [`SegmentedIndex::search_sampled_with_ef`] ran a second time.
@@ -199,7 +205,7 @@ impl SegmentedIndex {
         let q = self.prepared(query)?;
         let id = u16::try_from(segment).unwrap_or(u16::MAX);
         let hits = self.inner.search_segment(omen_segment::SegmentId(id), &q, k, ef)?;
-        Ok(hits.into_iter().map(|h| Neighbor { id: h.id, dist: h.dist }).collect())
+        Ok(hits.into_iter().map(Neighbor::from).collect())
     }
 
     /// Merges every segment into one graph (see `omen_segment::SegmentedIndex::merged`): the

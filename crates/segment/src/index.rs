@@ -343,14 +343,7 @@ impl SegmentedIndex {
     /// distance then id, each id once. Checks the request like a single graph's search.
     pub fn search(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Hit>, SegmentError> {
         self.check_request(query, k, ef)?;
-        let mut all = Vec::with_capacity(self.segments.iter().map(|s| k.min(s.len())).sum());
-        // The request is checked once above, not again per segment.
-        self.with_scratch(|scratch| {
-            for seg in &self.segments {
-                all.extend(seg.search_prechecked(&self.dist, query, k, ef, scratch));
-            }
-        });
-        Ok(merge_top_k(all, k))
+        Ok(self.search_each(query, k, |_| ef))
     }
 
     /// [`SegmentedIndex::search`] with a beam for each segment: segment `i` is searched with
@@ -361,13 +354,19 @@ impl SegmentedIndex {
         }
         let min_ef = efs.iter().copied().min().unwrap_or(k);
         self.check_request(query, k, min_ef)?;
+        Ok(self.search_each(query, k, |i| efs[i]))
+    }
+
+    /// Segment `i` searched with `k` and beam `ef_of(i)`, one after another on this thread,
+    /// merged. The request is checked by the caller, once, not again per segment.
+    fn search_each(&self, query: &[f32], k: usize, ef_of: impl Fn(usize) -> usize) -> Vec<Hit> {
         let mut all = Vec::with_capacity(self.segments.iter().map(|s| k.min(s.len())).sum());
         self.with_scratch(|scratch| {
-            for (seg, &ef) in self.segments.iter().zip(efs) {
-                all.extend(seg.search_prechecked(&self.dist, query, k, ef, scratch));
+            for (i, seg) in self.segments.iter().enumerate() {
+                all.extend(seg.search_prechecked(&self.dist, query, k, ef_of(i), scratch));
             }
         });
-        Ok(merge_top_k(all, k))
+        merge_top_k(all, k)
     }
 
     /// [`SegmentedIndex::search`] with the segments searched in parallel on the current rayon
@@ -377,7 +376,7 @@ impl SegmentedIndex {
     pub fn search_parallel(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Hit>, SegmentError> {
         self.check_request(query, k, ef)?;
         if self.segments.len() == 1 || rayon::current_num_threads() == 1 {
-            return self.search(query, k, ef);
+            return Ok(self.search_each(query, k, |_| ef));
         }
         let all: Vec<Hit> = self
             .segments
@@ -402,10 +401,10 @@ impl SegmentedIndex {
     pub fn search_sampled(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Hit>, SegmentError> {
         self.check_request(query, k, ef)?;
         let len = self.len();
-        let mut all = Vec::with_capacity(k * 2);
-        // Per segment: the limit it was asked for and the hits it returned.
-        let mut asked = Vec::with_capacity(self.segments.len());
         self.with_scratch(|scratch| {
+            let mut all = Vec::with_capacity(k * 2);
+            // Per segment: the limit it was asked for, the hits it returned, the furthest's distance.
+            let mut asked = Vec::with_capacity(self.segments.len());
             for seg in &self.segments {
                 let limit = sampling_limit(k, seg.len() as f64 / len as f64).min(seg.len());
                 let beam = (ef * limit).div_ceil(k).max(limit);
@@ -417,7 +416,7 @@ impl SegmentedIndex {
                 asked.push((limit, hits.len(), hits.last().map(|h| h.dist)));
                 all.extend(hits);
             }
-            let mut merged = merge_top_k(std::mem::take(&mut all), k);
+            let mut merged = merge_top_k(all, k);
             let kth = if merged.len() == k { merged.last().map(|h| h.dist) } else { None };
             let mut again = 0;
             for (seg, &(limit, got, furthest)) in self.segments.iter().zip(&asked) {
