@@ -1,16 +1,17 @@
 //! `cargo xtask updates`: recall after deletes (before and after compaction) and filtered
-//! search at several selectivities, graph walk against exact scan.
+//! search at several selectivities, graph walk against exact scan; on one index or, with
+//! `--segments S`, on a segmented index (where a merge drops the deleted vectors).
 
 use std::collections::HashSet;
 use std::time::Instant;
 
 use clap::Args;
-use omen::{FilterPlan, Index, VectorId};
+use omen::{Error, FilterPlan, Index, Neighbor, SegmentPlan, SegmentedIndex, VectorId};
 use omen_distance::Distance;
 use omen_search::{Rows, brute_force_batch};
 use serde_json::json;
 
-use crate::{Common, Failure, build, load, setup};
+use crate::{Common, Failure, build, load, params, setup};
 
 #[derive(Args)]
 pub(crate) struct UpdatesArgs {
@@ -28,6 +29,100 @@ pub(crate) struct UpdatesArgs {
     /// Shares of the vectors a filter accepts, one row each.
     #[arg(long, value_delimiter = ',', default_value = "0.5,0.1,0.05,0.02,0.01,0.005,0.001")]
     selectivity: Vec<f64>,
+    /// Measure a segmented index of this many segments (built in parallel) instead of one
+    /// index; deleted vectors are then dropped by merging the segments (beam
+    /// ef_construction × 2/5).
+    #[arg(long)]
+    segments: Option<usize>,
+}
+
+/// The index under test: one graph, or segments (a handful live at a time: size is no matter).
+#[allow(clippy::large_enum_variant)]
+enum Updatable {
+    One(Index),
+    Segments(SegmentedIndex),
+}
+
+impl Updatable {
+    fn search(&self, q: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>, Error> {
+        match self {
+            Updatable::One(i) => i.search_with_ef(q, k, ef),
+            Updatable::Segments(i) => i.search_with_ef(q, k, ef),
+        }
+    }
+
+    fn search_filtered_by(
+        &self,
+        q: &[f32],
+        k: usize,
+        ef: usize,
+        keep: impl Fn(VectorId) -> bool,
+        plan: FilterPlan,
+    ) -> Result<Vec<Neighbor>, Error> {
+        match self {
+            Updatable::One(i) => i.search_filtered_by(q, k, ef, keep, plan),
+            Updatable::Segments(i) => i.search_filtered_by(q, k, ef, keep, plan),
+        }
+    }
+
+    fn delete(&mut self, id: VectorId) -> Result<(), Error> {
+        match self {
+            Updatable::One(i) => i.delete(id),
+            Updatable::Segments(i) => i.delete(id),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Updatable::One(i) => i.len(),
+            Updatable::Segments(i) => i.len(),
+        }
+    }
+
+    fn save(&self, path: &std::path::Path) -> Result<(), Error> {
+        match self {
+            Updatable::One(i) => i.save(path),
+            Updatable::Segments(i) => i.save(path),
+        }
+    }
+
+    fn load(&self, path: &std::path::Path) -> Result<Updatable, Error> {
+        Ok(match self {
+            Updatable::One(_) => Updatable::One(Index::load(path)?),
+            Updatable::Segments(_) => Updatable::Segments(SegmentedIndex::load(path)?),
+        })
+    }
+
+    fn check_invariants(&self) -> Result<(), String> {
+        match self {
+            Updatable::One(i) => i.check_invariants().map_err(|v| v.to_string()),
+            Updatable::Segments(i) => i.check_invariants().map_err(|(s, v)| format!("segment {s}: {v}")),
+        }
+    }
+
+    /// The ways this kind of index drops its deleted vectors, as table columns.
+    fn droppers(&self) -> &'static [&'static str] {
+        match self {
+            Updatable::One(_) => &["compact", "rebuild"],
+            Updatable::Segments(_) => &["merge"],
+        }
+    }
+
+    /// Drops the deleted vectors the `which`-th way of [`Updatable::droppers`]; `merge_ef` is
+    /// the beam of a merge.
+    fn drop_deleted(self, which: usize, merge_ef: usize) -> Result<Updatable, Error> {
+        Ok(match self {
+            Updatable::One(mut i) => {
+                if which == 0 {
+                    i.compact()?
+                } else {
+                    i.rebuild()?
+                };
+                Updatable::One(i)
+            }
+            Updatable::Segments(i) => Updatable::Segments(i.merged(merge_ef)?),
+        })
+    }
 }
 
 /// A fixed pseudo-random number in [0, 1) per id (splitmix64): which ids a filter accepts or a
@@ -100,10 +195,24 @@ pub(crate) fn updates(a: UpdatesArgs) -> Result<(), Failure> {
         c.ef_construction,
         c.threads
     );
-    let (index, _) = build(&data, n, c, ef, "build")?;
-    let path = crate::target_dir().join("updates").join("base.omen");
+    let (index, path) = match a.segments {
+        None => (Updatable::One(build(&data, n, c, ef, "build")?.0), "base.omen"),
+        Some(s) => {
+            let built = SegmentedIndex::build(
+                data.base.dim,
+                c.metric,
+                params(c, ef),
+                data.base.prefix(n),
+                SegmentPlan::Count(s),
+            )?;
+            eprintln!("{s} segments");
+            (Updatable::Segments(built), "segments")
+        }
+    };
+    let path = crate::target_dir().join("updates").join(path);
     std::fs::create_dir_all(path.parent().expect("has a parent"))?;
     index.save(&path)?;
+    let merge_ef = (c.ef_construction * 2 / 5).max(1);
 
     eprintln!("\nfiltered search (recall@{k} against exact search among the accepted vectors; QPS on one thread)");
     eprintln!(
@@ -131,75 +240,53 @@ pub(crate) fn updates(a: UpdatesArgs) -> Result<(), Failure> {
         if c.json {
             println!(
                 "{}",
-                json!({"table": "filtered", "dataset": data.name, "n": n, "ef": ef, "k": k, "selectivity": s, "accepted": accepted,
+                json!({"table": "filtered", "dataset": data.name, "n": n, "ef": ef, "k": k, "segments": a.segments, "selectivity": s, "accepted": accepted,
                 "graph": {"recall": row[0].0, "qps": row[0].1}, "scan": {"recall": row[1].0, "qps": row[1].1}, "auto": {"recall": row[2].0, "qps": row[2].1}})
             );
         }
     }
 
+    let droppers = index.droppers();
     eprintln!("\ndeletes (recall@{k} against exact search among the live vectors; QPS on one thread)");
-    eprintln!(
-        "{:>8} {:>7} {:>14} {:>11} {:>10} {:>14} {:>11} {:>10} {:>14} {:>11}",
-        "deleted",
-        "live",
-        "recall before",
-        "QPS before",
-        "compact s",
-        "recall after",
-        "QPS after",
-        "rebuild s",
-        "recall after",
-        "QPS after"
-    );
+    let mut head = format!("{:>8} {:>7} {:>14} {:>11}", "deleted", "live", "recall before", "QPS before");
+    for d in droppers {
+        head += &format!(" {:>10} {:>14} {:>11}", format!("{d} s"), "recall after", "QPS after");
+    }
+    eprintln!("{head}");
     for &frac in &a.delete {
-        let deleted_at = |index: &mut Index| -> Result<(), Failure> {
+        let deleted_at = |index: &mut Updatable| -> Result<(), Failure> {
             for id in (0..n as u64).map(VectorId).filter(|&id| unit(id, 2) < frac) {
                 index.delete(id)?;
             }
             Ok(())
         };
         let t = truth(&data.base, &queries, &dist, k, |id| unit(id, 2) >= frac);
-        let mut index = Index::load(&path)?;
-        deleted_at(&mut index)?;
-        let live = index.len();
-        let before = measure(&queries, &t, |q| index.search_with_ef(q, k, ef))?;
-        let mut after = Vec::new();
-        for rebuild in [false, true] {
-            let mut index = Index::load(&path)?;
-            deleted_at(&mut index)?;
+        let mut deleted = index.load(&path)?;
+        deleted_at(&mut deleted)?;
+        let live = deleted.len();
+        let before = measure(&queries, &t, |q| deleted.search(q, k, ef))?;
+        let mut line = format!("{:>7.0}% {live:>7} {:>14.4} {:>11.0}", 100.0 * frac, before.0, before.1);
+        let mut record = json!({"table": "deletes", "dataset": data.name, "n": n, "ef": ef, "k": k, "deleted": frac,
+            "live": live, "segments": a.segments, "before": {"recall": before.0, "qps": before.1}});
+        for (which, name) in droppers.iter().enumerate() {
+            let mut fresh = index.load(&path)?;
+            deleted_at(&mut fresh)?;
             let started = Instant::now();
-            if rebuild {
-                index.rebuild()?
-            } else {
-                index.compact()?
-            };
+            let dropped = fresh.drop_deleted(which, merge_ef)?;
             let secs = started.elapsed().as_secs_f64();
-            if let Err(v) = index.check_invariants() {
-                return Err(Failure::Missed(format!("invariant broken after compaction: {v}")));
+            if let Err(v) = dropped.check_invariants() {
+                return Err(Failure::Missed(format!("invariant broken after {name}: {v}")));
             }
-            let (recall, qps) = measure(&queries, &t, |q| index.search_with_ef(q, k, ef))?;
-            after.push((secs, recall, qps));
+            if dropped.len() != live {
+                return Err(Failure::Missed(format!("{name} left {} vectors of {live}", dropped.len())));
+            }
+            let (recall, qps) = measure(&queries, &t, |q| dropped.search(q, k, ef))?;
+            line += &format!(" {secs:>10.3} {recall:>14.4} {qps:>11.0}");
+            record[*name] = json!({"s": secs, "recall": recall, "qps": qps});
         }
-        let (cp, rb) = (after[0], after[1]);
-        eprintln!(
-            "{:>7.0}% {live:>7} {:>14.4} {:>11.0} {:>10.3} {:>14.4} {:>11.0} {:>10.3} {:>14.4} {:>11.0}",
-            100.0 * frac,
-            before.0,
-            before.1,
-            cp.0,
-            cp.1,
-            cp.2,
-            rb.0,
-            rb.1,
-            rb.2
-        );
+        eprintln!("{line}");
         if c.json {
-            println!(
-                "{}",
-                json!({"table": "deletes", "dataset": data.name, "n": n, "ef": ef, "k": k, "deleted": frac, "live": live,
-                "before": {"recall": before.0, "qps": before.1},
-                "compact": {"s": cp.0, "recall": cp.1, "qps": cp.2}, "rebuild": {"s": rb.0, "recall": rb.1, "qps": rb.2}})
-            );
+            println!("{record}");
         }
     }
     Ok(())

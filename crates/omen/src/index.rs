@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use omen_build::{HnswBuilder, HnswParams, check_vector};
 use omen_distance::{Distance, Metric};
 use omen_graph::{GraphStats, HnswGraph, InvariantViolation, NodeId, VectorId};
-use omen_search::{Rows, SearchScratch, knn_search_filtered, knn_search_prechecked};
+use omen_search::{FilterPlan, Rows, SearchScratch, knn_search_filtered, knn_search_prechecked, scan_pays};
 use parking_lot::Mutex;
 
 use crate::Error;
@@ -94,29 +94,6 @@ pub struct Index {
     scratch: Mutex<Vec<SearchScratch>>,
     exact_fallbacks: AtomicU64,
 }
-
-/// How [`Index::search_filtered_by`] answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum FilterPlan {
-    /// Scan exactly when a sample says few vectors pass the filter (the share below which the
-    /// scan is faster falls as `sqrt(ef / n)`: about 1 in 4 at 20,000 vectors and ef 64), else
-    /// walk.
-    #[default]
-    Auto,
-    /// Walk the graph (an exact scan only completes an answer the walk left short).
-    Graph,
-    /// Scan every vector that passes the filter: exact, and cost grows with the index.
-    Scan,
-}
-
-/// A filtered search scans the accepted vectors exactly, instead of walking the graph, when
-/// `accepted² <= SCAN_FACTOR * ef * n`. The walk must visit about `ef / share` nodes to find
-/// `ef` accepted ones, the scan computes `accepted = share * n` distances, so the crossover
-/// share falls as `sqrt(ef / n)`; the factor comes from `cargo xtask updates` (README).
-const SCAN_FACTOR: usize = 20;
-
-/// Nodes sampled to estimate how many vectors a filter allows.
-const FILTER_SAMPLE: usize = 512;
 
 impl Index {
     /// An empty index. Fails on `dim == 0`, `m` outside `2..=1024`, `ef_construction == 0` or
@@ -453,18 +430,7 @@ impl Index {
     ) -> Result<Vec<Neighbor>, Error> {
         self.check(query, k, ef)?;
         let allowed = |n: NodeId| !self.names.is_deleted(n) && filter(self.names.id_of(n));
-        // Estimate how many pass from evenly spaced nodes (a filter no sampled node passes
-        // estimates 0 and is scanned: exact, never assumed empty).
-        let n = self.graph.len();
-        let step = n.div_ceil(FILTER_SAMPLE).max(1);
-        let sampled = n.div_ceil(step);
-        let passed = (0..n).step_by(step).filter(|&i| allowed(NodeId(i as u32))).count();
-        let estimate = passed * n / sampled.max(1);
-        let scan = match plan {
-            FilterPlan::Auto => scan_pays(estimate, ef, n),
-            FilterPlan::Graph => false,
-            FilterPlan::Scan => true,
-        };
+        let scan = plan.scans(self.graph.len(), ef, &allowed);
         Ok(self.filtered(query, k, ef, &allowed, scan))
     }
 
@@ -521,12 +487,6 @@ impl Index {
     pub fn heap_bytes(&self) -> usize {
         self.graph.heap_bytes()
     }
-}
-
-/// Whether scanning `accepted` of `n` vectors costs less than walking the graph with beam `ef`
-/// (see [`SCAN_FACTOR`]).
-fn scan_pays(accepted: usize, ef: usize, n: usize) -> bool {
-    (accepted as u128).pow(2) <= SCAN_FACTOR as u128 * ef as u128 * n as u128
 }
 
 /// Checks every row of `vectors` (a whole number of `dim`-long rows): finite values first (a

@@ -37,11 +37,12 @@ mod segmented;
 
 pub use crate::{
     error::Error,
-    index::{FilterPlan, Index, Neighbor, Params},
+    index::{Index, Neighbor, Params},
     segmented::{SegmentPlan, SegmentedIndex},
 };
 pub use omen_distance::{Metric, SimdPath, simd_path};
 pub use omen_graph::{GraphStats, InvariantViolation, LayerStats, MinMeanMax, VectorId};
+pub use omen_search::FilterPlan;
 pub use omen_store::{FORMAT_VERSION, StoreError};
 
 /// The README's example, compiled and run as a doctest so it stays true.

@@ -8,7 +8,7 @@ use omen_segment::SegmentError;
 
 pub use omen_segment::SegmentPlan;
 
-use crate::{Error, Neighbor, Params};
+use crate::{Error, FilterPlan, Neighbor, Params};
 
 /// Vectors split into independent HNSW segments (see [`SegmentPlan`]), each with its own entry
 /// point, built in parallel on the current rayon pool; a search queries every segment and
@@ -39,6 +39,7 @@ impl From<SegmentError> for Error {
             SegmentError::IdCount { ids, vectors } => Error::IdCount { ids, vectors },
             SegmentError::DuplicateId(id) => Error::DuplicateId(id),
             SegmentError::BatchLength { len, dim } => Error::BatchLength { len, dim },
+            SegmentError::UnknownId(id) => Error::UnknownId(id),
             other => Error::BadParameter(other.to_string()),
         }
     }
@@ -93,7 +94,12 @@ impl SegmentedIndex {
             ef_search: self.ef_search,
             seed: p.seed,
         };
-        let parts: Vec<_> = self.inner.segments().iter().map(|s| (s.graph(), s.ids())).collect();
+        let parts: Vec<_> = self
+            .inner
+            .segments()
+            .iter()
+            .map(|s| omen_store::SegmentRef { graph: s.graph(), ids: s.ids(), deleted: s.deleted_bits() })
+            .collect();
         omen_store::save_segments(dir.as_ref(), &settings, &parts)?;
         Ok(())
     }
@@ -115,14 +121,38 @@ impl SegmentedIndex {
     fn from_stored(stored: omen_store::StoredSegments) -> Result<Self, Error> {
         let s = stored.settings;
         let params = Params { m: stored.m, ef_construction: s.ef_construction, ef_search: s.ef_search, seed: s.seed };
-        let segments = stored.segments.into_iter().map(|seg| (seg.graph, seg.ids)).collect();
-        let inner = omen_segment::SegmentedIndex::from_segments(stored.dim, params.for_graph(s.metric)?, segments)?;
+        let mut deleted = Vec::new();
+        let mut segments = Vec::with_capacity(stored.segments.len());
+        for (i, seg) in stored.segments.into_iter().enumerate() {
+            if let Some(bits) = seg.deleted {
+                deleted.push((omen_segment::SegmentId(i as u16), bits));
+            }
+            segments.push((seg.graph, seg.ids));
+        }
+        let mut inner = omen_segment::SegmentedIndex::from_segments(stored.dim, params.for_graph(s.metric)?, segments)?;
+        for (segment, bits) in deleted {
+            inner.restore_deleted(segment, &bits)?;
+        }
         Ok(SegmentedIndex { inner, metric: s.metric, ef_search: s.ef_search })
     }
 
-    /// Number of vectors.
+    /// Number of vectors, not counting deleted ones.
     pub fn len(&self) -> usize {
         self.inner.len()
+    }
+
+    /// Number of deleted vectors whose nodes still route searches (until
+    /// [`SegmentedIndex::merged`] drops them).
+    pub fn deleted(&self) -> usize {
+        self.inner.deleted()
+    }
+
+    /// Deletes `id`: searches never return it again, while its node keeps routing searches in
+    /// its segment, so recall holds; [`SegmentedIndex::merged`] drops it. Fails with
+    /// [`Error::UnknownId`] when no segment holds `id` (or it was deleted already). Saved and
+    /// loaded with the index.
+    pub fn delete(&mut self, id: VectorId) -> Result<(), Error> {
+        Ok(self.inner.delete(id)?)
     }
 
     /// Whether there is no vector.
@@ -164,6 +194,35 @@ impl SegmentedIndex {
     pub fn search_with_ef(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>, Error> {
         let q = self.prepared(query)?;
         let hits = self.inner.search(&q, k, ef)?;
+        Ok(hits.into_iter().map(Neighbor::from).collect())
+    }
+
+    /// The `k` nearest vectors whose id `filter` accepts, over all segments, nearest first, with
+    /// beam `ef` (at least `k`) in each; fewer than `k` when fewer are accepted. As
+    /// [`crate::Index::search_filtered`]: every vector still routes the walks, and a segment
+    /// where a sample of 512 says few vectors pass scans those exactly.
+    pub fn search_filtered(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        filter: impl Fn(VectorId) -> bool,
+    ) -> Result<Vec<Neighbor>, Error> {
+        self.search_filtered_by(query, k, ef, filter, FilterPlan::Auto)
+    }
+
+    /// [`SegmentedIndex::search_filtered`] with the plan chosen by the caller (for every
+    /// segment): always walk, always scan exactly, or decide per segment (`Auto`).
+    pub fn search_filtered_by(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        filter: impl Fn(VectorId) -> bool,
+        plan: FilterPlan,
+    ) -> Result<Vec<Neighbor>, Error> {
+        let q = self.prepared(query)?;
+        let hits = self.inner.search_filtered(&q, k, ef, filter, plan)?;
         Ok(hits.into_iter().map(Neighbor::from).collect())
     }
 

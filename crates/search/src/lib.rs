@@ -36,6 +36,7 @@ mod beam;
 mod brute;
 mod error;
 mod neighbor;
+mod plan;
 mod scratch;
 
 pub use crate::{
@@ -46,6 +47,7 @@ pub use crate::{
     brute::{Rows, brute_force_batch, brute_force_knn, recall_at_k},
     error::{SearchError, check_query},
     neighbor::Neighbor,
+    plan::{FilterPlan, SCAN_FACTOR, estimate_allowed, scan_pays},
     scratch::SearchScratch,
 };
 

@@ -5,7 +5,10 @@ use std::fmt;
 use omen_build::{BuildError, HnswBuilder, HnswParams, Seeds};
 use omen_distance::Distance;
 use omen_graph::{GraphStats, HnswGraph, InvariantViolation, Layer, NodeId, VectorId};
-use omen_search::{Rows, SearchError, SearchScratch, check_query, knn_search_prechecked};
+use omen_search::{
+    FilterPlan, Rows, SearchError, SearchScratch, check_query, knn_search_filtered, knn_search_prechecked, scan_pays,
+};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
@@ -108,6 +111,19 @@ pub enum SegmentError {
         /// Segments in the index.
         segments: usize,
     },
+    /// An id that no segment holds (or that was deleted already).
+    #[error("no vector has id {0}")]
+    UnknownId(VectorId),
+    /// A deleted-node bitset that does not fit its segment.
+    #[error("{segment}: deleted-node bitset of {words} words for {nodes} nodes")]
+    DeletedBits {
+        /// The segment.
+        segment: SegmentId,
+        /// Words given.
+        words: usize,
+        /// Nodes in the segment.
+        nodes: usize,
+    },
     /// A search request that cannot be answered.
     #[error(transparent)]
     Search(#[from] SearchError),
@@ -122,33 +138,71 @@ pub struct Hit {
     pub dist: f32,
 }
 
-/// One independent HNSW graph and the caller's ids of its nodes.
+/// One independent HNSW graph, the caller's ids of its nodes, and which nodes are deleted.
 #[derive(Debug)]
 pub struct Segment {
     graph: HnswGraph,
     // Invariant: ids[node] is the caller's id of node `node`; one per graph node.
     ids: Vec<VectorId>,
+    // Invariant: empty, or `graph.len().div_ceil(64)` words with no bit set past the last node;
+    // bit `i % 64` of word `i / 64` set: node `i` is deleted. `n_deleted` counts the set bits.
+    deleted: Vec<u64>,
+    n_deleted: usize,
 }
 
 impl Segment {
-    /// The segment's graph.
+    fn new(graph: HnswGraph, ids: Vec<VectorId>) -> Segment {
+        Segment { graph, ids, deleted: Vec::new(), n_deleted: 0 }
+    }
+
+    /// The segment's graph (deleted nodes included: they still route searches).
     pub fn graph(&self) -> &HnswGraph {
         &self.graph
     }
 
-    /// The caller's id of each node, indexed by node id.
+    /// The caller's id of each node, indexed by node id (deleted nodes included).
     pub fn ids(&self) -> &[VectorId] {
         &self.ids
     }
 
-    /// Number of vectors.
-    pub fn len(&self) -> usize {
-        self.ids.len()
+    /// The deleted-node bitset (bit `i % 64` of word `i / 64` for node `i`), or `None` when no
+    /// node is deleted.
+    pub fn deleted_bits(&self) -> Option<&[u64]> {
+        (self.n_deleted > 0).then_some(&self.deleted[..])
     }
 
-    /// Whether the segment holds no vector.
+    /// Whether node `node` is deleted.
+    #[inline]
+    pub fn is_deleted(&self, node: NodeId) -> bool {
+        self.n_deleted > 0 && self.deleted.get(node.idx() / 64).is_some_and(|w| w >> (node.idx() % 64) & 1 == 1)
+    }
+
+    /// Number of vectors not deleted.
+    pub fn len(&self) -> usize {
+        self.ids.len() - self.n_deleted
+    }
+
+    /// Whether the segment holds no vector that is not deleted.
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.len() == 0
+    }
+
+    /// Number of deleted vectors (their nodes stay in the graph until a merge drops them).
+    pub fn deleted(&self) -> usize {
+        self.n_deleted
+    }
+
+    /// Marks `node` deleted; false when it was already.
+    fn delete_node(&mut self, node: NodeId) -> bool {
+        if self.is_deleted(node) {
+            return false;
+        }
+        if self.deleted.is_empty() {
+            self.deleted = vec![0; self.graph.len().div_ceil(64)];
+        }
+        self.deleted[node.idx() / 64] |= 1 << (node.idx() % 64);
+        self.n_deleted += 1;
+        true
     }
 
     /// The segment's own top `min(k, len)` with beam `ef`, with the caller's ids. `k` must be at
@@ -172,6 +226,8 @@ impl Segment {
     }
 
     /// [`Segment::search`] for a query already checked (dimension, finite) with `1 <= k <= ef`.
+    /// Deleted nodes route the walk but are not returned; when the live ones are few, they are
+    /// scanned exactly instead (as a filtered search plans it).
     fn search_prechecked(
         &self,
         dist: &Distance,
@@ -184,7 +240,36 @@ impl Segment {
         if k == 0 {
             return Vec::new();
         }
-        let found = knn_search_prechecked(&self.graph, dist, query, k, ef, scratch);
+        if self.n_deleted > 0 {
+            let live = |n: NodeId| !self.is_deleted(n);
+            let scan = scan_pays(self.len(), ef, self.graph.len());
+            return self.hits(knn_search_filtered(&self.graph, dist, query, k, ef, &live, scan, scratch));
+        }
+        self.hits(knn_search_prechecked(&self.graph, dist, query, k, ef, scratch))
+    }
+
+    /// The segment's top `k` among the vectors `filter` accepts (fewer when fewer are), for a
+    /// query already checked; `plan` says whether to walk or scan.
+    #[allow(clippy::too_many_arguments)]
+    fn search_filtered(
+        &self,
+        dist: &Distance,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        filter: &(impl Fn(VectorId) -> bool + ?Sized),
+        plan: FilterPlan,
+        scratch: &mut SearchScratch,
+    ) -> Vec<Hit> {
+        if self.is_empty() {
+            return Vec::new();
+        }
+        let allowed = |n: NodeId| !self.is_deleted(n) && filter(self.ids[n.idx()]);
+        let scan = plan.scans(self.graph.len(), ef, &allowed);
+        self.hits(knn_search_filtered(&self.graph, dist, query, k, ef, &allowed, scan, scratch))
+    }
+
+    fn hits(&self, found: Vec<omen_search::Neighbor>) -> Vec<Hit> {
         found.into_iter().map(|n| Hit { id: self.ids[n.id.idx()], dist: n.dist }).collect()
     }
 }
@@ -199,6 +284,8 @@ pub struct SegmentedIndex {
     scratch: Mutex<Vec<SearchScratch>>,
     exact_fallbacks: AtomicU64,
     researches: AtomicU64,
+    // Each live id's segment and node, built by the first delete (searches never need it).
+    locator: Option<HashMap<VectorId, (u16, NodeId)>>,
 }
 
 impl SegmentedIndex {
@@ -251,7 +338,7 @@ impl SegmentedIndex {
             } else {
                 builder.insert_all(&mut graph, part).map_err(wrap)?;
             }
-            Ok(Segment { graph, ids: ids[start..start + len].to_vec() })
+            Ok(Segment::new(graph, ids[start..start + len].to_vec()))
         };
         let segments: Result<Vec<Segment>, SegmentError> = if parts.len() >= rayon::current_num_threads() {
             parts.par_iter().map(|p| build_one(p, false)).collect()
@@ -266,6 +353,7 @@ impl SegmentedIndex {
             scratch: Mutex::new(Vec::new()),
             exact_fallbacks: AtomicU64::new(0),
             researches: AtomicU64::new(0),
+            locator: None,
         })
     }
 
@@ -296,7 +384,7 @@ impl SegmentedIndex {
             if let Some(&dup) = ids.iter().find(|&&id| !seen.insert(id)) {
                 return Err(SegmentError::DuplicateId(dup));
             }
-            out.push(Segment { graph, ids });
+            out.push(Segment::new(graph, ids));
         }
         Ok(SegmentedIndex {
             dim,
@@ -306,6 +394,7 @@ impl SegmentedIndex {
             scratch: Mutex::new(Vec::new()),
             exact_fallbacks: AtomicU64::new(0),
             researches: AtomicU64::new(0),
+            locator: None,
         })
     }
 
@@ -319,7 +408,7 @@ impl SegmentedIndex {
         &self.params
     }
 
-    /// Number of vectors over all segments.
+    /// Number of vectors over all segments, not counting deleted ones.
     pub fn len(&self) -> usize {
         self.segments.iter().map(Segment::len).sum()
     }
@@ -327,6 +416,59 @@ impl SegmentedIndex {
     /// Whether no segment holds a vector.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Number of deleted vectors whose nodes are still in their segments' graphs.
+    pub fn deleted(&self) -> usize {
+        self.segments.iter().map(Segment::deleted).sum()
+    }
+
+    /// Deletes `id`: searches never return it again, while its node keeps routing searches in
+    /// its segment until [`SegmentedIndex::merged`] drops it. Fails with
+    /// [`SegmentError::UnknownId`] when no segment holds `id` or it was deleted already.
+    ///
+    /// The first delete builds a map from each id to its segment and node (kept from then on);
+    /// indexes that never delete do not pay for it.
+    pub fn delete(&mut self, id: VectorId) -> Result<(), SegmentError> {
+        let segments = &self.segments;
+        let locator = self.locator.get_or_insert_with(|| {
+            let mut map = HashMap::with_capacity(segments.iter().map(Segment::len).sum());
+            for (s, seg) in segments.iter().enumerate() {
+                for (node, &id) in seg.ids.iter().enumerate() {
+                    let node = NodeId(node as u32);
+                    if !seg.is_deleted(node) {
+                        map.insert(id, (s as u16, node));
+                    }
+                }
+            }
+            map
+        });
+        let (s, node) = locator.remove(&id).ok_or(SegmentError::UnknownId(id))?;
+        let fresh = self.segments[usize::from(s)].delete_node(node);
+        debug_assert!(fresh, "the locator holds live nodes only");
+        Ok(())
+    }
+
+    /// Marks the nodes set in `bits` of segment `segment` deleted, as a file saved them (see
+    /// [`Segment::deleted_bits`]); `bits` must have one bit per node, none past the last.
+    pub fn restore_deleted(&mut self, segment: SegmentId, bits: &[u64]) -> Result<(), SegmentError> {
+        let count = self.segments.len();
+        let seg =
+            self.segments.get_mut(usize::from(segment.0)).ok_or(SegmentError::UnknownSegment { segment, count })?;
+        let nodes = seg.graph.len();
+        let past_end = bits.last().is_some_and(|&w| nodes % 64 != 0 && w >> (nodes % 64) != 0);
+        if bits.len() != nodes.div_ceil(64) || past_end {
+            return Err(SegmentError::DeletedBits { segment, words: bits.len(), nodes });
+        }
+        for node in (0..nodes as u32).map(NodeId) {
+            if bits[node.idx() / 64] >> (node.idx() % 64) & 1 == 1
+                && seg.delete_node(node)
+                && let Some(locator) = &mut self.locator
+            {
+                locator.remove(&seg.ids[node.idx()]);
+            }
+        }
+        Ok(())
     }
 
     /// The segments, in input order.
@@ -342,7 +484,7 @@ impl SegmentedIndex {
     /// The `k` nearest over all segments: each segment's top `k` with beam `ef`, merged by
     /// distance then id, each id once. Checks the request like a single graph's search.
     pub fn search(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Hit>, SegmentError> {
-        self.check_request(query, k, ef)?;
+        self.check_request(query, k, ef, true)?;
         Ok(self.search_each(query, k, |_| ef))
     }
 
@@ -353,7 +495,7 @@ impl SegmentedIndex {
             return Err(SegmentError::EfCount { given: efs.len(), segments: self.segments.len() });
         }
         let min_ef = efs.iter().copied().min().unwrap_or(k);
-        self.check_request(query, k, min_ef)?;
+        self.check_request(query, k, min_ef, true)?;
         Ok(self.search_each(query, k, |i| efs[i]))
     }
 
@@ -369,12 +511,35 @@ impl SegmentedIndex {
         merge_top_k(all, k)
     }
 
+    /// The `k` nearest vectors whose id `filter` accepts, over all segments, sorted by distance
+    /// then id; fewer when fewer are accepted. Every node still routes the walks. Each segment
+    /// plans its own answer (`plan`, see [`FilterPlan`]): with [`FilterPlan::Auto`] a segment
+    /// where a sample says few vectors pass scans those exactly, the others walk their graph.
+    /// Checks the query, `k >= 1` and `ef >= k`; `k` may exceed the number of vectors.
+    pub fn search_filtered(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        filter: impl Fn(VectorId) -> bool,
+        plan: FilterPlan,
+    ) -> Result<Vec<Hit>, SegmentError> {
+        self.check_request(query, k, ef, false)?;
+        let mut all = Vec::new();
+        self.with_scratch(|scratch| {
+            for seg in &self.segments {
+                all.extend(seg.search_filtered(&self.dist, query, k, ef, &filter, plan, scratch));
+            }
+        });
+        Ok(merge_top_k(all, k))
+    }
+
     /// [`SegmentedIndex::search`] with the segments searched in parallel on the current rayon
     /// pool, each with its own scratch: the same answer, sooner, for one query on idle cores.
     /// Callers that already run queries on every core gain nothing from it and pay the
     /// hand-offs; [`SegmentedIndex::search`] stays on the caller's thread.
     pub fn search_parallel(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Hit>, SegmentError> {
-        self.check_request(query, k, ef)?;
+        self.check_request(query, k, ef, true)?;
         if self.segments.len() == 1 || rayon::current_num_threads() == 1 {
             return Ok(self.search_each(query, k, |_| ef));
         }
@@ -399,7 +564,7 @@ impl SegmentedIndex {
     /// Segments that are not random parts (split by time or by topic) are then searched again
     /// more often, at a cost, not a loss of answers.
     pub fn search_sampled(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Hit>, SegmentError> {
-        self.check_request(query, k, ef)?;
+        self.check_request(query, k, ef, true)?;
         let len = self.len();
         self.with_scratch(|scratch| {
             let mut all = Vec::with_capacity(k * 2);
@@ -445,7 +610,9 @@ impl SegmentedIndex {
         self.researches.load(Ordering::Relaxed)
     }
 
-    fn check_request(&self, query: &[f32], k: usize, ef: usize) -> Result<(), SegmentError> {
+    /// Checks a request: the query, `k >= 1`, a non-empty index, `ef >= k`, and with
+    /// `k_within_len` also `k <= len()`.
+    fn check_request(&self, query: &[f32], k: usize, ef: usize, k_within_len: bool) -> Result<(), SegmentError> {
         check_query(query, self.dim)?;
         let len = self.len();
         if k == 0 {
@@ -454,7 +621,7 @@ impl SegmentedIndex {
         if len == 0 {
             return Err(SearchError::EmptyIndex.into());
         }
-        if k > len {
+        if k_within_len && k > len {
             return Err(SearchError::KExceedsLen { k, len }.into());
         }
         if ef < k {
@@ -522,9 +689,13 @@ struct MergeSeeds<'a> {
     first_inserted: u32,
     // For each merged id from `first_inserted` on: its segment and its id there.
     origin: Vec<(u16, NodeId)>,
-    // For each segment, its node ids renamed into the merged graph (empty for the base).
+    // For each segment, its node ids renamed into the merged graph (empty for the base;
+    // DROPPED for a deleted node).
     renamed: Vec<Vec<u32>>,
 }
+
+/// The merged id of a deleted node: above every real id, so the seed filter below skips it.
+const DROPPED: u32 = u32::MAX;
 
 impl Seeds for MergeSeeds<'_> {
     fn seeds(&self, node: NodeId, layer: Layer, out: &mut Vec<NodeId>) {
@@ -534,6 +705,7 @@ impl Seeds for MergeSeeds<'_> {
         };
         let names = &self.renamed[usize::from(seg)];
         let old_list = self.segments[usize::from(seg)].graph.neighbors(old, layer);
+        // Only neighbours merged before `node`; a DROPPED one is never below it.
         out.extend(old_list.iter().map(|n| NodeId(names[n.idx()])).filter(|n| n.0 < node.0));
     }
 }
@@ -550,7 +722,11 @@ impl SegmentedIndex {
     /// random-128, clustered-128 (20,000 each, 4 segments) and minilm (50,000, 384-d), beam 80
     /// took 24–51% of a fresh build at beam 200 and reached recall@10 0.95 at the same ef.
     ///
-    /// Returns an index of one segment holding every vector under the same ids.
+    /// Deleted vectors are dropped: the base graph is compacted first (its nodes that linked to
+    /// a deleted one take new neighbours, as [`HnswBuilder::compact`] chooses them), and the
+    /// other segments' deleted nodes are neither inserted nor used as seeds.
+    ///
+    /// Returns an index of one segment holding every vector not deleted, under the same ids.
     pub fn merged(&self, ef_construction: usize) -> Result<SegmentedIndex, SegmentError> {
         let Some(base_idx) = (0..self.segments.len()).max_by_key(|&i| (self.segments[i].len(), std::cmp::Reverse(i)))
         else {
@@ -559,42 +735,53 @@ impl SegmentedIndex {
         let base = &self.segments[base_idx];
         let wrap = |source| SegmentError::Build { segment: SegmentId(base_idx as u16), source };
         let builder = HnswBuilder::new(self.params).map_err(wrap)?;
+        let compacted;
+        let (base_graph, mut ids) = if base.n_deleted > 0 {
+            compacted = builder.compact(&base.graph, &|n| base.is_deleted(n)).map_err(wrap)?;
+            (&compacted.graph, compacted.kept.iter().map(|n| base.ids[n.idx()]).collect())
+        } else {
+            (&base.graph, base.ids.clone())
+        };
         let mut graph = builder.new_graph(self.dim).map_err(wrap)?;
         graph.reserve(self.len());
 
         // 1. The base graph, node for node and list for list.
-        for node in (0..base.len() as u32).map(NodeId) {
-            graph.push_detached(base.graph.vector(node), base.graph.node_top(node)).map_err(|e| wrap(e.into()))?;
+        let base_nodes = (0..base_graph.len() as u32).map(NodeId);
+        for node in base_nodes.clone() {
+            graph.push_detached(base_graph.vector(node), base_graph.node_top(node)).map_err(|e| wrap(e.into()))?;
         }
-        for node in (0..base.len() as u32).map(NodeId) {
-            for layer in Layer::descend_from(base.graph.node_top(node)) {
-                let list = base.graph.neighbors(node, layer).to_vec();
+        for node in base_nodes {
+            for layer in Layer::descend_from(base_graph.node_top(node)) {
+                let list = base_graph.neighbors(node, layer).to_vec();
                 graph.set_neighbors(node, layer, &list).map_err(|e| wrap(e.into()))?;
             }
         }
-        if let Some(entry) = base.graph.entry_point() {
+        if let Some(entry) = base_graph.entry_point() {
             graph.promote_entry(entry);
         }
-        let mut ids = base.ids.clone();
 
-        // 2. Every other node, pushed detached, then linked with its old neighbours as seeds.
+        // 2. Every other live node, pushed detached, then linked with its old neighbours as seeds.
         let first_inserted = graph.len() as u32;
         let mut origin = Vec::with_capacity(self.len() - base.len());
         let mut renamed = vec![Vec::new(); self.segments.len()];
         for (s, seg) in self.segments.iter().enumerate().filter(|&(s, _)| s != base_idx) {
             let names = &mut renamed[s];
-            for node in (0..seg.len() as u32).map(NodeId) {
+            for node in (0..seg.graph.len() as u32).map(NodeId) {
+                if seg.is_deleted(node) {
+                    names.push(DROPPED);
+                    continue;
+                }
                 let id = graph
                     .push_detached(seg.graph.vector(node), seg.graph.node_top(node))
                     .map_err(|e| wrap(e.into()))?;
                 names.push(id.0);
                 origin.push((s as u16, node));
+                ids.push(seg.ids[node.idx()]);
             }
-            ids.extend_from_slice(&seg.ids);
         }
         let seeds = MergeSeeds { segments: &self.segments, first_inserted, origin, renamed };
         builder.link_batch_seeded(&graph, first_inserted..graph.len() as u32, &seeds, ef_construction).map_err(wrap)?;
-        Ok(SegmentedIndex { segments: vec![Segment { graph, ids }], ..self.empty_like() })
+        Ok(SegmentedIndex { segments: vec![Segment::new(graph, ids)], ..self.empty_like() })
     }
 
     fn empty_like(&self) -> SegmentedIndex {
@@ -606,6 +793,7 @@ impl SegmentedIndex {
             scratch: Mutex::new(Vec::new()),
             exact_fallbacks: AtomicU64::new(0),
             researches: AtomicU64::new(0),
+            locator: None,
         }
     }
 }

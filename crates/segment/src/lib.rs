@@ -25,6 +25,11 @@
 //! scratch: the largest segment's graph is kept and the other nodes are inserted into it,
 //! each search also started from the node's old neighbours already merged.
 //!
+//! [`SegmentedIndex::delete`] hides a vector from every search while its node keeps routing
+//! its segment's walks; a merge drops the deleted vectors. [`SegmentedIndex::search_filtered`]
+//! returns only the ids a filter accepts, each segment walking its graph or scanning the
+//! accepted vectors exactly, as its [`FilterPlan`](omen_search::FilterPlan) says.
+//!
 //! # Example
 //! ```
 //! use omen_build::HnswParams;

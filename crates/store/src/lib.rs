@@ -55,7 +55,8 @@ pub use crate::{
         Labels, Settings, StoredGraph, graph_from_bytes, load_graph, open_graph_mapped, read_graph, save_graph,
     },
     segments::{
-        MANIFEST, StoredSegment, StoredSegments, load_segments, open_segments_mapped, save_segments, segment_file_name,
+        MANIFEST, SegmentRef, StoredSegment, StoredSegments, load_segments, open_segments_mapped, save_segments,
+        segment_file_name,
     },
 };
 

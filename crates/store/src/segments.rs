@@ -23,13 +23,15 @@ pub const MANIFEST: &str = "manifest.omen";
 const META_LEN: usize = 72;
 const ENTRY_LEN: usize = 32;
 
-/// One segment read back: its graph and the caller's id of each node.
+/// One segment read back: its graph, the caller's id of each node, and which are deleted.
 #[derive(Debug)]
 pub struct StoredSegment {
     /// The graph.
     pub graph: HnswGraph,
     /// The caller's ids, one per node.
     pub ids: Vec<VectorId>,
+    /// The deleted-node bitset (see [`Labels`]), when the segment had deleted nodes.
+    pub deleted: Option<Vec<u64>>,
 }
 
 /// A segmented index read back from its folder.
@@ -43,6 +45,17 @@ pub struct StoredSegments {
     pub m: usize,
     /// The segments in order; no id appears in two.
     pub segments: Vec<StoredSegment>,
+}
+
+/// One segment to save: its graph, the caller's id of each node, and which nodes are deleted.
+#[derive(Debug, Clone, Copy)]
+pub struct SegmentRef<'a> {
+    /// The graph.
+    pub graph: &'a HnswGraph,
+    /// One id per node; no id in two segments.
+    pub ids: &'a [VectorId],
+    /// The deleted-node bitset (see [`Labels`]), or `None` when no node is deleted.
+    pub deleted: Option<&'a [u64]>,
 }
 
 /// The file name of segment `index` of save `generation`.
@@ -81,31 +94,27 @@ fn read_manifest(dir: &Path) -> Result<Manifest, StoreError> {
     Ok(Manifest { settings, dim, m, generation, entries })
 }
 
-/// Saves segments (each a graph and its caller ids) into folder `dir`, created if missing.
+/// Saves segments into folder `dir`, created if missing.
 /// Segment files come first, the manifest last, each written atomically: a crash at any point
 /// leaves `dir` opening as the previous save or the new one, never a mix.
-pub fn save_segments(
-    dir: &Path,
-    settings: &Settings,
-    segments: &[(&HnswGraph, &[VectorId])],
-) -> Result<(), StoreError> {
+pub fn save_segments(dir: &Path, settings: &Settings, segments: &[SegmentRef<'_>]) -> Result<(), StoreError> {
     let Some(first) = segments.first() else {
         return Err(StoreError::Malformed("an index has at least one segment".into()));
     };
-    let (dim, m) = (first.0.dim(), first.0.m());
+    let (dim, m) = (first.graph.dim(), first.graph.m());
     fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, &e))?;
     let generation = read_manifest(dir).map_or(1, |old| old.generation.wrapping_add(1));
 
     let mut table = Vec::with_capacity(segments.len() * ENTRY_LEN);
-    for (i, &(graph, ids)) in segments.iter().enumerate() {
+    for (i, &SegmentRef { graph, ids, deleted }) in segments.iter().enumerate() {
         let seg_settings = Settings { seed: settings.seed.wrapping_add(i as u64), ..*settings };
         let path = dir.join(segment_file_name(generation, i));
-        let checksum = save_graph(&path, &seg_settings, graph, Labels::ids(ids))?;
+        let checksum = save_graph(&path, &seg_settings, graph, Labels { ids: Some(ids), deleted })?;
         for v in [graph.len() as u64, checksum, 0, 0] {
             table.extend_from_slice(&v.to_le_bytes());
         }
     }
-    let total: usize = segments.iter().map(|s| s.0.len()).sum();
+    let total: usize = segments.iter().map(|s| s.graph.len()).sum();
     let mut meta = Vec::with_capacity(META_LEN);
     meta.extend_from_slice(&(dim as u64).to_le_bytes());
     meta.extend_from_slice(&(m as u64).to_le_bytes());
@@ -165,13 +174,10 @@ fn read_segments(
             return bad("dimension, m, length or metric differs from the manifest".into());
         }
         let Some(ids) = stored.ids else { return bad("segment file without ids".into()) };
-        if stored.deleted.is_some() {
-            return bad("segment file with deleted nodes (segments do not support deletion)".into());
-        }
         if let Some(dup) = ids.iter().find(|id| !seen.insert(**id)) {
             return bad(format!("id {dup} is also in an earlier segment"));
         }
-        segments.push(StoredSegment { graph: stored.graph, ids });
+        segments.push(StoredSegment { graph: stored.graph, ids, deleted: stored.deleted });
     }
     Ok(StoredSegments { settings, dim, m, segments })
 }

@@ -128,7 +128,7 @@ fn segmented_index_through_the_facade() {
     let dim = 8;
     let data = random(1200, dim, 8);
     for metric in [Metric::L2, Metric::Cosine] {
-        let index =
+        let mut index =
             SegmentedIndex::build(dim, metric, Params::default().m(8), &data, SegmentPlan::MaxSize(500)).unwrap();
         assert_eq!((index.len(), index.segment_count()), (1200, 3));
         assert_eq!(index.check_invariants(), Ok(()));
@@ -149,6 +149,19 @@ fn segmented_index_through_the_facade() {
         assert_eq!((merged.len(), merged.segment_count()), (1200, 1));
         assert_eq!(merged.check_invariants(), Ok(()));
         assert_eq!(merged.search(&data[..dim], 1).unwrap()[0].id, VectorId(0), "{metric}");
+
+        // Deletes and filters: vector 3 is gone; a scan and a wide walk agree on the odd ids.
+        index.delete(VectorId(3)).unwrap();
+        assert_eq!(index.delete(VectorId(3)), Err(Error::UnknownId(VectorId(3))));
+        assert_eq!((index.len(), index.deleted()), (1199, 1));
+        assert!(index.search_with_ef(q, 5, 500).unwrap().iter().all(|h| h.id != VectorId(3)));
+        let odd = |id: VectorId| id.0 % 2 == 1;
+        let scanned = index.search_filtered_by(q, 5, 500, odd, omen::FilterPlan::Scan).unwrap();
+        assert_eq!(scanned.len(), 5);
+        assert!(scanned.iter().all(|h| odd(h.id) && h.id != VectorId(3)), "{metric}");
+        assert_eq!(index.search_filtered_by(q, 5, 500, odd, omen::FilterPlan::Graph).unwrap(), scanned, "{metric}");
+        assert_eq!(index.search_filtered(q, 5, 500, odd).unwrap(), scanned, "{metric}");
+        assert!(matches!(index.search_filtered(&[0.0; 3], 5, 5, odd), Err(Error::DimensionMismatch { .. })));
     }
     let p = Params::default();
     let ids = [VectorId(1), VectorId(1)];

@@ -117,7 +117,7 @@ fn a_loaded_segmented_index_answers_as_the_saved_one() {
     let dim = 12;
     let data = random(4_000, dim, 11);
     let ids: Vec<VectorId> = (0..4_000u64).map(|i| VectorId(i * 3 + 1)).collect();
-    let index = SegmentedIndex::build_with_ids(
+    let mut index = SegmentedIndex::build_with_ids(
         dim,
         Metric::InnerProduct,
         Params::default(),
@@ -126,21 +126,33 @@ fn a_loaded_segmented_index_answers_as_the_saved_one() {
         SegmentPlan::Count(3),
     )
     .unwrap();
+    // Deletes in two of the three segments travel with the files.
+    for i in (0..2_600).step_by(13) {
+        index.delete(ids[i]).unwrap();
+    }
+    assert_eq!((index.len(), index.deleted()), (3_800, 200));
     let dir = tempfile::tempdir().unwrap();
     index.save(dir.path()).unwrap();
-    let loaded = SegmentedIndex::load(dir.path()).unwrap();
-    assert_eq!((loaded.len(), loaded.segment_count()), (4_000, 3));
+    let mut loaded = SegmentedIndex::load(dir.path()).unwrap();
+    assert_eq!((loaded.len(), loaded.deleted(), loaded.segment_count()), (3_800, 200, 3));
     for s in 0..3 {
         assert_eq!(loaded.segment_ids(s), index.segment_ids(s));
     }
     assert_eq!(loaded.check_invariants(), Ok(()));
     let mapped = SegmentedIndex::open_mmap(dir.path()).unwrap();
     assert_eq!(mapped.check_invariants(), Ok(()));
+    assert_eq!(mapped.deleted(), 200);
     for q in random(200, dim, 12).chunks(dim) {
         let want = index.search(q, 10).unwrap();
+        assert!(want.iter().all(|h| h.id.0 % 39 != 1 || h.id.0 >= 7_800), "a deleted id was returned");
         assert_eq!(loaded.search(q, 10).unwrap(), want);
         assert_eq!(mapped.search(q, 10).unwrap(), want);
     }
+    assert!(matches!(loaded.delete(ids[13]), Err(Error::UnknownId(_))), "deleted before the save");
+    loaded.delete(ids[14]).unwrap();
+    let merged = loaded.merged(80).unwrap();
+    assert_eq!((merged.len(), merged.deleted(), merged.segment_count()), (3_799, 0, 1));
+    assert_eq!(merged.check_invariants(), Ok(()));
 }
 
 #[test]

@@ -3,8 +3,9 @@
 use omen_build::HnswParams;
 use omen_distance::{Distance, Metric};
 use omen_graph::VectorId;
+use omen_search::FilterPlan;
 use omen_search::{Rows, brute_force_knn};
-use omen_segment::{SegmentError, SegmentPlan, SegmentedIndex};
+use omen_segment::{SegmentError, SegmentId, SegmentPlan, SegmentedIndex};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -205,4 +206,160 @@ fn merging_segments_gives_one_valid_graph_as_good_as_a_fresh_build() {
     assert!(r_fresh >= 0.95, "fresh recall@10 {r_fresh:.4}");
     assert!(r_merged >= r_fresh - 0.01, "merged recall@10 {r_merged:.4}, fresh {r_fresh:.4}");
     assert_eq!(merged.exact_fallbacks(), 0);
+}
+
+/// The exact top `k` among the vectors whose id `keep` accepts, as caller ids.
+fn exact_among(
+    data: &[f32],
+    dim: usize,
+    ids: &[VectorId],
+    q: &[f32],
+    k: usize,
+    keep: impl Fn(VectorId) -> bool,
+) -> Vec<VectorId> {
+    let dist = Distance::new(Metric::L2);
+    let mut all: Vec<(f32, VectorId)> =
+        data.chunks(dim).zip(ids).filter(|&(_, &id)| keep(id)).map(|(v, &id)| (dist.eval(q, v), id)).collect();
+    all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    all.into_iter().take(k).map(|(_, id)| id).collect()
+}
+
+#[test]
+fn deleted_vectors_are_never_returned_and_the_merge_drops_them() {
+    let dim = 8;
+    let n = 3000;
+    let data = random(n, dim, 8);
+    let ids = scrambled_ids(n);
+    let params = HnswParams::new(Metric::L2).m(8).ef_construction(100);
+    let mut index = SegmentedIndex::build(dim, params, &data, &ids, SegmentPlan::Count(4)).unwrap();
+    // Every third vector, and all of segment 3 (the last quarter of the input).
+    let gone = |i: usize| i.is_multiple_of(3) || i >= 3 * n / 4;
+    for i in (0..n).filter(|&i| gone(i)) {
+        index.delete(ids[i]).unwrap();
+    }
+    let n_gone = (0..n).filter(|&i| gone(i)).count();
+    assert_eq!(index.deleted(), n_gone);
+    assert_eq!(index.len(), n - n_gone);
+    assert!(index.segments()[3].is_empty());
+    assert_eq!(index.delete(ids[0]), Err(SegmentError::UnknownId(ids[0])), "deleted already");
+    assert_eq!(index.delete(VectorId(1)), Err(SegmentError::UnknownId(VectorId(1))), "never held");
+    assert_eq!(index.check_invariants(), Ok(()));
+
+    let dead: std::collections::HashSet<VectorId> = (0..n).filter(|&i| gone(i)).map(|i| ids[i]).collect();
+    let live = |id: VectorId| !dead.contains(&id);
+    let queries = random(100, dim, 9);
+    let recall = |index: &SegmentedIndex, search: &dyn Fn(&SegmentedIndex, &[f32]) -> Vec<omen_segment::Hit>| {
+        let mut found = 0;
+        for q in queries.chunks(dim) {
+            let got = search(index, q);
+            assert_eq!(got.len(), 10);
+            assert!(got.iter().all(|h| live(h.id)), "a deleted id was returned");
+            let exact = exact_among(&data, dim, &ids, q, 10, live);
+            found += got.iter().filter(|h| exact.contains(&h.id)).count();
+        }
+        found as f64 / 1000.0
+    };
+    let plain = recall(&index, &|ix, q| ix.search(q, 10, 64).unwrap());
+    let parallel = recall(&index, &|ix, q| ix.search_parallel(q, 10, 64).unwrap());
+    let sampled = recall(&index, &|ix, q| ix.search_sampled(q, 10, 64).unwrap());
+    assert!(plain >= 0.95 && parallel >= 0.95 && sampled >= 0.95, "recall {plain} {parallel} {sampled}");
+    assert!(matches!(index.search(&queries[..dim], n, n), Err(SegmentError::Search(_))), "k above the live count");
+
+    let merged = index.merged(40).unwrap();
+    assert_eq!(merged.len(), n - n_gone);
+    assert_eq!(merged.deleted(), 0, "the merge drops deleted nodes");
+    assert_eq!(merged.segments()[0].graph().len(), n - n_gone);
+    assert_eq!(merged.check_invariants(), Ok(()));
+    assert_eq!(merged.stats()[0].without_links(), 0);
+    let mut held = merged.segments()[0].ids().to_vec();
+    held.sort_unstable();
+    let mut want: Vec<VectorId> = ids.iter().copied().filter(|&id| live(id)).collect();
+    want.sort_unstable();
+    assert_eq!(held, want);
+    let merged_recall = recall(&merged, &|ix, q| ix.search(q, 10, 64).unwrap());
+    assert!(merged_recall >= 0.95, "merged recall {merged_recall}");
+}
+
+#[test]
+fn filtered_search_returns_only_accepted_ids_and_scans_exactly() {
+    let dim = 8;
+    let n = 3000;
+    let data = random(n, dim, 10);
+    let ids = scrambled_ids(n);
+    let params = HnswParams::new(Metric::L2).m(8).ef_construction(100);
+    let mut index = SegmentedIndex::build(dim, params, &data, &ids, SegmentPlan::Count(3)).unwrap();
+    for i in (0..n).step_by(7) {
+        index.delete(ids[i]).unwrap();
+    }
+    let dead: std::collections::HashSet<VectorId> = (0..n).step_by(7).map(|i| ids[i]).collect();
+    let half = |id: VectorId| id.0.is_multiple_of(2);
+    let rare = |id: VectorId| id.0.is_multiple_of(97);
+    let queries = random(50, dim, 11);
+    let mut graph_found = 0;
+    for q in queries.chunks(dim) {
+        // A scan is exact: the same ids as brute force over the accepted live vectors.
+        for (filter, name) in [(&half as &dyn Fn(VectorId) -> bool, "half"), (&rare, "rare")] {
+            let got = index.search_filtered(q, 10, 32, filter, FilterPlan::Scan).unwrap();
+            let want = exact_among(&data, dim, &ids, q, 10, |id| filter(id) && !dead.contains(&id));
+            assert_eq!(got.iter().map(|h| h.id).collect::<Vec<_>>(), want, "{name}, scan");
+        }
+        // Auto scans the rare filter (a few dozen pass): exact again.
+        let got = index.search_filtered(q, 10, 32, rare, FilterPlan::Auto).unwrap();
+        assert_eq!(
+            got.iter().map(|h| h.id).collect::<Vec<_>>(),
+            exact_among(&data, dim, &ids, q, 10, |id| rare(id) && !dead.contains(&id))
+        );
+        // The walk returns only accepted live ids, nearly the exact ones.
+        let got = index.search_filtered(q, 10, 64, half, FilterPlan::Graph).unwrap();
+        assert_eq!(got.len(), 10);
+        assert!(got.iter().all(|h| half(h.id) && !dead.contains(&h.id)));
+        let want = exact_among(&data, dim, &ids, q, 10, |id| half(id) && !dead.contains(&id));
+        graph_found += got.iter().filter(|h| want.contains(&h.id)).count();
+    }
+    assert!(graph_found as f64 / 500.0 >= 0.95, "walk recall {}", graph_found as f64 / 500.0);
+    // Fewer than k accepted: all of them; none accepted: no hit, not an error.
+    let few = |id: VectorId| id == ids[1] || id == ids[2];
+    assert_eq!(index.search_filtered(&queries[..dim], 10, 10, few, FilterPlan::Auto).unwrap().len(), 2);
+    assert!(index.search_filtered(&queries[..dim], 10, 10, |_| false, FilterPlan::Graph).unwrap().is_empty());
+    assert!(matches!(
+        index.search_filtered(&queries[..dim], 0, 10, half, FilterPlan::Auto),
+        Err(SegmentError::Search(_))
+    ));
+    assert!(matches!(
+        index.search_filtered(&queries[..dim], 5, 4, half, FilterPlan::Auto),
+        Err(SegmentError::Search(_))
+    ));
+    assert!(matches!(index.search_filtered(&[0.0; 3], 5, 5, half, FilterPlan::Auto), Err(SegmentError::Search(_))));
+}
+
+#[test]
+fn deleted_bits_are_restored_only_when_they_fit_their_segment() {
+    let dim = 4;
+    let data = random(200, dim, 12);
+    let ids = scrambled_ids(200);
+    let params = HnswParams::new(Metric::L2).m(6);
+    let mut a = SegmentedIndex::build(dim, params, &data, &ids, SegmentPlan::Count(2)).unwrap();
+    for i in [0, 5, 99, 150] {
+        a.delete(ids[i]).unwrap();
+    }
+    let mut b = SegmentedIndex::build(dim, params, &data, &ids, SegmentPlan::Count(2)).unwrap();
+    for (s, seg) in a.segments().iter().enumerate() {
+        let bits = seg.deleted_bits().expect("both segments lost nodes");
+        assert_eq!(bits.len(), 2, "100 nodes: two words");
+        b.restore_deleted(SegmentId(s as u16), bits).unwrap();
+    }
+    assert_eq!(b.deleted(), 4);
+    assert_eq!(b.len(), 196);
+    for q in data.chunks(dim).take(50) {
+        assert_eq!(a.search(q, 5, 32).unwrap(), b.search(q, 5, 32).unwrap());
+    }
+    assert_eq!(b.delete(ids[5]), Err(SegmentError::UnknownId(ids[5])), "restored as deleted");
+    b.delete(ids[6]).unwrap();
+
+    let wrong = [(vec![0u64], "one word for 100 nodes"), (vec![0, 1 << 40], "a bit past the last node")];
+    for (bits, why) in wrong {
+        assert!(matches!(b.restore_deleted(SegmentId(0), &bits), Err(SegmentError::DeletedBits { .. })), "{why}");
+    }
+    assert!(matches!(b.restore_deleted(SegmentId(2), &[0, 0]), Err(SegmentError::UnknownSegment { .. })));
+    assert_eq!(b.deleted(), 5, "refused bitsets change nothing");
 }

@@ -7,8 +7,8 @@ use omen_distance::Metric;
 use omen_graph::{HnswGraph, Layer, NodeId, VectorId};
 use omen_search::Rows;
 use omen_store::{
-    FORMAT_VERSION, FileKind, Labels, MANIFEST, Settings, StoreError, graph_from_bytes, inspect, load_graph,
-    load_segments, save_graph, save_segments, segment_file_name,
+    FORMAT_VERSION, FileKind, Labels, MANIFEST, SegmentRef, Settings, StoreError, graph_from_bytes, inspect,
+    load_graph, load_segments, save_graph, save_segments, segment_file_name,
 };
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -167,14 +167,22 @@ fn segments_round_trip_and_replace_the_previous_save() {
     let graphs = [graph(100, 6, 4, 20), graph(80, 6, 4, 21), graph(1, 6, 4, 22)];
     let ids: Vec<Vec<VectorId>> =
         [0..100u64, 100..180, 500..501].into_iter().map(|r| r.map(VectorId).collect()).collect();
-    let parts: Vec<(&HnswGraph, &[VectorId])> = graphs.iter().zip(&ids).map(|(g, i)| (g, &i[..])).collect();
+    // Segment 1 has deleted nodes 3 and 70.
+    let deleted = [1u64 << 3, 1 << 6];
+    let parts: Vec<SegmentRef<'_>> = graphs
+        .iter()
+        .zip(&ids)
+        .enumerate()
+        .map(|(s, (graph, ids))| SegmentRef { graph, ids, deleted: (s == 1).then_some(&deleted[..]) })
+        .collect();
     save_segments(dir.path(), &SETTINGS, &parts).unwrap();
     let back = load_segments(dir.path()).unwrap();
     assert_eq!((back.dim, back.m, back.settings), (6, 4, SETTINGS));
     assert_eq!(back.segments.len(), 3);
-    for ((s, g), i) in back.segments.iter().zip(&graphs).zip(&ids) {
+    for (n, ((s, g), i)) in back.segments.iter().zip(&graphs).zip(&ids).enumerate() {
         assert_same(g, &s.graph);
         assert_eq!(&s.ids, i);
+        assert_eq!(s.deleted.as_deref(), (n == 1).then_some(&deleted[..]));
     }
 
     // A second save (generation 2) replaces the first's files.
@@ -196,7 +204,8 @@ fn segments_with_one_id_twice_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let graphs = [graph(5, 6, 4, 30), graph(5, 6, 4, 31)];
     let ids: Vec<VectorId> = (0..5).map(VectorId).collect();
-    save_segments(dir.path(), &SETTINGS, &[(&graphs[0], &ids), (&graphs[1], &ids)]).unwrap();
+    let parts = graphs.each_ref().map(|graph| SegmentRef { graph, ids: &ids, deleted: None });
+    save_segments(dir.path(), &SETTINGS, &parts).unwrap();
     let err = load_segments(dir.path()).unwrap_err();
     assert!(err.to_string().contains("also in an earlier segment"), "{err}");
 }
