@@ -33,7 +33,7 @@ pub(crate) struct UpdatesArgs {
     /// index; deleted vectors are then dropped by merging the segments (beam
     /// ef_construction × 2/5).
     #[arg(long)]
-    segments: Option<usize>,
+    segments: Option<u16>,
 }
 
 /// The index under test: one graph, or segments (a handful live at a time: size is no matter).
@@ -203,7 +203,7 @@ pub(crate) fn updates(a: UpdatesArgs) -> Result<(), Failure> {
                 c.metric,
                 params(c, ef),
                 data.base.prefix(n),
-                SegmentPlan::Count(s),
+                SegmentPlan::Count(usize::from(s)),
             )?;
             eprintln!("{s} segments");
             (Updatable::Segments(built), "segments")

@@ -170,7 +170,8 @@ impl SegmentedIndex {
         self.inner.segments().len()
     }
 
-    /// The ids held by segment `segment`, or `None` past the last segment.
+    /// The ids held by segment `segment`, one per node, deleted ones included (see
+    /// [`SegmentedIndex::delete`]), or `None` past the last segment.
     pub fn segment_ids(&self, segment: usize) -> Option<&[VectorId]> {
         self.inner.segments().get(segment).map(|s| s.ids())
     }
@@ -272,7 +273,8 @@ impl SegmentedIndex {
     /// those of their old neighbours already merged, with beam `ef_construction`. A beam of
     /// 2/5 of the build's `ef_construction` reached recall@10 0.95 at the same ef as a fresh
     /// build in a quarter to a half of its time on the three datasets measured (README). The
-    /// result holds one segment and every vector under the same id.
+    /// result holds one segment and every vector not deleted, under the same id: a merge is
+    /// also the compaction.
     pub fn merged(&self, ef_construction: usize) -> Result<SegmentedIndex, Error> {
         if ef_construction == 0 {
             return Err(Error::BadParameter("ef_construction must be at least 1".into()));

@@ -32,11 +32,12 @@ pub fn scan_pays(allowed: usize, ef: usize, n: usize) -> bool {
     (allowed as u128).pow(2) <= SCAN_FACTOR as u128 * ef as u128 * n as u128
 }
 
-/// How many of nodes `0..n` `allowed` accepts, estimated from at most 512 of them: one node
-/// drawn from each of 512 equal runs (jittered, so that a filter periodic in the node number,
-/// such as every fourth id, is not aliased to all or none). Graphs of at most 512 nodes are
-/// counted whole. A filter no sampled node passes estimates 0 (and is then scanned: exact,
-/// never assumed empty).
+/// How many of nodes `0..n` `allowed` accepts, estimated from at most 512 of them: the nodes
+/// are cut into runs of `ceil(n / 512)` (the last may be shorter) and one node is drawn from
+/// each run, at a fixed pseudo-random offset, so that a filter periodic in the node number
+/// (every fourth id) is not aliased to all or none. Graphs of at most 512 nodes are counted
+/// whole. A filter no sampled node passes estimates 0 (and is then scanned: exact, never
+/// assumed empty). Node numbers are `u32`: `n` is at most `u32::MAX + 1`, as in any graph.
 pub fn estimate_allowed(n: usize, allowed: &(impl Fn(NodeId) -> bool + ?Sized)) -> usize {
     let step = n.div_ceil(FILTER_SAMPLE).max(1);
     let sampled = n.div_ceil(step);

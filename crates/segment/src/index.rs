@@ -413,7 +413,7 @@ impl SegmentedIndex {
         self.segments.iter().map(Segment::len).sum()
     }
 
-    /// Whether no segment holds a vector.
+    /// Whether no segment holds a vector that is not deleted.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -515,7 +515,8 @@ impl SegmentedIndex {
     /// then id; fewer when fewer are accepted. Every node still routes the walks. Each segment
     /// plans its own answer (`plan`, see [`FilterPlan`]): with [`FilterPlan::Auto`] a segment
     /// where a sample says few vectors pass scans those exactly, the others walk their graph.
-    /// Checks the query, `k >= 1` and `ef >= k`; `k` may exceed the number of vectors.
+    /// Checks the query, `k >= 1` and `ef >= k`, and that some vector is not deleted
+    /// ([`SearchError::EmptyIndex`] otherwise); `k` may exceed the number of vectors.
     pub fn search_filtered(
         &self,
         query: &[f32],
@@ -572,7 +573,7 @@ impl SegmentedIndex {
             let mut asked = Vec::with_capacity(self.segments.len());
             for seg in &self.segments {
                 let limit = sampling_limit(k, seg.len() as f64 / len as f64).min(seg.len());
-                let beam = (ef * limit).div_ceil(k).max(limit);
+                let beam = ef.saturating_mul(limit).div_ceil(k).max(limit);
                 let hits = if limit == 0 {
                     Vec::new()
                 } else {
@@ -645,7 +646,9 @@ impl SegmentedIndex {
 
     /// Searches (merged or of one segment) in which a segment's graph walk reached fewer than
     /// `k` nodes and the exact scan answered instead (see
-    /// `omen_search::SearchScratch::exact_fallbacks`).
+    /// `omen_search::SearchScratch::exact_fallbacks`). Segments with deleted vectors and
+    /// filtered searches are not counted: they go through the filtered search, which completes
+    /// a short walk with a scan of the allowed vectors by design.
     pub fn exact_fallbacks(&self) -> u64 {
         self.exact_fallbacks.load(Ordering::Relaxed)
     }
@@ -826,8 +829,10 @@ pub fn sampling_limit(k: usize, share: f64) -> usize {
 /// Sorts hits by distance then id, keeps each id's nearest occurrence, and keeps `k`.
 pub(crate) fn merge_top_k(mut all: Vec<Hit>, k: usize) -> Vec<Hit> {
     all.sort_unstable_by(|a, b| a.dist.total_cmp(&b.dist).then(a.id.cmp(&b.id)));
-    let mut seen = std::collections::HashSet::with_capacity(k);
-    let mut res: Vec<Hit> = Vec::with_capacity(k);
+    // `k` may exceed what there is (a filtered search allows any k): size by the hits.
+    let cap = k.min(all.len());
+    let mut seen = std::collections::HashSet::with_capacity(cap);
+    let mut res: Vec<Hit> = Vec::with_capacity(cap);
     for h in all {
         if res.len() == k {
             break;

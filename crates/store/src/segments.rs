@@ -94,7 +94,8 @@ fn read_manifest(dir: &Path) -> Result<Manifest, StoreError> {
     Ok(Manifest { settings, dim, m, generation, entries })
 }
 
-/// Saves segments into folder `dir`, created if missing.
+/// Saves segments into folder `dir`, created if missing. A segment whose ids or deleted bitset
+/// do not fit its graph is an error, before anything is written.
 /// Segment files come first, the manifest last, each written atomically: a crash at any point
 /// leaves `dir` opening as the previous save or the new one, never a mix.
 pub fn save_segments(dir: &Path, settings: &Settings, segments: &[SegmentRef<'_>]) -> Result<(), StoreError> {
@@ -102,6 +103,16 @@ pub fn save_segments(dir: &Path, settings: &Settings, segments: &[SegmentRef<'_>
         return Err(StoreError::Malformed("an index has at least one segment".into()));
     };
     let (dim, m) = (first.graph.dim(), first.graph.m());
+    for (i, s) in segments.iter().enumerate() {
+        let n = s.graph.len();
+        if s.ids.len() != n || s.deleted.is_some_and(|d| d.len() != n.div_ceil(64)) {
+            return Err(StoreError::Malformed(format!(
+                "segment {i}: {} ids and {} deleted-bit words for {n} nodes",
+                s.ids.len(),
+                s.deleted.map_or(0, <[u64]>::len)
+            )));
+        }
+    }
     fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, &e))?;
     let generation = read_manifest(dir).map_or(1, |old| old.generation.wrapping_add(1));
 

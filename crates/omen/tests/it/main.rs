@@ -159,6 +159,7 @@ fn segmented_index_through_the_facade() {
         let scanned = index.search_filtered_by(q, 5, 500, odd, omen::FilterPlan::Scan).unwrap();
         assert_eq!(scanned.len(), 5);
         assert!(scanned.iter().all(|h| odd(h.id) && h.id != VectorId(3)), "{metric}");
+        // A beam of 500 in segments of at most 500 walks every node it can reach: exact here.
         assert_eq!(index.search_filtered_by(q, 5, 500, odd, omen::FilterPlan::Graph).unwrap(), scanned, "{metric}");
         assert_eq!(index.search_filtered(q, 5, 500, odd).unwrap(), scanned, "{metric}");
         assert!(matches!(index.search_filtered(&[0.0; 3], 5, 5, odd), Err(Error::DimensionMismatch { .. })));

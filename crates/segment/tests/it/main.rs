@@ -263,7 +263,11 @@ fn deleted_vectors_are_never_returned_and_the_merge_drops_them() {
     let parallel = recall(&index, &|ix, q| ix.search_parallel(q, 10, 64).unwrap());
     let sampled = recall(&index, &|ix, q| ix.search_sampled(q, 10, 64).unwrap());
     assert!(plain >= 0.95 && parallel >= 0.95 && sampled >= 0.95, "recall {plain} {parallel} {sampled}");
-    assert!(matches!(index.search(&queries[..dim], n, n), Err(SegmentError::Search(_))), "k above the live count");
+    let over = index.len() + 1;
+    assert!(
+        matches!(index.search(&queries[..dim], over, over), Err(SegmentError::Search(_))),
+        "k above the live count"
+    );
 
     let merged = index.merged(40).unwrap();
     assert_eq!(merged.len(), n - n_gone);
@@ -303,7 +307,13 @@ fn filtered_search_returns_only_accepted_ids_and_scans_exactly() {
             let want = exact_among(&data, dim, &ids, q, 10, |id| filter(id) && !dead.contains(&id));
             assert_eq!(got.iter().map(|h| h.id).collect::<Vec<_>>(), want, "{name}, scan");
         }
-        // Auto scans the rare filter (a few dozen pass): exact again.
+        // Auto scans the rare filter (about 10 of each segment's 1,000 pass: at these sizes the
+        // half filter is scanned too, so the walk is tested with FilterPlan::Graph below)...
+        for seg in index.segments() {
+            let allowed = |v: omen_graph::NodeId| !seg.is_deleted(v) && rare(seg.ids()[v.idx()]);
+            assert!(FilterPlan::Auto.scans(seg.graph().len(), 32, &allowed));
+        }
+        // ...so its answer is exact.
         let got = index.search_filtered(q, 10, 32, rare, FilterPlan::Auto).unwrap();
         assert_eq!(
             got.iter().map(|h| h.id).collect::<Vec<_>>(),
@@ -321,6 +331,12 @@ fn filtered_search_returns_only_accepted_ids_and_scans_exactly() {
     let few = |id: VectorId| id == ids[1] || id == ids[2];
     assert_eq!(index.search_filtered(&queries[..dim], 10, 10, few, FilterPlan::Auto).unwrap().len(), 2);
     assert!(index.search_filtered(&queries[..dim], 10, 10, |_| false, FilterPlan::Graph).unwrap().is_empty());
+    // Any k: all accepted live vectors, nearest first, whatever the plan.
+    let all_half = exact_among(&data, dim, &ids, &queries[..dim], n, |id| half(id) && !dead.contains(&id));
+    for plan in [FilterPlan::Auto, FilterPlan::Graph, FilterPlan::Scan] {
+        let got = index.search_filtered(&queries[..dim], usize::MAX, usize::MAX, half, plan).unwrap();
+        assert_eq!(got.iter().map(|h| h.id).collect::<Vec<_>>(), all_half, "{plan:?}");
+    }
     assert!(matches!(
         index.search_filtered(&queries[..dim], 0, 10, half, FilterPlan::Auto),
         Err(SegmentError::Search(_))
@@ -338,18 +354,24 @@ fn deleted_bits_are_restored_only_when_they_fit_their_segment() {
     let data = random(200, dim, 12);
     let ids = scrambled_ids(200);
     let params = HnswParams::new(Metric::L2).m(6);
-    let mut a = SegmentedIndex::build(dim, params, &data, &ids, SegmentPlan::Count(2)).unwrap();
+    // One thread: both builds make the same graphs, so their answers can be compared.
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let build = || pool.install(|| SegmentedIndex::build(dim, params, &data, &ids, SegmentPlan::Count(2)).unwrap());
+    let mut a = build();
     for i in [0, 5, 99, 150] {
         a.delete(ids[i]).unwrap();
     }
-    let mut b = SegmentedIndex::build(dim, params, &data, &ids, SegmentPlan::Count(2)).unwrap();
+    let mut b = build();
+    // A delete first builds b's id map, which the restore must then keep in step.
+    b.delete(ids[7]).unwrap();
     for (s, seg) in a.segments().iter().enumerate() {
         let bits = seg.deleted_bits().expect("both segments lost nodes");
         assert_eq!(bits.len(), 2, "100 nodes: two words");
         b.restore_deleted(SegmentId(s as u16), bits).unwrap();
     }
-    assert_eq!(b.deleted(), 4);
-    assert_eq!(b.len(), 196);
+    assert_eq!(b.deleted(), 5);
+    assert_eq!(b.len(), 195);
+    a.delete(ids[7]).unwrap();
     for q in data.chunks(dim).take(50) {
         assert_eq!(a.search(q, 5, 32).unwrap(), b.search(q, 5, 32).unwrap());
     }
@@ -361,5 +383,5 @@ fn deleted_bits_are_restored_only_when_they_fit_their_segment() {
         assert!(matches!(b.restore_deleted(SegmentId(0), &bits), Err(SegmentError::DeletedBits { .. })), "{why}");
     }
     assert!(matches!(b.restore_deleted(SegmentId(2), &[0, 0]), Err(SegmentError::UnknownSegment { .. })));
-    assert_eq!(b.deleted(), 5, "refused bitsets change nothing");
+    assert_eq!(b.deleted(), 6, "refused bitsets change nothing");
 }

@@ -223,3 +223,18 @@ fn deleted_bits_round_trip_and_stray_bits_are_refused() {
     save_graph(&path, &SETTINGS, &g, Labels { ids: None, deleted: Some(&[0, 1 << 6]) }).unwrap();
     assert!(matches!(load_graph(&path), Err(StoreError::Malformed(_))));
 }
+
+#[test]
+fn segments_whose_labels_do_not_fit_are_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = graph(70, 4, 4, 50);
+    let ids: Vec<VectorId> = (0..70).map(VectorId).collect();
+    let bad = [
+        SegmentRef { graph: &g, ids: &ids[..69], deleted: None },
+        SegmentRef { graph: &g, ids: &ids, deleted: Some(&[0]) },
+    ];
+    for part in bad {
+        assert!(matches!(save_segments(dir.path(), &SETTINGS, &[part]), Err(StoreError::Malformed(_))));
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing written");
+}
