@@ -1,5 +1,6 @@
 //! [`SegmentedIndex`]: independent HNSW segments built in parallel, searched together.
 
+use std::ops::Range;
 use std::path::Path;
 
 use omen_distance::Metric;
@@ -15,13 +16,18 @@ use crate::{Error, FilterPlan, Neighbor, Params};
 /// merges their top-k into one, naming the caller's ids.
 ///
 /// Segments pay when a build must use many threads on data too small to keep them busy in one
-/// graph, or when segments are sealed as data arrives; they cost query time, since every query
-/// searches every segment.
+/// graph, or when segments are sealed as data arrives ([`SegmentedIndex::add_segment`]); they
+/// cost query time, since every query searches every segment, until
+/// [`SegmentedIndex::merged`] folds them into one graph. Vectors are deleted
+/// ([`SegmentedIndex::delete`]) and replaced (delete, then add the id again in a new segment)
+/// without touching the other segments.
 #[derive(Debug)]
 pub struct SegmentedIndex {
     inner: omen_segment::SegmentedIndex,
     metric: Metric,
     ef_search: usize,
+    // The id `add_segment` hands out next: above every id in the index, deleted ones included.
+    next_id: u64,
 }
 
 impl From<omen_segment::Hit> for Neighbor {
@@ -40,6 +46,7 @@ impl From<SegmentError> for Error {
             SegmentError::DuplicateId(id) => Error::DuplicateId(id),
             SegmentError::BatchLength { len, dim } => Error::BatchLength { len, dim },
             SegmentError::UnknownId(id) => Error::UnknownId(id),
+            SegmentError::EmptySegment => Error::BadParameter("a segment needs at least one vector".into()),
             other => Error::BadParameter(other.to_string()),
         }
     }
@@ -80,7 +87,7 @@ impl SegmentedIndex {
         crate::index::check_rows(metric, vectors, dim)?;
         let stored = crate::index::prepared_rows(metric, vectors, dim);
         let inner = omen_segment::SegmentedIndex::build(dim, hnsw, &stored, ids, plan)?;
-        Ok(SegmentedIndex { inner, metric, ef_search: params.ef_search })
+        Ok(SegmentedIndex::wrap(inner, metric, params.ef_search))
     }
 
     /// Saves the index into folder `dir` (created if missing): one file per segment and a
@@ -121,19 +128,18 @@ impl SegmentedIndex {
     fn from_stored(stored: omen_store::StoredSegments) -> Result<Self, Error> {
         let s = stored.settings;
         let params = Params { m: stored.m, ef_construction: s.ef_construction, ef_search: s.ef_search, seed: s.seed };
-        let mut deleted = Vec::new();
-        let mut segments = Vec::with_capacity(stored.segments.len());
-        for (i, seg) in stored.segments.into_iter().enumerate() {
-            if let Some(bits) = seg.deleted {
-                deleted.push((omen_segment::SegmentId(i as u16), bits));
-            }
-            segments.push((seg.graph, seg.ids));
-        }
-        let mut inner = omen_segment::SegmentedIndex::from_segments(stored.dim, params.for_graph(s.metric)?, segments)?;
-        for (segment, bits) in deleted {
-            inner.restore_deleted(segment, &bits)?;
-        }
-        Ok(SegmentedIndex { inner, metric: s.metric, ef_search: s.ef_search })
+        let segments = stored
+            .segments
+            .into_iter()
+            .map(|seg| omen_segment::SegmentParts { graph: seg.graph, ids: seg.ids, deleted: seg.deleted })
+            .collect();
+        let inner = omen_segment::SegmentedIndex::from_segments(stored.dim, params.for_graph(s.metric)?, segments)?;
+        Ok(SegmentedIndex::wrap(inner, s.metric, s.ef_search))
+    }
+
+    fn wrap(inner: omen_segment::SegmentedIndex, metric: Metric, ef_search: usize) -> SegmentedIndex {
+        let max_id = inner.segments().iter().flat_map(|s| s.ids()).map(|id| id.0.saturating_add(1)).max();
+        SegmentedIndex { inner, metric, ef_search, next_id: max_id.unwrap_or(0) }
     }
 
     /// Number of vectors, not counting deleted ones.
@@ -145,6 +151,53 @@ impl SegmentedIndex {
     /// [`SegmentedIndex::merged`] drops them).
     pub fn deleted(&self) -> usize {
         self.inner.deleted()
+    }
+
+    /// Adds `vectors` (flat, row-major) as a new segment, built on the current rayon pool, and
+    /// returns the range of their ids (above every id the index has held). The way to grow a
+    /// segmented index as data arrives: seal a segment per batch, merge them later
+    /// ([`SegmentedIndex::merged`]). Every vector is checked first: on error nothing is added.
+    pub fn add_segment(&mut self, vectors: &[f32]) -> Result<Range<VectorId>, Error> {
+        let dim = self.dim();
+        if !vectors.len().is_multiple_of(dim) {
+            return Err(Error::BatchLength { len: vectors.len(), dim });
+        }
+        let n = (vectors.len() / dim) as u64;
+        let start = self.next_id;
+        let end = start.checked_add(n).filter(|e| e.checked_add(1).is_some()).ok_or(Error::Full)?;
+        let ids: Vec<VectorId> = (start..end).map(VectorId).collect();
+        self.add_segment_with_ids(&ids, vectors)?;
+        Ok(VectorId(start)..VectorId(end))
+    }
+
+    /// Adds `vectors` (flat, row-major) under the caller's `ids`, one per vector, as a new
+    /// segment. Fails, adding nothing, when an id repeats in `ids` or names a vector in the
+    /// index ([`Error::DuplicateId`]: to replace a vector, delete its id first), or a vector
+    /// is bad, or the batch is empty.
+    pub fn add_segment_with_ids(&mut self, ids: &[VectorId], vectors: &[f32]) -> Result<(), Error> {
+        let dim = self.dim();
+        if !vectors.len().is_multiple_of(dim) {
+            return Err(Error::BatchLength { len: vectors.len(), dim });
+        }
+        crate::index::check_rows(self.metric, vectors, dim)?;
+        let stored = crate::index::prepared_rows(self.metric, vectors, dim);
+        self.inner.add_segment(&stored, ids)?;
+        let top = ids.iter().map(|id| id.0.saturating_add(1)).max().unwrap_or(0);
+        self.next_id = self.next_id.max(top);
+        Ok(())
+    }
+
+    /// Whether `id` names a vector in the index (not deleted). The first call builds a map from
+    /// ids to segments, kept from then on.
+    pub fn contains(&self, id: VectorId) -> bool {
+        self.inner.locate(id).is_some()
+    }
+
+    /// The stored vector of `id` (normalised under cosine), if `id` is in the index and not
+    /// deleted.
+    pub fn get(&self, id: VectorId) -> Option<&[f32]> {
+        let (segment, node) = self.inner.locate(id)?;
+        Some(self.inner.segments()[usize::from(segment.0)].graph().vector(node))
     }
 
     /// Deletes `id`: searches never return it again, while its node keeps routing searches in
@@ -283,6 +336,7 @@ impl SegmentedIndex {
             inner: self.inner.merged(ef_construction)?,
             metric: self.metric,
             ef_search: self.ef_search,
+            next_id: self.next_id,
         })
     }
 

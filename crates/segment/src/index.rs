@@ -8,7 +8,8 @@ use omen_graph::{GraphStats, HnswGraph, InvariantViolation, Layer, NodeId, Vecto
 use omen_search::{
     FilterPlan, Rows, SearchError, SearchScratch, check_query, knn_search_filtered, knn_search_prechecked, scan_pays,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
@@ -111,6 +112,9 @@ pub enum SegmentError {
         /// Segments in the index.
         segments: usize,
     },
+    /// A batch of no vectors where a segment must hold at least one.
+    #[error("a segment needs at least one vector")]
+    EmptySegment,
     /// An id that no segment holds (or that was deleted already).
     #[error("no vector has id {0}")]
     UnknownId(VectorId),
@@ -150,9 +154,40 @@ pub struct Segment {
     n_deleted: usize,
 }
 
+/// A ready-made segment, as read back from a file (see [`SegmentedIndex::from_segments`]) or
+/// taken apart ([`SegmentedIndex::into_segments`]).
+#[derive(Debug)]
+pub struct SegmentParts {
+    /// The graph.
+    pub graph: HnswGraph,
+    /// The caller's id of each node.
+    pub ids: Vec<VectorId>,
+    /// The deleted-node bitset (bit `i % 64` of word `i / 64` for node `i`), or `None` when no
+    /// node is deleted.
+    pub deleted: Option<Vec<u64>>,
+}
+
 impl Segment {
     fn new(graph: HnswGraph, ids: Vec<VectorId>) -> Segment {
         Segment { graph, ids, deleted: Vec::new(), n_deleted: 0 }
+    }
+
+    /// A segment with the nodes set in `bits` deleted; `bits` must have one bit per node and
+    /// none past the last.
+    fn with_deleted(
+        graph: HnswGraph,
+        ids: Vec<VectorId>,
+        bits: Vec<u64>,
+        segment: SegmentId,
+    ) -> Result<Segment, SegmentError> {
+        let nodes = graph.len();
+        let past_end = bits.last().is_some_and(|&w| !nodes.is_multiple_of(64) && w >> (nodes % 64) != 0);
+        if bits.len() != nodes.div_ceil(64) || past_end {
+            return Err(SegmentError::DeletedBits { segment, words: bits.len(), nodes });
+        }
+        let n_deleted = bits.iter().map(|w| w.count_ones() as usize).sum();
+        let deleted = if n_deleted == 0 { Vec::new() } else { bits };
+        Ok(Segment { graph, ids, deleted, n_deleted })
     }
 
     /// The segment's graph (deleted nodes included: they still route searches).
@@ -284,8 +319,9 @@ pub struct SegmentedIndex {
     scratch: Mutex<Vec<SearchScratch>>,
     exact_fallbacks: AtomicU64,
     researches: AtomicU64,
-    // Each live id's segment and node, built by the first delete (searches never need it).
-    locator: Option<HashMap<VectorId, (u16, NodeId)>>,
+    // Each live id's segment and node, built by the first call that needs it (delete, add,
+    // contains); plain searches never do.
+    locator: OnceLock<HashMap<VectorId, (u16, NodeId)>>,
 }
 
 impl SegmentedIndex {
@@ -353,49 +389,56 @@ impl SegmentedIndex {
             scratch: Mutex::new(Vec::new()),
             exact_fallbacks: AtomicU64::new(0),
             researches: AtomicU64::new(0),
-            locator: None,
+            locator: OnceLock::new(),
         })
     }
 
-    /// An index of ready-made segments (each a graph and the caller's id of each node), as read
-    /// back from files. Every graph must have dimension `dim` and `params.m`, one id per node,
-    /// and no id may appear twice in the index; at least one segment.
-    pub fn from_segments(
-        dim: usize,
-        params: HnswParams,
-        segments: Vec<(HnswGraph, Vec<VectorId>)>,
-    ) -> Result<Self, SegmentError> {
+    /// An index of ready-made segments, as read back from files. Every graph must have
+    /// dimension `dim` and `params.m`, one id per node, a deleted bitset (if any) of one bit per
+    /// node, and no id may name two live vectors in the index (a deleted vector's id may be
+    /// taken by a later one); at least one segment.
+    pub fn from_segments(dim: usize, params: HnswParams, segments: Vec<SegmentParts>) -> Result<Self, SegmentError> {
         params.validate().map_err(|e| SegmentError::Mismatch { segment: SegmentId(0), what: e.to_string() })?;
         if segments.is_empty() || segments.len() > usize::from(u16::MAX) {
             return Err(SegmentError::BadPlan(SegmentPlan::Count(segments.len())));
         }
-        let mut seen = std::collections::HashSet::new();
+        let mut live = HashSet::new();
         let mut out = Vec::with_capacity(segments.len());
-        for (s, (graph, ids)) in segments.into_iter().enumerate() {
+        for (s, SegmentParts { graph, ids, deleted }) in segments.into_iter().enumerate() {
+            let segment = SegmentId(s as u16);
             if graph.dim() != dim || graph.m() != params.m {
                 return Err(SegmentError::Mismatch {
-                    segment: SegmentId(s as u16),
+                    segment,
                     what: format!("dim {} and m {}, the index has {dim} and {}", graph.dim(), graph.m(), params.m),
                 });
             }
             if ids.len() != graph.len() {
                 return Err(SegmentError::IdCount { ids: ids.len(), vectors: graph.len() });
             }
-            if let Some(&dup) = ids.iter().find(|&&id| !seen.insert(id)) {
+            let seg = match deleted {
+                Some(bits) => Segment::with_deleted(graph, ids, bits, segment)?,
+                None => Segment::new(graph, ids),
+            };
+            let mut live_ids = seg.ids.iter().enumerate().filter(|&(i, _)| !seg.is_deleted(NodeId(i as u32)));
+            if let Some((_, &dup)) = live_ids.find(|&(_, &id)| !live.insert(id)) {
                 return Err(SegmentError::DuplicateId(dup));
             }
-            out.push(Segment::new(graph, ids));
+            out.push(seg);
         }
-        Ok(SegmentedIndex {
-            dim,
-            params,
-            dist: Distance::new(params.metric),
-            segments: out,
-            scratch: Mutex::new(Vec::new()),
-            exact_fallbacks: AtomicU64::new(0),
-            researches: AtomicU64::new(0),
-            locator: None,
-        })
+        Ok(SegmentedIndex { segments: out, ..SegmentedIndex::empty(dim, params) })
+    }
+
+    /// The index taken apart into its segments (each graph with its ids and deleted bitset),
+    /// for [`SegmentedIndex::from_segments`].
+    pub fn into_segments(self) -> Vec<SegmentParts> {
+        self.segments
+            .into_iter()
+            .map(|seg| SegmentParts {
+                deleted: (seg.n_deleted > 0).then_some(seg.deleted),
+                graph: seg.graph,
+                ids: seg.ids,
+            })
+            .collect()
     }
 
     /// The vectors' dimension.
@@ -423,17 +466,11 @@ impl SegmentedIndex {
         self.segments.iter().map(Segment::deleted).sum()
     }
 
-    /// Deletes `id`: searches never return it again, while its node keeps routing searches in
-    /// its segment until [`SegmentedIndex::merged`] drops it. Fails with
-    /// [`SegmentError::UnknownId`] when no segment holds `id` or it was deleted already.
-    ///
-    /// The first delete builds a map from each id to its segment and node (kept from then on);
-    /// indexes that never delete do not pay for it.
-    pub fn delete(&mut self, id: VectorId) -> Result<(), SegmentError> {
-        let segments = &self.segments;
-        let locator = self.locator.get_or_insert_with(|| {
-            let mut map = HashMap::with_capacity(segments.iter().map(Segment::len).sum());
-            for (s, seg) in segments.iter().enumerate() {
+    /// Each live id's segment and node, built on first use.
+    fn locator(&self) -> &HashMap<VectorId, (u16, NodeId)> {
+        self.locator.get_or_init(|| {
+            let mut map = HashMap::with_capacity(self.len());
+            for (s, seg) in self.segments.iter().enumerate() {
                 for (node, &id) in seg.ids.iter().enumerate() {
                     let node = NodeId(node as u32);
                     if !seg.is_deleted(node) {
@@ -442,33 +479,70 @@ impl SegmentedIndex {
                 }
             }
             map
-        });
+        })
+    }
+
+    /// The segment and node of `id`, if it names a vector not deleted. The first call builds a
+    /// map from every id to its segment and node, kept from then on (as by
+    /// [`SegmentedIndex::delete`] and [`SegmentedIndex::add_segment`]); plain searches never
+    /// need it.
+    pub fn locate(&self, id: VectorId) -> Option<(SegmentId, NodeId)> {
+        self.locator().get(&id).map(|&(s, node)| (SegmentId(s), node))
+    }
+
+    /// Deletes `id`: searches never return it again, while its node keeps routing searches in
+    /// its segment until [`SegmentedIndex::merged`] drops it; its id may be given to a vector
+    /// added later. Fails with [`SegmentError::UnknownId`] when no segment holds `id` or it was
+    /// deleted already.
+    pub fn delete(&mut self, id: VectorId) -> Result<(), SegmentError> {
+        self.locator();
+        let locator = self.locator.get_mut().expect("built above");
         let (s, node) = locator.remove(&id).ok_or(SegmentError::UnknownId(id))?;
         let fresh = self.segments[usize::from(s)].delete_node(node);
         debug_assert!(fresh, "the locator holds live nodes only");
         Ok(())
     }
 
-    /// Marks the nodes set in `bits` of segment `segment` deleted, as a file saved them (see
-    /// [`Segment::deleted_bits`]); `bits` must have one bit per node, none past the last.
-    pub fn restore_deleted(&mut self, segment: SegmentId, bits: &[u64]) -> Result<(), SegmentError> {
-        let count = self.segments.len();
-        let seg =
-            self.segments.get_mut(usize::from(segment.0)).ok_or(SegmentError::UnknownSegment { segment, count })?;
-        let nodes = seg.graph.len();
-        let past_end = bits.last().is_some_and(|&w| nodes % 64 != 0 && w >> (nodes % 64) != 0);
-        if bits.len() != nodes.div_ceil(64) || past_end {
-            return Err(SegmentError::DeletedBits { segment, words: bits.len(), nodes });
+    /// Adds `vectors` (flat, row-major) under `ids` as a new segment, built on the current
+    /// rayon pool with parallel bulk insertion and seed `params.seed + segment number`: the way
+    /// to grow a segmented index as data arrives (seal a segment per batch; merge them later
+    /// with [`SegmentedIndex::merged`]). Fails, adding nothing, on an empty batch, a bad vector,
+    /// an id twice in `ids`, or an id that names a vector in the index already (delete it first
+    /// to replace it), or when the index holds 65,535 segments.
+    pub fn add_segment(&mut self, vectors: &[f32], ids: &[VectorId]) -> Result<SegmentId, SegmentError> {
+        let dim = self.dim;
+        if !vectors.len().is_multiple_of(dim) {
+            return Err(SegmentError::BatchLength { len: vectors.len(), dim });
         }
-        for node in (0..nodes as u32).map(NodeId) {
-            if bits[node.idx() / 64] >> (node.idx() % 64) & 1 == 1
-                && seg.delete_node(node)
-                && let Some(locator) = &mut self.locator
-            {
-                locator.remove(&seg.ids[node.idx()]);
-            }
+        let n = vectors.len() / dim;
+        if ids.len() != n {
+            return Err(SegmentError::IdCount { ids: ids.len(), vectors: n });
         }
-        Ok(())
+        if n == 0 {
+            return Err(SegmentError::EmptySegment);
+        }
+        if self.segments.len() >= usize::from(u16::MAX) {
+            return Err(SegmentError::BadPlan(SegmentPlan::Count(self.segments.len() + 1)));
+        }
+        let rows = Rows::dense(vectors, dim);
+        for i in 0..n {
+            omen_build::check_vector(rows.row(i), dim, i).map_err(SegmentError::Vector)?;
+        }
+        let locator = self.locator();
+        let mut seen = HashSet::with_capacity(n);
+        if let Some(&dup) = ids.iter().find(|&&id| !seen.insert(id) || locator.contains_key(&id)) {
+            return Err(SegmentError::DuplicateId(dup));
+        }
+        let segment = SegmentId(self.segments.len() as u16);
+        let wrap = |source| SegmentError::Build { segment, source };
+        let mut builder =
+            HnswBuilder::new(self.params.seed(self.params.seed.wrapping_add(u64::from(segment.0)))).map_err(wrap)?;
+        let mut graph = builder.new_graph(dim).map_err(wrap)?;
+        builder.insert_parallel(&mut graph, rows).map_err(wrap)?;
+        let locator = self.locator.get_mut().expect("built above");
+        locator.extend(ids.iter().enumerate().map(|(i, &id)| (id, (segment.0, NodeId(i as u32)))));
+        self.segments.push(Segment::new(graph, ids.to_vec()));
+        Ok(segment)
     }
 
     /// The segments, in input order.
@@ -788,15 +862,20 @@ impl SegmentedIndex {
     }
 
     fn empty_like(&self) -> SegmentedIndex {
+        SegmentedIndex::empty(self.dim, self.params)
+    }
+
+    /// An index of no segment.
+    fn empty(dim: usize, params: HnswParams) -> SegmentedIndex {
         SegmentedIndex {
-            dim: self.dim,
-            params: self.params,
-            dist: self.dist,
+            dim,
+            params,
+            dist: Distance::new(params.metric),
             segments: Vec::new(),
             scratch: Mutex::new(Vec::new()),
             exact_fallbacks: AtomicU64::new(0),
             researches: AtomicU64::new(0),
-            locator: None,
+            locator: OnceLock::new(),
         }
     }
 }

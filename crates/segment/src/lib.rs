@@ -25,8 +25,10 @@
 //! scratch: the largest segment's graph is kept and the other nodes are inserted into it,
 //! each search also started from the node's old neighbours already merged.
 //!
+//! [`SegmentedIndex::add_segment`] seals a new segment as data arrives;
 //! [`SegmentedIndex::delete`] hides a vector from every search while its node keeps routing
-//! its segment's walks; a merge drops the deleted vectors. [`SegmentedIndex::search_filtered`]
+//! its segment's walks (its id may then be given to a new vector: a replacement); a merge
+//! drops the deleted vectors. [`SegmentedIndex::search_filtered`]
 //! returns only the ids a filter accepts, each segment walking its graph or scanning the
 //! accepted vectors exactly, as its [`FilterPlan`](omen_search::FilterPlan) says.
 //!
@@ -50,7 +52,9 @@
 
 mod index;
 
-pub use crate::index::{Hit, Segment, SegmentError, SegmentId, SegmentPlan, SegmentedIndex, sampling_limit};
+pub use crate::index::{
+    Hit, Segment, SegmentError, SegmentId, SegmentParts, SegmentPlan, SegmentedIndex, sampling_limit,
+};
 
 /// The README's example, compiled and run as a doctest so it stays true.
 #[cfg(doctest)]

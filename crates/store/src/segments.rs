@@ -185,8 +185,12 @@ fn read_segments(
             return bad("dimension, m, length or metric differs from the manifest".into());
         }
         let Some(ids) = stored.ids else { return bad("segment file without ids".into()) };
-        if let Some(dup) = ids.iter().find(|id| !seen.insert(**id)) {
-            return bad(format!("id {dup} is also in an earlier segment"));
+        // A deleted vector's id may have been given to a vector of a later segment; no two
+        // live vectors share one.
+        let is_live = |i: usize| stored.deleted.as_ref().is_none_or(|d| d[i / 64] >> (i % 64) & 1 == 0);
+        let mut live = ids.iter().enumerate().filter(|&(i, _)| is_live(i));
+        if let Some((_, dup)) = live.find(|&(_, id)| !seen.insert(*id)) {
+            return bad(format!("id {dup} is also live in an earlier segment"));
         }
         segments.push(StoredSegment { graph: stored.graph, ids, deleted: stored.deleted });
     }

@@ -163,6 +163,22 @@ fn segmented_index_through_the_facade() {
         assert_eq!(index.search_filtered_by(q, 5, 500, odd, omen::FilterPlan::Graph).unwrap(), scanned, "{metric}");
         assert_eq!(index.search_filtered(q, 5, 500, odd).unwrap(), scanned, "{metric}");
         assert!(matches!(index.search_filtered(&[0.0; 3], 5, 5, odd), Err(Error::DimensionMismatch { .. })));
+
+        // A segment added later: ids continue after the highest, vectors stored as prepared.
+        let added = index.add_segment(&data[..2 * dim]).unwrap();
+        assert_eq!(added, VectorId(1200)..VectorId(1202));
+        assert_eq!((index.len(), index.segment_count()), (1201, 4));
+        assert!(index.contains(VectorId(1201)) && !index.contains(VectorId(3)) && index.contains(VectorId(4)));
+        let stored = index.get(VectorId(1200)).unwrap();
+        match metric {
+            Metric::Cosine => assert!((stored.iter().map(|x| x * x).sum::<f32>() - 1.0).abs() < 1e-5),
+            _ => assert_eq!(stored, &data[..dim]),
+        }
+        assert_eq!(index.get(VectorId(1200)), index.get(VectorId(0)));
+        assert!(matches!(index.add_segment(&[0.0; 3]), Err(Error::BatchLength { .. })));
+        assert!(matches!(index.add_segment(&[]), Err(Error::BadParameter(_))));
+        assert!(matches!(index.add_segment_with_ids(&[VectorId(4)], &data[..dim]), Err(Error::DuplicateId(_))));
+        assert_eq!(index.segment_count(), 4, "refused batches add nothing");
     }
     let p = Params::default();
     let ids = [VectorId(1), VectorId(1)];

@@ -131,11 +131,23 @@ fn a_loaded_segmented_index_answers_as_the_saved_one() {
         index.delete(ids[i]).unwrap();
     }
     assert_eq!((index.len(), index.deleted()), (3_800, 200));
+    // A fourth segment: the replacement of deleted id ids[13], and 50 vectors under new ids,
+    // which start above every id the index held.
+    let replacement = random(1, dim, 13);
+    index.add_segment_with_ids(&[ids[13]], &replacement).unwrap();
+    let fresh = index.add_segment(&random(50, dim, 14)).unwrap();
+    assert_eq!(fresh, VectorId(11_999)..VectorId(12_049), "the highest id was 11,998");
+    assert_eq!((index.len(), index.deleted(), index.segment_count()), (3_851, 200, 5));
+    assert!(index.contains(ids[13]) && !index.contains(ids[26]) && index.contains(VectorId(12_048)));
+    assert_eq!(index.get(ids[13]), Some(&replacement[..]));
+    assert_eq!(index.add_segment_with_ids(&[ids[14]], &replacement), Err(Error::DuplicateId(ids[14])));
     let dir = tempfile::tempdir().unwrap();
     index.save(dir.path()).unwrap();
     let mut loaded = SegmentedIndex::load(dir.path()).unwrap();
-    assert_eq!((loaded.len(), loaded.deleted(), loaded.segment_count()), (3_800, 200, 3));
-    for s in 0..3 {
+    assert_eq!((loaded.len(), loaded.deleted(), loaded.segment_count()), (3_851, 200, 5));
+    assert_eq!(loaded.get(ids[13]), Some(&replacement[..]));
+    assert_eq!(loaded.add_segment(&random(1, dim, 15)).unwrap(), VectorId(12_049)..VectorId(12_050));
+    for s in 0..5 {
         assert_eq!(loaded.segment_ids(s), index.segment_ids(s));
     }
     assert_eq!(loaded.check_invariants(), Ok(()));
@@ -144,14 +156,18 @@ fn a_loaded_segmented_index_answers_as_the_saved_one() {
     assert_eq!(mapped.deleted(), 200);
     for q in random(200, dim, 12).chunks(dim) {
         let want = index.search(q, 10).unwrap();
-        assert!(want.iter().all(|h| h.id.0 % 39 != 1 || h.id.0 >= 7_800), "a deleted id was returned");
+        assert!(
+            want.iter().all(|h| h.id.0 % 39 != 1 || h.id.0 >= 7_800 || h.id == ids[13]),
+            "a deleted id was returned"
+        );
         assert_eq!(loaded.search(q, 10).unwrap(), want);
         assert_eq!(mapped.search(q, 10).unwrap(), want);
     }
-    assert!(matches!(loaded.delete(ids[13]), Err(Error::UnknownId(_))), "deleted before the save");
+    assert!(matches!(loaded.delete(ids[26]), Err(Error::UnknownId(_))), "deleted before the save");
     loaded.delete(ids[14]).unwrap();
     let merged = loaded.merged(80).unwrap();
-    assert_eq!((merged.len(), merged.deleted(), merged.segment_count()), (3_799, 0, 1));
+    assert_eq!((merged.len(), merged.deleted(), merged.segment_count()), (3_851, 0, 1));
+    assert_eq!(merged.get(ids[13]), Some(&replacement[..]));
     assert_eq!(merged.check_invariants(), Ok(()));
 }
 

@@ -349,39 +349,100 @@ fn filtered_search_returns_only_accepted_ids_and_scans_exactly() {
 }
 
 #[test]
-fn deleted_bits_are_restored_only_when_they_fit_their_segment() {
+fn segments_taken_apart_and_put_together_keep_their_deletes() {
     let dim = 4;
     let data = random(200, dim, 12);
     let ids = scrambled_ids(200);
     let params = HnswParams::new(Metric::L2).m(6);
-    // One thread: both builds make the same graphs, so their answers can be compared.
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-    let build = || pool.install(|| SegmentedIndex::build(dim, params, &data, &ids, SegmentPlan::Count(2)).unwrap());
-    let mut a = build();
+    let mut a = SegmentedIndex::build(dim, params, &data, &ids, SegmentPlan::Count(2)).unwrap();
     for i in [0, 5, 99, 150] {
         a.delete(ids[i]).unwrap();
     }
-    let mut b = build();
-    // A delete first builds b's id map, which the restore must then keep in step.
-    b.delete(ids[7]).unwrap();
-    for (s, seg) in a.segments().iter().enumerate() {
-        let bits = seg.deleted_bits().expect("both segments lost nodes");
-        assert_eq!(bits.len(), 2, "100 nodes: two words");
-        b.restore_deleted(SegmentId(s as u16), bits).unwrap();
-    }
-    assert_eq!(b.deleted(), 5);
-    assert_eq!(b.len(), 195);
-    a.delete(ids[7]).unwrap();
-    for q in data.chunks(dim).take(50) {
-        assert_eq!(a.search(q, 5, 32).unwrap(), b.search(q, 5, 32).unwrap());
-    }
-    assert_eq!(b.delete(ids[5]), Err(SegmentError::UnknownId(ids[5])), "restored as deleted");
+    let queries = random(50, dim, 13);
+    let before: Vec<_> = queries.chunks(dim).map(|q| a.search(q, 5, 32).unwrap()).collect();
+    let parts = a.into_segments();
+    assert_eq!(parts.iter().map(|p| p.deleted.as_ref().map(|d| d.len())).collect::<Vec<_>>(), [Some(2), Some(2)]);
+    let mut b = SegmentedIndex::from_segments(dim, params, parts).unwrap();
+    assert_eq!((b.len(), b.deleted()), (196, 4));
+    let after: Vec<_> = queries.chunks(dim).map(|q| b.search(q, 5, 32).unwrap()).collect();
+    assert_eq!(before, after, "the same graphs and deletes answer the same");
+    assert_eq!(b.delete(ids[5]), Err(SegmentError::UnknownId(ids[5])), "still deleted");
     b.delete(ids[6]).unwrap();
 
+    // Bitsets that do not fit their segment are refused.
+    let fresh = || SegmentedIndex::build(dim, params, &data, &ids, SegmentPlan::Count(2)).unwrap().into_segments();
     let wrong = [(vec![0u64], "one word for 100 nodes"), (vec![0, 1 << 40], "a bit past the last node")];
     for (bits, why) in wrong {
-        assert!(matches!(b.restore_deleted(SegmentId(0), &bits), Err(SegmentError::DeletedBits { .. })), "{why}");
+        let mut parts = fresh();
+        parts[0].deleted = Some(bits);
+        let err = SegmentedIndex::from_segments(dim, params, parts).unwrap_err();
+        assert!(matches!(err, SegmentError::DeletedBits { segment: SegmentId(0), .. }), "{why}: {err}");
     }
-    assert!(matches!(b.restore_deleted(SegmentId(2), &[0, 0]), Err(SegmentError::UnknownSegment { .. })));
-    assert_eq!(b.deleted(), 6, "refused bitsets change nothing");
+    // An id live in two segments is refused; deleted in one of them, it is a replacement.
+    let mut parts = fresh();
+    let taken = parts[0].ids[7];
+    parts[1].ids[0] = taken;
+    let err = SegmentedIndex::from_segments(dim, params, parts).unwrap_err();
+    assert_eq!(err, SegmentError::DuplicateId(taken));
+    let mut parts = fresh();
+    parts[1].ids[0] = taken;
+    parts[0].deleted = Some(vec![1 << 7, 0]);
+    let c = SegmentedIndex::from_segments(dim, params, parts).unwrap();
+    assert_eq!(c.locate(taken), Some((SegmentId(1), omen_graph::NodeId(0))));
+}
+
+#[test]
+fn added_segments_are_searched_and_may_take_the_ids_of_deleted_vectors() {
+    let dim = 8;
+    let data = random(1500, dim, 14);
+    let ids = scrambled_ids(1500);
+    let params = HnswParams::new(Metric::L2).m(8).ef_construction(100);
+    let mut index =
+        SegmentedIndex::build(dim, params, &data[..1000 * dim], &ids[..1000], SegmentPlan::Count(2)).unwrap();
+    let added = index.add_segment(&data[1000 * dim..], &ids[1000..]).unwrap();
+    assert_eq!(added, SegmentId(2));
+    assert_eq!((index.len(), index.segments().len()), (1500, 3));
+    assert_eq!(index.check_invariants(), Ok(()));
+    assert_eq!(index.locate(ids[1200]), Some((SegmentId(2), omen_graph::NodeId(200))));
+    // Every vector finds itself, added ones included.
+    let found = data.chunks(dim).zip(&ids).filter(|&(v, &id)| index.search(v, 1, 32).unwrap()[0].id == id).count();
+    assert!(found >= 1490, "{found} of 1500 found themselves");
+
+    // A live id cannot be added again; once deleted, it can (a replaced vector).
+    let moved = [ids[3]];
+    let far = [9.0f32; 8];
+    assert_eq!(index.add_segment(&far, &moved), Err(SegmentError::DuplicateId(ids[3])));
+    assert_eq!(index.segments().len(), 3, "nothing added");
+    index.delete(ids[3]).unwrap();
+    index.add_segment(&far, &moved).unwrap();
+    assert_eq!(index.len(), 1500);
+    let hit = index.search(&far, 1, 16).unwrap()[0];
+    assert_eq!((hit.id, hit.dist), (ids[3], 0.0), "the replacement answers under the old id");
+    assert!(
+        index.search(&data[3 * dim..4 * dim], 5, 32).unwrap().iter().all(|h| h.id != ids[3]),
+        "the old one is gone"
+    );
+    index.delete(ids[3]).unwrap();
+    assert_eq!(index.locate(ids[3]), None);
+
+    // Bad batches add nothing.
+    assert_eq!(index.add_segment(&[], &[]), Err(SegmentError::EmptySegment));
+    assert!(matches!(index.add_segment(&[0.0; 7], &[VectorId(1)]), Err(SegmentError::BatchLength { .. })));
+    assert!(matches!(index.add_segment(&far, &[]), Err(SegmentError::IdCount { .. })));
+    let mut nan = far;
+    nan[2] = f32::NAN;
+    assert!(matches!(index.add_segment(&nan, &[VectorId(1)]), Err(SegmentError::Vector(_))));
+    let twice = [VectorId(1), VectorId(1)];
+    assert_eq!(index.add_segment(&[far, far].concat(), &twice), Err(SegmentError::DuplicateId(VectorId(1))));
+    assert_eq!(index.segments().len(), 4);
+
+    // The merge keeps the replacement's id once, and the ids of all live vectors.
+    let merged = index.merged(40).unwrap();
+    assert_eq!(merged.len(), 1499);
+    assert_eq!(merged.check_invariants(), Ok(()));
+    let mut held = merged.segments()[0].ids().to_vec();
+    held.sort_unstable();
+    let mut want: Vec<VectorId> = ids.iter().copied().filter(|&id| id != ids[3]).collect();
+    want.sort_unstable();
+    assert_eq!(held, want);
 }

@@ -200,14 +200,23 @@ fn segments_round_trip_and_replace_the_previous_save() {
 }
 
 #[test]
-fn segments_with_one_id_twice_are_refused() {
+fn segments_with_one_live_id_twice_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let graphs = [graph(5, 6, 4, 30), graph(5, 6, 4, 31)];
     let ids: Vec<VectorId> = (0..5).map(VectorId).collect();
     let parts = graphs.each_ref().map(|graph| SegmentRef { graph, ids: &ids, deleted: None });
     save_segments(dir.path(), &SETTINGS, &parts).unwrap();
     let err = load_segments(dir.path()).unwrap_err();
-    assert!(err.to_string().contains("also in an earlier segment"), "{err}");
+    assert!(err.to_string().contains("also live in an earlier segment"), "{err}");
+
+    // The same ids are fine once the earlier segment's copies are deleted (replaced).
+    let gone = [0b11111u64];
+    let parts = [
+        SegmentRef { graph: &graphs[0], ids: &ids, deleted: Some(&gone) },
+        SegmentRef { graph: &graphs[1], ids: &ids, deleted: None },
+    ];
+    save_segments(dir.path(), &SETTINGS, &parts).unwrap();
+    assert_eq!(load_segments(dir.path()).unwrap().segments[0].deleted.as_deref(), Some(&gone[..]));
 }
 
 #[test]
