@@ -19,7 +19,8 @@ use parking_lot::Mutex;
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-use crate::{BuildError, HnswParams, check_vector, select::select_neighbors};
+use crate::select::{select_after_adding, select_neighbors};
+use crate::{BuildError, HnswParams, check_vector};
 
 /// A parallel batch starts once the graph holds this many nodes per thread (see `link_batch_seeded`).
 const IN_FLIGHT_RATIO: usize = 100;
@@ -367,10 +368,23 @@ fn connect_back(
         s.pruned.push(Neighbor::new(old, dist.eval(base, graph.vector(old))));
     }
     s.pruned.sort_unstable();
-    select_neighbors(graph, dist, &s.pruned, graph.cap(layer), &mut s.kept);
+    let cap = graph.cap(layer);
+    // A marked list is the heuristic's own choice (set below, unchanged since): only the new
+    // candidate needs comparing (see select_after_adding).
+    if links.is_marked(layer) {
+        select_after_adding(graph, dist, &s.pruned, node, cap, &mut s.kept);
+        #[cfg(debug_assertions)]
+        {
+            let mut full = Vec::new();
+            select_neighbors(graph, dist, &s.pruned, cap, &mut full);
+            debug_assert_eq!(s.kept, full, "the incremental prune chose as the full heuristic");
+        }
+    } else {
+        select_neighbors(graph, dist, &s.pruned, cap, &mut s.kept);
+    }
     s.ids.clear();
     s.ids.extend(s.kept.iter().map(|k| k.id));
-    links.set(layer, &s.ids)?;
+    links.set_marked(layer, &s.ids)?;
     Ok(())
 }
 

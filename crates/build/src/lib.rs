@@ -57,6 +57,7 @@ pub use crate::{
     error::{BuildError, check_vector},
     insert::{HnswBuilder, InsertScratch, NoSeeds, Seeds, build_parallel, build_sequential},
     params::HnswParams,
+    select::{MarkViolation, check_marks},
 };
 
 /// The README's example, compiled and run as a doctest so it stays true.

@@ -56,8 +56,9 @@ pub struct HnswGraph {
     upper_start: Vec<u32>,
     // Invariant: rows of `1 + m` words, each row's first word its length, <= m.
     upper: Words,
-    // One lock per node, held while its lists are rewritten.
-    locks: Vec<Mutex<()>>,
+    // One lock per node, held while its lists are rewritten; it guards the node's marks (bit l:
+    // the list on layer l, l < 8, is marked; see `NodeLinks::set_marked`).
+    locks: Vec<Mutex<u8>>,
     // Invariant: NO_ENTRY exactly when no node was promoted; else a node on the highest layer
     // of the linked nodes (see `promote_entry`).
     entry: AtomicU64,
@@ -141,8 +142,11 @@ impl<'g> Neighbors<'g> {
 pub struct NodeLinks<'g> {
     graph: &'g HnswGraph,
     node: NodeId,
-    _guard: MutexGuard<'g, ()>,
+    marks: MutexGuard<'g, u8>,
 }
+
+/// Layers below this can be marked (see [`NodeLinks::set_marked`]).
+const MARKED_LAYERS: u8 = 8;
 
 impl std::fmt::Debug for NodeLinks<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -161,7 +165,31 @@ impl NodeLinks<'_> {
         self.graph.neighbors(self.node, layer)
     }
 
-    /// Replaces the node's neighbours on `layer`.
+    /// Whether the list on `layer` was written by [`NodeLinks::set_marked`] and has not changed
+    /// since.
+    pub fn is_marked(&self, layer: Layer) -> bool {
+        layer.0 < MARKED_LAYERS && *self.marks >> layer.0 & 1 == 1
+    }
+
+    /// [`NodeLinks::set`] that also marks the list: a hint for the writer, kept until the list
+    /// changes in any other way. omen-build marks the lists its selection heuristic chose, so
+    /// that the next prune of a full list need not compare every pair again. Marks are not
+    /// saved, and only layers below 8 keep one (on higher layers this is [`NodeLinks::set`]).
+    pub fn set_marked(&mut self, layer: Layer, neighbors: &[NodeId]) -> Result<(), GraphError> {
+        self.set(layer, neighbors)?;
+        if layer.0 < MARKED_LAYERS {
+            *self.marks |= 1 << layer.0;
+        }
+        Ok(())
+    }
+
+    fn unmark(&mut self, layer: Layer) {
+        if layer.0 < MARKED_LAYERS {
+            *self.marks &= !(1 << layer.0);
+        }
+    }
+
+    /// Replaces the node's neighbours on `layer` (and clears its mark).
     ///
     /// The list is checked against every link rule first (ids in range, no self-link, no
     /// duplicate, at most the layer's cap, every target on `layer`); on error nothing changes.
@@ -182,10 +210,12 @@ impl NodeLinks<'_> {
             slot.store(n.0, Ordering::Relaxed);
         }
         row[0].store(neighbors.len() as u32, Ordering::Release);
+        self.unmark(layer);
         Ok(())
     }
 
-    /// Appends `target` to the node's neighbours on `layer` if the list has room.
+    /// Appends `target` to the node's neighbours on `layer` if the list has room (clearing its
+    /// mark).
     ///
     /// Returns `Ok(false)` when the list is full, and an error when the link would break a rule
     /// (out of range, self-link, duplicate, target not on `layer`).
@@ -202,6 +232,7 @@ impl NodeLinks<'_> {
         }
         row[1 + len].store(target.0, Ordering::Relaxed);
         row[0].store(len as u32 + 1, Ordering::Release);
+        self.unmark(layer);
         Ok(true)
     }
 }
@@ -337,7 +368,7 @@ impl HnswGraph {
                 }
             })
             .collect();
-        self.locks = (0..n).map(|_| Mutex::new(())).collect();
+        self.locks = (0..n).map(|_| Mutex::new(0)).collect();
         self.tops = tops;
         self.entry = AtomicU64::new(entry.map_or(NO_ENTRY, |e| u64::from(e.0)));
         self.check_invariants()?;
@@ -475,7 +506,7 @@ impl HnswGraph {
             + self.links0.heap_bytes()
             + self.upper.heap_bytes()
             + self.upper_start.capacity() * size_of::<u32>()
-            + self.locks.capacity() * size_of::<Mutex<()>>()
+            + self.locks.capacity() * size_of::<Mutex<u8>>()
     }
 
     /// Appends a node with vector `vector` on layers `0..=top`, with empty neighbour lists, and
@@ -520,7 +551,7 @@ impl HnswGraph {
         } else {
             self.upper_start.push(NO_ROWS);
         }
-        self.locks.push(Mutex::new(()));
+        self.locks.push(Mutex::new(0));
         Ok(NodeId(id))
     }
 
@@ -601,7 +632,7 @@ impl HnswGraph {
     /// Locks `node`'s lists for writing (see [`NodeLinks`]).
     pub fn lock(&self, node: NodeId) -> Result<NodeLinks<'_>, GraphError> {
         let lock = self.locks.get(node.idx()).ok_or(GraphError::UnknownNode { node, len: self.len() })?;
-        Ok(NodeLinks { graph: self, node, _guard: lock.lock() })
+        Ok(NodeLinks { graph: self, node, marks: lock.lock() })
     }
 
     /// Replaces the neighbours of `node` on `layer` (locks the node; see [`NodeLinks::set`]).

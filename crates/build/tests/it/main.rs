@@ -185,6 +185,7 @@ fn parallel_build_keeps_invariants_links_and_recall() {
         let params = HnswParams::new(Metric::L2).seed(6);
         let g = pool(threads).install(|| build_parallel(params, Rows::dense(&data, dim))).unwrap();
         assert_eq!(g.check_invariants(), Ok(()), "{threads} threads");
+        assert_eq!(omen_build::check_marks(&g, &Distance::new(Metric::L2)), Ok(()), "{threads} threads");
         let stats = GraphStats::measure(&g);
         assert_eq!(stats.without_links(), 0, "{threads} threads");
         assert_eq!(stats.bottom().unwrap().n_nodes, 6000);
@@ -319,4 +320,35 @@ mod compaction {
         assert_eq!(c.graph.entry_point(), Some(NodeId(0)));
         assert_eq!(c.graph.check_invariants(), Ok(()));
     }
+}
+
+#[test]
+fn marked_lists_are_the_heuristics_own_and_the_checker_catches_one_that_is_not() {
+    let dim = 8;
+    let data = uniform(3000, dim, 61);
+    let dist = Distance::new(Metric::L2);
+    let params = HnswParams::new(Metric::L2).m(6).ef_construction(64).seed(8);
+    let g = build_sequential(params, Rows::dense(&data, dim)).unwrap();
+    assert_eq!(omen_build::check_marks(&g, &dist), Ok(()));
+    let marked = (0..g.len() as u32).filter(|&i| g.lock(NodeId(i)).unwrap().is_marked(omen_graph::Layer(0))).count();
+    assert!(marked >= 100, "{marked} of 3000 layer-0 lists marked: the incremental prune is barely exercised");
+
+    // Mark a list the heuristic would not keep: a node's two nearest others, when the nearer
+    // is closer to the second than the node is.
+    let row = |i: usize| &data[i * dim..(i + 1) * dim];
+    let (node, a, b) = (0..g.len())
+        .find_map(|n| {
+            let mut near: Vec<(f32, usize)> =
+                (0..g.len()).filter(|&j| j != n).map(|j| (dist.eval(row(n), row(j)), j)).collect();
+            near.sort_by(|x, y| x.0.total_cmp(&y.0));
+            let (a, b) = (near[0].1, near[1].1);
+            (dist.eval(row(b), row(a)) < near[1].0).then_some((n, a, b))
+        })
+        .expect("uniform data has such a pair");
+    g.lock(NodeId(node as u32))
+        .unwrap()
+        .set_marked(omen_graph::Layer(0), &[NodeId(a as u32), NodeId(b as u32)])
+        .unwrap();
+    let v = omen_build::check_marks(&g, &dist).unwrap_err();
+    assert_eq!((v.node, v.member, v.blocker), (NodeId(node as u32), NodeId(b as u32), NodeId(a as u32)));
 }

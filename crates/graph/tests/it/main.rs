@@ -353,3 +353,28 @@ mod parts {
         ));
     }
 }
+
+#[test]
+fn marks_last_until_the_list_changes_any_other_way() {
+    let g = valid();
+    let (a, b, c) = (NodeId(0), NodeId(1), NodeId(2));
+    let mut links = g.lock(a).unwrap();
+    assert!(!links.is_marked(Layer(0)), "a new graph has no mark");
+    let list = links.neighbors(Layer(0)).to_vec();
+    links.set_marked(Layer(0), &list).unwrap();
+    assert!(links.is_marked(Layer(0)) && !links.is_marked(Layer(1)));
+    drop(links);
+    assert!(g.lock(a).unwrap().is_marked(Layer(0)), "kept while the lock is released");
+    // A refused write changes nothing, the mark included.
+    assert!(g.lock(a).unwrap().set(Layer(0), &[a]).is_err());
+    assert!(g.lock(a).unwrap().is_marked(Layer(0)));
+    // Any other write clears it.
+    g.set_neighbors(a, Layer(0), &list).unwrap();
+    assert!(!g.lock(a).unwrap().is_marked(Layer(0)), "set clears");
+    g.lock(a).unwrap().set_marked(Layer(0), &[]).unwrap();
+    assert!(g.add_neighbor(a, Layer(0), b).unwrap());
+    assert!(!g.lock(a).unwrap().is_marked(Layer(0)), "add clears");
+    // Marks are per node and per layer.
+    g.lock(a).unwrap().set_marked(Layer(0), &[b]).unwrap();
+    assert!(!g.lock(c).unwrap().is_marked(Layer(0)));
+}
