@@ -1,6 +1,7 @@
 //! `cargo xtask updates`: recall after deletes (before and after compaction) and filtered
 //! search at several selectivities, graph walk against exact scan; on one index or, with
-//! `--segments S`, on a segmented index (where a merge drops the deleted vectors).
+//! `--segments S`, on a segmented index (where a merge, or a compaction of each segment, drops
+//! the deleted vectors).
 
 use std::collections::HashSet;
 use std::time::Instant;
@@ -31,7 +32,7 @@ pub(crate) struct UpdatesArgs {
     selectivity: Vec<f64>,
     /// Measure a segmented index of this many segments (built in parallel) instead of one
     /// index; deleted vectors are then dropped by merging the segments (beam
-    /// ef_construction × 2/5).
+    /// ef_construction × 2/5) and, separately, by compacting each segment.
     #[arg(long)]
     segments: Option<u16>,
 }
@@ -104,7 +105,7 @@ impl Updatable {
     fn droppers(&self) -> &'static [&'static str] {
         match self {
             Updatable::One(_) => &["compact", "rebuild"],
-            Updatable::Segments(_) => &["merge"],
+            Updatable::Segments(_) => &["merge", "compact"],
         }
     }
 
@@ -120,7 +121,11 @@ impl Updatable {
                 };
                 Updatable::One(i)
             }
-            Updatable::Segments(i) => Updatable::Segments(i.merged(merge_ef)?),
+            Updatable::Segments(i) if which == 0 => Updatable::Segments(i.merged(merge_ef)?),
+            Updatable::Segments(mut i) => {
+                i.compact()?;
+                Updatable::Segments(i)
+            }
         })
     }
 }

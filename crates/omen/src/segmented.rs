@@ -200,6 +200,13 @@ impl SegmentedIndex {
         Some(self.inner.segments()[usize::from(segment.0)].graph().vector(node))
     }
 
+    /// Drops the deleted vectors from every segment that has some, keeping the segments apart
+    /// (unlike [`SegmentedIndex::merged`]), on the current rayon pool, as
+    /// [`crate::Index::compact`] does for one graph. Returns how many were dropped.
+    pub fn compact(&mut self) -> Result<usize, Error> {
+        Ok(self.inner.compact()?)
+    }
+
     /// Deletes `id`: searches never return it again, while its node keeps routing searches in
     /// its segment, so recall holds; [`SegmentedIndex::merged`] drops it. Fails with
     /// [`Error::UnknownId`] when no segment holds `id` (or it was deleted already). Saved and

@@ -545,6 +545,29 @@ impl SegmentedIndex {
         Ok(segment)
     }
 
+    /// Drops the deleted vectors from every segment that has some, keeping the segments apart
+    /// (as [`SegmentedIndex::merged`] does not): each such segment's graph is compacted on the
+    /// current rayon pool (see [`HnswBuilder::compact`]: a node that linked to a deleted one
+    /// takes new neighbours from the paths the deleted ones carried), node numbers change, ids
+    /// stay. Returns how many vectors were dropped.
+    pub fn compact(&mut self) -> Result<usize, SegmentError> {
+        let mut dropped = 0;
+        for (s, seg) in self.segments.iter_mut().enumerate().filter(|(_, seg)| seg.n_deleted > 0) {
+            let segment = SegmentId(s as u16);
+            let wrap = |source| SegmentError::Build { segment, source };
+            let builder = HnswBuilder::new(self.params.seed(self.params.seed.wrapping_add(s as u64))).map_err(wrap)?;
+            let compacted = builder.compact(&seg.graph, &|n| seg.is_deleted(n)).map_err(wrap)?;
+            let ids = compacted.kept.iter().map(|n| seg.ids[n.idx()]).collect();
+            dropped += seg.n_deleted;
+            *seg = Segment::new(compacted.graph, ids);
+        }
+        if dropped > 0 {
+            // Node numbers changed: the id map is rebuilt when next needed.
+            self.locator = OnceLock::new();
+        }
+        Ok(dropped)
+    }
+
     /// The segments, in input order.
     pub fn segments(&self) -> &[Segment] {
         &self.segments

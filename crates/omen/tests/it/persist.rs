@@ -168,6 +168,10 @@ fn a_loaded_segmented_index_answers_as_the_saved_one() {
     let merged = loaded.merged(80).unwrap();
     assert_eq!((merged.len(), merged.deleted(), merged.segment_count()), (3_851, 0, 1));
     assert_eq!(merged.get(ids[13]), Some(&replacement[..]));
+    assert_eq!(loaded.compact(), Ok(201));
+    assert_eq!((loaded.len(), loaded.deleted(), loaded.segment_count()), (3_851, 0, 6));
+    assert_eq!(loaded.check_invariants(), Ok(()));
+    assert_eq!(loaded.get(ids[13]), Some(&replacement[..]));
     assert_eq!(merged.check_invariants(), Ok(()));
 }
 

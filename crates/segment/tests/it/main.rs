@@ -282,6 +282,21 @@ fn deleted_vectors_are_never_returned_and_the_merge_drops_them() {
     assert_eq!(held, want);
     let merged_recall = recall(&merged, &|ix, q| ix.search(q, 10, 64).unwrap());
     assert!(merged_recall >= 0.95, "merged recall {merged_recall}");
+
+    // Compaction drops them too, keeping the four segments (the last now empty).
+    assert_eq!(index.compact(), Ok(n_gone));
+    assert_eq!((index.len(), index.deleted(), index.segments().len()), (n - n_gone, 0, 4));
+    assert_eq!(index.segments()[3].graph().len(), 0);
+    assert_eq!(index.check_invariants(), Ok(()));
+    assert!(index.stats().iter().all(|s| s.without_links() == 0));
+    let compacted = recall(&index, &|ix, q| ix.search(q, 10, 64).unwrap());
+    assert!(compacted >= 0.95, "compacted recall {compacted}");
+    assert_eq!(index.compact(), Ok(0), "nothing left to drop");
+    // The id map follows the new node numbers.
+    let (s, node) = index.locate(ids[1]).unwrap();
+    assert_eq!(index.segments()[usize::from(s.0)].ids()[node.idx()], ids[1]);
+    index.delete(ids[1]).unwrap();
+    assert_eq!(index.delete(ids[1]), Err(SegmentError::UnknownId(ids[1])));
 }
 
 #[test]
