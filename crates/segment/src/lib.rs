@@ -28,7 +28,7 @@
 //! [`SegmentedIndex::add_segment`] seals a new segment as data arrives;
 //! [`SegmentedIndex::delete`] hides a vector from every search while its node keeps routing
 //! its segment's walks (its id may then be given to a new vector: a replacement); a merge
-//! drops the deleted vectors. [`SegmentedIndex::search_filtered`]
+//! drops the deleted vectors, and so does [`SegmentedIndex::compact`], segment by segment. [`SegmentedIndex::search_filtered`]
 //! returns only the ids a filter accepts, each segment walking its graph or scanning the
 //! accepted vectors exactly, as its [`FilterPlan`](omen_search::FilterPlan) says.
 //!
