@@ -698,9 +698,13 @@ impl HnswGraph {
     }
 
     /// Test support: overwrites a raw neighbour row (length word then ids) without any check,
-    /// so tests can build each kind of corruption. Not part of the API.
+    /// so tests can build each kind of corruption (the row's mark is cleared, as by any
+    /// write). Not part of the API.
     #[doc(hidden)]
     pub fn raw_set_row(&mut self, node: NodeId, layer: Layer, len: u32, ids: &[u32]) {
+        if layer.0 < MARKED_LAYERS {
+            *self.locks[node.idx()].lock() &= !(1 << layer.0);
+        }
         let r = self.row_range(node, layer).expect("node is on the layer");
         let row = if layer == Layer::BOTTOM { &mut self.links0.heap()[r] } else { &mut self.upper.heap()[r] };
         set_mut_u32(&mut row[0], len);

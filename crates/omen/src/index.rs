@@ -227,7 +227,9 @@ impl Index {
         self.names.live_node(id, self.graph.len()).is_some()
     }
 
-    /// Adds one vector and returns its id (one above every id used so far). Fails, storing
+    /// Adds one vector and returns its id (one above every id used so far; a saved index
+    /// records only the ids it holds, so ids a compaction dropped may come back after a
+    /// reload). Fails, storing
     /// nothing, on a wrong dimension, a NaN/infinite component or an l2/ip norm above
     /// [`omen_distance::MAX_NORM`].
     pub fn add(&mut self, vector: &[f32]) -> Result<VectorId, Error> {

@@ -148,14 +148,16 @@ impl SegmentedIndex {
     }
 
     /// Number of deleted vectors whose nodes still route searches (until
-    /// [`SegmentedIndex::merged`] drops them).
+    /// [`SegmentedIndex::merged`] or [`SegmentedIndex::compact`] drops them).
     pub fn deleted(&self) -> usize {
         self.inner.deleted()
     }
 
     /// Adds `vectors` (flat, row-major) as a new segment, built on the current rayon pool, and
-    /// returns the range of their ids (above every id the index has held). The way to grow a
-    /// segmented index as data arrives: seal a segment per batch, merge them later
+    /// returns the range of their ids: above every id the index holds, deleted ones included,
+    /// and every id a compaction or merge dropped while it stayed in memory (a saved index
+    /// records only the ids it holds, so such ids may come back after a reload). The way to
+    /// grow a segmented index as data arrives: seal a segment per batch, merge them later
     /// ([`SegmentedIndex::merged`]). Every vector is checked first: on error nothing is added.
     pub fn add_segment(&mut self, vectors: &[f32]) -> Result<Range<VectorId>, Error> {
         let dim = self.dim();
@@ -208,7 +210,8 @@ impl SegmentedIndex {
     }
 
     /// Deletes `id`: searches never return it again, while its node keeps routing searches in
-    /// its segment, so recall holds; [`SegmentedIndex::merged`] drops it. Fails with
+    /// its segment, so recall holds; [`SegmentedIndex::merged`] or [`SegmentedIndex::compact`]
+    /// drops it. Fails with
     /// [`Error::UnknownId`] when no segment holds `id` (or it was deleted already). Saved and
     /// loaded with the index.
     pub fn delete(&mut self, id: VectorId) -> Result<(), Error> {

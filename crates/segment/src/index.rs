@@ -461,7 +461,8 @@ impl SegmentedIndex {
         self.len() == 0
     }
 
-    /// Number of deleted vectors whose nodes are still in their segments' graphs.
+    /// Number of deleted vectors whose nodes are still in their segments' graphs (until a merge
+    /// or a compaction).
     pub fn deleted(&self) -> usize {
         self.segments.iter().map(Segment::deleted).sum()
     }
@@ -491,7 +492,8 @@ impl SegmentedIndex {
     }
 
     /// Deletes `id`: searches never return it again, while its node keeps routing searches in
-    /// its segment until [`SegmentedIndex::merged`] drops it; its id may be given to a vector
+    /// its segment until [`SegmentedIndex::merged`] or [`SegmentedIndex::compact`] drops it;
+    /// its id may be given to a vector
     /// added later. Fails with [`SegmentError::UnknownId`] when no segment holds `id` or it was
     /// deleted already.
     pub fn delete(&mut self, id: VectorId) -> Result<(), SegmentError> {
@@ -550,7 +552,16 @@ impl SegmentedIndex {
     /// current rayon pool (see [`HnswBuilder::compact`]: a node that linked to a deleted one
     /// takes new neighbours from the paths the deleted ones carried), node numbers change, ids
     /// stay. Returns how many vectors were dropped.
+    ///
+    /// A segment whose vectors were all deleted stays, empty (searches skip it; a merge drops
+    /// it).
     pub fn compact(&mut self) -> Result<usize, SegmentError> {
+        if self.segments.iter().all(|s| s.n_deleted == 0) {
+            return Ok(0);
+        }
+        // Node numbers change: the id map is rebuilt when next needed (reset first, so that a
+        // failure halfway leaves no stale map).
+        self.locator = OnceLock::new();
         let mut dropped = 0;
         for (s, seg) in self.segments.iter_mut().enumerate().filter(|(_, seg)| seg.n_deleted > 0) {
             let segment = SegmentId(s as u16);
@@ -560,10 +571,6 @@ impl SegmentedIndex {
             let ids = compacted.kept.iter().map(|n| seg.ids[n.idx()]).collect();
             dropped += seg.n_deleted;
             *seg = Segment::new(compacted.graph, ids);
-        }
-        if dropped > 0 {
-            // Node numbers changed: the id map is rebuilt when next needed.
-            self.locator = OnceLock::new();
         }
         Ok(dropped)
     }
