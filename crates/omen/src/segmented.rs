@@ -239,14 +239,20 @@ impl SegmentedIndex {
         self.inner.segments().get(segment).map(|s| s.ids())
     }
 
-    fn prepared(&self, query: &[f32]) -> Result<Vec<f32>, Error> {
+    /// Checks `query`, prepares it as the vectors were (normalised under cosine), runs
+    /// `search` on it and names the hits as the facade does: every search's common frame.
+    fn answer(
+        &self,
+        query: &[f32],
+        search: impl FnOnce(&omen_segment::SegmentedIndex, &[f32]) -> Result<Vec<omen_segment::Hit>, SegmentError>,
+    ) -> Result<Vec<Neighbor>, Error> {
         omen_search::check_query(query, self.dim())?;
         crate::index::check_magnitude(self.metric, query, || "query".into())?;
         let mut q = query.to_vec();
         if self.metric == Metric::Cosine {
             omen_distance::normalize(&mut q);
         }
-        Ok(q)
+        Ok(search(&self.inner, &q)?.into_iter().map(Neighbor::from).collect())
     }
 
     /// The `k` nearest over all segments, with beam `max(ef_search, k)` in each.
@@ -256,9 +262,7 @@ impl SegmentedIndex {
 
     /// [`SegmentedIndex::search`] with an explicit beam width for every segment (`ef >= k`).
     pub fn search_with_ef(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>, Error> {
-        let q = self.prepared(query)?;
-        let hits = self.inner.search(&q, k, ef)?;
-        Ok(hits.into_iter().map(Neighbor::from).collect())
+        self.answer(query, |inner, q| inner.search(q, k, ef))
     }
 
     /// The `k` nearest vectors whose id `filter` accepts, over all segments, nearest first, with
@@ -285,26 +289,20 @@ impl SegmentedIndex {
         filter: impl Fn(VectorId) -> bool,
         plan: FilterPlan,
     ) -> Result<Vec<Neighbor>, Error> {
-        let q = self.prepared(query)?;
-        let hits = self.inner.search_filtered(&q, k, ef, filter, plan)?;
-        Ok(hits.into_iter().map(Neighbor::from).collect())
+        self.answer(query, |inner, q| inner.search_filtered(q, k, ef, filter, plan))
     }
 
     /// [`SegmentedIndex::search_with_ef`] with a beam for each segment (`efs[i]` for segment
     /// `i`, each at least `k`; one per segment, else [`Error::BadParameter`]).
     pub fn search_with_efs(&self, query: &[f32], k: usize, efs: &[usize]) -> Result<Vec<Neighbor>, Error> {
-        let q = self.prepared(query)?;
-        let hits = self.inner.search_with_efs(&q, k, efs)?;
-        Ok(hits.into_iter().map(Neighbor::from).collect())
+        self.answer(query, |inner, q| inner.search_with_efs(q, k, efs))
     }
 
     /// [`SegmentedIndex::search_with_ef`] with the segments searched in parallel on the current
     /// rayon pool: the same answer, sooner, for one query on idle cores (see
     /// `omen_segment::SegmentedIndex::search_parallel`).
     pub fn search_parallel_with_ef(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>, Error> {
-        let q = self.prepared(query)?;
-        let hits = self.inner.search_parallel(&q, k, ef)?;
-        Ok(hits.into_iter().map(Neighbor::from).collect())
+        self.answer(query, |inner, q| inner.search_parallel(q, k, ef))
     }
 
     /// [`SegmentedIndex::search_with_ef`] that asks each segment only for its likely share of
@@ -313,9 +311,7 @@ impl SegmentedIndex {
     /// `omen_segment::SegmentedIndex::search_sampled`). Pays when segments are many and random
     /// parts of the data; [`SegmentedIndex::researches`] counts the second searches.
     pub fn search_sampled_with_ef(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>, Error> {
-        let q = self.prepared(query)?;
-        let hits = self.inner.search_sampled(&q, k, ef)?;
-        Ok(hits.into_iter().map(Neighbor::from).collect())
+        self.answer(query, |inner, q| inner.search_sampled(q, k, ef))
     }
 
     /// Segment searches that [`SegmentedIndex::search_sampled_with_ef`] ran a second time.
@@ -325,10 +321,8 @@ impl SegmentedIndex {
 
     /// Segment `segment` searched alone: its own top `min(k, len)` with beam `ef >= k`.
     pub fn search_segment(&self, segment: usize, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>, Error> {
-        let q = self.prepared(query)?;
         let id = u16::try_from(segment).unwrap_or(u16::MAX);
-        let hits = self.inner.search_segment(omen_segment::SegmentId(id), &q, k, ef)?;
-        Ok(hits.into_iter().map(Neighbor::from).collect())
+        self.answer(query, |inner, q| inner.search_segment(omen_segment::SegmentId(id), q, k, ef))
     }
 
     /// Merges every segment into one graph (see `omen_segment::SegmentedIndex::merged`): the

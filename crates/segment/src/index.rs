@@ -222,7 +222,8 @@ impl Segment {
         self.len() == 0
     }
 
-    /// Number of deleted vectors (their nodes stay in the graph until a merge drops them).
+    /// Number of deleted vectors (their nodes stay in the graph until a merge or a compaction
+    /// drops them).
     pub fn deleted(&self) -> usize {
         self.n_deleted
     }
@@ -364,7 +365,7 @@ impl SegmentedIndex {
             start += len;
         }
         let build_one = |&(segment, start, len): &(SegmentId, usize, usize), parallel: bool| {
-            let seg_params = params.seed(params.seed.wrapping_add(u64::from(segment.0)));
+            let seg_params = segment_params(params, segment);
             let wrap = |source| SegmentError::Build { segment, source };
             let mut builder = HnswBuilder::new(seg_params).map_err(wrap)?;
             let mut graph = builder.new_graph(dim).map_err(wrap)?;
@@ -493,9 +494,8 @@ impl SegmentedIndex {
 
     /// Deletes `id`: searches never return it again, while its node keeps routing searches in
     /// its segment until [`SegmentedIndex::merged`] or [`SegmentedIndex::compact`] drops it;
-    /// its id may be given to a vector
-    /// added later. Fails with [`SegmentError::UnknownId`] when no segment holds `id` or it was
-    /// deleted already.
+    /// its id may be given to a vector added later. Fails with [`SegmentError::UnknownId`] when
+    /// no segment holds `id` or it was deleted already.
     pub fn delete(&mut self, id: VectorId) -> Result<(), SegmentError> {
         self.locator();
         let locator = self.locator.get_mut().expect("built above");
@@ -537,8 +537,7 @@ impl SegmentedIndex {
         }
         let segment = SegmentId(self.segments.len() as u16);
         let wrap = |source| SegmentError::Build { segment, source };
-        let mut builder =
-            HnswBuilder::new(self.params.seed(self.params.seed.wrapping_add(u64::from(segment.0)))).map_err(wrap)?;
+        let mut builder = HnswBuilder::new(segment_params(self.params, segment)).map_err(wrap)?;
         let mut graph = builder.new_graph(dim).map_err(wrap)?;
         builder.insert_parallel(&mut graph, rows).map_err(wrap)?;
         let locator = self.locator.get_mut().expect("built above");
@@ -566,7 +565,7 @@ impl SegmentedIndex {
         for (s, seg) in self.segments.iter_mut().enumerate().filter(|(_, seg)| seg.n_deleted > 0) {
             let segment = SegmentId(s as u16);
             let wrap = |source| SegmentError::Build { segment, source };
-            let builder = HnswBuilder::new(self.params.seed(self.params.seed.wrapping_add(s as u64))).map_err(wrap)?;
+            let builder = HnswBuilder::new(segment_params(self.params, segment)).map_err(wrap)?;
             let compacted = builder.compact(&seg.graph, &|n| seg.is_deleted(n)).map_err(wrap)?;
             let ids = compacted.kept.iter().map(|n| seg.ids[n.idx()]).collect();
             dropped += seg.n_deleted;
@@ -606,10 +605,20 @@ impl SegmentedIndex {
     /// Segment `i` searched with `k` and beam `ef_of(i)`, one after another on this thread,
     /// merged. The request is checked by the caller, once, not again per segment.
     fn search_each(&self, query: &[f32], k: usize, ef_of: impl Fn(usize) -> usize) -> Vec<Hit> {
+        self.merge_each(k, |i, seg, scratch| seg.search_prechecked(&self.dist, query, k, ef_of(i), scratch))
+    }
+
+    /// `search(i, segment i, scratch)` for every segment, one after another on this thread with
+    /// one pooled scratch, merged into the top `k`.
+    fn merge_each(
+        &self,
+        k: usize,
+        mut search: impl FnMut(usize, &Segment, &mut SearchScratch) -> Vec<Hit>,
+    ) -> Vec<Hit> {
         let mut all = Vec::with_capacity(self.segments.iter().map(|s| k.min(s.len())).sum());
         self.with_scratch(|scratch| {
             for (i, seg) in self.segments.iter().enumerate() {
-                all.extend(seg.search_prechecked(&self.dist, query, k, ef_of(i), scratch));
+                all.extend(search(i, seg, scratch));
             }
         });
         merge_top_k(all, k)
@@ -630,13 +639,7 @@ impl SegmentedIndex {
         plan: FilterPlan,
     ) -> Result<Vec<Hit>, SegmentError> {
         self.check_request(query, k, ef, false)?;
-        let mut all = Vec::new();
-        self.with_scratch(|scratch| {
-            for seg in &self.segments {
-                all.extend(seg.search_filtered(&self.dist, query, k, ef, &filter, plan, scratch));
-            }
-        });
-        Ok(merge_top_k(all, k))
+        Ok(self.merge_each(k, |_, seg, scratch| seg.search_filtered(&self.dist, query, k, ef, &filter, plan, scratch)))
     }
 
     /// [`SegmentedIndex::search`] with the segments searched in parallel on the current rayon
@@ -936,6 +939,11 @@ pub fn sampling_limit(k: usize, share: f64) -> usize {
         x += 1;
     }
     x.max(1)
+}
+
+/// The parameters segment `segment` is built with: the index's, with seed `seed + segment`.
+fn segment_params(params: HnswParams, segment: SegmentId) -> HnswParams {
+    params.seed(params.seed.wrapping_add(u64::from(segment.0)))
 }
 
 /// Sorts hits by distance then id, keeps each id's nearest occurrence, and keeps `k`.
