@@ -5,6 +5,7 @@
 #[allow(unsafe_code)]
 pub mod alloc_count;
 pub mod dataset;
+pub mod paired;
 pub mod synthetic;
 pub mod sysinfo;
 pub mod texmex;

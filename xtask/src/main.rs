@@ -1,4 +1,4 @@
-//! `cargo xtask`: validate | bench | tidy. Run without arguments for the list.
+//! `cargo xtask`: validate | bench | ab | tidy. Run without arguments for the list.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -15,6 +15,7 @@ use xtask::dataset::Dataset;
 use xtask::synthetic::Synthetic;
 use xtask::{sysinfo, tidy};
 
+mod ab;
 mod updates;
 
 #[derive(Parser)]
@@ -39,6 +40,10 @@ enum Task {
     #[cfg(feature = "profile")]
     #[command(hide = true)]
     ProfileRun(ProfileArgs),
+    /// Compare the working tree with an older revision (built in a temporary worktree) in
+    /// alternating pairs of bench runs: the median ratio of each figure with a bootstrap
+    /// interval. Exits non-zero on a quality loss or a speed loss beyond the noise.
+    Ab(ab::AbArgs),
     /// Check that internal dependencies follow ARCHITECTURE.md.
     Tidy,
     /// Open a saved index file (read into memory, or mapped with --mmap) and report the open
@@ -185,6 +190,7 @@ fn main() -> ExitCode {
         Task::Profile(_) => profile(),
         #[cfg(feature = "profile")]
         Task::ProfileRun(a) => profile_run(a),
+        Task::Ab(a) => ab::ab(a),
         Task::Tidy => run_tidy(),
         Task::Inspect { path } => inspect(&path),
         Task::Updates(a) => updates::updates(a),
