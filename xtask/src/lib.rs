@@ -4,6 +4,7 @@
 #[cfg(feature = "profile")]
 #[allow(unsafe_code)]
 pub mod alloc_count;
+pub mod baseline;
 pub mod dataset;
 pub mod paired;
 pub mod synthetic;

@@ -149,6 +149,14 @@ struct ValidateArgs {
     /// back and check that it answers every query as before.
     #[arg(long)]
     save: Option<PathBuf>,
+    /// Write this run's deterministic figures (recall per stage at --ef-search and at ef = k,
+    /// per-layer stats) to FILE, when every stage passed. Needs --threads 1.
+    #[arg(long, conflicts_with = "segments")]
+    record: Option<PathBuf>,
+    /// Compare with a baseline FILE from --record (same flags): fail on a recall lower by more
+    /// than 0.002, list every other figure that moved. Needs --threads 1.
+    #[arg(long, conflicts_with = "segments")]
+    baseline: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -362,6 +370,18 @@ fn validate(a: ValidateArgs) -> Result<(), Failure> {
     if a.stages.is_empty() || a.stages.contains(&0) {
         return Err(Failure::Bad("--stages needs sizes of at least 1".into()));
     }
+    if (a.record.is_some() || a.baseline.is_some()) && c.threads != 1 {
+        return Err(Failure::Bad("--record and --baseline need the deterministic build: add --threads 1".into()));
+    }
+    let baseline = match &a.baseline {
+        None => None,
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| Failure::Bad(format!("{}: {e}", p.display())))?;
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| Failure::Bad(format!("{}: not a baseline: {e}", p.display())))?;
+            Some(v)
+        }
+    };
     let max_n = *a.stages.iter().max().expect("non-empty");
     let data = load(c, "clustered-128", max_n)?;
     if max_n > data.base.len() {
@@ -424,6 +444,10 @@ fn validate(a: ValidateArgs) -> Result<(), Failure> {
         let (truth, from_file) = data.exact_top_k(n, k, c.metric);
         let (found, qps) = search_all(&index, &data, k, a.ef_search)?;
         let recall = recall_at_k(&found, &truth, k);
+        let fallbacks = index.exact_fallbacks();
+        // The narrowest beam shows a change in the graph's quality long before ef_search does.
+        let (found_narrow, _) = search_all(&index, &data, k, k)?;
+        let recall_narrow = recall_at_k(&found_narrow, &truth, k);
         let l0 = stats.bottom().expect("non-empty index");
         let inv_text = match &invariants {
             Ok(()) => "ok".to_string(),
@@ -446,12 +470,14 @@ fn validate(a: ValidateArgs) -> Result<(), Failure> {
         for line in stats.to_string().lines() {
             eprintln!("          {line}");
         }
+        eprintln!("          recall@{k} at ef {k}: {recall_narrow:.4}");
         let stage = json!({
             "stage": n, "n": n, "dim": data.base.dim, "dataset": data.name, "metric": c.metric.name(),
             "m": c.m, "ef_construction": c.ef_construction, "ef_search": a.ef_search, "k": k,
             "build_s": build_s, "build_vps": n as f64 / build_s, "recall": recall, "qps": qps,
+            "recall_narrow": recall_narrow, "narrow_ef": k,
             "truth": if from_file { "file" } else { "brute force" }, "distance_path": path.name(),
-            "exact_fallbacks": index.exact_fallbacks(), "nodes_without_links": stats.without_links(),
+            "exact_fallbacks": fallbacks, "nodes_without_links": stats.without_links(),
             "invariants": inv_text, "layers": stats.layers.iter().map(|l| json!({
                 "layer": l.layer.0, "nodes": l.n_nodes, "links": l.n_links, "unreachable": l.unreachable,
                 "reciprocal_share": l.reciprocal_share,
@@ -469,10 +495,9 @@ fn validate(a: ValidateArgs) -> Result<(), Failure> {
         if stats.without_links() > 0 {
             failures.push(format!("stage {n}: {} nodes without links (a construction bug)", stats.without_links()));
         }
-        if index.exact_fallbacks() > 0 {
+        if fallbacks > 0 {
             failures.push(format!(
-                "stage {n}: {} searches reached fewer than k nodes and fell back to exact scan",
-                index.exact_fallbacks()
+                "stage {n}: {fallbacks} searches reached fewer than k nodes and fell back to exact scan"
             ));
         }
         if recall < a.min_recall {
@@ -507,12 +532,50 @@ fn validate(a: ValidateArgs) -> Result<(), Failure> {
     let dir = target_dir().join("validate");
     std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(dir.join("report.json"), format!("{report:#}\n")))?;
     eprintln!("\nreport: {}", dir.join("report.json").display());
+    if let Some(base) = &baseline {
+        failures.extend(check_baseline(base, &report, a.baseline.as_deref().unwrap_or(std::path::Path::new("")))?);
+    }
+    if let Some(p) = a.record.as_ref().filter(|_| failures.is_empty()) {
+        std::fs::write(p, format!("{:#}\n", xtask::baseline::record(&report)))
+            .map_err(|e| Failure::Bad(format!("{}: {e}", p.display())))?;
+        eprintln!("baseline recorded: {}", p.display());
+    }
     if failures.is_empty() {
         eprintln!("validate: all {} stages passed", a.stages.len());
         Ok(())
     } else {
         Err(Failure::Missed(failures.join("; ")))
     }
+}
+
+/// Compares a finished validate `report` with `base` (read from `path`); the losses.
+fn check_baseline(
+    base: &serde_json::Value,
+    report: &serde_json::Value,
+    path: &std::path::Path,
+) -> Result<Vec<String>, Failure> {
+    let c = xtask::baseline::compare(base, report).map_err(|e| Failure::Bad(format!("{}: {e}", path.display())))?;
+    let rev = &base["recorded_at"]["git_revision"];
+    for n in &c.notes {
+        eprintln!("baseline: note: {n}");
+    }
+    for ch in &c.changes {
+        eprintln!("baseline: moved: {ch}");
+    }
+    for l in &c.losses {
+        eprintln!("baseline: LOSS: {l}");
+    }
+    if c.losses.is_empty() && c.changes.is_empty() {
+        eprintln!("baseline: every figure equals {} (recorded at {rev})", path.display());
+    } else if c.losses.is_empty() {
+        eprintln!(
+            "baseline: no loss beyond {} against {} (recorded at {rev}); {} figures moved: if the change is meant, re-record with --record and say why in the commit",
+            xtask::baseline::TOLERANCE,
+            path.display(),
+            c.changes.len()
+        );
+    }
+    Ok(c.losses.into_iter().map(|l| format!("against the baseline: {l}")).collect())
 }
 
 /// Saves `index` to `path`, loads it back, and returns a failure unless the loaded index
