@@ -4,11 +4,16 @@
 //!
 //! A one-thread build with a fixed seed is deterministic for one distance path: the same code
 //! gives the same graph, bit for bit, so every figure repeats exactly. A change that alters the
-//! graph moves the recalls a little either way (another seed moves recall@10 at ef = 10 on
-//! clustered-128-20000 by up to 0.007); a loss beyond [`TOLERANCE`] fails, anything else that
-//! moved is listed so the author can re-record on purpose. A baseline from another distance path
-//! (AVX2 against AVX-512: distances round differently, ties break differently) is compared with
-//! [`OTHER_PATH_NARROW_TOLERANCE`] on the narrow beam, the spread that reseeding shows.
+//! graph moves the recalls a little either way (seeds 42-46 spread recall@10 at ef = 10 over
+//! 0.010 on random-128-5000 and 0.007 on clustered-128-20000; at ef 512 on random-128-20000 over
+//! 0.001); a loss beyond [`TOLERANCE`] fails, anything else that moved is listed so the author
+//! can re-record on purpose. A baseline from another distance path (AVX2 against AVX-512:
+//! distances round differently, ties break differently, as another seed would) is compared with
+//! [`OTHER_PATH_NARROW_TOLERANCE`] on the narrow beam, past that spread.
+//!
+//! On easy data a worse graph can keep its recall (ef_construction halved leaves recall on
+//! clustered-128 within 0.001, while layer 0 loses 7% of its links), so CI also keeps a
+//! baseline of random-128, where the same change costs 0.009 at ef 10 and 0.005 at ef 512.
 
 use serde_json::{Value, json};
 
@@ -16,7 +21,7 @@ use serde_json::{Value, json};
 pub const TOLERANCE: f64 = 0.002;
 
 /// The tolerance on the narrow-beam recall when the baseline came from another distance path.
-pub const OTHER_PATH_NARROW_TOLERANCE: f64 = 0.01;
+pub const OTHER_PATH_NARROW_TOLERANCE: f64 = 0.015;
 
 /// The parameters that must match for figures to be comparable.
 pub const PARAMS: [&str; 9] =
