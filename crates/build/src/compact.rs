@@ -19,6 +19,9 @@ pub struct Compacted {
     /// Nodes linked afresh by a search, because every neighbour they had, and every neighbour
     /// of those, was deleted.
     pub relinked: usize,
+    /// Nodes linked again by a search because, after the repair, layer 0 held no path to them
+    /// from the entry point (their paths all ran through deleted nodes).
+    pub islands: usize,
 }
 
 /// A live node's new lists, one per layer from 0 up, in old ids; `None` when it has no live
@@ -31,7 +34,10 @@ impl HnswBuilder {
     /// neighbours and the live neighbours of its deleted ones (the paths the deleted nodes
     /// carried), chosen by the same heuristic as an insertion; the others keep their lists. A
     /// node left with no live node within two hops is linked afresh by a search, as an
-    /// insertion is. Runs on the current rayon pool.
+    /// insertion is. A repair is local, so a group of nodes whose every path to the others ran
+    /// through deleted nodes can end up cut off: each node that layer 0 then holds no path to
+    /// from the entry point is linked again by a search (up to three times; its
+    /// neighbours' reverse links are its way in). Runs on the current rayon pool.
     pub fn compact(
         &self,
         graph: &HnswGraph,
@@ -138,12 +144,42 @@ impl HnswBuilder {
             new.promote_entry(NodeId(e));
         }
         self.link_batch(&new, first_orphan as u32..live.len() as u32)?;
+        let mut islands = 0;
+        for _ in 0..ISLAND_ROUNDS {
+            let cut_off = unreachable_on_bottom(&new);
+            if cut_off.is_empty() {
+                break;
+            }
+            islands += cut_off.len();
+            self.relink(&new, &cut_off)?;
+        }
         #[cfg(debug_assertions)]
         if let Err(v) = new.check_invariants() {
             panic!("invariant broken after compaction: {v}");
         }
         let kept = order.iter().map(|&i| live[i]).collect();
         let repaired = lists.iter().filter(|l| l.1).count();
-        Ok(Compacted { graph: new, kept, repaired, relinked: live.len() - first_orphan })
+        Ok(Compacted { graph: new, kept, repaired, relinked: live.len() - first_orphan, islands })
     }
+}
+
+/// How many times [`HnswBuilder::compact`] looks for nodes cut off from the entry point and
+/// links them again (one round reaches them all unless a reverse link is pruned away).
+const ISLAND_ROUNDS: usize = 3;
+
+/// The nodes that layer 0 holds no path to from the entry point, in id order.
+fn unreachable_on_bottom(graph: &HnswGraph) -> Vec<NodeId> {
+    let Some(entry) = graph.entry_point() else { return Vec::new() };
+    let mut seen = vec![false; graph.len()];
+    let mut stack = vec![entry];
+    seen[entry.idx()] = true;
+    while let Some(u) = stack.pop() {
+        for v in graph.neighbors(u, Layer::BOTTOM).iter() {
+            if !seen[v.idx()] {
+                seen[v.idx()] = true;
+                stack.push(v);
+            }
+        }
+    }
+    (0..graph.len() as u32).map(NodeId).filter(|n| !seen[n.idx()]).collect()
 }

@@ -18,6 +18,7 @@ use omen_search::{Neighbor, Rows, SearchScratch, greedy_descent, search_layer};
 use parking_lot::Mutex;
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
+use rayon::prelude::*;
 
 use crate::select::{select_after_adding, select_neighbors};
 use crate::{BuildError, HnswParams, check_vector};
@@ -213,6 +214,13 @@ impl HnswBuilder {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+
+    /// Links `nodes`, already linked, again, as an insertion would link them now (their
+    /// present neighbours join the candidates), on the current rayon pool.
+    pub(crate) fn relink(&self, graph: &HnswGraph, nodes: &[NodeId]) -> Result<(), BuildError> {
+        let (p, d, t, efc) = (&self.params, &self.dist, &self.top_lock, self.params.ef_construction);
+        nodes.par_iter().try_for_each_init(InsertScratch::default, |s, &u| link(graph, u, p, efc, d, t, &NoSeeds, s))
     }
 
     /// Inserts every row of `rows` with all threads of the current rayon pool

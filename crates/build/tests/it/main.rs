@@ -2,7 +2,7 @@
 
 use omen_build::{BuildError, HnswBuilder, HnswParams, build_parallel, build_sequential};
 use omen_distance::{Distance, Metric};
-use omen_graph::{GraphStats, NodeId};
+use omen_graph::{GraphStats, HnswGraph, Layer, NodeId};
 use omen_search::{Rows, SearchScratch, brute_force_batch, knn_search, recall_at_k};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -320,6 +320,31 @@ mod compaction {
         assert_eq!(c.graph.entry_point(), Some(NodeId(0)));
         assert_eq!(c.graph.check_invariants(), Ok(()));
     }
+}
+
+#[test]
+fn nodes_the_repair_cuts_off_from_the_entry_point_are_linked_again() {
+    // On a line, m = 2 (layer 0 keeps 4): B = {0 at 3.0 (entry), 1 at 3.1, 2 at 3.2, 3 at 2.5},
+    // bridge 4 at 2.0, A = {5 at 1.0, 6 at 0.0}; the only way into A is 0 -> 4 -> 5. Deleting 4
+    // repairs 0's list from {1, 2, 3, 5} (4 candidates: the heuristic runs), which keeps 1 and
+    // 3 and drops 5 (3 is nearer to it than 0 is). A keeps its own links but nothing leads to
+    // it any more, until compaction links its nodes again.
+    let mut g = HnswGraph::new(1, 2).unwrap();
+    for x in [3.0, 3.1, 3.2, 2.5, 2.0, 1.0, 0.0] {
+        g.push_node(&[x], Layer(0)).unwrap();
+    }
+    let lists: [&[u32]; 7] = [&[1, 2, 3, 4], &[0, 2], &[1], &[0], &[5], &[6], &[5]];
+    for (n, to) in lists.iter().enumerate() {
+        let to: Vec<NodeId> = to.iter().map(|&t| NodeId(t)).collect();
+        g.set_neighbors(NodeId(n as u32), Layer(0), &to).unwrap();
+    }
+    g.promote_entry(NodeId(0));
+    assert_eq!(GraphStats::measure(&g).bottom().unwrap().unreachable, 0);
+    let builder = HnswBuilder::new(HnswParams::new(Metric::L2).m(2)).unwrap();
+    let c = builder.compact(&g, &|n: NodeId| n == NodeId(4)).unwrap();
+    assert_eq!(c.graph.check_invariants(), Ok(()));
+    assert_eq!((c.repaired, c.relinked, c.islands), (1, 0, 2), "0 repaired, then 5 and 6 (now 4 and 5) linked again");
+    assert_eq!(GraphStats::measure(&c.graph).bottom().unwrap().unreachable, 0);
 }
 
 #[test]
