@@ -118,7 +118,11 @@ impl Index {
     /// renamed over it once on disk, so a crash during the save leaves the previous file intact.
     /// Searches may run while it saves.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), Error> {
-        let labels = omen_store::Labels { ids: self.names.ids(), deleted: self.names.deleted_bits() };
+        let labels = omen_store::Labels {
+            ids: self.names.ids(),
+            deleted: self.names.deleted_bits(),
+            next_id: Some(self.names.next_id()),
+        };
         omen_store::save_graph(path.as_ref(), &self.settings(), &self.graph, labels)?;
         Ok(())
     }
@@ -160,8 +164,8 @@ impl Index {
     }
 
     fn from_stored(stored: omen_store::StoredGraph) -> Result<Self, Error> {
-        let omen_store::StoredGraph { settings: s, graph, ids, deleted, .. } = stored;
-        let names = Names::restore(graph.len(), ids, deleted);
+        let omen_store::StoredGraph { settings: s, graph, ids, deleted, next_id, .. } = stored;
+        let names = Names::restore(graph.len(), ids, deleted, next_id);
         let params = Params { m: graph.m(), ef_construction: s.ef_construction, ef_search: s.ef_search, seed: s.seed };
         let builder = HnswBuilder::new(params.for_graph(s.metric)?)?;
         Ok(Index {
@@ -227,10 +231,9 @@ impl Index {
         self.names.live_node(id, self.graph.len()).is_some()
     }
 
-    /// Adds one vector and returns its id (one above every id used so far; a saved index
-    /// records only the ids it holds, so ids a compaction dropped may come back after a
-    /// reload). Fails, storing
-    /// nothing, on a wrong dimension, a NaN/infinite component or an l2/ip norm above
+    /// Adds one vector and returns its id: one above every id this index ever held, including
+    /// ids deleted and compacted away (the next id is saved with the index, so they never come
+    /// back after a reload either). Fails, storing nothing, on a wrong dimension, a NaN/infinite component or an l2/ip norm above
     /// [`omen_distance::MAX_NORM`].
     pub fn add(&mut self, vector: &[f32]) -> Result<VectorId, Error> {
         let id = self.names.next_id();
@@ -371,10 +374,7 @@ impl Index {
     /// Puts `graph`, whose node `i` is the vector named `ids[i]`, in place of the current one
     /// (nothing deleted in it); ids already handed out stay unused by `add`.
     fn replace_graph(&mut self, graph: HnswGraph, ids: Vec<VectorId>) {
-        let next = self.names.next_id();
-        // Names::restore keeps no table when ids are the node numbers.
-        self.names = Names::restore(ids.len(), Some(ids), None);
-        self.names.raise_next_id(next);
+        self.names = Names::restore(ids.len(), Some(ids), None, Some(self.names.next_id()));
         self.graph = graph;
     }
 

@@ -7,11 +7,13 @@ use omen_graph::{NodeId, VectorId};
 /// Node ↔ id mapping and the deleted set of one [`crate::Index`].
 ///
 /// While every id was handed out by `add`/`add_batch` and none was re-added, a node's id is
-/// its number (`Dense`: no table at all). The first id chosen by the caller, or re-added after
-/// a delete, switches to an explicit table.
+/// its number (no table at all). The first id chosen by the caller, re-added after a delete,
+/// or handed out above the node count (after a compaction dropped the highest ids) switches
+/// to an explicit table.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Names {
     // Some: the id of each node (deleted nodes keep theirs). None: node i has id i.
+    // Invariant: while None, `next_id` is the node count (the next node's number).
     of_node: Option<Vec<VectorId>>,
     // Live ids -> node; only kept with `of_node`.
     node_of: HashMap<VectorId, NodeId>,
@@ -23,22 +25,39 @@ pub(crate) struct Names {
 }
 
 impl Names {
-    /// Names for `n` nodes read back from a file.
-    pub(crate) fn restore(n: usize, ids: Option<Vec<VectorId>>, deleted: Option<Vec<u64>>) -> Names {
+    /// Names for `n` nodes read back from a file (or put in place of a compacted graph's):
+    /// node `i` is `ids[i]` (`i` without ids), and `add` hands out ids from `next_id` on, or
+    /// from above every id in `ids` when that is higher (or `next_id` is unknown).
+    pub(crate) fn restore(
+        n: usize,
+        ids: Option<Vec<VectorId>>,
+        deleted: Option<Vec<u64>>,
+        next_id: Option<VectorId>,
+    ) -> Names {
         let deleted = deleted.unwrap_or_else(|| vec![0; n.div_ceil(64)]);
         let n_deleted = deleted.iter().map(|w| w.count_ones() as usize).sum();
-        let mut names = Names { of_node: None, node_of: HashMap::new(), next_id: n as u64, deleted, n_deleted };
-        if let Some(ids) = ids.filter(|ids| ids.iter().enumerate().any(|(i, id)| id.0 != i as u64)) {
-            names.next_id = ids.iter().map(|id| id.0.saturating_add(1)).max().unwrap_or(0);
-            names.node_of = ids
-                .iter()
-                .enumerate()
-                .filter(|&(i, _)| !names.is_deleted_idx(i))
-                .map(|(i, &id)| (id, NodeId(i as u32)))
-                .collect();
-            names.of_node = Some(ids);
+        let used = match &ids {
+            Some(ids) => ids.iter().map(|id| id.0.saturating_add(1)).max().unwrap_or(0),
+            None => n as u64,
+        };
+        let next_id = next_id.map_or(used, |next| next.0.max(used));
+        let mut names = Names { of_node: None, node_of: HashMap::new(), next_id, deleted, n_deleted };
+        let numbered = |ids: &Vec<VectorId>| ids.iter().enumerate().all(|(i, id)| id.0 == i as u64);
+        if next_id != n as u64 || !ids.as_ref().is_none_or(numbered) {
+            names.use_table(ids.unwrap_or_else(|| (0..n as u64).map(VectorId).collect()));
         }
         names
+    }
+
+    /// Switches to the explicit table, `ids` being the id of each node.
+    fn use_table(&mut self, ids: Vec<VectorId>) {
+        self.node_of = ids
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| !self.is_deleted_idx(i))
+            .map(|(i, &id)| (id, NodeId(i as u32)))
+            .collect();
+        self.of_node = Some(ids);
     }
 
     /// The ids to save: `None` while dense.
@@ -83,12 +102,6 @@ impl Names {
         }
     }
 
-    /// Makes `add` hand out ids from at least `next` on (after a compaction dropped the
-    /// highest ids, they are still not reused).
-    pub(crate) fn raise_next_id(&mut self, next: VectorId) {
-        self.next_id = self.next_id.max(next.0);
-    }
-
     /// The id `add` would give the next vector.
     pub(crate) fn next_id(&self) -> VectorId {
         VectorId(self.next_id)
@@ -97,6 +110,9 @@ impl Names {
     /// Records nodes `first..first + count`, just added with the ids `next_id()..`.
     pub(crate) fn push_auto(&mut self, first: usize, count: usize) {
         let start = self.next_id;
+        if self.of_node.is_none() && start != first as u64 {
+            self.use_table((0..first as u64).map(VectorId).collect());
+        }
         self.next_id += count as u64;
         if let Some(ids) = &mut self.of_node {
             for i in 0..count {
@@ -116,10 +132,7 @@ impl Names {
                 self.push_auto(node.idx(), 1);
                 return;
             }
-            let ids: Vec<VectorId> = (0..u64::from(node.0)).map(VectorId).collect();
-            self.node_of =
-                (0..ids.len()).filter(|&i| !self.is_deleted_idx(i)).map(|i| (ids[i], NodeId(i as u32))).collect();
-            self.of_node = Some(ids);
+            self.use_table((0..u64::from(node.0)).map(VectorId).collect());
         }
         self.of_node.as_mut().expect("switched above").push(id);
         self.node_of.insert(id, node);

@@ -87,7 +87,7 @@ impl SegmentedIndex {
         crate::index::check_rows(metric, vectors, dim)?;
         let stored = crate::index::prepared_rows(metric, vectors, dim);
         let inner = omen_segment::SegmentedIndex::build(dim, hnsw, &stored, ids, plan)?;
-        Ok(SegmentedIndex::wrap(inner, metric, params.ef_search))
+        Ok(SegmentedIndex::wrap(inner, metric, params.ef_search, None))
     }
 
     /// Saves the index into folder `dir` (created if missing): one file per segment and a
@@ -107,7 +107,7 @@ impl SegmentedIndex {
             .iter()
             .map(|s| omen_store::SegmentRef { graph: s.graph(), ids: s.ids(), deleted: s.deleted_bits() })
             .collect();
-        omen_store::save_segments(dir.as_ref(), &settings, &parts)?;
+        omen_store::save_segments(dir.as_ref(), &settings, &parts, Some(VectorId(self.next_id)))?;
         Ok(())
     }
 
@@ -134,12 +134,18 @@ impl SegmentedIndex {
             .map(|seg| omen_segment::SegmentParts { graph: seg.graph, ids: seg.ids, deleted: seg.deleted })
             .collect();
         let inner = omen_segment::SegmentedIndex::from_segments(stored.dim, params.for_graph(s.metric)?, segments)?;
-        Ok(SegmentedIndex::wrap(inner, s.metric, s.ef_search))
+        Ok(SegmentedIndex::wrap(inner, s.metric, s.ef_search, stored.next_id))
     }
 
-    fn wrap(inner: omen_segment::SegmentedIndex, metric: Metric, ef_search: usize) -> SegmentedIndex {
-        let max_id = inner.segments().iter().flat_map(|s| s.ids()).map(|id| id.0.saturating_add(1)).max();
-        SegmentedIndex { inner, metric, ef_search, next_id: max_id.unwrap_or(0) }
+    /// `next_id`: the saved one, when the file has it; the ids in the segments raise it.
+    fn wrap(
+        inner: omen_segment::SegmentedIndex,
+        metric: Metric,
+        ef_search: usize,
+        next_id: Option<VectorId>,
+    ) -> SegmentedIndex {
+        let used = inner.segments().iter().flat_map(|s| s.ids()).map(|id| id.0.saturating_add(1)).max().unwrap_or(0);
+        SegmentedIndex { inner, metric, ef_search, next_id: next_id.map_or(used, |n| n.0.max(used)) }
     }
 
     /// Number of vectors, not counting deleted ones.
@@ -154,9 +160,9 @@ impl SegmentedIndex {
     }
 
     /// Adds `vectors` (flat, row-major) as a new segment, built on the current rayon pool, and
-    /// returns the range of their ids: above every id the index holds, deleted ones included,
-    /// and every id a compaction or merge dropped while it stayed in memory (a saved index
-    /// records only the ids it holds, so such ids may come back after a reload). The way to
+    /// returns the range of their ids: above every id the index ever held, deleted ones and
+    /// those a compaction or merge dropped included (the next id is saved with the index, so
+    /// they never come back after a reload either). The way to
     /// grow a segmented index as data arrives: seal a segment per batch, merge them later
     /// ([`SegmentedIndex::merged`]). Every vector is checked first: on error nothing is added.
     pub fn add_segment(&mut self, vectors: &[f32]) -> Result<Range<VectorId>, Error> {

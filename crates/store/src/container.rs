@@ -20,8 +20,10 @@ use crate::StoreError;
 
 /// The first eight bytes of every omen file.
 pub const MAGIC: [u8; 8] = *b"OMENHNSW";
-/// The format version this build writes, and the only one it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this build writes, and the newest it reads.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format version this build reads (version 1 files have no `nextid` section).
+pub const OLDEST_READ_VERSION: u32 = 1;
 
 const HEADER_LEN: u64 = 32;
 const ENTRY_LEN: u64 = 32;
@@ -280,7 +282,7 @@ impl<R: Read> Reader<R> {
             return Err(StoreError::Truncated { expected: HEADER_LEN, actual: file_len });
         }
         let version = le_u32(&header, 8);
-        if version != FORMAT_VERSION {
+        if !(OLDEST_READ_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(StoreError::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
         }
         if (got as u64) < HEADER_LEN {

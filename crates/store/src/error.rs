@@ -23,11 +23,11 @@ pub enum StoreError {
     #[error("not an omen index file (bad magic bytes)")]
     NotAnIndexFile,
     /// A format version this build cannot read.
-    #[error("unsupported format version {found} (this build reads {supported})")]
+    #[error("unsupported format version {found} (this build reads 1 to {supported})")]
     UnsupportedVersion {
         /// The file's version.
         found: u32,
-        /// The version this build reads and writes.
+        /// The newest version this build reads, the one it writes.
         supported: u32,
     },
     /// The file is shorter than its header says.

@@ -32,12 +32,16 @@ pub struct Labels<'a> {
     pub ids: Option<&'a [VectorId]>,
     /// `len.div_ceil(64)` words; bits past the last node are zero.
     pub deleted: Option<&'a [u64]>,
+    /// The id the index hands out next, when it keeps one: at least one above every id in
+    /// `ids` (or `len` without ids), and above every id it ever held, so ids dropped by a
+    /// compaction are not handed out again after a reload.
+    pub next_id: Option<VectorId>,
 }
 
 impl<'a> Labels<'a> {
     /// Ids only.
     pub fn ids(ids: &'a [VectorId]) -> Self {
-        Labels { ids: Some(ids), deleted: None }
+        Labels { ids: Some(ids), deleted: None, next_id: None }
     }
 }
 
@@ -52,6 +56,8 @@ pub struct StoredGraph {
     pub ids: Option<Vec<VectorId>>,
     /// The deleted-node bitset, when saved with one (see [`Labels`]).
     pub deleted: Option<Vec<u64>>,
+    /// The next id, when saved with one (see [`Labels`]; version 1 files have none).
+    pub next_id: Option<VectorId>,
     /// The file's header checksum, which names this exact file.
     pub checksum: u64,
 }
@@ -148,7 +154,7 @@ fn mul(parts: &[usize], what: &str) -> Result<usize, StoreError> {
 /// than `graph.len().div_ceil(64)`.
 pub fn save_graph(path: &Path, settings: &Settings, graph: &HnswGraph, labels: Labels<'_>) -> Result<u64, StoreError> {
     let n = graph.len();
-    let Labels { ids, deleted } = labels;
+    let Labels { ids, deleted, next_id } = labels;
     if let Some(ids) = ids {
         assert_eq!(ids.len(), n, "one id per node");
     }
@@ -186,6 +192,9 @@ pub fn save_graph(path: &Path, settings: &Settings, graph: &HnswGraph, labels: L
     }
     if let Some(d) = deleted {
         sections.push(Section::bytes("deleted", d.iter().flat_map(|w| w.to_le_bytes()).collect()));
+    }
+    if let Some(next) = next_id {
+        sections.push(Section::bytes(NEXT_ID, next.0.to_le_bytes().to_vec()));
     }
     write_file(path, FileKind::Graph, sections)
 }
@@ -263,10 +272,31 @@ fn read_head<R: Read>(r: &mut Reader<R>) -> Result<Head, StoreError> {
     Ok(Head { settings, checksum, dim, stride, m, n, entry, upper_rows, tops })
 }
 
-type IdsAndDeleted = (Option<Vec<VectorId>>, Option<Vec<u64>>);
+/// The tag of the optional section holding the next id (format version 2).
+pub(crate) const NEXT_ID: &str = "nextid";
 
-/// Reads the optional `ids` and `deleted` sections that end a graph file of `n` nodes.
-fn read_labels<R: Read>(r: &mut Reader<R>, n: usize) -> Result<IdsAndDeleted, StoreError> {
+/// Reads the optional `nextid` section: `None` when the next section is another one.
+/// `at_least` is the lowest value that keeps every id in the file unused.
+pub(crate) fn read_next_id<R: Read>(r: &mut Reader<R>, at_least: u64) -> Result<Option<VectorId>, StoreError> {
+    if r.peek().is_none_or(|s| s.tag != NEXT_ID) {
+        return Ok(None);
+    }
+    let next = Fields(&r.read_vec(NEXT_ID, 8)?).u64(0);
+    if next < at_least {
+        return Err(StoreError::Malformed(format!("next id {next} is not above every id in the index ({at_least})")));
+    }
+    Ok(Some(VectorId(next)))
+}
+
+/// The optional sections that end a graph file.
+struct StoredLabels {
+    ids: Option<Vec<VectorId>>,
+    deleted: Option<Vec<u64>>,
+    next_id: Option<VectorId>,
+}
+
+/// Reads the optional `ids`, `deleted` and `nextid` sections that end a graph file of `n` nodes.
+fn read_labels<R: Read>(r: &mut Reader<R>, n: usize) -> Result<StoredLabels, StoreError> {
     let ids = match r.peek() {
         Some(s) if s.tag == "ids" => {
             let bytes = r.read_vec("ids", mul(&[n, 8], "ids")?)?;
@@ -289,6 +319,8 @@ fn read_labels<R: Read>(r: &mut Reader<R>, n: usize) -> Result<IdsAndDeleted, St
         }
         _ => None,
     };
+    let used = ids.as_ref().map_or(n as u64, |ids| ids.iter().map(|id| id.0.saturating_add(1)).max().unwrap_or(0));
+    let next_id = read_next_id(r, used)?;
     r.finish()?;
     if let Some(ids) = &ids {
         // A deleted node keeps its id, which may name a live node added later; no two live
@@ -300,7 +332,7 @@ fn read_labels<R: Read>(r: &mut Reader<R>, n: usize) -> Result<IdsAndDeleted, St
             return Err(StoreError::Malformed(format!("id {} names two live nodes", w[0])));
         }
     }
-    Ok((ids, deleted))
+    Ok(StoredLabels { ids, deleted, next_id })
 }
 
 /// Reads a graph file from a source of `len` bytes.
@@ -315,10 +347,10 @@ pub fn read_graph(src: impl Read, len: u64) -> Result<StoredGraph, StoreError> {
         VectorRows::zeroed(floats).ok_or_else(|| StoreError::Malformed("vectors cannot be allocated".into()))?;
     r.read_into("vectors", vectors.as_bytes_mut())?;
     vectors.from_le_in_place();
-    let (ids, deleted) = read_labels(&mut r, h.n)?;
+    let StoredLabels { ids, deleted, next_id } = read_labels(&mut r, h.n)?;
     let Head { settings, checksum, dim, m, entry, tops, .. } = h;
     let graph = HnswGraph::from_parts(GraphParts { dim, m, tops, vectors, layer0, upper, entry })?;
-    Ok(StoredGraph { settings, graph, ids, deleted, checksum })
+    Ok(StoredGraph { settings, graph, ids, deleted, next_id, checksum })
 }
 
 /// Opens a graph file in place: the vectors and links stay in the file, mapped into memory,
@@ -345,7 +377,7 @@ fn open_mapped(path: &Path) -> Result<StoredGraph, StoreError> {
     let layer0 = r.skip("layer0", 4 * h.layer0_words()? as u64)?;
     let upper = r.skip("upper", 4 * h.upper_words()? as u64)?;
     let vectors = r.skip("vectors", 4 * h.vector_floats()? as u64)?;
-    let (ids, deleted) = read_labels(&mut r, h.n)?;
+    let StoredLabels { ids, deleted, next_id } = read_labels(&mut r, h.n)?;
 
     let words = |s: &crate::SectionInfo| -> Result<Option<memmap2::MmapMut>, StoreError> {
         if s.len == 0 {
@@ -364,7 +396,7 @@ fn open_mapped(path: &Path) -> Result<StoredGraph, StoreError> {
     };
     let Head { settings, checksum, dim, m, entry, tops, .. } = h;
     let graph = HnswGraph::from_mapped(MappedParts { dim, m, tops, vectors, layer0, upper, entry })?;
-    Ok(StoredGraph { settings, graph, ids, deleted, checksum })
+    Ok(StoredGraph { settings, graph, ids, deleted, next_id, checksum })
 }
 
 fn read_words<R: Read>(r: &mut Reader<R>, tag: &str, words: usize) -> Result<Vec<u32>, StoreError> {

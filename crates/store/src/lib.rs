@@ -49,7 +49,7 @@ use std::io::BufReader;
 use std::path::Path;
 
 pub use crate::{
-    container::{FORMAT_VERSION, FileInfo, FileKind, MAGIC, SectionInfo},
+    container::{FORMAT_VERSION, FileInfo, FileKind, MAGIC, OLDEST_READ_VERSION, SectionInfo},
     error::StoreError,
     graph_file::{
         Labels, Settings, StoredGraph, graph_from_bytes, load_graph, open_graph_mapped, read_graph, save_graph,

@@ -16,7 +16,7 @@ use omen_graph::{HnswGraph, MAX_DIM, MAX_M, VectorId};
 
 use crate::StoreError;
 use crate::container::{FileKind, Reader, Section, write_file};
-use crate::graph_file::{Fields, Labels, Settings, load_graph, open_graph_mapped, save_graph};
+use crate::graph_file::{Fields, Labels, NEXT_ID, Settings, load_graph, open_graph_mapped, read_next_id, save_graph};
 
 /// The manifest's file name inside a segmented index's folder.
 pub const MANIFEST: &str = "manifest.omen";
@@ -45,6 +45,9 @@ pub struct StoredSegments {
     pub m: usize,
     /// The segments in order; no id appears in two.
     pub segments: Vec<StoredSegment>,
+    /// The id the index hands out next, when it was saved with one (version 1 manifests have
+    /// none): above every id in the segments.
+    pub next_id: Option<VectorId>,
 }
 
 /// One segment to save: its graph, the caller's id of each node, and which nodes are deleted.
@@ -71,6 +74,8 @@ struct Manifest {
     m: usize,
     generation: u64,
     entries: Vec<(u64, u64)>,
+    // Checked against the segments' ids once they are read.
+    next_id: Option<VectorId>,
 }
 
 fn read_manifest(dir: &Path) -> Result<Manifest, StoreError> {
@@ -89,16 +94,23 @@ fn read_manifest(dir: &Path) -> Result<Manifest, StoreError> {
     let generation = f.u64(56);
     let _total = f.u64(64);
     let table = r.read_vec("segments", count * ENTRY_LEN)?;
+    let next_id = read_next_id(&mut r, 0)?;
     r.finish()?;
     let entries = table.chunks_exact(ENTRY_LEN).map(|e| (Fields(e).u64(0), Fields(e).u64(8))).collect();
-    Ok(Manifest { settings, dim, m, generation, entries })
+    Ok(Manifest { settings, dim, m, generation, entries, next_id })
 }
 
-/// Saves segments into folder `dir`, created if missing. A segment whose ids or deleted bitset
-/// do not fit its graph is an error, before anything is written.
+/// Saves segments into folder `dir`, created if missing, with the id the index hands out next
+/// (when it keeps one: see [`Labels::next_id`]). A segment whose ids or deleted bitset do not
+/// fit its graph, or a next id not above every id, is an error, before anything is written.
 /// Segment files come first, the manifest last, each written atomically: a crash at any point
 /// leaves `dir` opening as the previous save or the new one, never a mix.
-pub fn save_segments(dir: &Path, settings: &Settings, segments: &[SegmentRef<'_>]) -> Result<(), StoreError> {
+pub fn save_segments(
+    dir: &Path,
+    settings: &Settings,
+    segments: &[SegmentRef<'_>],
+    next_id: Option<VectorId>,
+) -> Result<(), StoreError> {
     let Some(first) = segments.first() else {
         return Err(StoreError::Malformed("an index has at least one segment".into()));
     };
@@ -113,6 +125,10 @@ pub fn save_segments(dir: &Path, settings: &Settings, segments: &[SegmentRef<'_>
             )));
         }
     }
+    let used = segments.iter().flat_map(|s| s.ids).map(|id| id.0.saturating_add(1)).max().unwrap_or(0);
+    if let Some(next) = next_id.filter(|n| n.0 < used) {
+        return Err(StoreError::Malformed(format!("next id {next} is not above every id in the index ({used})")));
+    }
     fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, &e))?;
     let generation = read_manifest(dir).map_or(1, |old| old.generation.wrapping_add(1));
 
@@ -120,7 +136,7 @@ pub fn save_segments(dir: &Path, settings: &Settings, segments: &[SegmentRef<'_>
     for (i, &SegmentRef { graph, ids, deleted }) in segments.iter().enumerate() {
         let seg_settings = Settings { seed: settings.seed.wrapping_add(i as u64), ..*settings };
         let path = dir.join(segment_file_name(generation, i));
-        let checksum = save_graph(&path, &seg_settings, graph, Labels { ids: Some(ids), deleted })?;
+        let checksum = save_graph(&path, &seg_settings, graph, Labels { ids: Some(ids), deleted, next_id: None })?;
         for v in [graph.len() as u64, checksum, 0, 0] {
             table.extend_from_slice(&v.to_le_bytes());
         }
@@ -134,11 +150,11 @@ pub fn save_segments(dir: &Path, settings: &Settings, segments: &[SegmentRef<'_>
         meta.extend_from_slice(&v.to_le_bytes());
     }
     debug_assert_eq!(meta.len(), META_LEN);
-    write_file(
-        &dir.join(MANIFEST),
-        FileKind::Manifest,
-        vec![Section::bytes("meta", meta), Section::bytes("segments", table)],
-    )?;
+    let mut sections = vec![Section::bytes("meta", meta), Section::bytes("segments", table)];
+    if let Some(next) = next_id {
+        sections.push(Section::bytes(NEXT_ID, next.0.to_le_bytes().to_vec()));
+    }
+    write_file(&dir.join(MANIFEST), FileKind::Manifest, sections)?;
 
     // The new manifest is in place: files of other generations are garbage now.
     let keep: HashSet<String> = (0..segments.len()).map(|i| segment_file_name(generation, i)).collect();
@@ -170,7 +186,7 @@ fn read_segments(
     dir: &Path,
     open: impl Fn(&Path) -> Result<crate::StoredGraph, StoreError>,
 ) -> Result<StoredSegments, StoreError> {
-    let Manifest { settings, dim, m, generation, entries } = read_manifest(dir)?;
+    let Manifest { settings, dim, m, generation, entries, next_id } = read_manifest(dir)?;
     let mut segments = Vec::with_capacity(entries.len());
     let mut seen = HashSet::new();
     for (i, &(len, checksum)) in entries.iter().enumerate() {
@@ -192,7 +208,10 @@ fn read_segments(
         if let Some((_, dup)) = live.find(|&(_, id)| !seen.insert(*id)) {
             return bad(format!("id {dup} is also live in an earlier segment"));
         }
+        if let Some(&top) = ids.iter().max().filter(|top| next_id.is_some_and(|n| n.0 < top.0.saturating_add(1))) {
+            return bad(format!("id {top} is not below the manifest's next id"));
+        }
         segments.push(StoredSegment { graph: stored.graph, ids, deleted: stored.deleted });
     }
-    Ok(StoredSegments { settings, dim, m, segments })
+    Ok(StoredSegments { settings, dim, m, segments, next_id })
 }

@@ -5,6 +5,7 @@ use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 mod degenerate;
+mod model;
 mod persist;
 mod updates;
 

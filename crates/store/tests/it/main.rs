@@ -39,7 +39,7 @@ fn assert_same(a: &HnswGraph, b: &HnswGraph) {
 fn saved_bytes(g: &HnswGraph, ids: Option<&[VectorId]>) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("g.omen");
-    save_graph(&path, &SETTINGS, g, Labels { ids, deleted: None }).unwrap();
+    save_graph(&path, &SETTINGS, g, Labels { ids, deleted: None, next_id: None }).unwrap();
     std::fs::read(path).unwrap()
 }
 
@@ -111,12 +111,67 @@ fn every_truncation_is_an_error() {
 #[test]
 fn another_format_version_is_named() {
     let mut bytes = saved_bytes(&graph(10, 4, 4, 5), None);
-    for v in [0u32, 2, 77] {
+    for v in [0u32, FORMAT_VERSION + 1, 77] {
         bytes[8..12].copy_from_slice(&v.to_le_bytes());
         let err = graph_from_bytes(&bytes).unwrap_err();
         assert_eq!(err, StoreError::UnsupportedVersion { found: v, supported: FORMAT_VERSION });
-        assert_eq!(err.to_string(), format!("unsupported format version {v} (this build reads 1)"));
+        assert_eq!(err.to_string(), format!("unsupported format version {v} (this build reads 1 to 2)"));
     }
+}
+
+/// `bytes` relabelled as format version `v`, with the header checksum made to match.
+fn as_version(mut bytes: Vec<u8>, v: u32) -> Vec<u8> {
+    bytes[8..12].copy_from_slice(&v.to_le_bytes());
+    let sections = u32::from_le_bytes(bytes[16..20].try_into().unwrap()) as usize;
+    let mut covered = bytes[..24].to_vec();
+    covered.extend_from_slice(&bytes[32..32 + 32 * sections]);
+    let sum = xxhash_rust::xxh3::xxh3_64(&covered);
+    bytes[24..32].copy_from_slice(&sum.to_le_bytes());
+    bytes
+}
+
+#[test]
+fn version_1_files_still_read_and_have_no_next_id() {
+    // A version 1 file is a version 2 file without the `nextid` section.
+    let g = graph(100, 4, 4, 3);
+    let ids: Vec<VectorId> = (0..100).map(|i| VectorId(i * 3)).collect();
+    let v1 = as_version(saved_bytes(&g, Some(&ids)), 1);
+    let back = graph_from_bytes(&v1).unwrap();
+    assert_same(&g, &back.graph);
+    assert_eq!(back.ids.as_deref(), Some(&ids[..]));
+    assert_eq!(back.next_id, None);
+}
+
+#[test]
+fn the_next_id_round_trips_and_must_lie_above_every_id() {
+    let g = graph(50, 4, 4, 4);
+    let ids: Vec<VectorId> = (0..50).map(|i| VectorId(i * 2)).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.omen");
+    let labels = Labels { ids: Some(&ids), deleted: None, next_id: Some(VectorId(1000)) };
+    save_graph(&path, &SETTINGS, &g, labels).unwrap();
+    assert_eq!(load_graph(&path).unwrap().next_id, Some(VectorId(1000)));
+    // Without ids, node i is id i: the next id is at least the node count.
+    save_graph(&path, &SETTINGS, &g, Labels { next_id: Some(VectorId(50)), ..Labels::default() }).unwrap();
+    assert_eq!(load_graph(&path).unwrap().next_id, Some(VectorId(50)));
+    // Below the highest id (98), or below the node count: malformed, not loaded.
+    for (ids, next) in [(Some(&ids[..]), 98), (None, 49)] {
+        save_graph(&path, &SETTINGS, &g, Labels { ids, deleted: None, next_id: Some(VectorId(next)) }).unwrap();
+        assert!(matches!(load_graph(&path), Err(StoreError::Malformed(m)) if m.contains("next id")), "{next}");
+    }
+}
+
+#[test]
+fn a_manifest_keeps_the_next_id_and_refuses_one_below_an_id() {
+    let g = graph(30, 4, 4, 5);
+    let ids: Vec<VectorId> = (0..30).map(VectorId).collect();
+    let part = SegmentRef { graph: &g, ids: &ids, deleted: None };
+    let dir = tempfile::tempdir().unwrap();
+    save_segments(dir.path(), &SETTINGS, &[part], Some(VectorId(77))).unwrap();
+    assert_eq!(load_segments(dir.path()).unwrap().next_id, Some(VectorId(77)));
+    save_segments(dir.path(), &SETTINGS, &[part], None).unwrap();
+    assert_eq!(load_segments(dir.path()).unwrap().next_id, None);
+    assert!(matches!(save_segments(dir.path(), &SETTINGS, &[part], Some(VectorId(29))), Err(StoreError::Malformed(_))));
 }
 
 #[test]
@@ -175,7 +230,7 @@ fn segments_round_trip_and_replace_the_previous_save() {
         .enumerate()
         .map(|(s, (graph, ids))| SegmentRef { graph, ids, deleted: (s == 1).then_some(&deleted[..]) })
         .collect();
-    save_segments(dir.path(), &SETTINGS, &parts).unwrap();
+    save_segments(dir.path(), &SETTINGS, &parts, None).unwrap();
     let back = load_segments(dir.path()).unwrap();
     assert_eq!((back.dim, back.m, back.settings), (6, 4, SETTINGS));
     assert_eq!(back.segments.len(), 3);
@@ -186,7 +241,7 @@ fn segments_round_trip_and_replace_the_previous_save() {
     }
 
     // A second save (generation 2) replaces the first's files.
-    save_segments(dir.path(), &SETTINGS, &parts[..2]).unwrap();
+    save_segments(dir.path(), &SETTINGS, &parts[..2], None).unwrap();
     assert_eq!(load_segments(dir.path()).unwrap().segments.len(), 2);
     let mut names: Vec<String> =
         std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
@@ -205,7 +260,7 @@ fn segments_with_one_live_id_twice_are_refused() {
     let graphs = [graph(5, 6, 4, 30), graph(5, 6, 4, 31)];
     let ids: Vec<VectorId> = (0..5).map(VectorId).collect();
     let parts = graphs.each_ref().map(|graph| SegmentRef { graph, ids: &ids, deleted: None });
-    save_segments(dir.path(), &SETTINGS, &parts).unwrap();
+    save_segments(dir.path(), &SETTINGS, &parts, None).unwrap();
     let err = load_segments(dir.path()).unwrap_err();
     assert!(err.to_string().contains("also live in an earlier segment"), "{err}");
 
@@ -215,7 +270,7 @@ fn segments_with_one_live_id_twice_are_refused() {
         SegmentRef { graph: &graphs[0], ids: &ids, deleted: Some(&gone) },
         SegmentRef { graph: &graphs[1], ids: &ids, deleted: None },
     ];
-    save_segments(dir.path(), &SETTINGS, &parts).unwrap();
+    save_segments(dir.path(), &SETTINGS, &parts, None).unwrap();
     assert_eq!(load_segments(dir.path()).unwrap().segments[0].deleted.as_deref(), Some(&gone[..]));
 }
 
@@ -225,11 +280,11 @@ fn deleted_bits_round_trip_and_stray_bits_are_refused() {
     let deleted = [0b1010u64, 1 << 5];
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("d.omen");
-    save_graph(&path, &SETTINGS, &g, Labels { ids: None, deleted: Some(&deleted) }).unwrap();
+    save_graph(&path, &SETTINGS, &g, Labels { ids: None, deleted: Some(&deleted), next_id: None }).unwrap();
     assert_eq!(load_graph(&path).unwrap().deleted.as_deref(), Some(&deleted[..]));
 
     // Node 70 does not exist: its bit must not be set.
-    save_graph(&path, &SETTINGS, &g, Labels { ids: None, deleted: Some(&[0, 1 << 6]) }).unwrap();
+    save_graph(&path, &SETTINGS, &g, Labels { ids: None, deleted: Some(&[0, 1 << 6]), next_id: None }).unwrap();
     assert!(matches!(load_graph(&path), Err(StoreError::Malformed(_))));
 }
 
@@ -243,7 +298,7 @@ fn segments_whose_labels_do_not_fit_are_refused_before_anything_is_written() {
         SegmentRef { graph: &g, ids: &ids, deleted: Some(&[0]) },
     ];
     for part in bad {
-        assert!(matches!(save_segments(dir.path(), &SETTINGS, &[part]), Err(StoreError::Malformed(_))));
+        assert!(matches!(save_segments(dir.path(), &SETTINGS, &[part], None), Err(StoreError::Malformed(_))));
     }
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing written");
 }
