@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 use xtask::paired::{self, Verdict};
 use xtask::sysinfo;
 
-use crate::{Failure, target_dir};
+use crate::Failure;
+use crate::harness::target_dir;
 
 #[derive(Args)]
 pub(crate) struct AbArgs {

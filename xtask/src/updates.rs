@@ -12,7 +12,8 @@ use omen_distance::Distance;
 use omen_search::{Rows, brute_force_batch};
 use serde_json::json;
 
-use crate::{Common, Failure, build, load, params, setup};
+use crate::Failure;
+use crate::harness::{Common, build, load, params, setup};
 
 #[derive(Args)]
 pub(crate) struct UpdatesArgs {
@@ -214,7 +215,7 @@ pub(crate) fn updates(a: UpdatesArgs) -> Result<(), Failure> {
             (Updatable::Segments(built), "segments")
         }
     };
-    let path = crate::target_dir().join("updates").join(path);
+    let path = crate::harness::target_dir().join("updates").join(path);
     std::fs::create_dir_all(path.parent().expect("has a parent"))?;
     index.save(&path)?;
     let merge_ef = (c.ef_construction * 2 / 5).max(1);

@@ -1,0 +1,79 @@
+//! `cargo xtask inspect` (verify and summarise a saved index) and `cargo xtask open` (open
+//! time and resident memory, read into memory or mapped).
+
+use std::time::Instant;
+
+use omen::{Index, SegmentedIndex, VectorId};
+use serde_json::json;
+use xtask::dataset::Dataset;
+use xtask::synthetic::Synthetic;
+use xtask::sysinfo;
+
+use crate::Failure;
+
+/// `cargo xtask open PATH [--mmap]`.
+pub(crate) fn open(path: &std::path::Path, mmap: bool, queries: usize) -> Result<(), Failure> {
+    let rss = || sysinfo::proc_status_mb("VmRSS:").unwrap_or(f64::NAN);
+    let before = rss();
+    let started = Instant::now();
+    let index = if mmap { Index::open_mmap(path)? } else { Index::load(path)? };
+    let open_s = started.elapsed().as_secs_f64();
+    let after_open = rss();
+    let data = Synthetic::parse(&format!("random-{}", index.dim())).map_err(Failure::Bad)?;
+    let q = Dataset::synthetic(data, 0, queries.max(1));
+    let started = Instant::now();
+    for i in 0..q.queries.len() {
+        index.search(q.queries.row(i), 10)?;
+    }
+    let qps = q.queries.len() as f64 / started.elapsed().as_secs_f64();
+    let out = json!({
+        "file": path.display().to_string(), "file_mb": std::fs::metadata(path)?.len() as f64 / 1048576.0,
+        "mode": if mmap { "open_mmap" } else { "load" }, "n": index.len(), "dim": index.dim(),
+        "open_s": open_s, "rss_before_mb": before, "rss_after_open_mb": after_open,
+        "rss_after_queries_mb": rss(), "queries": q.queries.len(), "qps_1t": qps,
+    });
+    println!("{out}");
+    Ok(())
+}
+
+/// `cargo xtask inspect PATH`.
+pub(crate) fn inspect(path: &std::path::Path) -> Result<(), Failure> {
+    let print_stats = |stats: &omen::GraphStats| {
+        for line in stats.to_string().lines() {
+            println!("  {line}");
+        }
+    };
+    if path.is_dir() {
+        let index = SegmentedIndex::load(path)?;
+        println!("{}: segmented index, format version {}", path.display(), omen::FORMAT_VERSION);
+        println!("  {} vectors of dimension {} in {} segments", index.len(), index.dim(), index.segment_count());
+        for (s, stats) in index.stats().iter().enumerate() {
+            println!("segment {s}: {} vectors", index.segment_ids(s).map_or(0, <[VectorId]>::len));
+            print_stats(stats);
+        }
+        index.check_invariants().map_err(|(s, v)| Failure::Missed(format!("segment {s}: invariant broken: {v}")))?;
+        println!("checksums ok, invariants ok");
+        return Ok(());
+    }
+    let info = omen_store::inspect(path)?;
+    println!("{}: {} file, format version {}, {} bytes", path.display(), info.kind.name(), info.version, info.file_len);
+    for s in &info.sections {
+        println!("  section {:<8} offset {:>12} length {:>12} xxh3 {:016x}", s.tag, s.offset, s.len, s.checksum);
+    }
+    let index = Index::load(path)?;
+    let p = index.params();
+    println!(
+        "  {} vectors, dimension {}, metric {}, m {}, ef_construction {}, ef_search {}, seed {}",
+        index.len(),
+        index.dim(),
+        index.metric(),
+        p.m,
+        p.ef_construction,
+        p.ef_search,
+        p.seed
+    );
+    print_stats(&index.stats());
+    index.check_invariants().map_err(|v| Failure::Missed(format!("invariant broken: {v}")))?;
+    println!("checksums ok, invariants ok");
+    Ok(())
+}
