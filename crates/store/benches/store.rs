@@ -1,0 +1,38 @@
+//! The file format on a 20,000-vector index (random-128, m 16): save (written beside the
+//! target, fsynced, renamed), load (every checksum and invariant verified) and open_mmap (links
+//! checked, vectors mapped, not read).
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use omen_build::{HnswParams, build_parallel};
+use omen_distance::Metric;
+use omen_search::Rows;
+use omen_store::{Labels, Settings, load_graph, open_graph_mapped, save_graph};
+use rand::{RngExt, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+const N: usize = 20_000;
+const DIM: usize = 128;
+const SEED: u64 = 42;
+const SETTINGS: Settings = Settings { metric: Metric::L2, ef_construction: 200, ef_search: 64, seed: SEED };
+
+fn store(c: &mut Criterion) {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(SEED);
+    let data: Vec<f32> = (0..N * DIM).map(|_| rng.random::<f32>()).collect();
+    let params = HnswParams::new(Metric::L2).m(16).ef_construction(100).seed(SEED);
+    let g = build_parallel(params, Rows::dense(&data, DIM)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("index.omen");
+    save_graph(&path, &SETTINGS, &g, Labels::default()).unwrap();
+    let bytes = std::fs::metadata(&path).unwrap().len();
+
+    let mut group = c.benchmark_group(format!("store/random-{DIM}-{N}"));
+    group.sample_size(20);
+    group.throughput(Throughput::Bytes(bytes));
+    group.bench_function("save_graph", |b| b.iter(|| save_graph(&path, &SETTINGS, &g, Labels::default()).unwrap()));
+    group.bench_function("load_graph", |b| b.iter(|| load_graph(&path).unwrap()));
+    group.bench_function("open_graph_mapped", |b| b.iter(|| open_graph_mapped(&path).unwrap()));
+    group.finish();
+}
+
+criterion_group!(benches, store);
+criterion_main!(benches);
