@@ -175,36 +175,56 @@ fn parallel_path_on_one_thread_builds_the_sequential_graph() {
     assert_eq!(seq.entry_point(), par.entry_point());
 }
 
+/// Recall@10 at ef 128 of `g` for `queries`, against exact search over `g`'s vectors.
+fn recall_at_ef128(g: &HnswGraph, queries: &[f32], dim: usize) -> f64 {
+    let dist = Distance::new(Metric::L2);
+    let truth: Vec<Vec<NodeId>> = brute_force_batch(Rows::of_graph(g), &dist, Rows::dense(queries, dim), 10)
+        .into_iter()
+        .map(|r| r.into_iter().map(|n| n.id).collect())
+        .collect();
+    let mut scratch = SearchScratch::new();
+    let found: Vec<Vec<NodeId>> = queries
+        .chunks(dim)
+        .map(|q| knn_search(g, &dist, q, 10, 128, &mut scratch).unwrap().into_iter().map(|n| n.id).collect())
+        .collect();
+    assert_eq!(scratch.exact_fallbacks(), 0);
+    recall_at_k(&found, &truth, 10)
+}
+
+/// Builds on several threads keep every structural rule, every time; their recall is judged on
+/// the mean of `BUILDS` builds, since a parallel build's links depend on thread timing.
+///
+/// Measured spread of one build's recall here (one thread: 0.9705): 30 builds each at 2 and 4
+/// threads beside two busy processes, 0.9655-0.9780; 40 each beside four busy processes,
+/// 0.9530-0.9780 (means 0.9713 and 0.9699). One build can thus fall 0.018 below one thread
+/// by timing alone, past the 0.01 margin this test once held each build to (it failed 2 in 20
+/// runs under load). The mean of 4 builds falls 0.01 below only if the four lose 0.04 between
+/// them, over twice the worst single loss in 140 builds: a regression, not chance.
 #[test]
 fn parallel_build_keeps_invariants_links_and_recall() {
+    const BUILDS: usize = 4;
     let dim = 32;
     let data = clustered(6000, dim, 41);
     let queries = clustered(200, dim, 41 + 1000);
-    let mut seq_recall = None;
-    for threads in [1, 2, 4] {
-        let params = HnswParams::new(Metric::L2).seed(6);
-        let g = pool(threads).install(|| build_parallel(params, Rows::dense(&data, dim))).unwrap();
-        assert_eq!(g.check_invariants(), Ok(()), "{threads} threads");
-        assert_eq!(omen_build::check_marks(&g, &Distance::new(Metric::L2)), Ok(()), "{threads} threads");
-        let stats = GraphStats::measure(&g);
-        assert_eq!(stats.without_links(), 0, "{threads} threads");
-        assert_eq!(stats.bottom().unwrap().n_nodes, 6000);
-        let dist = Distance::new(Metric::L2);
-        let truth: Vec<Vec<NodeId>> = brute_force_batch(Rows::of_graph(&g), &dist, Rows::dense(&queries, dim), 10)
-            .into_iter()
-            .map(|r| r.into_iter().map(|n| n.id).collect())
-            .collect();
-        let mut scratch = SearchScratch::new();
-        let found: Vec<Vec<NodeId>> = queries
-            .chunks(dim)
-            .map(|q| knn_search(&g, &dist, q, 10, 128, &mut scratch).unwrap().into_iter().map(|n| n.id).collect())
-            .collect();
-        assert_eq!(scratch.exact_fallbacks(), 0);
-        let r = recall_at_k(&found, &truth, 10);
-        eprintln!("{threads} threads: recall@10 {r:.4}");
-        assert!(r >= 0.95, "{threads} threads: recall@10 {r:.4}");
-        let seq = *seq_recall.get_or_insert(r);
-        assert!(r >= seq - 0.01, "{threads} threads: recall@10 {r:.4}, one thread {seq:.4}");
+    let params = HnswParams::new(Metric::L2).seed(6);
+    let one = pool(1).install(|| build_parallel(params, Rows::dense(&data, dim))).unwrap();
+    let seq = recall_at_ef128(&one, &queries, dim);
+    assert!(seq >= 0.95, "one thread: recall@10 {seq:.4}");
+    for threads in [2, 4] {
+        let mut recalls = Vec::new();
+        for _ in 0..BUILDS {
+            let g = pool(threads).install(|| build_parallel(params, Rows::dense(&data, dim))).unwrap();
+            assert_eq!(g.check_invariants(), Ok(()), "{threads} threads");
+            assert_eq!(omen_build::check_marks(&g, &Distance::new(Metric::L2)), Ok(()), "{threads} threads");
+            let stats = GraphStats::measure(&g);
+            assert_eq!(stats.without_links(), 0, "{threads} threads");
+            assert_eq!(stats.bottom().unwrap().n_nodes, 6000);
+            recalls.push(recall_at_ef128(&g, &queries, dim));
+        }
+        let mean = recalls.iter().sum::<f64>() / BUILDS as f64;
+        eprintln!("{threads} threads: recall@10 {recalls:?}, mean {mean:.4}; one thread {seq:.4}");
+        assert!(mean >= 0.95, "{threads} threads: mean recall@10 {mean:.4} ({recalls:?})");
+        assert!(mean >= seq - 0.01, "{threads} threads: mean recall@10 {mean:.4} ({recalls:?}), one thread {seq:.4}");
     }
 }
 

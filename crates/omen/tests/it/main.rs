@@ -98,29 +98,42 @@ fn get_returns_stored_vectors() {
     assert_eq!(index.get(VectorId(u64::MAX)), None);
 }
 
+/// Batches added on 4 threads: every rule and every insert holds in each build; how many
+/// stored vectors a search finds as their own nearest depends on thread timing, so it is
+/// judged on the mean of 3 builds. Measured here: 40 builds beside four busy processes found
+/// 2970-3000 of 3000 (median 2997; the one at 2970 was 20 below the next), so one build can
+/// miss 1% by timing alone; the mean of 3 misses 1% only if the three lose 90 between them,
+/// three times the worst build seen. A build below 2900 fails on its own.
 #[test]
 fn parallel_batches_find_nearly_every_stored_vector() {
+    const BUILDS: usize = 3;
     let dim = 12;
     let data = random(3000, dim, 4);
     let four = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
-    let mut index = Index::new(dim, Metric::L2, Params::default().m(8)).unwrap();
-    for part in data.chunks(700 * dim) {
-        four.install(|| index.add_batch(part)).unwrap();
+    let mut founds = Vec::new();
+    for _ in 0..BUILDS {
+        let mut index = Index::new(dim, Metric::L2, Params::default().m(8)).unwrap();
+        for part in data.chunks(700 * dim) {
+            four.install(|| index.add_batch(part)).unwrap();
+        }
+        assert_eq!(index.len(), 3000);
+        assert_eq!(index.check_invariants(), Ok(()));
+        assert_eq!(index.stats().without_links(), 0);
+        let found = data
+            .chunks(dim)
+            .enumerate()
+            .filter(|(i, v)| index.search_with_ef(v, 1, 100).unwrap()[0].id == VectorId(*i as u64))
+            .count();
+        assert!(found >= 2900, "{found} of 3000 stored vectors found as their own nearest");
+        founds.push(found);
+        assert_eq!(index.exact_fallbacks(), 0);
+        // No lost insert: every acknowledged id is found by exact-id lookup with its vector.
+        for (i, v) in data.chunks(dim).enumerate() {
+            assert_eq!(index.get(VectorId(i as u64)), Some(v), "id {i}");
+        }
     }
-    assert_eq!(index.len(), 3000);
-    assert_eq!(index.check_invariants(), Ok(()));
-    assert_eq!(index.stats().without_links(), 0);
-    let found = data
-        .chunks(dim)
-        .enumerate()
-        .filter(|(i, v)| index.search_with_ef(v, 1, 100).unwrap()[0].id == VectorId(*i as u64))
-        .count();
-    assert!(found >= 2970, "{found} of 3000 stored vectors found as their own nearest");
-    assert_eq!(index.exact_fallbacks(), 0);
-    // No lost insert: every acknowledged id is found by exact-id lookup with its vector.
-    for (i, v) in data.chunks(dim).enumerate() {
-        assert_eq!(index.get(VectorId(i as u64)), Some(v), "id {i}");
-    }
+    let mean = founds.iter().sum::<usize>() as f64 / BUILDS as f64;
+    assert!(mean >= 2970.0, "{founds:?} of 3000 stored vectors found as their own nearest");
 }
 
 #[test]
