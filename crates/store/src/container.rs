@@ -92,8 +92,18 @@ pub struct FileInfo {
     pub file_len: u64,
 }
 
-fn align(x: u64) -> u64 {
-    x.div_ceil(ALIGN) * ALIGN
+/// `x` rounded up to a multiple of [`ALIGN`]; `None` past `u64::MAX`.
+fn align(x: u64) -> Option<u64> {
+    x.checked_next_multiple_of(ALIGN)
+}
+
+/// `len` zeroed values, or an error naming `what` when the memory cannot be had: sizes read
+/// from a file never abort the process.
+pub(crate) fn zeroed<T: Clone + Default>(len: usize, what: &str) -> Result<Vec<T>, StoreError> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| StoreError::Malformed(format!("{what}: {len} values cannot be allocated")))?;
+    v.resize(len, T::default());
+    Ok(v)
 }
 
 fn tag_bytes(tag: &str) -> [u8; 8] {
@@ -213,7 +223,7 @@ fn write_to(tmp: &Path, kind: FileKind, sections: Vec<Section<'_>>) -> Result<u6
     let mut offsets = Vec::with_capacity(sections.len());
     let mut end = table_end;
     for s in &sections {
-        let offset = align(end);
+        let offset = align(end).expect("sections held in memory end far below u64::MAX");
         offsets.push(offset);
         end = offset + s.len;
     }
@@ -313,8 +323,10 @@ impl<R: Read> Reader<R> {
             let tag: [u8; 8] = e[..8].try_into().expect("8 bytes");
             let (offset, len, checksum) = (le_u64(e, 8), le_u64(e, 16), le_u64(e, 24));
             let name = tag_name(&tag);
-            if offset != align(end) {
-                return Err(StoreError::Malformed(format!("section `{name}` at {offset}, expected {}", align(end))));
+            let expected = align(end)
+                .ok_or_else(|| StoreError::Malformed(format!("section `{name}` starts past the largest file")))?;
+            if offset != expected {
+                return Err(StoreError::Malformed(format!("section `{name}` at {offset}, expected {expected}")));
             }
             end = offset
                 .checked_add(len)
@@ -374,7 +386,7 @@ impl<R: Read> Reader<R> {
     /// Reads the next section, `tag`, which must be `len` bytes.
     pub(crate) fn read_vec(&mut self, tag: &str, len: usize) -> Result<Vec<u8>, StoreError> {
         self.check_next(tag, len as u64)?;
-        let mut buf = vec![0u8; len];
+        let mut buf = zeroed(len, tag)?;
         self.read_into(tag, &mut buf)?;
         Ok(buf)
     }
@@ -434,6 +446,12 @@ fn read_up_to(src: &mut impl Read, buf: &mut [u8]) -> Result<usize, StoreError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_allocation_that_cannot_be_had_is_an_error() {
+        assert!(matches!(zeroed::<u32>(usize::MAX / 2, "links"), Err(StoreError::Malformed(m)) if m.contains("links")));
+        assert_eq!(zeroed::<u32>(3, "links"), Ok(vec![0, 0, 0]));
+    }
 
     fn files_in(dir: &Path) -> Vec<String> {
         let mut v: Vec<String> =

@@ -401,7 +401,7 @@ fn open_mapped(path: &Path) -> Result<StoredGraph, StoreError> {
 
 fn read_words<R: Read>(r: &mut Reader<R>, tag: &str, words: usize) -> Result<Vec<u32>, StoreError> {
     r.check_next(tag, mul(&[words, 4], tag)? as u64)?;
-    let mut v = vec![0u32; words];
+    let mut v: Vec<u32> = crate::container::zeroed(words, tag)?;
     r.read_into(tag, bytemuck::cast_slice_mut(&mut v))?;
     if cfg!(target_endian = "big") {
         v.iter_mut().for_each(|w| *w = u32::from_le(*w));

@@ -131,6 +131,24 @@ fn as_version(mut bytes: Vec<u8>, v: u32) -> Vec<u8> {
 }
 
 #[test]
+fn a_section_length_near_u64_max_is_malformed_not_an_overflow() {
+    // 96 bytes: the header and two table entries; the first section claims u64::MAX - 128
+    // bytes, so the second's aligned offset lies past u64::MAX. The header checksum is valid,
+    // so the reader gets as far as laying the sections out.
+    let mut bytes = vec![0u8; 96];
+    bytes[..8].copy_from_slice(b"OMENHNSW");
+    bytes[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    bytes[12..16].copy_from_slice(&1u32.to_le_bytes());
+    bytes[16..20].copy_from_slice(&2u32.to_le_bytes());
+    bytes[32..36].copy_from_slice(b"meta");
+    bytes[40..48].copy_from_slice(&128u64.to_le_bytes());
+    bytes[48..56].copy_from_slice(&(u64::MAX - 128).to_le_bytes());
+    bytes[64..68].copy_from_slice(b"tops");
+    let bytes = as_version(bytes, FORMAT_VERSION);
+    assert!(matches!(graph_from_bytes(&bytes), Err(StoreError::Malformed(m)) if m.contains("past the largest file")));
+}
+
+#[test]
 fn version_1_files_still_read_and_have_no_next_id() {
     // A version 1 file is a version 2 file without the `nextid` section.
     let g = graph(100, 4, 4, 3);
