@@ -66,6 +66,29 @@ fn duplicate_link_is_caught() {
 }
 
 #[test]
+fn duplicate_link_in_a_long_row_is_caught_in_linear_time() {
+    // m = 512: layer 0 rows of up to 1,024 links, past the short-row scan, so the stamped
+    // table checks them; every node links to every other, and one repeat is found wherever it is.
+    let n = 300u32;
+    let mut g = HnswGraph::new(2, 512).unwrap();
+    for i in 0..n {
+        g.push_node(&[i as f32, 0.0], Layer(0)).unwrap();
+    }
+    for u in 0..n {
+        let all: Vec<NodeId> = (0..n).filter(|&v| v != u).map(NodeId).collect();
+        g.set_neighbors(NodeId(u), Layer(0), &all).unwrap();
+    }
+    assert_eq!(g.check_invariants(), Ok(()), "the same targets in every row are no repeat");
+    let mut ids: Vec<u32> = (0..n).filter(|&v| v != 7).collect();
+    ids[250] = ids[3];
+    g.raw_set_row(NodeId(7), Layer(0), ids.len() as u32, &ids);
+    assert_eq!(
+        g.check_invariants(),
+        Err(InvariantViolation::DuplicateLink { node: NodeId(7), layer: Layer(0), target: NodeId(3) })
+    );
+}
+
+#[test]
 fn too_many_neighbors_is_caught() {
     let mut g = valid();
     // Layer 1 holds at most m = 2; the row has room for exactly 2 ids, so only the count lies.
