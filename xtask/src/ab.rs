@@ -16,7 +16,7 @@ use xtask::paired::{self, Verdict};
 use xtask::sysinfo;
 
 use crate::Failure;
-use crate::harness::target_dir;
+use crate::harness::{repo_root, target_dir};
 
 #[derive(Args)]
 pub(crate) struct AbArgs {
@@ -51,15 +51,10 @@ pub(crate) struct AbArgs {
     bench_args: Vec<String>,
 }
 
-/// The repository's root (the workspace this runner was built from).
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 /// Runs git in the repository; its trimmed stdout, or why it failed.
 fn git(args: &[&str]) -> Result<String, Failure> {
     let out = Command::new("git")
-        .current_dir(root())
+        .current_dir(repo_root())
         .args(args)
         .output()
         .map_err(|e| Failure::Bad(format!("cannot run git: {e}")))?;
@@ -125,7 +120,7 @@ fn old_runner(commit: &str) -> Result<PathBuf, Failure> {
 /// One `bench --json` run of `runner` in a fresh process; its JSON line.
 fn bench(runner: &Path, threads: u16, args: &[String]) -> Result<Value, Failure> {
     let out = Command::new(runner)
-        .current_dir(root())
+        .current_dir(repo_root())
         .args(["bench", "--json", "--threads", &threads.to_string()])
         .args(args)
         .output()

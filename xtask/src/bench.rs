@@ -74,7 +74,7 @@ pub(crate) fn bench(a: BenchArgs) -> Result<(), Failure> {
     for q in 0..data.queries.len().min(100) {
         index.search_with_ef(data.queries.row(q), k, a.efs[0].max(k))?;
     }
-    let sweep = sweep_ef(&index, &data, &truth, k, &a.efs, "")?;
+    let sweep = sweep_ef(&index, &data, &truth, c.metric, k, &a.efs, "")?;
     let at = |ef: usize| sweep.iter().find(|s| s["ef"] == ef).map(|s| s["recall"].clone());
     let hit = first_at_target(&sweep, a.target_recall);
     let round1 = |x: Option<f64>| x.map(|v| (v * 10.0).round() / 10.0);
@@ -149,7 +149,7 @@ pub(crate) fn bench_segmented(
         None => None,
         Some(_) => {
             let (fresh, fresh_s) = build(data, n, c, a.efs[0], "fresh")?;
-            let sweep = sweep_ef(&fresh, data, truth, k, &a.efs, "fresh build, ")?;
+            let sweep = sweep_ef(&fresh, data, truth, c.metric, k, &a.efs, "fresh build, ")?;
             let hit = first_at_target(&sweep, a.target_recall).cloned();
             Some((fresh_s, hit))
         }
@@ -171,7 +171,7 @@ pub(crate) fn bench_segmented(
     } else {
         (&index, "", "single thread, one query per call, every segment searched and merged")
     };
-    let sweep = sweep_ef(searcher, data, truth, k, &a.efs, &format!("{segments} segments{label}, "))?;
+    let sweep = sweep_ef(searcher, data, truth, c.metric, k, &a.efs, &format!("{segments} segments{label}, "))?;
     let hit = first_at_target(&sweep, a.target_recall);
     let out = json!({
         "lib": "omen", "version": env!("CARGO_PKG_VERSION"), "git_revision": sysinfo::git_revision(), "lang": "rust",

@@ -19,7 +19,8 @@ use crate::Failure;
 
 #[derive(Args, Clone)]
 pub(crate) struct Common {
-    /// TEXMEX folder: base.fvecs|bvecs, query.fvecs|bvecs, optional groundtruth.ivecs.
+    /// TEXMEX folder (base.fvecs|bvecs, query.fvecs|bvecs, optional groundtruth.ivecs), or an
+    /// ann-benchmarks HDF5 file (.hdf5 or .h5: converted once into target/hdf5/ with h5py).
     #[arg(long)]
     pub(crate) data: Option<PathBuf>,
     /// Synthetic dataset when no --data is given: random-D or clustered-D.
@@ -67,12 +68,32 @@ pub(crate) fn setup(common: &Common) -> Result<(), Failure> {
 pub(crate) fn load(common: &Common, default_name: &str, n: usize) -> Result<Dataset, Failure> {
     match (&common.data, &common.dataset) {
         (Some(_), Some(_)) => Err(Failure::Bad("give --data or --dataset, not both".into())),
+        (Some(file), None) if xtask::hdf5::is_hdf5(file) => {
+            let dir = hdf5_folder(file, common.metric)?;
+            Ok(Dataset::from_dir(&dir, common.k as usize)?)
+        }
         (Some(dir), None) => Ok(Dataset::from_dir(dir, common.k as usize)?),
         (None, name) => {
             let s = Synthetic::parse(name.as_deref().unwrap_or(default_name)).map_err(Failure::Bad)?;
             Ok(Dataset::synthetic(s, n, common.nq as usize))
         }
     }
+}
+
+/// The TEXMEX folder an ann-benchmarks HDF5 `file` converts to (under target/hdf5/), refusing
+/// a file whose distance is not `metric`: its neighbours would be the wrong truth.
+pub(crate) fn hdf5_folder(file: &std::path::Path, metric: Metric) -> Result<PathBuf, Failure> {
+    let stem = file.file_stem().map_or_else(|| "data".into(), |s| s.to_string_lossy().into_owned());
+    let dir = target_dir().join("hdf5").join(stem);
+    let theirs = xtask::hdf5::convert(file, &dir).map_err(Failure::Bad)?;
+    if theirs != metric {
+        return Err(Failure::Bad(format!(
+            "{} holds {theirs} neighbours: run with --metric {}",
+            file.display(),
+            theirs.name()
+        )));
+    }
+    Ok(dir)
 }
 
 pub(crate) fn params(common: &Common, ef_search: usize) -> Params {
@@ -153,33 +174,79 @@ pub(crate) fn search_all(
     k: usize,
     ef: usize,
 ) -> Result<(Vec<Vec<NodeId>>, f64), Failure> {
+    let (hits, qps) = search_all_hits(index, data, k, ef)?;
+    Ok((hits.iter().map(|h| h.iter().map(|n| to_node(n.id)).collect()).collect(), qps))
+}
+
+/// [`search_all`] with the distances of the hits.
+pub(crate) fn search_all_hits(
+    index: &(impl Searchable + ?Sized),
+    data: &Dataset,
+    k: usize,
+    ef: usize,
+) -> Result<(Vec<Vec<omen::Neighbor>>, f64), Failure> {
     let started = Instant::now();
     let mut res = Vec::with_capacity(data.queries.len());
     for q in 0..data.queries.len() {
-        let hits = index.search_with_ef(data.queries.row(q), k, ef)?;
-        res.push(hits.iter().map(|h| to_node(h.id)).collect());
+        res.push(index.search_with_ef(data.queries.row(q), k, ef)?);
     }
     let secs = started.elapsed().as_secs_f64();
     Ok((res, data.queries.len() as f64 / secs))
 }
 
+/// A distance as ann-benchmarks states it: Euclidean (not squared) for l2; `1 - a·b` and
+/// `1 - cos` as omen computes them for ip and cosine.
+fn ann_distance(metric: Metric, d: f32) -> f64 {
+    if metric == Metric::L2 { f64::from(d.max(0.0)).sqrt() } else { f64::from(d) }
+}
+
+/// Recall@k by distance, as ann-benchmarks computes it: a hit counts when its distance is
+/// within the k-th true distance + 1e-3 (`kth[q]`, in ann-benchmarks' units), so ties at the
+/// k-th distance are not misses.
+fn recall_by_distance(metric: Metric, found: &[Vec<omen::Neighbor>], kth: &[f64], k: usize) -> f64 {
+    let hits: usize = found
+        .iter()
+        .zip(kth)
+        .map(|(hits, &t)| hits.iter().take(k).filter(|h| ann_distance(metric, h.dist) <= t + 1e-3).count())
+        .sum();
+    hits as f64 / (found.len() * k).max(1) as f64
+}
+
 /// Recall@k and single-thread QPS at every ef of `efs` (raised to k), as the peer benchmark's
 /// `sweep` entries; `label` prefixes the progress lines.
+///
+/// Each entry also holds `recall_dist`, recall@k by distance (see [`recall_by_distance`]),
+/// `metric` being the index's.
 pub(crate) fn sweep_ef(
     index: &(impl Searchable + ?Sized),
     data: &Dataset,
     truth: &[Vec<NodeId>],
+    metric: Metric,
     k: usize,
     efs: &[usize],
     label: &str,
 ) -> Result<Vec<serde_json::Value>, Failure> {
+    let dist = omen_distance::Distance::new(metric);
+    let kth: Vec<f64> = truth
+        .iter()
+        .enumerate()
+        .map(|(q, t)| {
+            let far = t[k.min(t.len()) - 1];
+            ann_distance(metric, dist.eval(data.queries.row(q), data.base.row(far.idx())))
+        })
+        .collect();
     let mut sweep = Vec::with_capacity(efs.len());
     for &ef in efs {
         let ef = ef.max(k);
-        let (found, qps) = search_all(index, data, k, ef)?;
+        let (hits, qps) = search_all_hits(index, data, k, ef)?;
+        let found: Vec<Vec<NodeId>> = hits.iter().map(|h| h.iter().map(|n| to_node(n.id)).collect()).collect();
         let recall = recall_at_k(&found, truth, k);
-        eprintln!("{label}ef {ef:>4}: recall@{k} {recall:.4}, {qps:>9.0} QPS (1 thread, one query per call)");
-        sweep.push(json!({"ef": ef, "recall": (recall * 1e4).round() / 1e4, "qps": (qps * 10.0).round() / 10.0}));
+        let recall_dist = recall_by_distance(metric, &hits, &kth, k);
+        eprintln!(
+            "{label}ef {ef:>4}: recall@{k} {recall:.4} (by distance {recall_dist:.4}), {qps:>9.0} QPS (1 thread, one query per call)"
+        );
+        sweep.push(json!({"ef": ef, "recall": (recall * 1e4).round() / 1e4,
+                          "recall_dist": (recall_dist * 1e4).round() / 1e4, "qps": (qps * 10.0).round() / 10.0}));
     }
     Ok(sweep)
 }
@@ -229,4 +296,9 @@ pub(crate) fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("target"))
+}
+
+/// The repository's root (the workspace this runner was built from).
+pub(crate) fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }

@@ -6,6 +6,8 @@
 pub mod alloc_count;
 pub mod baseline;
 pub mod dataset;
+pub mod frontier;
+pub mod hdf5;
 pub mod paired;
 pub mod synthetic;
 pub mod sysinfo;

@@ -12,6 +12,7 @@ mod bench;
 mod harness;
 mod inspect;
 mod profile;
+mod report;
 mod updates;
 mod validate;
 
@@ -41,6 +42,10 @@ enum Task {
     /// alternating pairs of bench runs: the median ratio of each figure with a bootstrap
     /// interval. Exits non-zero on a quality loss or a speed loss beyond the noise.
     Ab(ab::AbArgs),
+    /// omen beside the peer libraries (hnswlib, FAISS, USearch, omendb where installed) on
+    /// named datasets, alternating, one fresh process per run: raw lines and SVG plots under
+    /// docs/benchmarks/DATE/, rendered into docs/benchmarks.md.
+    Report(report::ReportArgs),
     /// Check that internal dependencies follow ARCHITECTURE.md.
     Tidy,
     /// Open a saved index file (read into memory, or mapped with --mmap) and report the open
@@ -79,6 +84,7 @@ fn main() -> ExitCode {
         #[cfg(feature = "profile")]
         Task::ProfileRun(a) => profile::profile_run(a),
         Task::Ab(a) => ab::ab(a),
+        Task::Report(a) => report::report(a),
         Task::Tidy => run_tidy(),
         Task::Inspect { path } => inspect::inspect(&path),
         Task::Updates(a) => updates::updates(a),
