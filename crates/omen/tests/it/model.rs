@@ -343,9 +343,9 @@ fn run_segmented(first: usize, ops: &[SegOp], seed: u64) -> Result<(), TestCaseE
     Ok(())
 }
 
-/// Sequences per test: `PROPTEST_CASES`, else 256 (CI's count; 20,000 passed once by hand).
+/// Sequences per test: `PROPTEST_CASES`, else 512 (the count CI runs; 4,000 passed by hand).
 fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256)
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(512)
 }
 
 proptest! {
