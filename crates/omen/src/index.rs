@@ -384,15 +384,20 @@ impl Index {
         self.search_with_ef(query, k, self.params.ef_search.max(k))
     }
 
-    /// [`Index::search`] with an explicit beam width; `ef` must be at least `k`.
+    /// [`Index::search`] with an explicit beam width; `ef` must be at least `k`. A beam at least
+    /// the number of vectors answers exactly (by scan: the walk would visit them all anyway).
     pub fn search_with_ef(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>, Error> {
         self.check(query, k, ef)?;
         if k > self.len() {
             return Err(Error::KExceedsLen { k, len: self.len() });
         }
-        if self.names.n_deleted() > 0 {
+        // A beam as wide as the index would visit every vector: the exact scan is the cheaper way
+        // to that answer, and it finds the vectors HNSW leaves unreachable from the entry point.
+        let exact = ef >= self.len();
+        if self.names.n_deleted() > 0 || exact {
             let live = |n: NodeId| !self.names.is_deleted(n);
-            return Ok(self.filtered(query, k, ef, &live, scan_pays(self.len(), ef, self.graph.len())));
+            let scan = exact || scan_pays(self.len(), ef, self.graph.len());
+            return Ok(self.filtered(query, k, ef, &live, scan));
         }
         let mut buf = Vec::new();
         let q = prepared(self.metric, query, &mut buf);

@@ -276,9 +276,12 @@ impl Segment {
         if k == 0 {
             return Vec::new();
         }
-        if self.n_deleted > 0 {
+        // A beam as wide as the segment would visit every vector: the exact scan is the cheaper
+        // way to that answer, and it finds the vectors HNSW leaves unreachable.
+        let exact = ef >= self.len();
+        if self.n_deleted > 0 || exact {
             let live = |n: NodeId| !self.is_deleted(n);
-            let scan = scan_pays(self.len(), ef, self.graph.len());
+            let scan = exact || scan_pays(self.len(), ef, self.graph.len());
             return self.hits(knn_search_filtered(&self.graph, dist, query, k, ef, &live, scan, scratch));
         }
         self.hits(knn_search_prechecked(&self.graph, dist, query, k, ef, scratch))
