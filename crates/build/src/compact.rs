@@ -146,7 +146,7 @@ impl HnswBuilder {
         self.link_batch(&new, first_orphan as u32..live.len() as u32)?;
         let mut islands = 0;
         for _ in 0..ISLAND_ROUNDS {
-            let cut_off = unreachable_on_bottom(&new);
+            let cut_off = new.unreachable(Layer::BOTTOM);
             if cut_off.is_empty() {
                 break;
             }
@@ -166,20 +166,3 @@ impl HnswBuilder {
 /// How many times [`HnswBuilder::compact`] looks for nodes cut off from the entry point and
 /// links them again (one round reaches them all unless a reverse link is pruned away).
 const ISLAND_ROUNDS: usize = 3;
-
-/// The nodes that layer 0 holds no path to from the entry point, in id order.
-fn unreachable_on_bottom(graph: &HnswGraph) -> Vec<NodeId> {
-    let Some(entry) = graph.entry_point() else { return Vec::new() };
-    let mut seen = vec![false; graph.len()];
-    let mut stack = vec![entry];
-    seen[entry.idx()] = true;
-    while let Some(u) = stack.pop() {
-        for v in graph.neighbors(u, Layer::BOTTOM).iter() {
-            if !seen[v.idx()] {
-                seen[v.idx()] = true;
-                stack.push(v);
-            }
-        }
-    }
-    (0..graph.len() as u32).map(NodeId).filter(|n| !seen[n.idx()]).collect()
-}

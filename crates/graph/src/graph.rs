@@ -659,6 +659,14 @@ impl HnswGraph {
         Ok(())
     }
 
+    /// The nodes on `layer` that no walk along `layer`'s links from the entry point reaches, in
+    /// id order (what [`crate::GraphStats`] counts as unreachable; HNSW does not promise none).
+    pub fn unreachable(&self, layer: Layer) -> Vec<NodeId> {
+        let Some(entry) = self.entry_point() else { return Vec::new() };
+        let reached = crate::stats::reached_from(self, layer, entry);
+        (0..self.len() as u32).map(NodeId).filter(|n| self.node_top(*n) >= layer && !reached[n.idx()]).collect()
+    }
+
     /// Verifies every structural rule in O(nodes + edges); returns the first violation.
     ///
     /// Hierarchy: the graph has an entry point exactly when it has nodes, and the entry point is

@@ -88,6 +88,28 @@ impl GraphStats {
     }
 }
 
+/// Which nodes on `layer` a walk along `layer`'s links from `entry` reaches (`entry` itself
+/// when it is on `layer`); indexed by node.
+pub(crate) fn reached_from(g: &HnswGraph, layer: Layer, entry: NodeId) -> Vec<bool> {
+    let n = g.len();
+    let on_layer = |i: usize| g.node_top(NodeId(i as u32)) >= layer;
+    let mut seen = vec![false; n];
+    let mut queue = VecDeque::new();
+    if entry.idx() < n && on_layer(entry.idx()) {
+        seen[entry.idx()] = true;
+        queue.push_back(entry);
+    }
+    while let Some(node) = queue.pop_front() {
+        for t in g.neighbors(node, layer).iter() {
+            if t.idx() < n && on_layer(t.idx()) && !seen[t.idx()] {
+                seen[t.idx()] = true;
+                queue.push_back(t);
+            }
+        }
+    }
+    seen
+}
+
 fn measure_layer(g: &HnswGraph, layer: Layer, entry: NodeId) -> LayerStats {
     let n = g.len();
     let on_layer = |i: usize| g.node_top(NodeId(i as u32)) >= layer;
@@ -105,22 +127,7 @@ fn measure_layer(g: &HnswGraph, layer: Layer, entry: NodeId) -> LayerStats {
         }
     }
 
-    let mut seen = vec![false; n];
-    let mut queue = VecDeque::new();
-    if entry.idx() < n && on_layer(entry.idx()) {
-        seen[entry.idx()] = true;
-        queue.push_back(entry);
-    }
-    let mut reached = queue.len();
-    while let Some(node) = queue.pop_front() {
-        for t in g.neighbors(node, layer).iter() {
-            if t.idx() < n && on_layer(t.idx()) && !seen[t.idx()] {
-                seen[t.idx()] = true;
-                reached += 1;
-                queue.push_back(t);
-            }
-        }
-    }
+    let reached = reached_from(g, layer, entry).iter().filter(|&&r| r).count();
 
     let nodes = || (0..n).filter(move |&i| on_layer(i));
     let without_links =
