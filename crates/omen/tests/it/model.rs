@@ -153,6 +153,31 @@ fn check(index: &impl Answers, model: &Model, step: &str) -> Result<(), TestCase
     Ok(())
 }
 
+/// What adding `v` under the caller's `ids` must do (`res`, from `add_batch_with_ids` or
+/// `add_segment_with_ids`): take a batch of distinct ids none of which is live, refuse any
+/// other with [`Error::DuplicateId`]; the model follows what was taken.
+fn check_add_with_ids(
+    model: &mut Model,
+    ids: &[u64],
+    v: &[f32],
+    res: Result<(), Error>,
+    step: &str,
+) -> Result<(), TestCaseError> {
+    let distinct = ids.iter().collect::<HashSet<_>>().len() == ids.len();
+    let fresh = ids.iter().all(|id| !model.live.contains_key(id));
+    match res {
+        Ok(()) => {
+            prop_assert!(distinct && fresh, "a batch with a repeated or live id was taken at {}", step);
+            for (j, id) in ids.iter().enumerate() {
+                model.insert(*id, &v[j * DIM..(j + 1) * DIM]);
+            }
+        }
+        Err(Error::DuplicateId(_)) => prop_assert!(!(distinct && fresh), "refused at {}", step),
+        Err(e) => return Err(TestCaseError::fail(format!("{step}: {e}"))),
+    }
+    Ok(())
+}
+
 /// Ids to delete for `op`, as the model sees them (empty for the other ops).
 fn to_delete(op: &Op, model: &Model) -> Vec<u64> {
     let live: Vec<u64> = model.live.keys().copied().collect();
@@ -202,18 +227,8 @@ fn run_index(ops: &[Op], seed: u64) -> Result<(), TestCaseError> {
             Op::AddBatchWithIds(ids) => {
                 let v = vectors.next(ids.len());
                 let vids: Vec<VectorId> = ids.iter().copied().map(VectorId).collect();
-                let distinct = ids.iter().collect::<HashSet<_>>().len() == ids.len();
-                let fresh = ids.iter().all(|id| !model.live.contains_key(id));
-                match index.add_batch_with_ids(&vids, &v) {
-                    Ok(()) => {
-                        prop_assert!(distinct && fresh, "a batch with a repeated or live id was taken at {}", step);
-                        for (j, id) in ids.iter().enumerate() {
-                            model.insert(*id, &v[j * DIM..(j + 1) * DIM]);
-                        }
-                    }
-                    Err(Error::DuplicateId(_)) => prop_assert!(!(distinct && fresh), "refused at {}", step),
-                    Err(e) => return Err(fail(e, &step)),
-                }
+                let res = index.add_batch_with_ids(&vids, &v);
+                check_add_with_ids(&mut model, ids, &v, res, &step)?;
             }
             Op::Delete(_) | Op::DeleteHighest | Op::DeleteAll => {
                 for id in to_delete(op, &model) {
@@ -302,18 +317,8 @@ fn run_segmented(first: usize, ops: &[SegOp], seed: u64) -> Result<(), TestCaseE
             SegOp::AddSegmentWithIds(ids) => {
                 let v = vectors.next(ids.len());
                 let vids: Vec<VectorId> = ids.iter().copied().map(VectorId).collect();
-                let distinct = ids.iter().collect::<HashSet<_>>().len() == ids.len();
-                let fresh = ids.iter().all(|id| !model.live.contains_key(id));
-                match index.add_segment_with_ids(&vids, &v) {
-                    Ok(()) => {
-                        prop_assert!(distinct && fresh, "a segment with a repeated or live id was taken at {}", step);
-                        for (j, id) in ids.iter().enumerate() {
-                            model.insert(*id, &v[j * DIM..(j + 1) * DIM]);
-                        }
-                    }
-                    Err(Error::DuplicateId(_)) => prop_assert!(!(distinct && fresh), "refused at {}", step),
-                    Err(e) => return Err(fail(e, &step)),
-                }
+                let res = index.add_segment_with_ids(&vids, &v);
+                check_add_with_ids(&mut model, ids, &v, res, &step)?;
             }
             SegOp::Delete(_) | SegOp::DeleteHighest | SegOp::DeleteAll => {
                 for id in to_delete(as_index_op.as_ref().expect("a delete"), &model) {
