@@ -4,14 +4,14 @@
 use std::time::Instant;
 
 use clap::Args;
-use omen::{SegmentPlan, SegmentedIndex};
+use omen::{Fanout, Query, SegmentPlan, SegmentedIndex};
 use omen_graph::NodeId;
 use serde_json::json;
 use xtask::dataset::Dataset;
 use xtask::sysinfo;
 
 use crate::Failure;
-use crate::harness::{Common, Parallel, Sampled, Searchable, build, first_at_target, load, params, setup, sweep_ef};
+use crate::harness::{Common, Searcher, build, first_at_target, load, params, setup, sweep_ef};
 
 #[derive(Args)]
 pub(crate) struct BenchArgs {
@@ -72,9 +72,9 @@ pub(crate) fn bench(a: BenchArgs) -> Result<(), Failure> {
 
     // Warm-up, as the peer protocol does: 100 queries at the first ef.
     for q in 0..data.queries.len().min(100) {
-        index.search_with_ef(data.queries.row(q), k, a.efs[0].max(k))?;
+        index.query(&Query::new(data.queries.row(q), k).ef(a.efs[0].max(k)))?;
     }
-    let sweep = sweep_ef(&index, &data, &truth, c.metric, k, &a.efs, "")?;
+    let sweep = sweep_ef(Searcher::of(&index), &data, &truth, c.metric, k, &a.efs, "")?;
     let at = |ef: usize| sweep.iter().find(|s| s["ef"] == ef).map(|s| s["recall"].clone());
     let hit = first_at_target(&sweep, a.target_recall);
     let round1 = |x: Option<f64>| x.map(|v| (v * 10.0).round() / 10.0);
@@ -119,13 +119,8 @@ pub(crate) fn bench_segmented(
     let n = data.base.len();
     let rss_before = sysinfo::proc_status_mb("VmRSS:");
     let started = Instant::now();
-    let index = SegmentedIndex::build(
-        data.base.dim,
-        c.metric,
-        params(c, a.efs[0]),
-        &data.base.data,
-        SegmentPlan::Count(segments),
-    )?;
+    let plan = SegmentPlan::Count(segments);
+    let index = SegmentedIndex::build(data.base.dim, params(c, a.efs[0]), &data.base.data, plan)?;
     let build_s = started.elapsed().as_secs_f64();
     let rss_after = sysinfo::proc_status_mb("VmRSS:");
     if let Err((s, v)) = index.check_invariants() {
@@ -149,28 +144,28 @@ pub(crate) fn bench_segmented(
         None => None,
         Some(_) => {
             let (fresh, fresh_s) = build(data, n, c, a.efs[0], "fresh")?;
-            let sweep = sweep_ef(&fresh, data, truth, c.metric, k, &a.efs, "fresh build, ")?;
+            let sweep = sweep_ef(Searcher::of(&fresh), data, truth, c.metric, k, &a.efs, "fresh build, ")?;
             let hit = first_at_target(&sweep, a.target_recall).cloned();
             Some((fresh_s, hit))
         }
     };
     // How the segments are searched: the searcher, its progress label and its report line.
-    let (parallel, sampled) = (Parallel(&index), Sampled(&index));
-    let (searcher, label, how): (&dyn Searchable, &str, &str) = if a.parallel_query {
+    let (fanout, label, how) = if a.parallel_query {
         (
-            &parallel,
+            Fanout::Parallel,
             " in parallel",
             "one query at a time, its segments searched in parallel on --threads threads, merged",
         )
     } else if a.sampled {
         (
-            &sampled,
+            Fanout::Sampled,
             " sampled",
             "single thread, one query per call, every segment searched for its sampled share and merged",
         )
     } else {
-        (&index, "", "single thread, one query per call, every segment searched and merged")
+        (Fanout::Sequential, "", "single thread, one query per call, every segment searched and merged")
     };
+    let searcher = Searcher { index: &index, fanout };
     let sweep = sweep_ef(searcher, data, truth, c.metric, k, &a.efs, &format!("{segments} segments{label}, "))?;
     let hit = first_at_target(&sweep, a.target_recall);
     let out = json!({

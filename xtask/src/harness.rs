@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use omen::{Index, Metric, Params, SegmentedIndex, VectorId};
+use omen::{Fanout, Index, Metric, Neighbor, Params, Query, VectorId, VectorIndex};
 use omen_graph::NodeId;
 use omen_search::recall_at_k;
 use serde_json::json;
@@ -97,7 +97,11 @@ pub(crate) fn hdf5_folder(file: &std::path::Path, metric: Metric) -> Result<Path
 }
 
 pub(crate) fn params(common: &Common, ef_search: usize) -> Params {
-    Params::default().m(common.m).ef_construction(common.ef_construction).ef_search(ef_search).seed(common.seed)
+    Params::new(common.metric)
+        .m(common.m)
+        .ef_construction(common.ef_construction)
+        .ef_search(ef_search)
+        .seed(common.seed)
 }
 
 /// Builds an index of the first `n` base vectors; returns it with the build's seconds.
@@ -108,7 +112,7 @@ pub(crate) fn build(
     ef_search: usize,
     label: &str,
 ) -> Result<(Index, f64), Failure> {
-    let mut index = Index::new(data.base.dim, common.metric, params(common, ef_search))?;
+    let mut index = Index::new(data.base.dim, params(common, ef_search))?;
     let bar = if std::io::stderr().is_terminal() {
         let b = ProgressBar::new(n as u64).with_message(label.to_string());
         b.set_style(
@@ -132,63 +136,46 @@ pub(crate) fn build(
     Ok((index, secs))
 }
 
+/// An index of either shape and the fan-out its queries use: what validate and bench search.
+#[derive(Clone, Copy)]
+pub(crate) struct Searcher<'a> {
+    pub(crate) index: &'a dyn VectorIndex,
+    pub(crate) fanout: Fanout,
+}
+
+impl<'a> Searcher<'a> {
+    /// `index`, its queries on the caller's thread.
+    pub(crate) fn of(index: &'a dyn VectorIndex) -> Self {
+        Searcher { index, fanout: Fanout::Sequential }
+    }
+
+    fn search(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>, omen::Error> {
+        self.index.query(&Query::new(query, k).ef(ef).fanout(self.fanout))
+    }
+}
+
 /// Searches every query, one per call, on this thread; returns ids and queries per second.
-/// What validate and bench search: one graph or merged segments.
-pub(crate) trait Searchable {
-    fn search_with_ef(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<omen::Neighbor>, omen::Error>;
-}
-
-impl Searchable for Index {
-    fn search_with_ef(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<omen::Neighbor>, omen::Error> {
-        Index::search_with_ef(self, query, k, ef)
-    }
-}
-
-impl Searchable for SegmentedIndex {
-    fn search_with_ef(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<omen::Neighbor>, omen::Error> {
-        SegmentedIndex::search_with_ef(self, query, k, ef)
-    }
-}
-
-/// A segmented index searching each query's segments in parallel.
-pub(crate) struct Parallel<'a>(pub(crate) &'a SegmentedIndex);
-
-impl Searchable for Parallel<'_> {
-    fn search_with_ef(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<omen::Neighbor>, omen::Error> {
-        self.0.search_parallel_with_ef(query, k, ef)
-    }
-}
-
-/// A segmented index searched with per-segment sampling.
-pub(crate) struct Sampled<'a>(pub(crate) &'a SegmentedIndex);
-
-impl Searchable for Sampled<'_> {
-    fn search_with_ef(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<omen::Neighbor>, omen::Error> {
-        self.0.search_sampled_with_ef(query, k, ef)
-    }
-}
-
 pub(crate) fn search_all(
-    index: &(impl Searchable + ?Sized),
+    searcher: Searcher<'_>,
     data: &Dataset,
     k: usize,
     ef: usize,
 ) -> Result<(Vec<Vec<NodeId>>, f64), Failure> {
-    let (hits, qps) = search_all_hits(index, data, k, ef)?;
+    let (hits, qps) = search_all_hits(searcher, data, k, ef)?;
     Ok((hits.iter().map(|h| h.iter().map(|n| to_node(n.id)).collect()).collect(), qps))
 }
 
 /// [`search_all`] with the distances of the hits.
 pub(crate) fn search_all_hits(
-    index: &(impl Searchable + ?Sized),
+    searcher: Searcher<'_>,
     data: &Dataset,
     k: usize,
     ef: usize,
-) -> Result<(Vec<Vec<omen::Neighbor>>, f64), Failure> {
+) -> Result<(Vec<Vec<Neighbor>>, f64), Failure> {
     let started = Instant::now();
     let mut res = Vec::with_capacity(data.queries.len());
     for q in 0..data.queries.len() {
-        res.push(index.search_with_ef(data.queries.row(q), k, ef)?);
+        res.push(searcher.search(data.queries.row(q), k, ef)?);
     }
     let secs = started.elapsed().as_secs_f64();
     Ok((res, data.queries.len() as f64 / secs))
@@ -203,7 +190,7 @@ fn ann_distance(metric: Metric, d: f32) -> f64 {
 /// Recall@k by distance, as ann-benchmarks computes it: a hit counts when its distance is
 /// within the k-th true distance + 1e-3 (`kth[q]`, in ann-benchmarks' units), so ties at the
 /// k-th distance are not misses.
-fn recall_by_distance(metric: Metric, found: &[Vec<omen::Neighbor>], kth: &[f64], k: usize) -> f64 {
+fn recall_by_distance(metric: Metric, found: &[Vec<Neighbor>], kth: &[f64], k: usize) -> f64 {
     let hits: usize = found
         .iter()
         .zip(kth)
@@ -218,7 +205,7 @@ fn recall_by_distance(metric: Metric, found: &[Vec<omen::Neighbor>], kth: &[f64]
 /// Each entry also holds `recall_dist`, recall@k by distance (see [`recall_by_distance`]),
 /// `metric` being the index's.
 pub(crate) fn sweep_ef(
-    index: &(impl Searchable + ?Sized),
+    searcher: Searcher<'_>,
     data: &Dataset,
     truth: &[Vec<NodeId>],
     metric: Metric,
@@ -238,7 +225,7 @@ pub(crate) fn sweep_ef(
     let mut sweep = Vec::with_capacity(efs.len());
     for &ef in efs {
         let ef = ef.max(k);
-        let (hits, qps) = search_all_hits(index, data, k, ef)?;
+        let (hits, qps) = search_all_hits(searcher, data, k, ef)?;
         let found: Vec<Vec<NodeId>> = hits.iter().map(|h| h.iter().map(|n| to_node(n.id)).collect()).collect();
         let recall = recall_at_k(&found, truth, k);
         let recall_dist = recall_by_distance(metric, &hits, &kth, k);
@@ -260,29 +247,26 @@ pub(crate) fn to_node(id: VectorId) -> NodeId {
     NodeId(id.0 as u32)
 }
 
-/// Saves `index` to `path`, loads it back, and returns a failure unless the loaded index
-/// answers every query as `found` (the saved index's answers) says.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn save_and_reload<I: Searchable>(
+/// Saves `index` to `path`, loads it back with `load`, and returns a failure unless the loaded
+/// index answers every query as `found` (the saved index's answers at `k`, `ef`) says.
+pub(crate) fn save_and_reload<I: VectorIndex>(
     index: &I,
     path: &std::path::Path,
-    save: impl Fn(&I, &std::path::Path) -> Result<(), omen::Error>,
     load: impl Fn(&std::path::Path) -> Result<I, omen::Error>,
     data: &Dataset,
-    k: usize,
-    ef: usize,
+    (k, ef): (usize, usize),
     found: &[Vec<NodeId>],
 ) -> Result<Option<String>, Failure> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| Failure::Bad(format!("{}: {e}", dir.display())))?;
     }
     let started = Instant::now();
-    save(index, path).map_err(|e| Failure::Bad(format!("saving {}: {e}", path.display())))?;
+    index.save(path).map_err(|e| Failure::Bad(format!("saving {}: {e}", path.display())))?;
     let save_s = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let loaded = load(path).map_err(|e| Failure::Bad(format!("loading {}: {e}", path.display())))?;
     let load_s = started.elapsed().as_secs_f64();
-    let (again, _) = search_all(&loaded, data, k, ef)?;
+    let (again, _) = search_all(Searcher::of(&loaded), data, k, ef)?;
     let same = again == found;
     eprintln!(
         "          saved {} in {save_s:.3} s, loaded in {load_s:.3} s: {}",

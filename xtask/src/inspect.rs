@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use omen::{Index, SegmentedIndex, VectorId};
+use omen::{Index, SegmentedIndex};
 use serde_json::json;
 use xtask::dataset::Dataset;
 use xtask::synthetic::Synthetic;
@@ -46,10 +46,10 @@ pub(crate) fn inspect(path: &std::path::Path) -> Result<(), Failure> {
     if path.is_dir() {
         let index = SegmentedIndex::load(path)?;
         println!("{}: segmented index, format version {}", path.display(), omen::FORMAT_VERSION);
-        println!("  {} vectors of dimension {} in {} segments", index.len(), index.dim(), index.segment_count());
-        for (s, stats) in index.stats().iter().enumerate() {
-            println!("segment {s}: {} vectors", index.segment_ids(s).map_or(0, <[VectorId]>::len));
-            print_stats(stats);
+        println!("  {} vectors of dimension {} in {} segments", index.len(), index.dim(), index.segments().len());
+        for (s, (segment, stats)) in index.segments().iter().zip(index.stats()).enumerate() {
+            println!("segment {s}: {} vectors", segment.graph().len());
+            print_stats(&stats);
         }
         index.check_invariants().map_err(|(s, v)| Failure::Missed(format!("segment {s}: invariant broken: {v}")))?;
         println!("checksums ok, invariants ok");

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use clap::Args;
 #[cfg(feature = "profile")]
-use omen::Index;
+use omen::{Index, Query};
 #[cfg(feature = "profile")]
 use serde_json::json;
 #[cfg(feature = "profile")]
@@ -57,7 +57,7 @@ pub(crate) fn profile_run(a: ProfileArgs) -> Result<(), Failure> {
     setup(c)?;
     let data = load(c, "random-128", a.n)?;
     let n = data.base.len();
-    let mut index = Index::new(data.base.dim, c.metric, params(c, 64))?;
+    let mut index = Index::new(data.base.dim, params(c, 64))?;
     let _ = (profile::take(), profile::take_batched());
     let (allocs0, bytes0) = xtask::alloc_count::counts();
     let started = Instant::now();
@@ -134,7 +134,7 @@ pub(crate) fn profile_run(a: ProfileArgs) -> Result<(), Failure> {
     let calls0 = omen_distance::calls_on_this_thread();
     let started = Instant::now();
     for q in 0..data.queries.len() {
-        index.search_with_ef(data.queries.row(q), k, ef)?;
+        index.query(&Query::new(data.queries.row(q), k).ef(ef))?;
     }
     let query_s = started.elapsed().as_secs_f64();
     let nq = data.queries.len().max(1) as f64;
@@ -152,7 +152,7 @@ pub(crate) fn profile_run(a: ProfileArgs) -> Result<(), Failure> {
     let scans = data.queries.len().min(20);
     let started = Instant::now();
     for q in 0..scans {
-        index.search_filtered_by(data.queries.row(q), k, ef, |_| true, omen::FilterPlan::Scan)?;
+        index.query(&Query::new(data.queries.row(q), k).ef(ef).filter(&|_| true).plan(omen::FilterPlan::Scan))?;
     }
     let scan_s = started.elapsed().as_secs_f64() / scans.max(1) as f64;
     let scan_gbs = n as f64 * row_bytes / (scan_s * 1e9);

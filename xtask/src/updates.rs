@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 use clap::Args;
-use omen::{Error, FilterPlan, Index, Neighbor, SegmentPlan, SegmentedIndex, VectorId};
+use omen::{Error, FilterPlan, Index, Neighbor, Query, SegmentPlan, SegmentedIndex, VectorId, VectorIndex};
 use omen_distance::Distance;
 use omen_search::{Rows, brute_force_batch};
 use serde_json::json;
@@ -39,6 +39,8 @@ pub(crate) struct UpdatesArgs {
 }
 
 /// The index under test: one graph, or segments (a handful live at a time: size is no matter).
+/// Searches, deletes and saves go through [`VectorIndex`]; what differs by shape is how a file
+/// is loaded, how invariants are reported and how deleted vectors are dropped.
 #[allow(clippy::large_enum_variant)]
 enum Updatable {
     One(Index),
@@ -46,46 +48,23 @@ enum Updatable {
 }
 
 impl Updatable {
+    /// What both shapes answer alike.
+    fn index(&self) -> &dyn VectorIndex {
+        match self {
+            Updatable::One(i) => i,
+            Updatable::Segments(i) => i,
+        }
+    }
+
+    fn index_mut(&mut self) -> &mut dyn VectorIndex {
+        match self {
+            Updatable::One(i) => i,
+            Updatable::Segments(i) => i,
+        }
+    }
+
     fn search(&self, q: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>, Error> {
-        match self {
-            Updatable::One(i) => i.search_with_ef(q, k, ef),
-            Updatable::Segments(i) => i.search_with_ef(q, k, ef),
-        }
-    }
-
-    fn search_filtered_by(
-        &self,
-        q: &[f32],
-        k: usize,
-        ef: usize,
-        keep: impl Fn(VectorId) -> bool,
-        plan: FilterPlan,
-    ) -> Result<Vec<Neighbor>, Error> {
-        match self {
-            Updatable::One(i) => i.search_filtered_by(q, k, ef, keep, plan),
-            Updatable::Segments(i) => i.search_filtered_by(q, k, ef, keep, plan),
-        }
-    }
-
-    fn delete(&mut self, id: VectorId) -> Result<(), Error> {
-        match self {
-            Updatable::One(i) => i.delete(id),
-            Updatable::Segments(i) => i.delete(id),
-        }
-    }
-
-    fn len(&self) -> usize {
-        match self {
-            Updatable::One(i) => i.len(),
-            Updatable::Segments(i) => i.len(),
-        }
-    }
-
-    fn save(&self, path: &std::path::Path) -> Result<(), Error> {
-        match self {
-            Updatable::One(i) => i.save(path),
-            Updatable::Segments(i) => i.save(path),
-        }
+        self.index().query(&Query::new(q, k).ef(ef))
     }
 
     fn load(&self, path: &std::path::Path) -> Result<Updatable, Error> {
@@ -204,20 +183,15 @@ pub(crate) fn updates(a: UpdatesArgs) -> Result<(), Failure> {
     let (index, path) = match a.segments {
         None => (Updatable::One(build(&data, n, c, ef, "build")?.0), "base.omen"),
         Some(s) => {
-            let built = SegmentedIndex::build(
-                data.base.dim,
-                c.metric,
-                params(c, ef),
-                data.base.prefix(n),
-                SegmentPlan::Count(usize::from(s)),
-            )?;
+            let plan = SegmentPlan::Count(usize::from(s));
+            let built = SegmentedIndex::build(data.base.dim, params(c, ef), data.base.prefix(n), plan)?;
             eprintln!("{s} segments");
             (Updatable::Segments(built), "segments")
         }
     };
     let path = crate::harness::target_dir().join("updates").join(path);
     std::fs::create_dir_all(path.parent().expect("has a parent"))?;
-    index.save(&path)?;
+    index.index().save(&path)?;
     let merge_ef = (c.ef_construction * 2 / 5).max(1);
 
     eprintln!("\nfiltered search (recall@{k} against exact search among the accepted vectors; QPS on one thread)");
@@ -231,7 +205,8 @@ pub(crate) fn updates(a: UpdatesArgs) -> Result<(), Failure> {
         let t = truth(&data.base, &queries, &dist, k, keep);
         let mut row = Vec::new();
         for plan in [FilterPlan::Graph, FilterPlan::Scan, FilterPlan::Auto] {
-            row.push(measure(&queries, &t, |q| index.search_filtered_by(q, k, ef, keep, plan))?);
+            let query = |q: &[f32]| index.index().query(&Query::new(q, k).ef(ef).filter(&keep).plan(plan));
+            row.push(measure(&queries, &t, query)?);
         }
         eprintln!(
             "{:>10.1}% {accepted:>9} {:>12.4} {:>10.0} {:>12.4} {:>10.0} {:>12.4} {:>10.0}",
@@ -262,14 +237,14 @@ pub(crate) fn updates(a: UpdatesArgs) -> Result<(), Failure> {
     for &frac in &a.delete {
         let deleted_at = |index: &mut Updatable| -> Result<(), Failure> {
             for id in (0..n as u64).map(VectorId).filter(|&id| unit(id, 2) < frac) {
-                index.delete(id)?;
+                index.index_mut().delete(id)?;
             }
             Ok(())
         };
         let t = truth(&data.base, &queries, &dist, k, |id| unit(id, 2) >= frac);
         let mut deleted = index.load(&path)?;
         deleted_at(&mut deleted)?;
-        let live = deleted.len();
+        let live = deleted.index().len();
         let before = measure(&queries, &t, |q| deleted.search(q, k, ef))?;
         let mut line = format!("{:>7.0}% {live:>7} {:>14.4} {:>11.0}", 100.0 * frac, before.0, before.1);
         let mut record = json!({"table": "deletes", "dataset": data.name, "n": n, "ef": ef, "k": k, "deleted": frac,
@@ -283,8 +258,8 @@ pub(crate) fn updates(a: UpdatesArgs) -> Result<(), Failure> {
             if let Err(v) = dropped.check_invariants() {
                 return Err(Failure::Missed(format!("invariant broken after {name}: {v}")));
             }
-            if dropped.len() != live {
-                return Err(Failure::Missed(format!("{name} left {} vectors of {live}", dropped.len())));
+            if dropped.index().len() != live {
+                return Err(Failure::Missed(format!("{name} left {} vectors of {live}", dropped.index().len())));
             }
             let (recall, qps) = measure(&queries, &t, |q| dropped.search(q, k, ef))?;
             line += &format!(" {secs:>10.3} {recall:>14.4} {qps:>11.0}");

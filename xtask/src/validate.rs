@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Args;
-use omen::{Index, SegmentPlan, SegmentedIndex};
+use omen::{Index, Query, SegmentPlan, SegmentedIndex};
 use omen_graph::NodeId;
 use omen_search::recall_at_k;
 use serde_json::json;
@@ -13,7 +13,7 @@ use xtask::dataset::Dataset;
 use xtask::sysinfo;
 
 use crate::Failure;
-use crate::harness::{Common, build, load, params, save_and_reload, search_all, setup, target_dir, to_node};
+use crate::harness::{Common, Searcher, build, load, params, save_and_reload, search_all, setup, target_dir, to_node};
 
 #[derive(Args)]
 pub(crate) struct ValidateArgs {
@@ -132,11 +132,11 @@ pub(crate) fn validate(a: ValidateArgs) -> Result<(), Failure> {
         let invariants = index.check_invariants();
         let stats = index.stats();
         let (truth, from_file) = data.exact_top_k(n, k, c.metric);
-        let (found, qps) = search_all(&index, &data, k, a.ef_search)?;
+        let (found, qps) = search_all(Searcher::of(&index), &data, k, a.ef_search)?;
         let recall = recall_at_k(&found, &truth, k);
         let fallbacks = index.exact_fallbacks();
         // The narrowest beam shows a change in the graph's quality long before ef_search does.
-        let (found_narrow, _) = search_all(&index, &data, k, k)?;
+        let (found_narrow, _) = search_all(Searcher::of(&index), &data, k, k)?;
         let recall_narrow = recall_at_k(&found_narrow, &truth, k);
         let l0 = stats.bottom().expect("non-empty index");
         let inv_text = match &invariants {
@@ -195,16 +195,7 @@ pub(crate) fn validate(a: ValidateArgs) -> Result<(), Failure> {
         }
         if let Some(dir) = &a.save {
             let path = dir.join(format!("stage-{n}.omen"));
-            failures.extend(save_and_reload(
-                &index,
-                &path,
-                |i: &Index, p: &std::path::Path| i.save(p),
-                |p: &std::path::Path| Index::load(p),
-                &data,
-                k,
-                a.ef_search,
-                &found,
-            )?);
+            failures.extend(save_and_reload(&index, &path, |p| Index::load(p), &data, (k, a.ef_search), &found)?);
         }
         if !failures.is_empty() {
             break;
@@ -281,13 +272,8 @@ pub(crate) fn validate_segmented_stage(
     let k = c.k as usize;
     let dim = data.base.dim;
     let started = Instant::now();
-    let index = SegmentedIndex::build(
-        dim,
-        c.metric,
-        params(c, a.ef_search),
-        data.base.prefix(n),
-        SegmentPlan::Count(segments),
-    )?;
+    let plan = SegmentPlan::Count(segments);
+    let index = SegmentedIndex::build(dim, params(c, a.ef_search), data.base.prefix(n), plan)?;
     let build_s = started.elapsed().as_secs_f64();
     let mut failures = Vec::new();
     let invariants = index.check_invariants();
@@ -302,10 +288,9 @@ pub(crate) fn validate_segmented_stage(
     let dist = omen_distance::Distance::new(c.metric);
     let queries = omen_search::Rows::dense(&data.queries.data, dim);
     let mut per_segment = Vec::new();
-    for s in 0..index.segment_count() {
-        let ids = index.segment_ids(s).expect("segment exists");
-        let start = ids[0].0 as usize;
-        let len = ids.len();
+    for (s, segment) in index.segments().iter().enumerate() {
+        let start = segment.ids().next().expect("a segment of a stage is not empty").0 as usize;
+        let len = segment.len();
         let k_s = k.min(len);
         let rows = omen_search::Rows::dense(&data.base.data[start * dim..(start + len) * dim], dim);
         let truth: Vec<Vec<NodeId>> = omen_search::brute_force_batch(rows, &dist, queries, k_s)
@@ -314,7 +299,7 @@ pub(crate) fn validate_segmented_stage(
             .collect();
         let mut found = Vec::with_capacity(data.queries.len());
         for q in 0..data.queries.len() {
-            let hits = index.search_segment(s, data.queries.row(q), k_s, a.ef_search)?;
+            let hits = segment.query(&Query::new(data.queries.row(q), k_s).ef(a.ef_search))?;
             found.push(hits.iter().map(|h| to_node(h.id)).collect());
         }
         let recall = recall_at_k(&found, &truth, k_s);
@@ -324,16 +309,14 @@ pub(crate) fn validate_segmented_stage(
         per_segment.push(json!({"segment": s, "n": len, "recall": recall}));
     }
     let (truth, _) = data.exact_top_k(n, k, c.metric);
-    let (found, qps) = search_all(&index, data, k, a.ef_search)?;
+    let (found, qps) = search_all(Searcher::of(&index), data, k, a.ef_search)?;
     let recall = recall_at_k(&found, &truth, k);
     if recall < a.min_recall {
         failures.push(format!("stage {n}: merged recall@{k} {recall:.4} < {}", a.min_recall));
     }
     if let Some(dir) = &a.save {
         let path = dir.join(format!("stage-{n}-segments"));
-        let (save, load) =
-            (|i: &SegmentedIndex, p: &std::path::Path| i.save(p), |p: &std::path::Path| SegmentedIndex::load(p));
-        failures.extend(save_and_reload(&index, &path, save, load, data, k, a.ef_search, &found)?);
+        failures.extend(save_and_reload(&index, &path, |p| SegmentedIndex::load(p), data, (k, a.ef_search), &found)?);
     }
     if index.exact_fallbacks() > 0 {
         failures.push(format!("stage {n}: {} searches fell back to exact scan", index.exact_fallbacks()));
@@ -351,9 +334,9 @@ pub(crate) fn validate_segmented_stage(
     if merged_links > 0 {
         failures.push(format!("stage {n}: merged graph: {merged_links} nodes without links"));
     }
-    let (found_m, qps_m) = search_all(&merged, data, k, a.ef_search)?;
+    let (found_m, qps_m) = search_all(Searcher::of(&merged), data, k, a.ef_search)?;
     let recall_merged = recall_at_k(&found_m, &truth, k);
-    let (found_f, _) = search_all(&fresh, data, k, a.ef_search)?;
+    let (found_f, _) = search_all(Searcher::of(&fresh), data, k, a.ef_search)?;
     let recall_fresh = recall_at_k(&found_f, &truth, k);
     if recall_merged < recall_fresh - 0.01 || recall_merged < a.min_recall {
         failures.push(format!(

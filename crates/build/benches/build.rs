@@ -2,7 +2,7 @@
 //! 1 and 2 threads, in one group, so the ratios come from one run.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use omen_build::{HnswParams, build_parallel, build_sequential};
+use omen_build::{Params, build_parallel, build_sequential};
 use omen_distance::Metric;
 use omen_search::Rows;
 use rand::{RngExt, SeedableRng};
@@ -20,12 +20,12 @@ fn build(c: &mut Criterion) {
     group.sample_size(10);
     group.throughput(Throughput::Elements(N as u64));
     for efc in [64, 200] {
-        let params = HnswParams::new(Metric::L2).m(M).ef_construction(efc).seed(SEED);
+        let params = Params::new(Metric::L2).m(M).ef_construction(efc).seed(SEED);
         group.bench_function(BenchmarkId::new("ef_construction", efc), |b| {
             b.iter(|| build_sequential(params, Rows::dense(&data, DIM)).unwrap())
         });
     }
-    let params = HnswParams::new(Metric::L2).m(M).ef_construction(200).seed(SEED);
+    let params = Params::new(Metric::L2).m(M).ef_construction(200).seed(SEED);
     for threads in [1, 2] {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         group.bench_function(BenchmarkId::new("parallel_efc200_threads", threads), |b| {

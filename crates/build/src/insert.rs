@@ -12,7 +12,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use omen_distance::Distance;
+use omen_distance::{Distance, check_vector};
 use omen_graph::{GraphError, HnswGraph, Layer, MAX_LAYER, NodeId};
 use omen_search::{Neighbor, Rows, SearchScratch, greedy_descent, search_layer};
 use parking_lot::Mutex;
@@ -21,7 +21,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 
 use crate::select::{select_after_adding, select_neighbors};
-use crate::{BuildError, HnswParams, check_vector};
+use crate::{BuildError, Params};
 
 /// A parallel batch starts once the graph holds this many nodes per thread (see `link_batch_seeded`).
 const IN_FLIGHT_RATIO: usize = 100;
@@ -34,7 +34,7 @@ const IN_FLIGHT_RATIO: usize = 100;
 /// layers are the same but links depend on timing.
 #[derive(Debug)]
 pub struct HnswBuilder {
-    params: HnswParams,
+    params: Params,
     dist: Distance,
     rng: Xoshiro256PlusPlus,
     scratch: InsertScratch,
@@ -53,12 +53,14 @@ pub struct InsertScratch {
 }
 
 impl HnswBuilder {
-    /// A builder for `params`, checked first.
-    pub fn new(params: HnswParams) -> Result<Self, BuildError> {
+    /// A builder for `params`, checked first. Vectors are stored as the metric stores them
+    /// (normalised under cosine, [`omen_distance::Metric::prepare`]) and compared by
+    /// [`omen_distance::Metric::compared_as`].
+    pub fn new(params: Params) -> Result<Self, BuildError> {
         params.validate()?;
         Ok(HnswBuilder {
             params,
-            dist: Distance::new(params.metric),
+            dist: Distance::new(params.metric.compared_as()),
             rng: Xoshiro256PlusPlus::seed_from_u64(params.seed),
             scratch: InsertScratch::default(),
             top_lock: Mutex::new(()),
@@ -66,11 +68,11 @@ impl HnswBuilder {
     }
 
     /// The parameters.
-    pub fn params(&self) -> &HnswParams {
+    pub fn params(&self) -> &Params {
         &self.params
     }
 
-    /// The distance the builder compares vectors with.
+    /// The distance the builder compares stored vectors with.
     pub fn distance(&self) -> &Distance {
         &self.dist
     }
@@ -98,18 +100,29 @@ impl HnswBuilder {
         Ok(())
     }
 
+    /// Checks every row against the metric's vector rule ([`omen_distance::check_vector`]),
+    /// naming the first bad one.
+    pub fn check_rows(&self, rows: Rows<'_>, dim: usize) -> Result<(), BuildError> {
+        for row in 0..rows.len() {
+            check_vector(self.params.metric, rows.row(row), dim)
+                .map_err(|source| BuildError::Vector { row, source })?;
+        }
+        Ok(())
+    }
+
     /// Inserts `vector` into `graph` and returns its id.
     ///
-    /// The vector is checked first (dimension, finite values); on such an error the graph and
-    /// the builder's layer sequence are unchanged. An error while linking can only come from a
-    /// bug in omen (a list the graph refuses); the node then stays stored but partly linked.
+    /// The vector is checked first ([`omen_distance::check_vector`]); on such an error the graph
+    /// and the builder's layer sequence are unchanged. An error while linking can only come
+    /// from a bug in omen (a list the graph refuses); the node then stays stored but partly
+    /// linked.
     pub fn insert(&mut self, graph: &mut HnswGraph, vector: &[f32]) -> Result<NodeId, BuildError> {
-        check_vector(vector, graph.dim(), 0)?;
+        self.check_rows(Rows::dense(vector, vector.len().max(1)), graph.dim())?;
         self.check_graph(graph, 1)?;
-        let layer = self.random_layer();
-        let node = phase!(Alloc, graph.push_detached(vector, layer))?;
-        let efc = self.params.ef_construction;
-        link(graph, node, &self.params, efc, &self.dist, &self.top_lock, &NoSeeds, &mut self.scratch)?;
+        let node = self.push(graph, vector, &mut Vec::new())?;
+        let cx =
+            Linker { dist: &self.dist, m: self.params.m, ef: self.params.ef_construction, top_lock: &self.top_lock };
+        link(cx, graph, node, &NoSeeds, &mut self.scratch)?;
         #[cfg(feature = "profile")]
         crate::profile::flush_thread();
         Ok(node)
@@ -119,9 +132,7 @@ impl HnswBuilder {
     ///
     /// All rows are checked before any is inserted, so a bad row leaves the graph unchanged.
     pub fn insert_all(&mut self, graph: &mut HnswGraph, rows: Rows<'_>) -> Result<Option<NodeId>, BuildError> {
-        for i in 0..rows.len() {
-            check_vector(rows.row(i), graph.dim(), i)?;
-        }
+        self.check_rows(rows, graph.dim())?;
         self.check_graph(graph, rows.len())?;
         graph.reserve(rows.len());
         let mut first = None;
@@ -137,17 +148,28 @@ impl HnswBuilder {
     /// the rows detached: stored, but unreachable until [`HnswBuilder::link_batch`] links them.
     /// Returns the pushed ids. On error nothing is pushed.
     pub fn push_batch(&mut self, graph: &mut HnswGraph, rows: Rows<'_>) -> Result<std::ops::Range<u32>, BuildError> {
-        for i in 0..rows.len() {
-            check_vector(rows.row(i), graph.dim(), i)?;
-        }
+        self.check_rows(rows, graph.dim())?;
         self.check_graph(graph, rows.len())?;
         graph.reserve(rows.len());
         let start = graph.len() as u32;
+        let mut buf = Vec::new();
         for i in 0..rows.len() {
-            let layer = self.random_layer();
-            phase!(Alloc, graph.push_detached(rows.row(i), layer))?;
+            self.push(graph, rows.row(i), &mut buf)?;
         }
         Ok(start..graph.len() as u32)
+    }
+
+    /// Draws a layer and pushes `vector` detached, stored as the metric stores it (`buf` holds
+    /// the normalised copy under cosine).
+    fn push(&mut self, graph: &mut HnswGraph, vector: &[f32], buf: &mut Vec<f32>) -> Result<NodeId, BuildError> {
+        let layer = self.random_layer();
+        let stored = self.params.metric.prepare_in(vector, buf);
+        Ok(phase!(Alloc, graph.push_detached(stored, layer))?)
+    }
+
+    /// The shared part of every insertion with beam `ef`.
+    fn linker(&self, ef: usize) -> Linker<'_> {
+        Linker { dist: &self.dist, m: self.params.m, ef, top_lock: &self.top_lock }
     }
 
     /// Links the detached nodes `nodes` (from [`HnswBuilder::push_batch`]) on every thread of
@@ -185,10 +207,10 @@ impl HnswBuilder {
         // graph holds IN_FLIGHT_RATIO nodes per thread; from then on the nodes in flight are at
         // most 1% of the graph. On one thread nothing changes.
         let warm_end = (nodes.start as usize).max(IN_FLIGHT_RATIO * rayon::current_num_threads()).min(end);
+        let cx = self.linker(ef_construction);
         let mut scratch = InsertScratch::default();
         for i in nodes.start as usize..warm_end {
-            let node = NodeId(i as u32);
-            link(graph, node, &self.params, ef_construction, &self.dist, &self.top_lock, seeds, &mut scratch)?;
+            link(cx, graph, NodeId(i as u32), seeds, &mut scratch)?;
         }
         let next = AtomicUsize::new(warm_end);
         let failed = AtomicBool::new(false);
@@ -200,9 +222,7 @@ impl HnswBuilder {
                 if i >= end {
                     break;
                 }
-                let node = NodeId(i as u32);
-                let (p, d, t) = (&self.params, &self.dist, &self.top_lock);
-                if let Err(e) = link(graph, node, p, ef_construction, d, t, seeds, &mut scratch) {
+                if let Err(e) = link(cx, graph, NodeId(i as u32), seeds, &mut scratch) {
                     failed.store(true, Ordering::Relaxed);
                     error.lock().get_or_insert(e);
                 }
@@ -219,8 +239,8 @@ impl HnswBuilder {
     /// Links `nodes`, already linked, again, as an insertion would link them now (their
     /// present neighbours join the candidates), on the current rayon pool.
     pub(crate) fn relink(&self, graph: &HnswGraph, nodes: &[NodeId]) -> Result<(), BuildError> {
-        let (p, d, t, efc) = (&self.params, &self.dist, &self.top_lock, self.params.ef_construction);
-        nodes.par_iter().try_for_each_init(InsertScratch::default, |s, &u| link(graph, u, p, efc, d, t, &NoSeeds, s))
+        let cx = self.linker(self.params.ef_construction);
+        nodes.par_iter().try_for_each_init(InsertScratch::default, |s, &u| link(cx, graph, u, &NoSeeds, s))
     }
 
     /// Inserts every row of `rows` with all threads of the current rayon pool
@@ -263,17 +283,14 @@ fn debug_check(graph: &HnswGraph, n_rows: usize) {
 ///     entries ← W
 /// if l > L: node becomes the entry point
 /// ```
-#[allow(clippy::too_many_arguments)]
 fn link<S: Seeds + ?Sized>(
+    cx: Linker<'_>,
     graph: &HnswGraph,
     node: NodeId,
-    params: &HnswParams,
-    ef_construction: usize,
-    dist: &Distance,
-    top_lock: &Mutex<()>,
     seeds: &S,
     s: &mut InsertScratch,
 ) -> Result<(), BuildError> {
+    let Linker { dist, m, ef, top_lock } = cx;
     let layer = graph.node_top(node);
     let mut entry = graph.entry_and_top();
     let _guard = if entry.is_none_or(|(_, top)| layer > top) {
@@ -295,7 +312,7 @@ fn link<S: Seeds + ?Sized>(
     s.found.push(nearest);
 
     // A beam narrower than m could not offer m candidates (hnswlib uses max(ef, m) too).
-    let ef = ef_construction.max(params.m);
+    let ef = ef.max(m);
     for l in Layer::descend_from(top.min(layer)) {
         // Extra entry points the caller knows to be near (a merge passes the node's old
         // neighbours); they join what the descent and the layer above found.
@@ -331,7 +348,7 @@ fn link<S: Seeds + ?Sized>(
             if s.found.len() > before {
                 s.found.sort_unstable();
             }
-            select_neighbors(graph, dist, &s.found, params.m, &mut s.selected)
+            select_neighbors(graph, dist, &s.found, m, &mut s.selected)
         });
         phase!(Connect, {
             s.ids.clear();
@@ -352,6 +369,15 @@ fn link<S: Seeds + ?Sized>(
         graph.promote_entry(node);
     }
     Ok(())
+}
+
+/// What every insertion of one batch shares: the distance, `m`, the beam and the top lock.
+#[derive(Clone, Copy)]
+struct Linker<'a> {
+    dist: &'a Distance,
+    m: usize,
+    ef: usize,
+    top_lock: &'a Mutex<()>,
 }
 
 /// Adds the link `n → node` on `layer`, pruning `n`'s list with the heuristic when full.
@@ -412,7 +438,7 @@ impl Seeds for NoSeeds {
 }
 
 /// Builds a graph of every row of `rows` with `params`, sequentially.
-pub fn build_sequential(params: HnswParams, rows: Rows<'_>) -> Result<HnswGraph, BuildError> {
+pub fn build_sequential(params: Params, rows: Rows<'_>) -> Result<HnswGraph, BuildError> {
     let mut builder = HnswBuilder::new(params)?;
     let mut graph = builder.new_graph(rows.dim())?;
     builder.insert_all(&mut graph, rows)?;
@@ -420,7 +446,7 @@ pub fn build_sequential(params: HnswParams, rows: Rows<'_>) -> Result<HnswGraph,
 }
 
 /// Builds a graph of every row of `rows` with `params`, on all threads of the current rayon pool.
-pub fn build_parallel(params: HnswParams, rows: Rows<'_>) -> Result<HnswGraph, BuildError> {
+pub fn build_parallel(params: Params, rows: Rows<'_>) -> Result<HnswGraph, BuildError> {
     let mut builder = HnswBuilder::new(params)?;
     let mut graph = builder.new_graph(rows.dim())?;
     builder.insert_parallel(&mut graph, rows)?;

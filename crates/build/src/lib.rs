@@ -6,7 +6,7 @@
 //! heuristic (algorithm 4), and add the reverse links, pruning any list that overflows its cap.
 //! Every insertion starts at the entry point: no shortcut skips the hierarchy.
 //!
-//! This crate owns the construction strategies and their parameters ([`HnswParams`]); the
+//! This crate owns the construction strategies and their parameters ([`Params`], shared by every omen crate); the
 //! graph's structure and its checker live in `omen-graph`, the search in `omen-search`.
 //!
 //! **Invariants:** the graph passes `check_invariants()` after every insertion (debug builds
@@ -15,14 +15,15 @@
 //!
 //! # Example
 //! ```
-//! use omen_build::{HnswParams, build_sequential};
+//! use omen_build::{Params, build_sequential};
 //! use omen_distance::{Distance, Metric};
-//! use omen_search::{Rows, SearchScratch, knn_search};
+//! use omen_search::{Request, Rows, SearchScratch, knn_search};
 //!
 //! let data: Vec<f32> = (0..200).map(|i| (i as f32 * 0.37).sin()).collect(); // 100 vectors, d = 2
-//! let graph = build_sequential(HnswParams::new(Metric::L2).m(8), Rows::dense(&data, 2))?;
+//! let graph = build_sequential(Params::new(Metric::L2).m(8), Rows::dense(&data, 2))?;
 //! assert!(graph.check_invariants().is_ok());
-//! let hits = knn_search(&graph, &Distance::new(Metric::L2), &data[10..12], 1, 16, &mut SearchScratch::new())?;
+//! let request = Request::new(Metric::L2, 2, &data[10..12], 1, 16)?;
+//! let hits = knn_search(&graph, &Distance::new(Metric::L2), &request, &mut SearchScratch::new());
 //! assert_eq!(hits[0].dist, 0.0);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -54,9 +55,9 @@ mod select;
 
 pub use crate::{
     compact::Compacted,
-    error::{BuildError, check_vector},
+    error::BuildError,
     insert::{HnswBuilder, InsertScratch, NoSeeds, Seeds, build_parallel, build_sequential},
-    params::HnswParams,
+    params::Params,
     select::{MarkViolation, check_marks},
 };
 

@@ -1,31 +1,50 @@
-//! Construction parameters, checked once.
+//! The parameters of an index, checked once.
 
 use omen_distance::Metric;
 
 use crate::BuildError;
 
-/// Parameters of an HNSW graph, named as in the paper.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct HnswParams {
-    /// Neighbours kept per node on layers above 0 (`M`); layer 0 keeps `2 * m` (`M0`).
-    pub m: usize,
-    /// Beam width while inserting (`efConstruction`).
-    pub ef_construction: usize,
-    /// Seed of the layer draws: the same seed, vectors and order give the same graph.
-    pub seed: u64,
-    /// How vectors are compared.
+/// Every parameter of an HNSW index, named as in the paper: how vectors are compared, how the
+/// graph is built, and the default search beam. The one parameter type of every omen crate
+/// (the builder reads the construction fields, searches `ef_search`, files store them all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Params {
+    /// How vectors are compared. Default [`Metric::L2`].
     pub metric: Metric,
+    /// Neighbours kept per node on layers above 0 (`M`); layer 0 keeps `2 * m` (`M0`).
+    /// Default 16.
+    pub m: usize,
+    /// Beam width while inserting (`efConstruction`). Default 200.
+    pub ef_construction: usize,
+    /// Default beam width of a search (raised to `k` when smaller). Default 64.
+    pub ef_search: usize,
+    /// Seed of the layer draws: the same seed, vectors and order give the same graph.
+    /// Default 42.
+    pub seed: u64,
 }
 
-impl HnswParams {
+impl Default for Params {
+    fn default() -> Self {
+        Params::new(Metric::L2)
+    }
+}
+
+impl Params {
     /// The smallest accepted `m`.
     pub const MIN_M: usize = 2;
     /// The largest accepted `m`.
     pub const MAX_M: usize = omen_graph::MAX_M;
 
-    /// The common defaults (`m = 16`, `ef_construction = 200`, seed 42) for `metric`.
+    /// The common defaults (`m = 16`, `ef_construction = 200`, `ef_search = 64`, seed 42) for
+    /// `metric`.
     pub fn new(metric: Metric) -> Self {
-        HnswParams { m: 16, ef_construction: 200, seed: 42, metric }
+        Params { metric, m: 16, ef_construction: 200, ef_search: 64, seed: 42 }
+    }
+
+    /// Sets the metric.
+    pub fn metric(mut self, metric: Metric) -> Self {
+        self.metric = metric;
+        self
     }
 
     /// Sets `m`.
@@ -37,6 +56,12 @@ impl HnswParams {
     /// Sets `ef_construction`.
     pub fn ef_construction(mut self, ef: usize) -> Self {
         self.ef_construction = ef;
+        self
+    }
+
+    /// Sets `ef_search`.
+    pub fn ef_search(mut self, ef: usize) -> Self {
+        self.ef_search = ef;
         self
     }
 
@@ -56,13 +81,16 @@ impl HnswParams {
         1.0 / (self.m as f64).ln()
     }
 
-    /// Checks every parameter: `2 <= m <= MAX_M`, `ef_construction >= 1`.
+    /// Checks every parameter: `2 <= m <= MAX_M`, `ef_construction >= 1`, `ef_search >= 1`.
     pub fn validate(&self) -> Result<(), BuildError> {
         if !(Self::MIN_M..=Self::MAX_M).contains(&self.m) {
             return Err(BuildError::BadM { m: self.m, min: Self::MIN_M, max: Self::MAX_M });
         }
         if self.ef_construction == 0 {
             return Err(BuildError::BadEfConstruction { ef_construction: self.ef_construction });
+        }
+        if self.ef_search == 0 {
+            return Err(BuildError::BadEfSearch);
         }
         Ok(())
     }

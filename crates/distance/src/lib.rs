@@ -29,6 +29,9 @@
 
 mod portable;
 pub mod scalar;
+mod vector;
+
+pub use crate::vector::{VectorError, check_vector};
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod x86;

@@ -1,27 +1,33 @@
 //! omen: approximate nearest-neighbour search on HNSW graphs.
 //!
 //! [`Index`] is the type to use: add vectors ([`Index::add`], [`Index::add_batch`]), then
-//! [`Index::search`] for the `k` nearest. It builds a hierarchical navigable small world graph
-//! (Malkov & Yashunin) on SIMD distance kernels chosen for the running CPU, and every insertion
-//! keeps the graph's structural invariants, which [`Index::check_invariants`] verifies.
+//! [`Index::search`] for the `k` nearest, or [`Index::query`] with a [`Query`] for a chosen
+//! beam, a filter over ids or a filter plan. It builds a hierarchical navigable small world
+//! graph (Malkov & Yashunin) on SIMD distance kernels chosen for the running CPU, and every
+//! insertion keeps the graph's structural invariants, which [`Index::check_invariants`]
+//! verifies. [`SegmentedIndex`] holds many such graphs (segments) built in parallel and searched
+//! together; [`VectorIndex`] is what both answer alike. One [`Params`] configures both.
 //!
-//! This crate is a thin facade over the `omen-*` crates: it owns the API users depend on and its
-//! error type, and re-exports nothing else. Bad input (wrong dimension, NaN or infinite values,
-//! `k = 0`, an empty index, bad parameters) is an [`Error`], never a panic, and leaves the
-//! index as it was.
+//! This crate is the facade users depend on (semver applies here first): it re-exports the
+//! types of the `omen-*` crates that make up its API and adds no logic of its own. Bad input
+//! (wrong dimension, NaN or infinite values, `k = 0`, an empty index, bad parameters, a corrupt
+//! file) is an [`Error`], never a panic, and leaves the index as it was.
 //!
 //! # Example
 //! ```
-//! use omen::{Index, Metric, Params};
+//! use omen::{Index, Metric, Params, Query, VectorId};
 //!
-//! let mut index = Index::new(3, Metric::L2, Params::default())?;
+//! let mut index = Index::new(3, Params::new(Metric::L2))?;
 //! index.add(&[0.0, 0.0, 1.0])?;
 //! let ids = index.add_batch(&[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.9, 0.1, 0.0])?;
 //! assert_eq!(ids.end.0 - ids.start.0, 3);
 //!
 //! let hits = index.search(&[1.0, 0.05, 0.0], 2)?;
-//! assert_eq!(hits[0].id, omen::VectorId(1));
-//! assert_eq!(hits[1].id, omen::VectorId(3));
+//! assert_eq!(hits[0].id, VectorId(1));
+//! assert_eq!(hits[1].id, VectorId(3));
+//! let even = |id: VectorId| id.0 % 2 == 0;
+//! let hits = index.query(&Query::new(&[1.0, 0.05, 0.0], 1).ef(32).filter(&even))?;
+//! assert_eq!(hits[0].id, VectorId(2));
 //! assert!(index.check_invariants().is_ok());
 //!
 //! assert!(index.search(&[1.0, 0.0], 1).is_err()); // wrong dimension: an error, not a panic
@@ -30,19 +36,13 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod error;
-mod index;
-mod names;
-mod segmented;
-
-pub use crate::{
-    error::Error,
-    index::{Index, Neighbor, Params},
-    segmented::{SegmentPlan, SegmentedIndex},
+pub use omen_build::{BuildError, Params};
+pub use omen_distance::{MAX_NORM, Metric, SimdPath, VectorError, simd_path};
+pub use omen_graph::{GraphError, GraphStats, InvariantViolation, LayerStats, MinMeanMax, VectorId};
+pub use omen_search::{FilterPlan, SearchError};
+pub use omen_segment::{
+    Error, Fanout, Filter, Index, Neighbor, Query, SegmentId, SegmentPlan, SegmentedIndex, VectorIndex,
 };
-pub use omen_distance::{Metric, SimdPath, simd_path};
-pub use omen_graph::{GraphStats, InvariantViolation, LayerStats, MinMeanMax, VectorId};
-pub use omen_search::FilterPlan;
 pub use omen_store::{FORMAT_VERSION, StoreError};
 
 /// The README's example, compiled and run as a doctest so it stays true.

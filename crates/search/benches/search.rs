@@ -4,7 +4,7 @@
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use omen_distance::{Distance, Metric};
 use omen_graph::{HnswGraph, Layer, NodeId};
-use omen_search::{Rows, SearchScratch, brute_force_knn, knn_search};
+use omen_search::{Request, Rows, SearchScratch, brute_force_knn, knn_search};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::hint::black_box;
@@ -41,7 +41,9 @@ fn search(c: &mut Criterion) {
     let mut group = c.benchmark_group(format!("knn/random-{DIM}-{N}"));
     for ef in [16, 64, 256] {
         group.bench_function(BenchmarkId::new("hnsw_layer0", ef), |b| {
-            b.iter(|| knn_search(&g, &dist, black_box(&q), K, ef, &mut scratch).unwrap())
+            b.iter(|| {
+                knn_search(&g, &dist, &Request::new(Metric::L2, g.dim(), black_box(&q), K, ef).unwrap(), &mut scratch)
+            })
         });
     }
     group.bench_function("brute_force", |b| b.iter(|| brute_force_knn(Rows::of_graph(&g), &dist, black_box(&q), K)));

@@ -5,7 +5,7 @@ use std::cmp::Reverse;
 use omen_distance::Distance;
 use omen_graph::{HnswGraph, Layer, NodeId};
 
-use crate::{Neighbor, SearchError, SearchScratch, check_query};
+use crate::{Neighbor, Request, Route, SearchScratch};
 
 /// Moves greedily on each layer from `from` down to `stop` (exclusive) towards `query`:
 /// on each layer, step to the closest neighbour while it is closer than the current node.
@@ -72,7 +72,18 @@ pub fn search_layer<'s>(
     layer: Layer,
     scratch: &'s mut SearchScratch,
 ) -> &'s [Neighbor] {
-    search_layer_filtered(graph, dist, query, entries, ef, layer, &AllNodes, scratch)
+    search_layer_filtered(graph, dist, query, Start { entries, ef, layer }, &AllNodes, scratch)
+}
+
+/// Where a layer search starts and how wide its beam is ([`search_layer_filtered`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Start<'e> {
+    /// The nodes the search starts from.
+    pub entries: &'e [Neighbor],
+    /// The beam width (0 is treated as 1).
+    pub ef: usize,
+    /// The layer searched.
+    pub layer: Layer,
 }
 
 /// Which nodes a search may return. Every node still routes the search; only results are
@@ -104,18 +115,16 @@ impl<F: Fn(NodeId) -> bool + ?Sized> NodeFilter for F {
 /// keeps expanding until it holds `ef` allowed nodes and no candidate is closer than the
 /// furthest of them (as hnswlib's filtered search). With a selective filter this walks much of
 /// the graph; [`knn_search_filtered`] switches to an exact scan when that is cheaper.
-#[allow(clippy::too_many_arguments)]
 pub fn search_layer_filtered<'s, F: NodeFilter + ?Sized>(
     graph: &HnswGraph,
     dist: &Distance,
     query: &[f32],
-    entries: &[Neighbor],
-    ef: usize,
-    layer: Layer,
+    start: Start<'_>,
     filter: &F,
     scratch: &'s mut SearchScratch,
 ) -> &'s [Neighbor] {
     assert_eq!(query.len(), graph.dim(), "query dimension");
+    let Start { entries, ef, layer } = start;
     let ef = ef.max(1);
     let SearchScratch { visited, candidates, results, batch_ids, batch_dists, out, .. } = scratch;
     visited.reset(graph.len());
@@ -178,108 +187,58 @@ pub fn search_layer_filtered<'s, F: NodeFilter + ?Sized>(
     out
 }
 
-/// The `k` nearest neighbours of `query` found by HNSW search with beam width `ef`
+/// The `k` nearest neighbours of the request's query found by HNSW search with its beam `ef`
 /// (algorithm 5): greedy descent from the entry point through every upper layer, then
-/// [`search_layer`] on layer 0. Sorted by distance then id.
+/// [`search_layer`] on layer 0. Sorted by distance then id; `min(k, graph.len())` of them
+/// (none for an empty graph).
 ///
-/// Checks the request first: `query` must have the graph's dimension and finite values,
-/// `1 <= k <= graph.len()`, `ef >= k`.
+/// When the graph walk reaches fewer nodes than that (which only degenerate data does, such as
+/// thousands of identical vectors whose tied links leave most nodes without in-links), the exact
+/// scan answers instead, and [`SearchScratch::exact_fallbacks`] counts it, so that a broken graph
+/// cannot hide behind the exact answers.
 ///
-/// Always returns exactly `k` results: when the graph walk reaches fewer than `k` nodes (which
-/// only degenerate data does, such as thousands of identical vectors whose tied links leave
-/// most nodes without in-links), the exact scan answers instead, and
-/// [`SearchScratch::exact_fallbacks`] counts it, so that a broken graph cannot hide behind the
-/// exact answers.
+/// # Panics
+/// If the request was made for another dimension than the graph's.
 pub fn knn_search(
     graph: &HnswGraph,
     dist: &Distance,
-    query: &[f32],
-    k: usize,
-    ef: usize,
-    scratch: &mut SearchScratch,
-) -> Result<Vec<Neighbor>, SearchError> {
-    check_request(graph, query, k, ef)?;
-    Ok(knn_search_prechecked(graph, dist, query, k, ef, scratch))
-}
-
-/// [`knn_search`] for a request the caller has already checked with [`check_request`] (a facade
-/// that validates before preparing the query need not pay for the check twice): exactly `k`
-/// results, with the exact-scan fallback counted in `scratch`.
-pub fn knn_search_prechecked(
-    graph: &HnswGraph,
-    dist: &Distance,
-    query: &[f32],
-    k: usize,
-    ef: usize,
+    request: &Request<'_>,
     scratch: &mut SearchScratch,
 ) -> Vec<Neighbor> {
-    let found = knn_search_checked(graph, dist, query, k, ef, scratch);
+    let (query, k) = (request.query(), request.k().min(graph.len()));
+    let Some(nearest) = descend_to_bottom(graph, dist, query) else {
+        return Vec::new();
+    };
+    let found = search_layer(graph, dist, query, &[nearest], request.ef(), Layer::BOTTOM, scratch);
     if found.len() < k {
         scratch.exact_fallbacks += 1;
         return crate::brute_force_knn(crate::Rows::of_graph(graph), dist, query, k);
     }
-    found.to_vec()
-}
-
-/// Validates a k-NN request against `graph`.
-pub fn check_request(graph: &HnswGraph, query: &[f32], k: usize, ef: usize) -> Result<(), SearchError> {
-    check_query(query, graph.dim())?;
-    if k == 0 {
-        return Err(SearchError::ZeroK);
-    }
-    if graph.is_empty() {
-        return Err(SearchError::EmptyIndex);
-    }
-    if k > graph.len() {
-        return Err(SearchError::KExceedsLen { k, len: graph.len() });
-    }
-    if ef < k {
-        return Err(SearchError::EfBelowK { ef, k });
-    }
-    Ok(())
-}
-
-/// [`knn_search`] for a request already checked with [`check_request`]; the result slice lives
-/// in `scratch`. Returns an empty slice for an empty graph.
-pub fn knn_search_checked<'s>(
-    graph: &HnswGraph,
-    dist: &Distance,
-    query: &[f32],
-    k: usize,
-    ef: usize,
-    scratch: &'s mut SearchScratch,
-) -> &'s [Neighbor] {
-    let Some(nearest) = descend_to_bottom(graph, dist, query) else {
-        scratch.out.clear();
-        return &scratch.out;
-    };
-    let found = search_layer(graph, dist, query, &[nearest], ef.max(k), Layer::BOTTOM, scratch);
-    let n = found.len().min(k);
-    &scratch.out[..n]
+    found[..k].to_vec()
 }
 
 /// The `k` nearest nodes that `filter` allows (fewer when fewer are allowed), sorted by
-/// distance then id, for a request already checked with [`check_request`].
+/// distance then id.
 ///
-/// With `scan`, the allowed nodes are scanned exactly (the caller expects few: a very selective
-/// filter makes the walk visit much of the graph to find `ef` allowed nodes, which costs more
-/// than the scan). Otherwise the graph is walked ([`search_layer_filtered`]), and scanned
-/// after all when the walk finds fewer than `k` allowed nodes.
-#[allow(clippy::too_many_arguments)]
+/// [`Route::Scan`] scans the allowed nodes exactly (for a filter that allows few: a very
+/// selective filter makes the walk visit much of the graph to find `ef` allowed nodes, which
+/// costs more than the scan; [`FilterPlan::route`](crate::FilterPlan::route) decides).
+/// [`Route::Walk`] walks the graph ([`search_layer_filtered`]), and scans after all when the
+/// walk finds fewer than `k` allowed nodes.
 pub fn knn_search_filtered<F: NodeFilter + ?Sized>(
     graph: &HnswGraph,
     dist: &Distance,
-    query: &[f32],
-    k: usize,
-    ef: usize,
+    request: &Request<'_>,
     filter: &F,
-    scan: bool,
+    route: Route,
     scratch: &mut SearchScratch,
 ) -> Vec<Neighbor> {
+    let (query, k) = (request.query(), request.k());
     let exact = || crate::brute::brute_force_filtered(crate::Rows::of_graph(graph), dist, query, k, filter);
-    let nearest = if scan { None } else { descend_to_bottom(graph, dist, query) };
+    let nearest = if route == Route::Scan { None } else { descend_to_bottom(graph, dist, query) };
     let Some(nearest) = nearest else { return exact() };
-    let found = search_layer_filtered(graph, dist, query, &[nearest], ef.max(k), Layer::BOTTOM, filter, scratch);
+    let start = Start { entries: &[nearest], ef: request.ef(), layer: Layer::BOTTOM };
+    let found = search_layer_filtered(graph, dist, query, start, filter, scratch);
     if found.len() < k {
         return exact();
     }

@@ -16,7 +16,7 @@
 //! ```
 //! use omen_distance::{Distance, Metric};
 //! use omen_graph::{HnswGraph, Layer, NodeId};
-//! use omen_search::{SearchScratch, knn_search};
+//! use omen_search::{Request, SearchScratch, knn_search};
 //!
 //! let mut g = HnswGraph::new(1, 2)?;
 //! for x in [0.0, 1.0, 2.0] {
@@ -25,7 +25,8 @@
 //! g.set_neighbors(NodeId(0), Layer(0), &[NodeId(1)])?;
 //! g.set_neighbors(NodeId(1), Layer(0), &[NodeId(0), NodeId(2)])?;
 //! g.set_neighbors(NodeId(2), Layer(0), &[NodeId(1)])?;
-//! let hits = knn_search(&g, &Distance::new(Metric::L2), &[1.9], 1, 4, &mut SearchScratch::new())?;
+//! let request = Request::new(Metric::L2, g.dim(), &[1.9], 1, 4)?;
+//! let hits = knn_search(&g, &Distance::new(Metric::L2), &request, &mut SearchScratch::new());
 //! assert_eq!(hits[0].id, NodeId(2));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -37,17 +38,19 @@ mod brute;
 mod error;
 mod neighbor;
 mod plan;
+mod request;
 mod scratch;
 
 pub use crate::{
     beam::{
-        AllNodes, NodeFilter, check_request, greedy_descent, knn_search, knn_search_checked, knn_search_filtered,
-        knn_search_prechecked, search_layer, search_layer_filtered,
+        AllNodes, NodeFilter, Start, greedy_descent, knn_search, knn_search_filtered, search_layer,
+        search_layer_filtered,
     },
     brute::{Rows, brute_force_batch, brute_force_knn, recall_at_k},
-    error::{SearchError, check_query},
+    error::SearchError,
     neighbor::Neighbor,
-    plan::{FilterPlan, SCAN_FACTOR, estimate_allowed, scan_pays},
+    plan::{FilterPlan, Route, SCAN_FACTOR, estimate_allowed},
+    request::Request,
     scratch::SearchScratch,
 };
 

@@ -3,7 +3,7 @@
 use omen_graph::NodeId;
 
 /// How a filtered search answers: walk the graph, scan the allowed nodes exactly, or decide
-/// from the filter's estimated share ([`FilterPlan::scans`]).
+/// from the filter's estimated share ([`FilterPlan::route`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FilterPlan {
     /// Scan exactly when a sample says few nodes pass the filter (the share below which the
@@ -17,6 +17,23 @@ pub enum FilterPlan {
     Scan,
 }
 
+/// How one filtered search is answered, once planned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Walk the graph with the filter.
+    Walk,
+    /// Scan the allowed nodes exactly.
+    Scan,
+}
+
+impl Route {
+    /// [`Route::Scan`] when scanning `allowed` of `n` nodes exactly costs less than walking the
+    /// graph with beam `ef` (see [`SCAN_FACTOR`]), else [`Route::Walk`].
+    pub fn cheaper(allowed: usize, ef: usize, n: usize) -> Route {
+        if scan_pays(allowed, ef, n) { Route::Scan } else { Route::Walk }
+    }
+}
+
 /// A filtered search scans the allowed nodes exactly, instead of walking the graph, when
 /// `allowed² <= SCAN_FACTOR * ef * n`. The walk must visit about `ef / share` nodes to find
 /// `ef` allowed ones, the scan computes `allowed = share * n` distances, so the crossover
@@ -28,7 +45,7 @@ const FILTER_SAMPLE: usize = 512;
 
 /// Whether scanning `allowed` of `n` nodes exactly costs less than walking the graph with beam
 /// `ef` (see [`SCAN_FACTOR`]).
-pub fn scan_pays(allowed: usize, ef: usize, n: usize) -> bool {
+fn scan_pays(allowed: usize, ef: usize, n: usize) -> bool {
     (allowed as u128).pow(2) <= SCAN_FACTOR as u128 * ef as u128 * n as u128
 }
 
@@ -61,13 +78,13 @@ fn jitter(j: u64) -> u64 {
 }
 
 impl FilterPlan {
-    /// Whether a search of a graph of `n` nodes with beam `ef`, returning only nodes `allowed`
-    /// accepts, should scan them exactly rather than walk.
-    pub fn scans(self, n: usize, ef: usize, allowed: &(impl Fn(NodeId) -> bool + ?Sized)) -> bool {
+    /// How a search of a graph of `n` nodes with beam `ef`, returning only nodes `allowed`
+    /// accepts, is answered.
+    pub fn route(self, n: usize, ef: usize, allowed: &(impl Fn(NodeId) -> bool + ?Sized)) -> Route {
         match self {
-            FilterPlan::Auto => scan_pays(estimate_allowed(n, allowed), ef, n),
-            FilterPlan::Graph => false,
-            FilterPlan::Scan => true,
+            FilterPlan::Auto => Route::cheaper(estimate_allowed(n, allowed), ef, n),
+            FilterPlan::Graph => Route::Walk,
+            FilterPlan::Scan => Route::Scan,
         }
     }
 }
@@ -98,10 +115,10 @@ mod tests {
     fn auto_scans_only_selective_filters() {
         let n = 20_000;
         // Crossover at sqrt(20 * 64 * 20000) = 5060 allowed nodes.
-        assert!(FilterPlan::Auto.scans(n, 64, &|v: NodeId| v.0.is_multiple_of(100)));
-        assert!(!FilterPlan::Auto.scans(n, 64, &|v: NodeId| v.0.is_multiple_of(2)));
-        assert!(FilterPlan::Scan.scans(n, 64, &|_| true));
-        assert!(!FilterPlan::Graph.scans(n, 64, &|_| false));
+        assert_eq!(FilterPlan::Auto.route(n, 64, &|v: NodeId| v.0.is_multiple_of(100)), Route::Scan);
+        assert_eq!(FilterPlan::Auto.route(n, 64, &|v: NodeId| v.0.is_multiple_of(2)), Route::Walk);
+        assert_eq!(FilterPlan::Scan.route(n, 64, &|_| true), Route::Scan);
+        assert_eq!(FilterPlan::Graph.route(n, 64, &|_| false), Route::Walk);
         assert!(scan_pays(5_059, 64, n) && !scan_pays(5_061, 64, n));
     }
 }

@@ -3,10 +3,10 @@
 //! merge of 4 segments into one graph.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use omen_build::HnswParams;
+use omen_build::Params;
 use omen_distance::Metric;
 use omen_graph::VectorId;
-use omen_segment::{SegmentPlan, SegmentedIndex};
+use omen_segment::{Fanout, Query, SegmentPlan, SegmentedIndex};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::hint::black_box;
@@ -23,8 +23,8 @@ fn segment(c: &mut Criterion) {
     let data: Vec<f32> = (0..N * DIM).map(|_| rng.random::<f32>()).collect();
     let queries: Vec<f32> = (0..NQ * DIM).map(|_| rng.random::<f32>()).collect();
     let ids: Vec<VectorId> = (0..N as u64).map(VectorId).collect();
-    let params = HnswParams::new(Metric::L2).m(16).ef_construction(100).seed(SEED);
-    let build = |s: usize| SegmentedIndex::build(DIM, params, &data, &ids, SegmentPlan::Count(s)).unwrap();
+    let params = Params::new(Metric::L2).m(16).ef_construction(100).seed(SEED);
+    let build = |s: usize| SegmentedIndex::build_with_ids(DIM, params, &data, &ids, SegmentPlan::Count(s)).unwrap();
     let (one, four) = (build(1), build(4));
 
     let mut group = c.benchmark_group(format!("segments/random-{DIM}-{N}"));
@@ -33,7 +33,7 @@ fn segment(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("search_ef64", s), |b| {
             b.iter(|| {
                 for q in queries.chunks(DIM) {
-                    black_box(index.search(q, K, EF).unwrap());
+                    black_box(index.query(&Query::new(q, K).ef(EF)).unwrap());
                 }
             })
         });
@@ -41,7 +41,7 @@ fn segment(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new("search_sampled_ef64", 4), |b| {
         b.iter(|| {
             for q in queries.chunks(DIM) {
-                black_box(four.search_sampled(q, K, EF).unwrap());
+                black_box(four.query(&Query::new(q, K).ef(EF).fanout(Fanout::Sampled)).unwrap());
             }
         })
     });

@@ -1,59 +1,63 @@
-//! Segment parallelism: independent HNSW graphs built in parallel and searched together.
+//! omen's index types: [`Index`], one HNSW graph with the caller's ids, its deleted set and
+//! its searches; and [`SegmentedIndex`], many of them (segments) built in parallel and
+//! searched together with a merged top-k.
 //!
-//! A [`SegmentedIndex`] splits its vectors into segments ([`SegmentPlan`]: a fixed count, or a
-//! size cap at which a segment is sealed). Each [`Segment`] is an independent HNSW graph with
-//! its own entry point and its own map from local node ids to the caller's
-//! [`VectorId`](omen_graph::VectorId)s;
-//! segments share no mutable state, so they are built in parallel (rayon). A query searches
-//! every segment and merges the per-segment top-k into one global top-k, ordered by distance
-//! then id, each id at most once.
+//! An [`Index`] labels its graph's nodes with the caller's [`VectorId`](omen_graph::VectorId)s
+//! (`0, 1, 2, ...` unless the caller names them), hides deleted vectors from every search while
+//! their nodes keep routing, compacts them away, and saves and loads itself through
+//! `omen-store`. A [`SegmentedIndex`] splits its vectors into segments ([`SegmentPlan`]: a
+//! fixed count, or a size cap at which a segment is sealed); segments share no mutable state,
+//! so they are built in parallel (rayon). A query ([`Query`]) is checked once where it enters
+//! and answered by every segment; the per-segment top-k merge into one, ordered by distance
+//! then id, each id at most once ([`Fanout`]: on the caller's thread, on the rayon pool, or
+//! sampled). [`SegmentedIndex::merged`] folds the segments into one graph without rebuilding
+//! from scratch. Both shapes answer through the [`VectorIndex`] trait.
 //!
-//! This crate builds on `omen-build` and `omen-search`; it never touches a graph's storage
-//! except through `omen-graph`'s checked API. Metric preparation (cosine normalisation) and
-//! input errors for end users live in the `omen` facade.
+//! Vectors enter under the one rule of [`omen_distance::check_vector`] and are stored as their
+//! metric stores them ([`omen_distance::Metric::prepare`]: normalised under cosine), so a
+//! cosine index here behaves exactly as through the `omen` facade.
 //!
 //! **Invariants:** every segment passes `check_invariants()`; a result names the caller's id,
-//! never a segment-local one; merged results are sorted, unique and exactly `k` long.
-//!
-//! Besides [`SegmentedIndex::search`] (every segment with the same `k` and beam, on the
-//! caller's thread): [`SegmentedIndex::search_with_efs`] (a beam per segment),
-//! [`SegmentedIndex::search_parallel`] (the segments on the rayon pool) and
-//! [`SegmentedIndex::search_sampled`] (each segment asked for its likely share of the top `k`,
-//! searched again in full when the merged result shows it may hold more).
-//!
-//! [`SegmentedIndex::merged`] combines the segments into one graph without rebuilding from
-//! scratch: the largest segment's graph is kept and the other nodes are inserted into it,
-//! each search also started from the node's old neighbours already merged.
-//!
-//! [`SegmentedIndex::add_segment`] seals a new segment as data arrives;
-//! [`SegmentedIndex::delete`] hides a vector from every search while its node keeps routing
-//! its segment's walks (its id may then be given to a new vector: a replacement); a merge
-//! drops the deleted vectors, and so does [`SegmentedIndex::compact`], segment by segment. [`SegmentedIndex::search_filtered`]
-//! returns only the ids a filter accepts, each segment walking its graph or scanning the
-//! accepted vectors exactly, as its [`FilterPlan`](omen_search::FilterPlan) says.
+//! never a node number; results are sorted by (distance, id), hold each id once, and never a
+//! deleted vector.
 //!
 //! # Example
 //! ```
-//! use omen_build::HnswParams;
+//! use omen_build::Params;
 //! use omen_distance::Metric;
 //! use omen_graph::VectorId;
-//! use omen_segment::{SegmentPlan, SegmentedIndex};
+//! use omen_segment::{Fanout, Query, SegmentPlan, SegmentedIndex};
 //!
 //! let data: Vec<f32> = (0..2000).map(|i| (i as f32 * 0.7).sin()).collect(); // 1000 × d = 2
 //! let ids: Vec<VectorId> = (0..1000).map(|i| VectorId(10_000 + i)).collect();
-//! let index = SegmentedIndex::build(2, HnswParams::new(Metric::L2).m(8), &data, &ids, SegmentPlan::Count(4))?;
+//! let index = SegmentedIndex::build_with_ids(2, Params::new(Metric::L2).m(8), &data, &ids, SegmentPlan::Count(4))?;
 //! assert_eq!(index.segments().len(), 4);
-//! let hits = index.search(&data[20..22], 3, 32)?;
+//! let hits = index.query(&Query::new(&data[20..22], 3).ef(32).fanout(Fanout::Parallel))?;
 //! assert_eq!(hits[0].id, VectorId(10_010));
-//! # Ok::<(), omen_segment::SegmentError>(())
+//! # Ok::<(), omen_segment::Error>(())
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod error;
+mod fanout;
 mod index;
+mod merge;
+mod names;
+mod persist;
+mod plan;
+mod query;
+mod segmented;
+mod shape;
 
-pub use crate::index::{
-    Hit, Segment, SegmentError, SegmentId, SegmentParts, SegmentPlan, SegmentedIndex, sampling_limit,
+pub use crate::{
+    error::Error,
+    fanout::sampling_limit,
+    index::Index,
+    plan::{SegmentId, SegmentPlan},
+    query::{Fanout, Filter, Neighbor, Query},
+    segmented::{SegmentParts, SegmentedIndex},
+    shape::VectorIndex,
 };
 
 /// The README's example, compiled and run as a doctest so it stays true.

@@ -3,22 +3,22 @@
 //! checked, vectors mapped, not read).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use omen_build::{HnswParams, build_parallel};
+use omen_build::{Params, build_parallel};
 use omen_distance::Metric;
 use omen_search::Rows;
-use omen_store::{Labels, Settings, load_graph, open_graph_mapped, save_graph};
+use omen_store::{Labels, load_graph, open_graph_mapped, save_graph};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 const N: usize = 20_000;
 const DIM: usize = 128;
 const SEED: u64 = 42;
-const SETTINGS: Settings = Settings { metric: Metric::L2, ef_construction: 200, ef_search: 64, seed: SEED };
+const SETTINGS: Params = Params { metric: Metric::L2, m: 16, ef_construction: 200, ef_search: 64, seed: SEED };
 
 fn store(c: &mut Criterion) {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(SEED);
     let data: Vec<f32> = (0..N * DIM).map(|_| rng.random::<f32>()).collect();
-    let params = HnswParams::new(Metric::L2).m(16).ef_construction(100).seed(SEED);
+    let params = Params::new(Metric::L2).m(16).ef_construction(100).seed(SEED);
     let g = build_parallel(params, Rows::dense(&data, DIM)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("index.omen");

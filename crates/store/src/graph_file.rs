@@ -1,28 +1,15 @@
-//! Graph files: one graph, the settings it was built with, and optionally its caller ids.
+//! Graph files: one graph, the parameters it was built with, and optionally its caller ids.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
-use omen_distance::Metric;
+use omen_build::Params;
+use omen_distance::{Metric, check_vector};
 use omen_graph::{GraphParts, HnswGraph, Layer, MAX_DIM, MAX_M, MappedParts, NodeId, VectorId, VectorRows};
 
 use crate::StoreError;
 use crate::container::{FileKind, Reader, Section, write_file};
-
-/// The settings stored beside a graph: what an index needs besides the graph to answer and to
-/// grow as before.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Settings {
-    /// The metric the caller chose (a cosine index stores normalised vectors).
-    pub metric: Metric,
-    /// Beam width the graph was built with.
-    pub ef_construction: usize,
-    /// Default search beam width.
-    pub ef_search: usize,
-    /// Seed of the layer draws.
-    pub seed: u64,
-}
 
 /// What a graph file may hold besides the graph: the caller's id of each node, and which
 /// nodes are deleted (a bitset, bit `i % 64` of word `i / 64` for node `i`).
@@ -48,8 +35,8 @@ impl<'a> Labels<'a> {
 /// A graph read back from a file.
 #[derive(Debug)]
 pub struct StoredGraph {
-    /// The settings saved with it.
-    pub settings: Settings,
+    /// The parameters saved with it (`m` is the graph's).
+    pub params: Params,
     /// The graph, checked ([`HnswGraph::check_invariants`] holds).
     pub graph: HnswGraph,
     /// The caller's id of each node, when saved with ids (no two live nodes share one).
@@ -81,31 +68,30 @@ fn metric_from_code(code: u32) -> Result<Metric, StoreError> {
     }
 }
 
-/// Both graph files (at byte 40 of `meta`) and manifests (at byte 16) store their
-/// [`Settings`] as 32 bytes: metric `u32`, reserved `u32` (0), `ef_construction`, `ef_search`
-/// and seed as `u64`s.
-impl Settings {
-    pub(crate) fn put(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&metric_code(self.metric).to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
-        for v in [self.ef_construction as u64, self.ef_search as u64, self.seed] {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
+/// Both graph files (at byte 40 of `meta`) and manifests (at byte 16) store the [`Params`]
+/// as 32 bytes: metric `u32`, reserved `u32` (0), `ef_construction`, `ef_search` and seed as
+/// `u64`s (`m` is the graph's own, stored with its shape).
+pub(crate) fn put_params(params: &Params, out: &mut Vec<u8>) {
+    out.extend_from_slice(&metric_code(params.metric).to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    for v in [params.ef_construction as u64, params.ef_search as u64, params.seed] {
+        out.extend_from_slice(&v.to_le_bytes());
     }
+}
 
-    /// Reads the settings block at byte `at` of `f`, checking every field.
-    pub(crate) fn read(f: &Fields<'_>, at: usize) -> Result<Settings, StoreError> {
-        let metric = metric_from_code(f.u32(at))?;
-        if f.u32(at + 4) != 0 {
-            return Err(StoreError::Malformed("reserved settings field is not zero".into()));
-        }
-        Ok(Settings {
-            metric,
-            ef_construction: f.size(at + 8, "ef_construction", 1..=usize::MAX)?,
-            ef_search: f.size(at + 16, "ef_search", 1..=usize::MAX)?,
-            seed: f.u64(at + 24),
-        })
+/// Reads the parameter block at byte `at` of `f`, checking every field; `m` is the graph's.
+pub(crate) fn read_params(f: &Fields<'_>, at: usize, m: usize) -> Result<Params, StoreError> {
+    let metric = metric_from_code(f.u32(at))?;
+    if f.u32(at + 4) != 0 {
+        return Err(StoreError::Malformed("reserved settings field is not zero".into()));
     }
+    Ok(Params {
+        metric,
+        m,
+        ef_construction: f.size(at + 8, "ef_construction", 1..=usize::MAX)?,
+        ef_search: f.size(at + 16, "ef_search", 1..=usize::MAX)?,
+        seed: f.u64(at + 24),
+    })
 }
 
 /// Opens `path` for reading; returns it with its length.
@@ -145,14 +131,14 @@ fn mul(parts: &[usize], what: &str) -> Result<usize, StoreError> {
         .ok_or_else(|| StoreError::Malformed(format!("{what} size overflows")))
 }
 
-/// Saves `graph` with `settings` and `labels` to `path`, atomically: a crash during the save
+/// Saves `graph` with `params` (whose `m` is the graph's) and `labels` to `path`, atomically: a crash during the save
 /// leaves the previous file at `path` intact. Returns the new file's header checksum. Call it
 /// while no writer changes the graph.
 ///
 /// # Panics
 /// If `labels` hold ids of another length than `graph.len()`, or a bitset of another length
 /// than `graph.len().div_ceil(64)`.
-pub fn save_graph(path: &Path, settings: &Settings, graph: &HnswGraph, labels: Labels<'_>) -> Result<u64, StoreError> {
+pub fn save_graph(path: &Path, params: &Params, graph: &HnswGraph, labels: Labels<'_>) -> Result<u64, StoreError> {
     let n = graph.len();
     let Labels { ids, deleted, next_id } = labels;
     if let Some(ids) = ids {
@@ -168,7 +154,7 @@ pub fn save_graph(path: &Path, settings: &Settings, graph: &HnswGraph, labels: L
         meta.extend_from_slice(&(v as u64).to_le_bytes());
     }
     meta.extend_from_slice(&graph.entry_point().map_or(u64::MAX, |e| u64::from(e.0)).to_le_bytes());
-    settings.put(&mut meta);
+    put_params(params, &mut meta);
     meta.extend_from_slice(&(upper_rows as u64).to_le_bytes());
     debug_assert_eq!(meta.len(), META_LEN);
 
@@ -219,9 +205,9 @@ pub(crate) fn with_path(e: StoreError, path: &Path) -> StoreError {
     }
 }
 
-/// What precedes the large sections of a graph file: settings, sizes, top layers.
+/// What precedes the large sections of a graph file: parameters, sizes, top layers.
 struct Head {
-    settings: Settings,
+    params: Params,
     checksum: u64,
     dim: usize,
     stride: usize,
@@ -263,13 +249,13 @@ fn read_head<R: Read>(r: &mut Reader<R>) -> Result<Head, StoreError> {
         u64::MAX => None,
         e => Some(NodeId(u32::try_from(e).map_err(|_| StoreError::Malformed(format!("entry point {e}")))?)),
     };
-    let settings = Settings::read(&f, 40)?;
+    let params = read_params(&f, 40, m)?;
     let upper_rows = f.size(72, "upper rows", 0..=usize::MAX)?;
     let tops: Vec<Layer> = r.read_vec("tops", n)?.into_iter().map(Layer).collect();
     if tops.iter().map(|t| t.idx()).sum::<usize>() != upper_rows {
         return Err(StoreError::Malformed("upper row count does not match the top layers".into()));
     }
-    Ok(Head { settings, checksum, dim, stride, m, n, entry, upper_rows, tops })
+    Ok(Head { params, checksum, dim, stride, m, n, entry, upper_rows, tops })
 }
 
 /// The tag of the optional section holding the next id (format version 2).
@@ -348,9 +334,15 @@ pub fn read_graph(src: impl Read, len: u64) -> Result<StoredGraph, StoreError> {
     r.read_into("vectors", vectors.as_bytes_mut())?;
     vectors.from_le_in_place();
     let StoredLabels { ids, deleted, next_id } = read_labels(&mut r, h.n)?;
-    let Head { settings, checksum, dim, m, entry, tops, .. } = h;
+    let Head { params, checksum, dim, m, entry, tops, .. } = h;
     let graph = HnswGraph::from_parts(GraphParts { dim, m, tops, vectors, layer0, upper, entry })?;
-    Ok(StoredGraph { settings, graph, ids, deleted, next_id, checksum })
+    // The rule every vector meets on its way in (the graph checked finiteness; l2 and ip
+    // also bound the norm).
+    for node in 0..graph.len() {
+        let v = graph.vector(NodeId(node as u32));
+        check_vector(params.metric, v, dim).map_err(|e| StoreError::Malformed(format!("vector {node} {e}")))?;
+    }
+    Ok(StoredGraph { params, graph, ids, deleted, next_id, checksum })
 }
 
 /// Opens a graph file in place: the vectors and links stay in the file, mapped into memory,
@@ -394,9 +386,9 @@ fn open_mapped(path: &Path) -> Result<StoredGraph, StoreError> {
         0 => None,
         len => Some(crate::mapped::map(&file, vectors.offset, len).map_err(|e| StoreError::io(path, &e))?),
     };
-    let Head { settings, checksum, dim, m, entry, tops, .. } = h;
+    let Head { params, checksum, dim, m, entry, tops, .. } = h;
     let graph = HnswGraph::from_mapped(MappedParts { dim, m, tops, vectors, layer0, upper, entry })?;
-    Ok(StoredGraph { settings, graph, ids, deleted, next_id, checksum })
+    Ok(StoredGraph { params, graph, ids, deleted, next_id, checksum })
 }
 
 fn read_words<R: Read>(r: &mut Reader<R>, tag: &str, words: usize) -> Result<Vec<u32>, StoreError> {

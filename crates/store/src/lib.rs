@@ -1,6 +1,6 @@
 //! A versioned, checksummed file format for omen's HNSW graphs.
 //!
-//! [`save_graph`] writes one [`HnswGraph`](omen_graph::HnswGraph) with its [`Settings`] (and,
+//! [`save_graph`] writes one [`HnswGraph`](omen_graph::HnswGraph) with its [`Params`](omen_build::Params) (and,
 //! optionally, [`Labels`]: the caller's id of each node and the deleted nodes); [`load_graph`] reads it back. [`save_segments`] and
 //! [`load_segments`] do the same for a folder of segments and its manifest. The layout is
 //! documented in `docs/format.md`: magic bytes, format version, file kind, a section table, and
@@ -16,7 +16,8 @@
 //! ```
 //! use omen_distance::Metric;
 //! use omen_graph::{HnswGraph, Layer};
-//! use omen_store::{Labels, Settings, load_graph, save_graph};
+//! use omen_build::Params;
+//! use omen_store::{Labels, load_graph, save_graph};
 //!
 //! let mut g = HnswGraph::new(2, 4)?;
 //! let a = g.push_node(&[0.0, 0.0], Layer(0))?;
@@ -26,11 +27,11 @@
 //!
 //! let dir = tempfile::tempdir()?;
 //! let path = dir.path().join("tiny.omen");
-//! let settings = Settings { metric: Metric::L2, ef_construction: 200, ef_search: 64, seed: 1 };
-//! save_graph(&path, &settings, &g, Labels::default())?;
+//! let params = Params::new(Metric::L2).m(4).seed(1);
+//! save_graph(&path, &params, &g, Labels::default())?;
 //!
 //! let back = load_graph(&path)?;
-//! assert_eq!(back.settings, settings);
+//! assert_eq!(back.params, params);
 //! assert_eq!(back.graph.neighbors(a, Layer(0)), [b]);
 //! assert_eq!(back.graph.vector(b), [1.0, 0.0]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -51,9 +52,7 @@ use std::path::Path;
 pub use crate::{
     container::{FORMAT_VERSION, FileInfo, FileKind, MAGIC, OLDEST_READ_VERSION, SectionInfo},
     error::StoreError,
-    graph_file::{
-        Labels, Settings, StoredGraph, graph_from_bytes, load_graph, open_graph_mapped, read_graph, save_graph,
-    },
+    graph_file::{Labels, StoredGraph, graph_from_bytes, load_graph, open_graph_mapped, read_graph, save_graph},
     segments::{
         MANIFEST, SegmentRef, StoredSegment, StoredSegments, load_segments, open_segments_mapped, save_segments,
         segment_file_name,

@@ -1,7 +1,7 @@
 //! Segmented indexes on disk: a folder of graph files and one manifest naming them.
 //!
 //! ```text
-//! DIR/manifest.omen                     settings, generation, per segment: length and checksum
+//! DIR/manifest.omen                     parameters, generation, per segment: length and checksum
 //! DIR/segment-<generation>-<i>.omen     graph file of segment i, with its caller ids
 //! ```
 //! A save writes the new generation's segment files first and the manifest last (atomically),
@@ -16,7 +16,11 @@ use omen_graph::{HnswGraph, MAX_DIM, MAX_M, VectorId};
 
 use crate::StoreError;
 use crate::container::{FileKind, Reader, Section, write_file};
-use crate::graph_file::{Fields, Labels, NEXT_ID, Settings, load_graph, open_graph_mapped, read_next_id, save_graph};
+use omen_build::Params;
+
+use crate::graph_file::{
+    Fields, Labels, NEXT_ID, load_graph, open_graph_mapped, put_params, read_next_id, read_params, save_graph,
+};
 
 /// The manifest's file name inside a segmented index's folder.
 pub const MANIFEST: &str = "manifest.omen";
@@ -37,12 +41,10 @@ pub struct StoredSegment {
 /// A segmented index read back from its folder.
 #[derive(Debug)]
 pub struct StoredSegments {
-    /// The settings (the seed is segment 0's; segment `i` drew its layers from `seed + i`).
-    pub settings: Settings,
+    /// The parameters (the seed is segment 0's; segment `i` drew its layers from `seed + i`).
+    pub params: Params,
     /// The vectors' dimension.
     pub dim: usize,
-    /// The graphs' `m`.
-    pub m: usize,
     /// The segments in order; no id appears in two.
     pub segments: Vec<StoredSegment>,
     /// The id the index hands out next, when it was saved with one (version 1 manifests have
@@ -66,12 +68,11 @@ pub fn segment_file_name(generation: u64, index: usize) -> String {
     format!("segment-{generation:016x}-{index:05}.omen")
 }
 
-/// A manifest's contents: settings, dimension, m, save generation, and per segment its length
+/// A manifest's contents: parameters (with m), dimension, save generation, and per segment its length
 /// and its file's header checksum.
 struct Manifest {
-    settings: Settings,
+    params: Params,
     dim: usize,
-    m: usize,
     generation: u64,
     entries: Vec<(u64, u64)>,
     // Checked against the segments' ids once they are read.
@@ -89,7 +90,7 @@ fn read_manifest(dir: &Path) -> Result<Manifest, StoreError> {
     let f = Fields(&meta);
     let dim = f.size(0, "dim", 1..=MAX_DIM)?;
     let m = f.size(8, "m", 2..=MAX_M)?;
-    let settings = Settings::read(&f, 16)?;
+    let params = read_params(&f, 16, m)?;
     let count = f.size(48, "segment count", 1..=usize::from(u16::MAX))?;
     let generation = f.u64(56);
     let _total = f.u64(64);
@@ -97,7 +98,7 @@ fn read_manifest(dir: &Path) -> Result<Manifest, StoreError> {
     let next_id = read_next_id(&mut r, 0)?;
     r.finish()?;
     let entries = table.chunks_exact(ENTRY_LEN).map(|e| (Fields(e).u64(0), Fields(e).u64(8))).collect();
-    Ok(Manifest { settings, dim, m, generation, entries, next_id })
+    Ok(Manifest { params, dim, generation, entries, next_id })
 }
 
 /// Saves segments into folder `dir`, created if missing, with the id the index hands out next
@@ -107,7 +108,7 @@ fn read_manifest(dir: &Path) -> Result<Manifest, StoreError> {
 /// leaves `dir` opening as the previous save or the new one, never a mix.
 pub fn save_segments(
     dir: &Path,
-    settings: &Settings,
+    params: &Params,
     segments: &[SegmentRef<'_>],
     next_id: Option<VectorId>,
 ) -> Result<(), StoreError> {
@@ -134,9 +135,9 @@ pub fn save_segments(
 
     let mut table = Vec::with_capacity(segments.len() * ENTRY_LEN);
     for (i, &SegmentRef { graph, ids, deleted }) in segments.iter().enumerate() {
-        let seg_settings = Settings { seed: settings.seed.wrapping_add(i as u64), ..*settings };
+        let seg_params = Params { seed: params.seed.wrapping_add(i as u64), ..*params };
         let path = dir.join(segment_file_name(generation, i));
-        let checksum = save_graph(&path, &seg_settings, graph, Labels { ids: Some(ids), deleted, next_id: None })?;
+        let checksum = save_graph(&path, &seg_params, graph, Labels { ids: Some(ids), deleted, next_id: None })?;
         for v in [graph.len() as u64, checksum, 0, 0] {
             table.extend_from_slice(&v.to_le_bytes());
         }
@@ -145,7 +146,7 @@ pub fn save_segments(
     let mut meta = Vec::with_capacity(META_LEN);
     meta.extend_from_slice(&(dim as u64).to_le_bytes());
     meta.extend_from_slice(&(m as u64).to_le_bytes());
-    settings.put(&mut meta);
+    put_params(params, &mut meta);
     for v in [segments.len() as u64, generation, total as u64] {
         meta.extend_from_slice(&v.to_le_bytes());
     }
@@ -186,7 +187,7 @@ fn read_segments(
     dir: &Path,
     open: impl Fn(&Path) -> Result<crate::StoredGraph, StoreError>,
 ) -> Result<StoredSegments, StoreError> {
-    let Manifest { settings, dim, m, generation, entries, next_id } = read_manifest(dir)?;
+    let Manifest { params, dim, generation, entries, next_id } = read_manifest(dir)?;
     let mut segments = Vec::with_capacity(entries.len());
     let mut seen = HashSet::new();
     for (i, &(len, checksum)) in entries.iter().enumerate() {
@@ -197,7 +198,7 @@ fn read_segments(
             return bad("not the file the manifest names (checksum differs)".into());
         }
         let g = &stored.graph;
-        if g.dim() != dim || g.m() != m || g.len() as u64 != len || stored.settings.metric != settings.metric {
+        if g.dim() != dim || g.m() != params.m || g.len() as u64 != len || stored.params.metric != params.metric {
             return bad("dimension, m, length or metric differs from the manifest".into());
         }
         let Some(ids) = stored.ids else { return bad("segment file without ids".into()) };
@@ -213,5 +214,5 @@ fn read_segments(
         }
         segments.push(StoredSegment { graph: stored.graph, ids, deleted: stored.deleted });
     }
-    Ok(StoredSegments { settings, dim, m, segments, next_id })
+    Ok(StoredSegments { params, dim, segments, next_id })
 }

@@ -1,7 +1,7 @@
 //! Sequential construction: invariants after every insertion, determinism, recall, bad input.
 
-use omen_build::{BuildError, HnswBuilder, HnswParams, build_parallel, build_sequential};
-use omen_distance::{Distance, Metric};
+use omen_build::{BuildError, HnswBuilder, Params, build_parallel, build_sequential};
+use omen_distance::{Distance, Metric, VectorError};
 use omen_graph::{GraphStats, HnswGraph, Layer, NodeId};
 use omen_search::{Rows, SearchScratch, brute_force_batch, knn_search, recall_at_k};
 use rand::{RngExt, SeedableRng};
@@ -27,7 +27,7 @@ fn clustered(n: usize, dim: usize, seed: u64) -> Vec<f32> {
     res
 }
 
-fn recall(params: HnswParams, data: &[f32], queries: &[f32], dim: usize, ef: usize) -> f64 {
+fn recall(params: Params, data: &[f32], queries: &[f32], dim: usize, ef: usize) -> f64 {
     let graph = build_sequential(params, Rows::dense(data, dim)).unwrap();
     let dist = Distance::new(params.metric);
     let truth: Vec<Vec<NodeId>> = brute_force_batch(Rows::of_graph(&graph), &dist, Rows::dense(queries, dim), 10)
@@ -38,7 +38,7 @@ fn recall(params: HnswParams, data: &[f32], queries: &[f32], dim: usize, ef: usi
     let mut scratch = SearchScratch::new();
     let found: Vec<Vec<NodeId>> = (0..queries.len() / dim)
         .map(|q| {
-            let hits = knn_search(&graph, &dist, &queries[q * dim..(q + 1) * dim], 10, ef, &mut scratch).unwrap();
+            let hits = knn(&graph, &dist, &queries[q * dim..(q + 1) * dim], 10, ef, &mut scratch);
             hits.into_iter().map(|n| n.id).collect()
         })
         .collect();
@@ -51,7 +51,7 @@ fn invariants_hold_after_every_single_insertion() {
     for (metric, seed) in [(Metric::L2, 1), (Metric::Cosine, 2), (Metric::InnerProduct, 3)] {
         let dim = 8;
         let data = clustered(400, dim, seed);
-        let params = HnswParams::new(metric).m(4).ef_construction(32).seed(seed);
+        let params = Params::new(metric).m(4).ef_construction(32).seed(seed);
         let mut b = HnswBuilder::new(params).unwrap();
         let mut g = b.new_graph(dim).unwrap();
         for (i, v) in data.chunks(dim).enumerate() {
@@ -70,7 +70,7 @@ fn invariants_hold_after_every_single_insertion() {
 fn same_seed_same_graph_other_seed_other_graph() {
     let dim = 16;
     let data = uniform(500, dim, 9);
-    let params = HnswParams::new(Metric::L2).m(6).ef_construction(40).seed(77);
+    let params = Params::new(Metric::L2).m(6).ef_construction(40).seed(77);
     let a = build_sequential(params, Rows::dense(&data, dim)).unwrap();
     let b = build_sequential(params, Rows::dense(&data, dim)).unwrap();
     let c = build_sequential(params.seed(78), Rows::dense(&data, dim)).unwrap();
@@ -95,7 +95,7 @@ fn recall_at_10_on_random_and_clustered_data() {
         ("uniform", uniform(3000, dim, 5), uniform(200, dim, 6)),
         ("clustered", clustered(3000, dim, 7), clustered(200, dim, 7 + 1000)),
     ] {
-        let r = recall(HnswParams::new(Metric::L2).seed(3), &data, &queries, dim, 128);
+        let r = recall(Params::new(Metric::L2).seed(3), &data, &queries, dim, 128);
         assert!(r >= 0.95, "{name}: recall@10 {r:.4} at ef 128");
     }
 }
@@ -104,7 +104,7 @@ fn recall_at_10_on_random_and_clustered_data() {
 fn layers_shrink_geometrically_and_graph_stays_connected() {
     let dim = 16;
     let data = clustered(4000, dim, 21);
-    let g = build_sequential(HnswParams::new(Metric::L2).m(8).seed(4), Rows::dense(&data, dim)).unwrap();
+    let g = build_sequential(Params::new(Metric::L2).m(8).seed(4), Rows::dense(&data, dim)).unwrap();
     let s = GraphStats::measure(&g);
     let bottom = s.bottom().unwrap();
     assert_eq!(bottom.n_nodes, 4000);
@@ -117,23 +117,35 @@ fn layers_shrink_geometrically_and_graph_stays_connected() {
 
 #[test]
 fn bad_parameters_and_vectors_are_typed_errors() {
-    assert!(matches!(HnswBuilder::new(HnswParams::new(Metric::L2).m(1)), Err(BuildError::BadM { m: 1, .. })));
+    assert!(matches!(HnswBuilder::new(Params::new(Metric::L2).m(1)), Err(BuildError::BadM { m: 1, .. })));
     assert!(matches!(
-        HnswBuilder::new(HnswParams::new(Metric::L2).ef_construction(0)),
+        HnswBuilder::new(Params::new(Metric::L2).ef_construction(0)),
         Err(BuildError::BadEfConstruction { .. })
     ));
-    let mut b = HnswBuilder::new(HnswParams::new(Metric::L2).m(4)).unwrap();
+    let mut b = HnswBuilder::new(Params::new(Metric::L2).m(4)).unwrap();
     let mut g = b.new_graph(3).unwrap();
     b.insert(&mut g, &[1.0, 2.0, 3.0]).unwrap();
-    assert!(matches!(b.insert(&mut g, &[1.0, 2.0]), Err(BuildError::DimensionMismatch { expected: 3, got: 2, .. })));
-    assert!(matches!(b.insert(&mut g, &[1.0, f32::NAN, 3.0]), Err(BuildError::NonFinite { col: 1, .. })));
-    assert!(matches!(b.insert(&mut g, &[f32::INFINITY, 0.0, 3.0]), Err(BuildError::NonFinite { col: 0, .. })));
+    assert!(matches!(
+        b.insert(&mut g, &[1.0, 2.0]),
+        Err(BuildError::Vector { source: VectorError::DimensionMismatch { expected: 3, got: 2 }, .. })
+    ));
+    assert!(matches!(
+        b.insert(&mut g, &[1.0, f32::NAN, 3.0]),
+        Err(BuildError::Vector { source: VectorError::NonFinite { col: 1, .. }, .. })
+    ));
+    assert!(matches!(
+        b.insert(&mut g, &[f32::INFINITY, 0.0, 3.0]),
+        Err(BuildError::Vector { source: VectorError::NonFinite { col: 0, .. }, .. })
+    ));
     // A batch with one bad row inserts nothing.
     let batch = [0.0, 0.0, 0.0, 1.0, f32::NEG_INFINITY, 1.0];
-    assert!(matches!(b.insert_all(&mut g, Rows::dense(&batch, 3)), Err(BuildError::NonFinite { row: 1, col: 1, .. })));
+    assert!(matches!(
+        b.insert_all(&mut g, Rows::dense(&batch, 3)),
+        Err(BuildError::Vector { row: 1, source: VectorError::NonFinite { col: 1, .. } })
+    ));
     assert_eq!(g.len(), 1);
     assert!(matches!(b.link_batch(&g, 0..5), Err(BuildError::Graph(omen_graph::GraphError::UnknownNode { .. }))));
-    let mut other = HnswBuilder::new(HnswParams::new(Metric::L2).m(5)).unwrap();
+    let mut other = HnswBuilder::new(Params::new(Metric::L2).m(5)).unwrap();
     assert!(matches!(other.insert(&mut g, &[0.0; 3]), Err(BuildError::GraphMismatch { graph_m: 4, params_m: 5 })));
     assert_eq!(g.check_invariants(), Ok(()));
 }
@@ -142,10 +154,10 @@ fn bad_parameters_and_vectors_are_typed_errors() {
 fn identical_vectors_build_and_search() {
     let dim = 4;
     let data = vec![0.5f32; 300 * dim];
-    let g = build_sequential(HnswParams::new(Metric::L2).m(4).ef_construction(16), Rows::dense(&data, dim)).unwrap();
+    let g = build_sequential(Params::new(Metric::L2).m(4).ef_construction(16), Rows::dense(&data, dim)).unwrap();
     assert_eq!(g.check_invariants(), Ok(()));
     let mut scratch = SearchScratch::new();
-    let hits = knn_search(&g, &Distance::new(Metric::L2), &[0.5; 4], 10, 20, &mut scratch).unwrap();
+    let hits = knn(&g, &Distance::new(Metric::L2), &[0.5; 4], 10, 20, &mut scratch);
     assert_eq!(hits.len(), 10);
     // Tied links leave most of 300 identical vectors without in-links: the walk reaches fewer
     // than 10, the exact scan answers, and the fallback is counted rather than hidden.
@@ -168,7 +180,7 @@ fn all_links(g: &omen_graph::HnswGraph) -> Vec<Vec<NodeId>> {
 fn parallel_path_on_one_thread_builds_the_sequential_graph() {
     let dim = 16;
     let data = clustered(1500, dim, 31);
-    let params = HnswParams::new(Metric::L2).m(8).ef_construction(64).seed(5);
+    let params = Params::new(Metric::L2).m(8).ef_construction(64).seed(5);
     let seq = build_sequential(params, Rows::dense(&data, dim)).unwrap();
     let par = pool(1).install(|| build_parallel(params, Rows::dense(&data, dim))).unwrap();
     assert_eq!(all_links(&seq), all_links(&par));
@@ -185,7 +197,7 @@ fn recall_at_ef128(g: &HnswGraph, queries: &[f32], dim: usize) -> f64 {
     let mut scratch = SearchScratch::new();
     let found: Vec<Vec<NodeId>> = queries
         .chunks(dim)
-        .map(|q| knn_search(g, &dist, q, 10, 128, &mut scratch).unwrap().into_iter().map(|n| n.id).collect())
+        .map(|q| knn(g, &dist, q, 10, 128, &mut scratch).into_iter().map(|n| n.id).collect())
         .collect();
     assert_eq!(scratch.exact_fallbacks(), 0);
     recall_at_k(&found, &truth, 10)
@@ -206,7 +218,7 @@ fn parallel_build_keeps_invariants_links_and_recall() {
     let dim = 32;
     let data = clustered(6000, dim, 41);
     let queries = clustered(200, dim, 41 + 1000);
-    let params = HnswParams::new(Metric::L2).seed(6);
+    let params = Params::new(Metric::L2).seed(6);
     let one = pool(1).install(|| build_parallel(params, Rows::dense(&data, dim))).unwrap();
     let seq = recall_at_ef128(&one, &queries, dim);
     assert!(seq >= 0.95, "one thread: recall@10 {seq:.4}");
@@ -232,7 +244,7 @@ fn parallel_build_keeps_invariants_links_and_recall() {
 fn searches_during_a_parallel_batch_return_valid_results() {
     let dim = 16;
     let data = uniform(8000, dim, 51);
-    let params = HnswParams::new(Metric::L2).m(8).ef_construction(64).seed(7);
+    let params = Params::new(Metric::L2).m(8).ef_construction(64).seed(7);
     let mut b = HnswBuilder::new(params).unwrap();
     let mut g = b.new_graph(dim).unwrap();
     // A linked first half, so searches have a graph to walk from the start.
@@ -247,7 +259,7 @@ fn searches_during_a_parallel_batch_return_valid_results() {
                 let mut scratch = SearchScratch::new();
                 let queries = uniform(300, dim, 100 + t);
                 for q in queries.chunks(dim) {
-                    let hits = omen_search::knn_search_checked(g, &dist, q, 10, 32, &mut scratch).to_vec();
+                    let hits = knn(g, &dist, q, 10, 32, &mut scratch);
                     assert!(!hits.is_empty() && hits.len() <= 10);
                     assert!(hits.windows(2).all(|w| w[0] < w[1]), "sorted, no duplicates");
                     for h in &hits {
@@ -277,7 +289,7 @@ mod compaction {
             .collect();
         let mut scratch = SearchScratch::new();
         let found: Vec<Vec<NodeId>> = (0..q.len())
-            .map(|i| knn_search(g, &dist, q.row(i), 10, ef, &mut scratch).unwrap().into_iter().map(|n| n.id).collect())
+            .map(|i| knn(g, &dist, q.row(i), 10, ef, &mut scratch).into_iter().map(|n| n.id).collect())
             .collect();
         recall_at_k(&found, &truth, 10)
     }
@@ -286,7 +298,7 @@ mod compaction {
     fn compaction_keeps_live_nodes_in_order_with_valid_lists_and_recall() {
         let dim = 16;
         let data = clustered(6_000, dim, 1);
-        let params = HnswParams::new(Metric::L2).ef_construction(100);
+        let params = Params::new(Metric::L2).ef_construction(100);
         let g = build_sequential(params, Rows::dense(&data, dim)).unwrap();
         let builder = HnswBuilder::new(params).unwrap();
         let queries = clustered(200, dim, 2);
@@ -326,7 +338,7 @@ mod compaction {
         g.set_neighbors(NodeId(0), Layer(0), &[NodeId(1)]).unwrap();
         g.set_neighbors(NodeId(1), Layer(0), &[NodeId(0), NodeId(2)]).unwrap();
         g.set_neighbors(NodeId(2), Layer(0), &[NodeId(1)]).unwrap();
-        let builder = HnswBuilder::new(HnswParams::new(Metric::L2).m(2)).unwrap();
+        let builder = HnswBuilder::new(Params::new(Metric::L2).m(2)).unwrap();
         let c = builder.compact(&g, &|n: NodeId| n == NodeId(1)).unwrap();
         assert_eq!(c.graph.check_invariants(), Ok(()));
         assert_eq!(c.kept.len(), 2);
@@ -360,7 +372,7 @@ fn nodes_the_repair_cuts_off_from_the_entry_point_are_linked_again() {
     }
     g.promote_entry(NodeId(0));
     assert_eq!(GraphStats::measure(&g).bottom().unwrap().unreachable, 0);
-    let builder = HnswBuilder::new(HnswParams::new(Metric::L2).m(2)).unwrap();
+    let builder = HnswBuilder::new(Params::new(Metric::L2).m(2)).unwrap();
     let c = builder.compact(&g, &|n: NodeId| n == NodeId(4)).unwrap();
     assert_eq!(c.graph.check_invariants(), Ok(()));
     assert_eq!((c.repaired, c.relinked, c.islands), (1, 0, 2), "0 repaired, then 5 and 6 (now 4 and 5) linked again");
@@ -372,7 +384,7 @@ fn marked_lists_are_the_heuristics_own_and_the_checker_catches_one_that_is_not()
     let dim = 8;
     let data = uniform(3000, dim, 61);
     let dist = Distance::new(Metric::L2);
-    let params = HnswParams::new(Metric::L2).m(6).ef_construction(64).seed(8);
+    let params = Params::new(Metric::L2).m(6).ef_construction(64).seed(8);
     let g = build_sequential(params, Rows::dense(&data, dim)).unwrap();
     assert_eq!(omen_build::check_marks(&g, &dist), Ok(()));
     let marked = (0..g.len() as u32).filter(|&i| g.lock(NodeId(i)).unwrap().is_marked(omen_graph::Layer(0))).count();
@@ -396,4 +408,16 @@ fn marked_lists_are_the_heuristics_own_and_the_checker_catches_one_that_is_not()
         .unwrap();
     let v = omen_build::check_marks(&g, &dist).unwrap_err();
     assert_eq!((v.node, v.member, v.blocker), (NodeId(node as u32), NodeId(b as u32), NodeId(a as u32)));
+}
+
+/// [`knn_search`] of a request made for `g`.
+fn knn(
+    g: &HnswGraph,
+    dist: &Distance,
+    q: &[f32],
+    k: usize,
+    ef: usize,
+    s: &mut SearchScratch,
+) -> Vec<omen_search::Neighbor> {
+    knn_search(g, dist, &omen_search::Request::new(dist.metric(), g.dim(), q, k, ef).unwrap(), s)
 }

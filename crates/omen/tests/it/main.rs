@@ -1,6 +1,6 @@
 //! The facade: bad input is a typed error and changes nothing; results are right.
 
-use omen::{Error, Index, Metric, Params, VectorId};
+use omen::{BuildError, Error, Fanout, GraphError, Index, Metric, Params, Query, SearchError, VectorError, VectorId};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -16,29 +16,50 @@ pub(crate) fn random(n: usize, dim: usize, seed: u64) -> Vec<f32> {
 
 #[test]
 fn bad_input_is_a_typed_error_and_changes_nothing() {
-    assert_eq!(Index::new(0, Metric::L2, Params::default()).unwrap_err(), Error::ZeroDimension);
-    assert!(matches!(Index::new(4, Metric::L2, Params::default().m(1)), Err(Error::BadParameter(_))));
-    assert!(matches!(Index::new(4, Metric::L2, Params::default().ef_construction(0)), Err(Error::BadParameter(_))));
-    assert!(matches!(Index::new(4, Metric::L2, Params::default().ef_search(0)), Err(Error::BadParameter(_))));
+    assert_eq!(
+        Index::new(0, Params::new(Metric::L2)).unwrap_err(),
+        BuildError::Graph(GraphError::ZeroDimension).into()
+    );
+    assert!(matches!(Index::new(4, Params::new(Metric::L2).m(1)), Err(Error::Build(BuildError::BadM { m: 1, .. }))));
+    assert!(matches!(
+        Index::new(4, Params::new(Metric::L2).ef_construction(0)),
+        Err(Error::Build(BuildError::BadEfConstruction { .. }))
+    ));
+    assert!(matches!(Index::new(4, Params::new(Metric::L2).ef_search(0)), Err(Error::Build(BuildError::BadEfSearch))));
 
-    let mut index = Index::new(4, Metric::L2, Params::default()).unwrap();
+    let mut index = Index::new(4, Params::new(Metric::L2)).unwrap();
     assert_eq!(index.search(&[0.0; 4], 1), Err(Error::EmptyIndex));
     index.add_batch(&random(50, 4, 1)).unwrap();
     let before = index.search(&[0.1; 4], 5).unwrap();
 
-    assert!(matches!(index.add(&[1.0; 3]), Err(Error::DimensionMismatch { expected: 4, got: 3, .. })));
-    assert!(matches!(index.add(&[1.0, f32::NAN, 0.0, 0.0]), Err(Error::NonFinite { col: 1, .. })));
+    assert!(matches!(
+        index.add(&[1.0; 3]),
+        Err(Error::Build(BuildError::Vector { source: VectorError::DimensionMismatch { expected: 4, got: 3 }, .. }))
+    ));
+    assert!(matches!(
+        index.add(&[1.0, f32::NAN, 0.0, 0.0]),
+        Err(Error::Build(BuildError::Vector { source: VectorError::NonFinite { col: 1, .. }, .. }))
+    ));
     assert_eq!(index.add_batch(&[0.0; 7]), Err(Error::BatchLength { len: 7, dim: 4 }));
     let mut batch = random(3, 4, 2);
     batch[9] = f32::INFINITY;
-    assert!(matches!(index.add_batch(&batch), Err(Error::NonFinite { col: 1, .. })));
+    assert!(matches!(
+        index.add_batch(&batch),
+        Err(Error::Build(BuildError::Vector { row: 2, source: VectorError::NonFinite { col: 1, .. } }))
+    ));
     assert_eq!(index.len(), 50, "a refused batch adds nothing");
 
-    assert!(matches!(index.search(&[0.0; 5], 1), Err(Error::DimensionMismatch { expected: 4, got: 5, .. })));
-    assert!(matches!(index.search(&[f32::NEG_INFINITY, 0.0, 0.0, 0.0], 1), Err(Error::NonFinite { col: 0, .. })));
-    assert_eq!(index.search(&[0.0; 4], 0), Err(Error::ZeroK));
-    assert_eq!(index.search(&[0.0; 4], 51), Err(Error::KExceedsLen { k: 51, len: 50 }));
-    assert_eq!(index.search_with_ef(&[0.0; 4], 10, 9), Err(Error::EfBelowK { ef: 9, k: 10 }));
+    assert!(matches!(
+        index.search(&[0.0; 5], 1),
+        Err(Error::Search(SearchError::Query(VectorError::DimensionMismatch { expected: 4, got: 5 })))
+    ));
+    assert!(matches!(
+        index.search(&[f32::NEG_INFINITY, 0.0, 0.0, 0.0], 1),
+        Err(Error::Search(SearchError::Query(VectorError::NonFinite { col: 0, .. })))
+    ));
+    assert_eq!(index.search(&[0.0; 4], 0), Err(SearchError::ZeroK.into()));
+    assert_eq!(index.search(&[0.0; 4], 51).unwrap().len(), 50, "k above the index's size: every vector");
+    assert_eq!(index.query(&Query::new(&[0.0; 4], 10).ef(9)), Err(SearchError::EfBelowK { ef: 9, k: 10 }.into()));
 
     assert_eq!(index.search(&[0.1; 4], 5).unwrap(), before);
     assert_eq!(index.check_invariants(), Ok(()));
@@ -53,12 +74,12 @@ fn every_metric_finds_the_exact_neighbours_of_stored_vectors() {
     // timing, see `parallel_batches_find_nearly_every_stored_vector`.)
     let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
     for metric in Metric::ALL {
-        let mut index = Index::new(dim, metric, Params::default().m(8)).unwrap();
+        let mut index = Index::new(dim, Params::new(metric).m(8)).unwrap();
         let ids = one.install(|| index.add_batch(&data)).unwrap();
         assert_eq!(ids, VectorId(0)..VectorId(600));
         let mut hits_at_self = 0;
         for (i, v) in data.chunks(dim).enumerate().step_by(7) {
-            let hits = index.search_with_ef(v, 5, 100).unwrap();
+            let hits = index.query(&Query::new(v, 5).ef(100)).unwrap();
             assert_eq!(hits.len(), 5);
             assert!(hits.windows(2).all(|w| w[0].dist <= w[1].dist));
             // Under L2 and cosine a stored vector is its own nearest neighbour; under inner
@@ -78,7 +99,7 @@ fn every_metric_finds_the_exact_neighbours_of_stored_vectors() {
 
 #[test]
 fn cosine_ignores_vector_length() {
-    let mut index = Index::new(2, Metric::Cosine, Params::default()).unwrap();
+    let mut index = Index::new(2, Params::new(Metric::Cosine)).unwrap();
     index.add_batch(&[1.0, 0.0, 0.0, 5.0, 3.0, 3.1]).unwrap();
     let hits = index.search(&[100.0, 1.0], 3).unwrap();
     assert_eq!(hits[0].id, VectorId(0));
@@ -91,7 +112,7 @@ fn cosine_ignores_vector_length() {
 
 #[test]
 fn get_returns_stored_vectors() {
-    let mut index = Index::new(3, Metric::L2, Params::default()).unwrap();
+    let mut index = Index::new(3, Params::new(Metric::L2)).unwrap();
     let id = index.add(&[1.0, 2.0, 3.0]).unwrap();
     assert_eq!(index.get(id), Some(&[1.0, 2.0, 3.0][..]));
     assert_eq!(index.get(VectorId(1)), None);
@@ -112,7 +133,7 @@ fn parallel_batches_find_nearly_every_stored_vector() {
     let four = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
     let mut founds = Vec::new();
     for _ in 0..BUILDS {
-        let mut index = Index::new(dim, Metric::L2, Params::default().m(8)).unwrap();
+        let mut index = Index::new(dim, Params::new(Metric::L2).m(8)).unwrap();
         for part in data.chunks(700 * dim) {
             four.install(|| index.add_batch(part)).unwrap();
         }
@@ -122,7 +143,7 @@ fn parallel_batches_find_nearly_every_stored_vector() {
         let found = data
             .chunks(dim)
             .enumerate()
-            .filter(|(i, v)| index.search_with_ef(v, 1, 100).unwrap()[0].id == VectorId(*i as u64))
+            .filter(|(i, v)| index.query(&Query::new(v, 1).ef(100)).unwrap()[0].id == VectorId(*i as u64))
             .count();
         assert!(found >= 2900, "{found} of 3000 stored vectors found as their own nearest");
         founds.push(found);
@@ -142,9 +163,8 @@ fn segmented_index_through_the_facade() {
     let dim = 8;
     let data = random(1200, dim, 8);
     for metric in [Metric::L2, Metric::Cosine] {
-        let mut index =
-            SegmentedIndex::build(dim, metric, Params::default().m(8), &data, SegmentPlan::MaxSize(500)).unwrap();
-        assert_eq!((index.len(), index.segment_count()), (1200, 3));
+        let mut index = SegmentedIndex::build(dim, Params::new(metric).m(8), &data, SegmentPlan::MaxSize(500)).unwrap();
+        assert_eq!((index.len(), index.segments().len()), (1200, 3));
         assert_eq!(index.check_invariants(), Ok(()));
         let hits = index.search(&data[..dim], 5).unwrap();
         assert_eq!(hits[0].id, VectorId(0), "{metric}");
@@ -152,15 +172,24 @@ fn segmented_index_through_the_facade() {
         // Every way of searching the segments gives the same answer at a beam that makes each
         // segment's search exact (cosine queries normalised on each path).
         let q = &data[3 * dim..4 * dim];
-        let full = index.search_with_ef(q, 5, 500).unwrap();
-        assert_eq!(index.search_parallel_with_ef(q, 5, 500).unwrap(), full, "{metric}");
-        assert_eq!(index.search_sampled_with_ef(q, 5, 500).unwrap(), full, "{metric}");
-        assert_eq!(index.search_with_efs(q, 5, &[500, 500, 500]).unwrap(), full, "{metric}");
-        assert!(matches!(index.search_with_efs(q, 5, &[500]), Err(Error::BadParameter(_))));
-        assert!(matches!(index.search_sampled_with_ef(q, 0, 10), Err(Error::ZeroK)));
-        assert!(matches!(index.search_parallel_with_ef(&[0.0; 3], 1, 10), Err(Error::DimensionMismatch { .. })));
+        let full = index.query(&Query::new(q, 5).ef(500)).unwrap();
+        assert_eq!(index.query(&Query::new(q, 5).ef(500).fanout(Fanout::Parallel)).unwrap(), full, "{metric}");
+        assert_eq!(index.query(&Query::new(q, 5).ef(500).fanout(Fanout::Sampled)).unwrap(), full, "{metric}");
+        assert_eq!(index.query_with_efs(&Query::new(q, 5), &[500, 500, 500]).unwrap(), full, "{metric}");
+        assert!(matches!(
+            index.query_with_efs(&Query::new(q, 5), &[500]),
+            Err(Error::EfCount { given: 1, segments: 3 })
+        ));
+        assert!(matches!(
+            index.query(&Query::new(q, 0).ef(10).fanout(Fanout::Sampled)),
+            Err(Error::Search(SearchError::ZeroK))
+        ));
+        assert!(matches!(
+            index.query(&Query::new(&[0.0; 3], 1).ef(10).fanout(Fanout::Parallel)),
+            Err(Error::Search(SearchError::Query(VectorError::DimensionMismatch { .. })))
+        ));
         let merged = index.merged(64).unwrap();
-        assert_eq!((merged.len(), merged.segment_count()), (1200, 1));
+        assert_eq!((merged.len(), merged.segments().len()), (1200, 1));
         assert_eq!(merged.check_invariants(), Ok(()));
         assert_eq!(merged.search(&data[..dim], 1).unwrap()[0].id, VectorId(0), "{metric}");
 
@@ -168,20 +197,27 @@ fn segmented_index_through_the_facade() {
         index.delete(VectorId(3)).unwrap();
         assert_eq!(index.delete(VectorId(3)), Err(Error::UnknownId(VectorId(3))));
         assert_eq!((index.len(), index.deleted()), (1199, 1));
-        assert!(index.search_with_ef(q, 5, 500).unwrap().iter().all(|h| h.id != VectorId(3)));
+        assert!(index.query(&Query::new(q, 5).ef(500)).unwrap().iter().all(|h| h.id != VectorId(3)));
         let odd = |id: VectorId| id.0 % 2 == 1;
-        let scanned = index.search_filtered_by(q, 5, 500, odd, omen::FilterPlan::Scan).unwrap();
+        let scanned = index.query(&Query::new(q, 5).ef(500).filter(&odd).plan(omen::FilterPlan::Scan)).unwrap();
         assert_eq!(scanned.len(), 5);
         assert!(scanned.iter().all(|h| odd(h.id) && h.id != VectorId(3)), "{metric}");
         // A beam of 500 in segments of at most 500 walks every node it can reach: exact here.
-        assert_eq!(index.search_filtered_by(q, 5, 500, odd, omen::FilterPlan::Graph).unwrap(), scanned, "{metric}");
-        assert_eq!(index.search_filtered(q, 5, 500, odd).unwrap(), scanned, "{metric}");
-        assert!(matches!(index.search_filtered(&[0.0; 3], 5, 5, odd), Err(Error::DimensionMismatch { .. })));
+        assert_eq!(
+            index.query(&Query::new(q, 5).ef(500).filter(&odd).plan(omen::FilterPlan::Graph)).unwrap(),
+            scanned,
+            "{metric}"
+        );
+        assert_eq!(index.query(&Query::new(q, 5).ef(500).filter(&odd)).unwrap(), scanned, "{metric}");
+        assert!(matches!(
+            index.query(&Query::new(&[0.0; 3], 5).ef(5).filter(&odd)),
+            Err(Error::Search(SearchError::Query(VectorError::DimensionMismatch { .. })))
+        ));
 
         // A segment added later: ids continue after the highest, vectors stored as prepared.
         let added = index.add_segment(&data[..2 * dim]).unwrap();
         assert_eq!(added, VectorId(1200)..VectorId(1202));
-        assert_eq!((index.len(), index.segment_count()), (1201, 4));
+        assert_eq!((index.len(), index.segments().len()), (1201, 4));
         assert!(index.contains(VectorId(1201)) && !index.contains(VectorId(3)) && index.contains(VectorId(4)));
         let stored = index.get(VectorId(1200)).unwrap();
         match metric {
@@ -190,32 +226,37 @@ fn segmented_index_through_the_facade() {
         }
         assert_eq!(index.get(VectorId(1200)), index.get(VectorId(0)));
         assert!(matches!(index.add_segment(&[0.0; 3]), Err(Error::BatchLength { .. })));
-        assert!(matches!(index.add_segment(&[]), Err(Error::BadParameter(_))));
+        assert!(matches!(index.add_segment(&[]), Err(Error::EmptySegment)));
         assert!(matches!(index.add_segment_with_ids(&[VectorId(4)], &data[..dim]), Err(Error::DuplicateId(_))));
-        assert_eq!(index.segment_count(), 4, "refused batches add nothing");
+        assert_eq!(index.segments().len(), 4, "refused batches add nothing");
     }
     let p = Params::default();
     let ids = [VectorId(1), VectorId(1)];
     assert_eq!(
-        SegmentedIndex::build_with_ids(2, Metric::L2, p, &[0.0; 4], &ids, SegmentPlan::Count(1)).unwrap_err(),
+        SegmentedIndex::build_with_ids(2, p.metric(Metric::L2), &[0.0; 4], &ids, SegmentPlan::Count(1)).unwrap_err(),
         Error::DuplicateId(VectorId(1))
     );
     assert_eq!(
-        SegmentedIndex::build_with_ids(2, Metric::L2, p, &[0.0; 4], &ids[..1], SegmentPlan::Count(1)).unwrap_err(),
+        SegmentedIndex::build_with_ids(2, p.metric(Metric::L2), &[0.0; 4], &ids[..1], SegmentPlan::Count(1))
+            .unwrap_err(),
         Error::IdCount { ids: 1, vectors: 2 }
     );
     assert_eq!(
-        SegmentedIndex::build(2, Metric::Cosine, p, &[0.0; 5], SegmentPlan::Count(1)).unwrap_err(),
+        SegmentedIndex::build(2, p.metric(Metric::Cosine), &[0.0; 5], SegmentPlan::Count(1)).unwrap_err(),
         Error::BatchLength { len: 5, dim: 2 }
     );
     assert!(matches!(
-        SegmentedIndex::build(2, Metric::L2, p, &[0.0; 4], SegmentPlan::Count(0)),
-        Err(Error::BadParameter(_))
+        SegmentedIndex::build(2, p.metric(Metric::L2), &[0.0; 4], SegmentPlan::Count(0)),
+        Err(Error::BadPlan(SegmentPlan::Count(0)))
     ));
-    let index = SegmentedIndex::build(2, Metric::L2, p, &[0.0, 1.0, 1.0, 0.0], SegmentPlan::Count(2)).unwrap();
-    assert_eq!(index.search(&[0.0, 1.0], 3), Err(Error::KExceedsLen { k: 3, len: 2 }));
-    assert!(matches!(index.search_segment(5, &[0.0, 1.0], 1, 1), Err(Error::BadParameter(_))));
-    assert!(matches!(index.search(&[f32::NAN, 1.0], 1), Err(Error::NonFinite { .. })));
+    let index = SegmentedIndex::build(2, p.metric(Metric::L2), &[0.0, 1.0, 1.0, 0.0], SegmentPlan::Count(2)).unwrap();
+    assert_eq!(index.search(&[0.0, 1.0], 3).unwrap().len(), 2, "k above the index's size: every vector");
+    assert!(index.segments().get(5).is_none());
+    assert_eq!(index.segments()[1].search(&[0.0, 1.0], 5).unwrap().len(), 1, "a segment answers alone");
+    assert!(matches!(
+        index.search(&[f32::NAN, 1.0], 1),
+        Err(Error::Search(SearchError::Query(VectorError::NonFinite { .. })))
+    ));
 }
 
 /// Indexes can be shared between threads (searches take `&self`) and moved to other threads,

@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use omen::{Error, Index, Metric, Params, SegmentPlan, SegmentedIndex, VectorId};
+use omen::{Error, Index, Metric, Params, Query, SegmentPlan, SegmentedIndex, VectorId, VectorIndex};
 use proptest::prelude::*;
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -82,52 +82,24 @@ fn params() -> Params {
     Params::default().m(4).ef_construction(32)
 }
 
-/// The checks every step ends with, on anything that answers as an index does.
-trait Answers {
-    fn len(&self) -> usize;
-    fn contains(&self, id: VectorId) -> bool;
-    fn get(&self, id: VectorId) -> Option<&[f32]>;
-    fn search_with_ef(&self, q: &[f32], k: usize, ef: usize) -> Result<Vec<omen::Neighbor>, Error>;
+/// What the checks need beyond [`VectorIndex`]: the invariants, whose error differs by shape.
+trait Invariants: VectorIndex {
     fn invariants(&self) -> Result<(), String>;
 }
 
-impl Answers for Index {
-    fn len(&self) -> usize {
-        Index::len(self)
-    }
-    fn contains(&self, id: VectorId) -> bool {
-        Index::contains(self, id)
-    }
-    fn get(&self, id: VectorId) -> Option<&[f32]> {
-        Index::get(self, id)
-    }
-    fn search_with_ef(&self, q: &[f32], k: usize, ef: usize) -> Result<Vec<omen::Neighbor>, Error> {
-        Index::search_with_ef(self, q, k, ef)
-    }
+impl Invariants for Index {
     fn invariants(&self) -> Result<(), String> {
         self.check_invariants().map_err(|v| v.to_string())
     }
 }
 
-impl Answers for SegmentedIndex {
-    fn len(&self) -> usize {
-        SegmentedIndex::len(self)
-    }
-    fn contains(&self, id: VectorId) -> bool {
-        SegmentedIndex::contains(self, id)
-    }
-    fn get(&self, id: VectorId) -> Option<&[f32]> {
-        SegmentedIndex::get(self, id)
-    }
-    fn search_with_ef(&self, q: &[f32], k: usize, ef: usize) -> Result<Vec<omen::Neighbor>, Error> {
-        SegmentedIndex::search_with_ef(self, q, k, ef)
-    }
+impl Invariants for SegmentedIndex {
     fn invariants(&self) -> Result<(), String> {
-        self.check_invariants().map_err(|(s, v)| format!("segment {s}: {v}"))
+        self.check_invariants().map_err(|(s, v)| format!("{s}: {v}"))
     }
 }
 
-fn check(index: &impl Answers, model: &Model, step: &str) -> Result<(), TestCaseError> {
+fn check(index: &impl Invariants, model: &Model, step: &str) -> Result<(), TestCaseError> {
     prop_assert_eq!(index.len(), model.live.len(), "len after {}", step);
     prop_assert_eq!(index.invariants(), Ok(()), "invariants after {}", step);
     for id in &model.ever {
@@ -137,13 +109,19 @@ fn check(index: &impl Answers, model: &Model, step: &str) -> Result<(), TestCase
     }
     let n = model.live.len();
     if n == 0 {
-        prop_assert_eq!(index.search_with_ef(&[0.0; DIM], 1, 1).unwrap_err(), Error::EmptyIndex, "after {}", step);
+        prop_assert_eq!(
+            index.query(&Query::new(&[0.0; DIM], 1).ef(1)).unwrap_err(),
+            Error::EmptyIndex,
+            "after {}",
+            step
+        );
         return Ok(());
     }
     let k = n.min(3);
     for (&id, v) in &model.live {
-        let hits =
-            index.search_with_ef(v, k, n.max(k)).map_err(|e| TestCaseError::fail(format!("{e} after {step}")))?;
+        let hits = index
+            .query(&Query::new(v, k).ef(n.max(k)))
+            .map_err(|e| TestCaseError::fail(format!("{e} after {step}")))?;
         prop_assert_eq!(hits.len(), k, "hits for {} after {}", id, step);
         prop_assert_eq!(hits[0].id, VectorId(id), "search for the vector of {} after {}: {:?}", id, step, hits);
         for h in &hits {
@@ -192,7 +170,7 @@ fn to_delete(op: &Op, model: &Model) -> Vec<u64> {
 fn run_index(ops: &[Op], seed: u64) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
     let mut vectors = Vectors(Xoshiro256PlusPlus::seed_from_u64(seed));
-    let mut index = Index::new(DIM, Metric::L2, params()).unwrap();
+    let mut index = Index::new(DIM, params().metric(Metric::L2)).unwrap();
     let mut model = Model::default();
     let fail = |e: Error, step: &str| TestCaseError::fail(format!("{step}: {e}"));
     for (i, op) in ops.iter().enumerate() {
@@ -290,7 +268,7 @@ fn run_segmented(first: usize, ops: &[SegOp], seed: u64) -> Result<(), TestCaseE
     let dir = tempfile::tempdir().unwrap();
     let mut vectors = Vectors(Xoshiro256PlusPlus::seed_from_u64(seed));
     let v = vectors.next(first);
-    let mut index = SegmentedIndex::build(DIM, Metric::L2, params(), &v, SegmentPlan::Count(2)).unwrap();
+    let mut index = SegmentedIndex::build(DIM, params().metric(Metric::L2), &v, SegmentPlan::Count(2)).unwrap();
     let mut model = Model::default();
     for j in 0..first {
         model.insert(j as u64, &v[j * DIM..(j + 1) * DIM]);
@@ -317,7 +295,7 @@ fn run_segmented(first: usize, ops: &[SegOp], seed: u64) -> Result<(), TestCaseE
             SegOp::AddSegmentWithIds(ids) => {
                 let v = vectors.next(ids.len());
                 let vids: Vec<VectorId> = ids.iter().copied().map(VectorId).collect();
-                let res = index.add_segment_with_ids(&vids, &v);
+                let res = index.add_segment_with_ids(&vids, &v).map(|_| ());
                 check_add_with_ids(&mut model, ids, &v, res, &step)?;
             }
             SegOp::Delete(_) | SegOp::DeleteHighest | SegOp::DeleteAll => {
@@ -385,7 +363,7 @@ proptest! {
 /// compact, add. The new id must be one the index knows, and never one it held before.
 #[test]
 fn an_id_after_compacting_away_the_highest_is_known_and_new() {
-    let mut index = Index::new(DIM, Metric::L2, params()).unwrap();
+    let mut index = Index::new(DIM, params().metric(Metric::L2)).unwrap();
     let mut vectors = Vectors(Xoshiro256PlusPlus::seed_from_u64(1));
     index.add_batch(&vectors.next(10)).unwrap();
     index.delete(VectorId(9)).unwrap();
@@ -396,7 +374,7 @@ fn an_id_after_compacting_away_the_highest_is_known_and_new() {
     assert!(index.contains(id));
     assert_eq!(index.get(id), Some(&v[..]));
     assert!(!index.contains(VectorId(9)));
-    assert_eq!(index.search_with_ef(&v, 1, 10).unwrap()[0].id, id);
+    assert_eq!(index.query(&Query::new(&v, 1).ef(10)).unwrap()[0].id, id);
 
     // And after a save and reload, the next id is still past every id handed out.
     let dir = tempfile::tempdir().unwrap();

@@ -7,7 +7,7 @@ use crate::random;
 #[test]
 fn a_loaded_index_answers_every_query_as_the_saved_one() {
     let (n, dim) = (20_000, 24);
-    let mut index = Index::new(dim, Metric::L2, Params::default().m(12).ef_construction(64).ef_search(40)).unwrap();
+    let mut index = Index::new(dim, Params::new(Metric::L2).m(12).ef_construction(64).ef_search(40)).unwrap();
     index.add_batch(&random(n, dim, 1)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("index.omen");
@@ -28,7 +28,7 @@ fn a_loaded_index_answers_every_query_as_the_saved_one() {
 #[test]
 fn a_loaded_cosine_index_keeps_its_metric_and_grows() {
     let dim = 8;
-    let mut index = Index::new(dim, Metric::Cosine, Params::default().seed(5)).unwrap();
+    let mut index = Index::new(dim, Params::new(Metric::Cosine).seed(5)).unwrap();
     index.add_batch(&random(500, dim, 3)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cos.omen");
@@ -51,7 +51,7 @@ fn a_loaded_cosine_index_keeps_its_metric_and_grows() {
 #[test]
 fn a_save_while_searches_run_captures_the_index() {
     let dim = 16;
-    let mut index = Index::new(dim, Metric::L2, Params::default()).unwrap();
+    let mut index = Index::new(dim, Params::new(Metric::L2)).unwrap();
     index.add_batch(&random(3_000, dim, 7)).unwrap();
     let queries = random(200, dim, 8);
     let expected: Vec<_> = queries.chunks(dim).map(|q| index.search(q, 5).unwrap()).collect();
@@ -80,7 +80,7 @@ fn a_save_while_searches_run_captures_the_index() {
 fn bad_files_are_typed_errors() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("x.omen");
-    let mut index = Index::new(4, Metric::L2, Params::default()).unwrap();
+    let mut index = Index::new(4, Params::new(Metric::L2)).unwrap();
     index.add_batch(&random(100, 4, 9)).unwrap();
     index.save(&path).unwrap();
     let bytes = std::fs::read(&path).unwrap();
@@ -101,7 +101,7 @@ fn bad_files_are_typed_errors() {
     // A segment file is a graph with its own ids: Index opens it with them.
     let seg_dir = dir.path().join("seg");
     let ids: Vec<VectorId> = (0..40).map(|i| VectorId(1_000 + i)).collect();
-    SegmentedIndex::build_with_ids(4, Metric::L2, Params::default(), &random(40, 4, 10), &ids, SegmentPlan::Count(2))
+    SegmentedIndex::build_with_ids(4, Params::new(Metric::L2), &random(40, 4, 10), &ids, SegmentPlan::Count(2))
         .unwrap()
         .save(&seg_dir)
         .unwrap();
@@ -117,15 +117,8 @@ fn a_loaded_segmented_index_answers_as_the_saved_one() {
     let dim = 12;
     let data = random(4_000, dim, 11);
     let ids: Vec<VectorId> = (0..4_000u64).map(|i| VectorId(i * 3 + 1)).collect();
-    let mut index = SegmentedIndex::build_with_ids(
-        dim,
-        Metric::InnerProduct,
-        Params::default(),
-        &data,
-        &ids,
-        SegmentPlan::Count(3),
-    )
-    .unwrap();
+    let params = Params::new(Metric::InnerProduct);
+    let mut index = SegmentedIndex::build_with_ids(dim, params, &data, &ids, SegmentPlan::Count(3)).unwrap();
     // Deletes in two of the three segments travel with the files.
     for i in (0..2_600).step_by(13) {
         index.delete(ids[i]).unwrap();
@@ -137,18 +130,18 @@ fn a_loaded_segmented_index_answers_as_the_saved_one() {
     index.add_segment_with_ids(&[ids[13]], &replacement).unwrap();
     let fresh = index.add_segment(&random(50, dim, 14)).unwrap();
     assert_eq!(fresh, VectorId(11_999)..VectorId(12_049), "the highest id was 11,998");
-    assert_eq!((index.len(), index.deleted(), index.segment_count()), (3_851, 200, 5));
+    assert_eq!((index.len(), index.deleted(), index.segments().len()), (3_851, 200, 5));
     assert!(index.contains(ids[13]) && !index.contains(ids[26]) && index.contains(VectorId(12_048)));
     assert_eq!(index.get(ids[13]), Some(&replacement[..]));
     assert_eq!(index.add_segment_with_ids(&[ids[14]], &replacement), Err(Error::DuplicateId(ids[14])));
     let dir = tempfile::tempdir().unwrap();
     index.save(dir.path()).unwrap();
     let mut loaded = SegmentedIndex::load(dir.path()).unwrap();
-    assert_eq!((loaded.len(), loaded.deleted(), loaded.segment_count()), (3_851, 200, 5));
+    assert_eq!((loaded.len(), loaded.deleted(), loaded.segments().len()), (3_851, 200, 5));
     assert_eq!(loaded.get(ids[13]), Some(&replacement[..]));
     assert_eq!(loaded.add_segment(&random(1, dim, 15)).unwrap(), VectorId(12_049)..VectorId(12_050));
     for s in 0..5 {
-        assert_eq!(loaded.segment_ids(s), index.segment_ids(s));
+        assert!(loaded.segments()[s].ids().eq(index.segments()[s].ids()), "segment {s}");
     }
     assert_eq!(loaded.check_invariants(), Ok(()));
     let mapped = SegmentedIndex::open_mmap(dir.path()).unwrap();
@@ -166,10 +159,10 @@ fn a_loaded_segmented_index_answers_as_the_saved_one() {
     assert!(matches!(loaded.delete(ids[26]), Err(Error::UnknownId(_))), "deleted before the save");
     loaded.delete(ids[14]).unwrap();
     let merged = loaded.merged(80).unwrap();
-    assert_eq!((merged.len(), merged.deleted(), merged.segment_count()), (3_851, 0, 1));
+    assert_eq!((merged.len(), merged.deleted(), merged.segments().len()), (3_851, 0, 1));
     assert_eq!(merged.get(ids[13]), Some(&replacement[..]));
     assert_eq!(loaded.compact(), Ok(201));
-    assert_eq!((loaded.len(), loaded.deleted(), loaded.segment_count()), (3_851, 0, 6));
+    assert_eq!((loaded.len(), loaded.deleted(), loaded.segments().len()), (3_851, 0, 6));
     assert_eq!(loaded.check_invariants(), Ok(()));
     assert_eq!(loaded.get(ids[13]), Some(&replacement[..]));
     assert_eq!(merged.check_invariants(), Ok(()));
@@ -178,7 +171,7 @@ fn a_loaded_segmented_index_answers_as_the_saved_one() {
 #[test]
 fn a_mapped_index_answers_as_the_saved_one_and_grows_in_memory() {
     let dim = 20;
-    let mut index = Index::new(dim, Metric::Cosine, Params::default().ef_construction(80)).unwrap();
+    let mut index = Index::new(dim, Params::new(Metric::Cosine).ef_construction(80)).unwrap();
     index.add_batch(&random(3_000, dim, 20)).unwrap();
     index.delete(VectorId(5)).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -217,7 +210,7 @@ fn a_mapped_index_answers_as_the_saved_one_and_grows_in_memory() {
 fn a_mapped_open_checks_links_but_not_vectors() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.omen");
-    let mut index = Index::new(4, Metric::L2, Params::default()).unwrap();
+    let mut index = Index::new(4, Params::new(Metric::L2)).unwrap();
     index.add_batch(&random(200, 4, 22)).unwrap();
     index.save(&path).unwrap();
     let info = omen_store::inspect(&path).unwrap();
@@ -256,7 +249,7 @@ fn save_loop_child() {
 
 fn two_indexes() -> (Index, Index) {
     let make = |n, seed| {
-        let mut index = Index::new(32, Metric::L2, Params::default().ef_construction(40)).unwrap();
+        let mut index = Index::new(32, Params::new(Metric::L2).ef_construction(40)).unwrap();
         index.add_batch(&random(n, 32, seed)).unwrap();
         index
     };

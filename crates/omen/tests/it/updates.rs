@@ -1,12 +1,12 @@
 //! Deletes, caller ids, compaction and filtered search.
 
-use omen::{Error, Index, Metric, Params, VectorId};
+use omen::{Error, Index, Metric, Params, Query, SearchError, VectorId};
 
 use crate::random;
 
 fn index_of(n: usize, dim: usize, seed: u64) -> (Index, Vec<f32>) {
     let data = random(n, dim, seed);
-    let mut index = Index::new(dim, Metric::L2, Params::default().ef_construction(100)).unwrap();
+    let mut index = Index::new(dim, Params::new(Metric::L2).ef_construction(100)).unwrap();
     index.add_batch(&data).unwrap();
     (index, data)
 }
@@ -24,12 +24,12 @@ fn exact(index: &Index, data: &[f32], q: &[f32], k: usize, keep: impl Fn(VectorI
     all.into_iter().take(k).map(|(_, id)| id).collect()
 }
 
-fn recall(index: &Index, data: &[f32], queries: &[f32], keep: impl Fn(VectorId) -> bool + Copy) -> f64 {
+fn recall(index: &Index, data: &[f32], queries: &[f32], keep: impl Fn(VectorId) -> bool + Copy + Sync) -> f64 {
     let dim = index.dim();
     let (mut hit, mut total) = (0, 0);
     for q in queries.chunks(dim) {
         let truth = exact(index, data, q, 10, keep);
-        let got = index.search_filtered(q, 10, 64, keep).unwrap();
+        let got = index.query(&Query::new(q, 10).ef(64).filter(&keep)).unwrap();
         assert!(got.iter().all(|h| index.contains(h.id) && keep(h.id)), "a result that is deleted or filtered out");
         hit += got.iter().filter(|h| truth.contains(&h.id)).count();
         total += truth.len();
@@ -106,11 +106,14 @@ fn filtered_search_keeps_recall_at_every_selectivity() {
     }
     // Nothing passes: no result. Fewer than k pass: all of them.
     let q = &queries[..dim];
-    assert!(index.search_filtered(q, 10, 64, |_| false).unwrap().is_empty());
-    let few = index.search_filtered(q, 10, 64, |id| id.0 < 3).unwrap();
+    assert!(index.query(&Query::new(q, 10).ef(64).filter(&|_| false)).unwrap().is_empty());
+    let few = index.query(&Query::new(q, 10).ef(64).filter(&|id| id.0 < 3)).unwrap();
     assert_eq!(few.len(), 3);
-    assert!(matches!(index.search_filtered(q, 0, 64, |_| true), Err(Error::ZeroK)));
-    assert!(matches!(index.search_filtered(q, 10, 5, |_| true), Err(Error::EfBelowK { .. })));
+    assert!(matches!(index.query(&Query::new(q, 0).ef(64).filter(&|_| true)), Err(Error::Search(SearchError::ZeroK))));
+    assert!(matches!(
+        index.query(&Query::new(q, 10).ef(5).filter(&|_| true)),
+        Err(Error::Search(SearchError::EfBelowK { .. }))
+    ));
 }
 
 #[test]
@@ -132,7 +135,7 @@ fn a_batch_with_caller_ids() {
     let dim = 6;
     let data = random(1_000, dim, 8);
     let ids: Vec<VectorId> = (0..1_000u64).map(|i| VectorId(i * 7 + 3)).collect();
-    let mut index = Index::new(dim, Metric::L2, Params::default()).unwrap();
+    let mut index = Index::new(dim, Params::new(Metric::L2)).unwrap();
     index.add_batch_with_ids(&ids, &data).unwrap();
     assert_eq!(index.check_invariants(), Ok(()));
     for (id, v) in ids.iter().zip(data.chunks(dim)) {

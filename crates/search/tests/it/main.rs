@@ -1,10 +1,10 @@
 //! Beam search against exact search, on hand-built graphs (this crate never builds graphs).
 
-use omen_distance::{Distance, Metric};
+use omen_distance::{Distance, Metric, VectorError};
 use omen_graph::{HnswGraph, Layer, NodeId};
 use omen_search::{
-    Neighbor, Rows, SearchError, SearchScratch, brute_force_batch, brute_force_knn, greedy_descent, knn_search,
-    recall_at_k, search_layer,
+    Neighbor, Request, Route, Rows, SearchError, SearchScratch, brute_force_batch, brute_force_knn, greedy_descent,
+    knn_search, recall_at_k, search_layer,
 };
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -41,7 +41,7 @@ fn search_at_ef_n_equals_exact_search() {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(2);
     for _ in 0..50 {
         let q: Vec<f32> = (0..8).map(|_| rng.random::<f32>()).collect();
-        let got = knn_search(&g, &dist, &q, 10, 300, &mut scratch).unwrap();
+        let got = knn(&g, &dist, &q, 10, 300, &mut scratch);
         assert_eq!(got, brute_force_knn(Rows::of_graph(&g), &dist, &q, 10));
     }
 }
@@ -52,7 +52,7 @@ fn results_are_sorted_unique_and_k_long() {
     let dist = Distance::new(Metric::L2);
     let mut scratch = SearchScratch::new();
     for k in [1, 5, 37] {
-        let got = knn_search(&g, &dist, &[0.5; 4], k, 64, &mut scratch).unwrap();
+        let got = knn(&g, &dist, &[0.5; 4], k, 64, &mut scratch);
         assert_eq!(got.len(), k);
         assert!(got.windows(2).all(|w| w[0] < w[1]), "sorted by (dist, id), no duplicate");
     }
@@ -69,7 +69,7 @@ fn ties_are_ordered_by_id() {
     g.set_neighbors(n(3), Layer(0), &[n(2), n(1), n(0)]).unwrap();
     g.set_neighbors(n(2), Layer(0), &[n(3)]).unwrap();
     g.set_neighbors(n(1), Layer(0), &[n(3)]).unwrap();
-    let got = knn_search(&g, &Distance::new(Metric::L2), &[0.0], 4, 4, &mut SearchScratch::new()).unwrap();
+    let got = knn(&g, &Distance::new(Metric::L2), &[0.0], 4, 4, &mut SearchScratch::new());
     let ids: Vec<u32> = got.iter().map(|x| x.id.0).collect();
     assert_eq!(ids, [3, 0, 1, 2]);
 }
@@ -105,24 +105,27 @@ fn greedy_descent_walks_down_to_the_nearest_on_upper_layers() {
 }
 
 #[test]
-fn bad_requests_are_typed_errors() {
+fn bad_requests_are_typed_errors_and_k_above_len_returns_what_there_is() {
     let g = knn_graph(20, 4, 4, 5);
     let dist = Distance::new(Metric::L2);
     let mut s = SearchScratch::new();
     let q = [0.0f32; 4];
-    assert_eq!(
-        knn_search(&g, &dist, &q[..3], 1, 10, &mut s),
-        Err(SearchError::DimensionMismatch { expected: 4, got: 3 })
-    );
+    let req = |q: &[f32], k, ef| Request::new(Metric::L2, 4, q, k, ef).map(|r| r.k());
+    assert_eq!(req(&q[..3], 1, 10), Err(SearchError::Query(VectorError::DimensionMismatch { expected: 4, got: 3 })));
     assert!(matches!(
-        knn_search(&g, &dist, &[0.0, f32::NAN, 0.0, 0.0], 1, 10, &mut s),
-        Err(SearchError::NonFinite { index: 1, .. })
+        req(&[0.0, f32::NAN, 0.0, 0.0], 1, 10),
+        Err(SearchError::Query(VectorError::NonFinite { col: 1, .. }))
     ));
-    assert_eq!(knn_search(&g, &dist, &q, 0, 10, &mut s), Err(SearchError::ZeroK));
-    assert_eq!(knn_search(&g, &dist, &q, 21, 30, &mut s), Err(SearchError::KExceedsLen { k: 21, len: 20 }));
-    assert_eq!(knn_search(&g, &dist, &q, 10, 5, &mut s), Err(SearchError::EfBelowK { ef: 5, k: 10 }));
+    assert_eq!(req(&q, 0, 10), Err(SearchError::ZeroK));
+    assert_eq!(req(&q, 10, 5), Err(SearchError::EfBelowK { ef: 5, k: 10 }));
+    assert_eq!(knn(&g, &dist, &q, 21, 30, &mut s).len(), 20, "k above the graph's size: every node");
     let empty = HnswGraph::new(4, 4).unwrap();
-    assert_eq!(knn_search(&empty, &dist, &q, 1, 10, &mut s), Err(SearchError::EmptyIndex));
+    assert!(knn(&empty, &dist, &q, 1, 10, &mut s).is_empty());
+}
+
+/// [`knn_search`] of a request made for `g`.
+fn knn(g: &HnswGraph, dist: &Distance, q: &[f32], k: usize, ef: usize, s: &mut SearchScratch) -> Vec<Neighbor> {
+    knn_search(g, dist, &Request::new(dist.metric(), g.dim(), q, k, ef).unwrap(), s)
 }
 
 #[test]
@@ -146,6 +149,10 @@ mod filtered {
     use super::*;
     use omen_search::knn_search_filtered;
 
+    fn request(q: &[f32], k: usize, ef: usize) -> Request<'_> {
+        Request::new(Metric::L2, q.len(), q, k, ef).unwrap()
+    }
+
     /// The exact k nearest among the nodes `keep` allows.
     fn exact_filtered(g: &HnswGraph, q: &[f32], k: usize, keep: impl Fn(NodeId) -> bool) -> Vec<Neighbor> {
         let dist = Distance::new(Metric::L2);
@@ -164,7 +171,7 @@ mod filtered {
             for _ in 0..20 {
                 let q: Vec<f32> = (0..6).map(|_| rng.random::<f32>()).collect();
                 // Walk the graph (a scan only if the walk comes up short).
-                let got = knn_search_filtered(&g, &dist, &q, 10, 400, &keep, false, &mut scratch);
+                let got = knn_search_filtered(&g, &dist, &request(&q, 10, 400), &keep, Route::Walk, &mut scratch);
                 assert!(got.iter().all(|n| keep(n.id)));
                 assert_eq!(got, exact_filtered(&g, &q, 10, keep), "1 in {modulus}");
             }
@@ -180,15 +187,15 @@ mod filtered {
         let keep = |n: NodeId| n.0 == 7 || n.0 == 250;
         // Two allowed nodes out of 300: both the scan and the walk (which comes up short and
         // scans) answer with both.
-        for scan in [true, false] {
-            let got = knn_search_filtered(&g, &dist, &q, 5, 10, &keep, scan, &mut scratch);
+        for route in [Route::Scan, Route::Walk] {
+            let got = knn_search_filtered(&g, &dist, &request(&q, 5, 10), &keep, route, &mut scratch);
             assert_eq!(got, exact_filtered(&g, &q, 5, keep));
             assert_eq!(got.len(), 2);
             // Nothing allowed: nothing found.
-            assert!(knn_search_filtered(&g, &dist, &q, 5, 10, &|_| false, scan, &mut scratch).is_empty());
+            assert!(knn_search_filtered(&g, &dist, &request(&q, 5, 10), &|_| false, route, &mut scratch).is_empty());
         }
         let keep_half = |n: NodeId| n.0.is_multiple_of(2);
-        let got = knn_search_filtered(&g, &dist, &q, 5, 5, &keep_half, false, &mut scratch);
+        let got = knn_search_filtered(&g, &dist, &request(&q, 5, 5), &keep_half, Route::Walk, &mut scratch);
         assert_eq!(got.len(), 5);
         assert!(got.iter().all(|n| keep_half(n.id)));
     }

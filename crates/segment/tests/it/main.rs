@@ -1,11 +1,11 @@
 //! Segments: stable caller ids, merged search against exact search, bad input.
 
-use omen_build::HnswParams;
+use omen_build::Params;
 use omen_distance::{Distance, Metric};
 use omen_graph::VectorId;
 use omen_search::FilterPlan;
 use omen_search::{Rows, brute_force_knn};
-use omen_segment::{SegmentError, SegmentId, SegmentPlan, SegmentedIndex};
+use omen_segment::{Error, Fanout, Neighbor, Query, SegmentId, SegmentPlan, SegmentedIndex};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -25,7 +25,7 @@ fn results_name_the_callers_ids() {
     let data = random(2000, dim, 1);
     let ids = scrambled_ids(2000);
     for plan in [SegmentPlan::Count(1), SegmentPlan::Count(3), SegmentPlan::MaxSize(300)] {
-        let index = SegmentedIndex::build(dim, HnswParams::new(Metric::L2).m(8), &data, &ids, plan).unwrap();
+        let index = SegmentedIndex::build_with_ids(dim, Params::new(Metric::L2).m(8), &data, &ids, plan).unwrap();
         assert_eq!(index.len(), 2000);
         assert_eq!(index.check_invariants(), Ok(()));
         assert!(index.stats().iter().all(|s| s.without_links() == 0));
@@ -37,7 +37,7 @@ fn results_name_the_callers_ids() {
         let dist = Distance::new(Metric::L2);
         let mut found_self = 0;
         for (i, v) in data.chunks(dim).enumerate() {
-            let hits = index.search(v, 3, 64).unwrap();
+            let hits = index.query(&Query::new(v, 3).ef(64)).unwrap();
             for h in &hits {
                 let p = position[&h.id];
                 assert_eq!(h.dist, dist.eval(v, &data[p * dim..(p + 1) * dim]), "{plan:?}: vector {i}, hit {:?}", h.id);
@@ -55,7 +55,7 @@ fn merged_search_at_large_ef_equals_exact_search() {
     let data = random(n, dim, 2);
     let ids = scrambled_ids(n);
     let index =
-        SegmentedIndex::build(dim, HnswParams::new(Metric::L2).m(6), &data, &ids, SegmentPlan::Count(4)).unwrap();
+        SegmentedIndex::build_with_ids(dim, Params::new(Metric::L2).m(6), &data, &ids, SegmentPlan::Count(4)).unwrap();
     assert_eq!(index.segments().iter().map(|s| s.len()).collect::<Vec<_>>(), vec![225; 4]);
     let dist = Distance::new(Metric::L2);
     for (q, query) in random(60, dim, 3).chunks(dim).enumerate() {
@@ -66,18 +66,18 @@ fn merged_search_at_large_ef_equals_exact_search() {
         // Exact order is (distance, id) over the caller's ids.
         let mut exact = exact;
         exact.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
-        let got = index.search(query, 10, n).unwrap();
+        let got = index.query(&Query::new(query, 10).ef(n)).unwrap();
         let got: Vec<(VectorId, f32)> = got.into_iter().map(|h| (h.id, h.dist)).collect();
         assert_eq!(got, exact[..10].to_vec(), "query {q}");
         // A pool of 4 threads, so the fan-out runs even on a one-core machine.
         let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
-        let parallel = pool.install(|| index.search_parallel(query, 10, n)).unwrap();
+        let parallel = pool.install(|| index.query(&Query::new(query, 10).ef(n).fanout(Fanout::Parallel))).unwrap();
         let parallel: Vec<(VectorId, f32)> = parallel.into_iter().map(|h| (h.id, h.dist)).collect();
         assert_eq!(parallel, exact[..10].to_vec(), "query {q}, parallel");
-        let per_segment = index.search_with_efs(query, 10, &[n, n, n, n]).unwrap();
+        let per_segment = index.query_with_efs(&Query::new(query, 10), &[n, n, n, n]).unwrap();
         let per_segment: Vec<(VectorId, f32)> = per_segment.into_iter().map(|h| (h.id, h.dist)).collect();
         assert_eq!(per_segment, exact[..10].to_vec(), "query {q}, per-segment beams");
-        let sampled = index.search_sampled(query, 10, n).unwrap();
+        let sampled = index.query(&Query::new(query, 10).ef(n).fanout(Fanout::Sampled)).unwrap();
         let sampled: Vec<(VectorId, f32)> = sampled.into_iter().map(|h| (h.id, h.dist)).collect();
         assert_eq!(sampled, exact[..10].to_vec(), "query {q}, sampled");
     }
@@ -94,15 +94,16 @@ fn sampled_search_searches_again_a_segment_that_holds_more_than_its_share() {
     let data: Vec<f32> = rows.concat();
     let ids = scrambled_ids(n);
     let index =
-        SegmentedIndex::build(dim, HnswParams::new(Metric::L2).m(8), &data, &ids, SegmentPlan::Count(4)).unwrap();
+        SegmentedIndex::build_with_ids(dim, Params::new(Metric::L2).m(8), &data, &ids, SegmentPlan::Count(4)).unwrap();
     assert_eq!(omen_segment::sampling_limit(10, 0.25), 7);
     let dist = Distance::new(Metric::L2);
     let query = [0.0, 0.5, 0.5, 0.5];
     let exact: Vec<VectorId> =
         brute_force_knn(Rows::dense(&data, dim), &dist, &query, 10).into_iter().map(|h| ids[h.id.idx()]).collect();
-    assert!(exact.iter().all(|id| index.segments()[0].ids().contains(id)), "the top 10 lie in segment 0");
+    assert!(exact.iter().all(|&id| index.segments()[0].contains(id)), "the top 10 lie in segment 0");
     let before = index.researches();
-    let got: Vec<VectorId> = index.search_sampled(&query, 10, n).unwrap().into_iter().map(|h| h.id).collect();
+    let got: Vec<VectorId> =
+        index.query(&Query::new(&query, 10).ef(n).fanout(Fanout::Sampled)).unwrap().into_iter().map(|h| h.id).collect();
     assert_eq!(got, exact);
     assert_eq!(index.researches() - before, 1, "segment 0 alone searched again");
 }
@@ -112,10 +113,10 @@ fn k_larger_than_a_segment_still_merges_k_results() {
     let dim = 4;
     let data = random(50, dim, 4);
     let ids: Vec<VectorId> = (0..50).map(VectorId).collect();
-    let index =
-        SegmentedIndex::build(dim, HnswParams::new(Metric::L2).m(4), &data, &ids, SegmentPlan::MaxSize(8)).unwrap();
+    let index = SegmentedIndex::build_with_ids(dim, Params::new(Metric::L2).m(4), &data, &ids, SegmentPlan::MaxSize(8))
+        .unwrap();
     assert_eq!(index.segments().len(), 7);
-    let hits = index.search(&[0.5; 4], 30, 30).unwrap();
+    let hits = index.query(&Query::new(&[0.5; 4], 30).ef(30)).unwrap();
     assert_eq!(hits.len(), 30);
     assert!(hits.windows(2).all(|w| w[0].dist <= w[1].dist && w[0].id != w[1].id));
 }
@@ -125,48 +126,51 @@ fn bad_input_is_a_typed_error() {
     let dim = 3;
     let data = random(10, dim, 5);
     let ids: Vec<VectorId> = (0..10).map(VectorId).collect();
-    let p = HnswParams::new(Metric::L2).m(4);
+    let p = Params::new(Metric::L2).m(4);
     assert_eq!(
-        SegmentedIndex::build(dim, p, &data, &ids[..9], SegmentPlan::Count(2)).unwrap_err(),
-        SegmentError::IdCount { ids: 9, vectors: 10 }
+        SegmentedIndex::build_with_ids(dim, p, &data, &ids[..9], SegmentPlan::Count(2)).unwrap_err(),
+        Error::IdCount { ids: 9, vectors: 10 }
     );
     let mut dup = ids.clone();
     dup[7] = VectorId(2);
     assert_eq!(
-        SegmentedIndex::build(dim, p, &data, &dup, SegmentPlan::Count(2)).unwrap_err(),
-        SegmentError::DuplicateId(VectorId(2))
+        SegmentedIndex::build_with_ids(dim, p, &data, &dup, SegmentPlan::Count(2)).unwrap_err(),
+        Error::DuplicateId(VectorId(2))
     );
-    assert!(matches!(SegmentedIndex::build(dim, p, &data, &ids, SegmentPlan::Count(0)), Err(SegmentError::BadPlan(_))));
     assert!(matches!(
-        SegmentedIndex::build(dim, p, &data[..29], &ids, SegmentPlan::Count(2)),
-        Err(SegmentError::BatchLength { .. })
+        SegmentedIndex::build_with_ids(dim, p, &data, &ids, SegmentPlan::Count(0)),
+        Err(Error::BadPlan(_))
+    ));
+    assert!(matches!(
+        SegmentedIndex::build_with_ids(dim, p, &data[..29], &ids, SegmentPlan::Count(2)),
+        Err(Error::BatchLength { .. })
     ));
     let mut nan = data.clone();
     nan[13] = f32::NAN;
-    assert!(matches!(SegmentedIndex::build(dim, p, &nan, &ids, SegmentPlan::Count(2)), Err(SegmentError::Vector(_))));
-    let index = SegmentedIndex::build(dim, p, &data, &ids, SegmentPlan::Count(2)).unwrap();
-    assert!(matches!(index.search(&[0.0; 2], 1, 10), Err(SegmentError::Search(_))));
-    assert!(matches!(index.search(&[0.0; 3], 0, 10), Err(SegmentError::Search(_))));
-    assert!(matches!(index.search(&[0.0; 3], 11, 20), Err(SegmentError::Search(_))));
-    assert!(matches!(index.search(&[0.0; 3], 5, 4), Err(SegmentError::Search(_))));
+    assert!(matches!(SegmentedIndex::build_with_ids(dim, p, &nan, &ids, SegmentPlan::Count(2)), Err(Error::Build(_))));
+    let index = SegmentedIndex::build_with_ids(dim, p, &data, &ids, SegmentPlan::Count(2)).unwrap();
+    assert!(matches!(index.query(&Query::new(&[0.0; 2], 1).ef(10)), Err(Error::Search(_))));
+    assert!(matches!(index.query(&Query::new(&[0.0; 3], 0).ef(10)), Err(Error::Search(_))));
+    assert_eq!(index.query(&Query::new(&[0.0; 3], 11).ef(20)).unwrap().len(), 10, "k above the index's size");
+    assert!(matches!(index.query(&Query::new(&[0.0; 3], 5).ef(4)), Err(Error::Search(_))));
     assert_eq!(
-        index.search_with_efs(&[0.0; 3], 1, &[10]).unwrap_err(),
-        SegmentError::EfCount { given: 1, segments: 2 }
+        index.query_with_efs(&Query::new(&[0.0; 3], 1), &[10]).unwrap_err(),
+        Error::EfCount { given: 1, segments: 2 }
     );
-    assert!(matches!(index.search_with_efs(&[0.0; 3], 5, &[10, 4]), Err(SegmentError::Search(_))));
-    assert_eq!(index.search_with_efs(&[0.0; 3], 5, &[5, 40]).unwrap().len(), 5);
-    use omen_segment::SegmentId;
-    assert!(matches!(index.search_segment(SegmentId(0), &[0.0; 3], 0, 10), Err(SegmentError::Search(_))));
-    assert!(matches!(index.search_segment(SegmentId(1), &[0.0; 3], 5, 4), Err(SegmentError::Search(_))));
-    assert!(matches!(
-        index.search_segment(SegmentId(2), &[0.0; 3], 1, 4),
-        Err(SegmentError::UnknownSegment { count: 2, .. })
-    ));
-    assert!(matches!(index.search_segment(SegmentId(0), &[0.0; 4], 1, 4), Err(SegmentError::Search(_))));
-    assert_eq!(index.search_segment(SegmentId(1), &[0.0; 3], 9, 9).unwrap().len(), 5, "k above the segment's size");
-    let empty = SegmentedIndex::build(dim, p, &[], &[], SegmentPlan::Count(2)).unwrap();
+    assert!(matches!(index.query_with_efs(&Query::new(&[0.0; 3], 5), &[10, 4]), Err(Error::Search(_))));
+    assert_eq!(index.query_with_efs(&Query::new(&[0.0; 3], 5), &[5, 40]).unwrap().len(), 5);
+    assert!(matches!(index.segments()[0].query(&Query::new(&[0.0; 3], 0).ef(10)), Err(Error::Search(_))));
+    assert!(matches!(index.segments()[1].query(&Query::new(&[0.0; 3], 5).ef(4)), Err(Error::Search(_))));
+    assert_eq!(index.segments().len(), 2);
+    assert!(matches!(index.segments()[0].query(&Query::new(&[0.0; 4], 1).ef(4)), Err(Error::Search(_))));
+    assert_eq!(
+        index.segments()[1].query(&Query::new(&[0.0; 3], 9).ef(9)).unwrap().len(),
+        5,
+        "k above the segment's size"
+    );
+    let empty = SegmentedIndex::build_with_ids(dim, p, &[], &[], SegmentPlan::Count(2)).unwrap();
     assert!(empty.is_empty());
-    assert!(matches!(empty.search(&[0.0; 3], 1, 10), Err(SegmentError::Search(_))));
+    assert_eq!(empty.query(&Query::new(&[0.0; 3], 1).ef(10)), Err(Error::EmptyIndex));
 }
 
 #[test]
@@ -175,21 +179,21 @@ fn merging_segments_gives_one_valid_graph_as_good_as_a_fresh_build() {
     let n = 4000;
     let data = random(n, dim, 6);
     let ids = scrambled_ids(n);
-    let params = HnswParams::new(Metric::L2).m(8).ef_construction(100);
-    let segmented = SegmentedIndex::build(dim, params, &data, &ids, SegmentPlan::Count(4)).unwrap();
+    let params = Params::new(Metric::L2).m(8).ef_construction(100);
+    let segmented = SegmentedIndex::build_with_ids(dim, params, &data, &ids, SegmentPlan::Count(4)).unwrap();
     // The beam the merge needs is narrower than a fresh build's (see `merged`).
     let merged = segmented.merged(params.ef_construction * 2 / 5).unwrap();
     assert_eq!(merged.segments().len(), 1);
     assert_eq!(merged.len(), n);
     assert_eq!(merged.check_invariants(), Ok(()));
     assert_eq!(merged.stats()[0].without_links(), 0);
-    let mut held: Vec<VectorId> = merged.segments()[0].ids().to_vec();
+    let mut held: Vec<VectorId> = merged.segments()[0].ids().collect();
     held.sort_unstable();
     let mut want = ids.clone();
     want.sort_unstable();
     assert_eq!(held, want, "every id once");
 
-    let fresh = SegmentedIndex::build(dim, params, &data, &ids, SegmentPlan::Count(1)).unwrap();
+    let fresh = SegmentedIndex::build_with_ids(dim, params, &data, &ids, SegmentPlan::Count(1)).unwrap();
     let dist = Distance::new(Metric::L2);
     let queries = random(200, dim, 7);
     let recall = |index: &SegmentedIndex| {
@@ -197,7 +201,7 @@ fn merging_segments_gives_one_valid_graph_as_good_as_a_fresh_build() {
         for q in queries.chunks(dim) {
             let exact: Vec<VectorId> =
                 brute_force_knn(Rows::dense(&data, dim), &dist, q, 10).into_iter().map(|h| ids[h.id.idx()]).collect();
-            let got = index.search(q, 10, 48).unwrap();
+            let got = index.query(&Query::new(q, 10).ef(48)).unwrap();
             hits += got.iter().filter(|h| exact.contains(&h.id)).count();
         }
         hits as f64 / (queries.len() / dim * 10) as f64
@@ -230,8 +234,8 @@ fn deleted_vectors_are_never_returned_and_the_merge_drops_them() {
     let n = 3000;
     let data = random(n, dim, 8);
     let ids = scrambled_ids(n);
-    let params = HnswParams::new(Metric::L2).m(8).ef_construction(100);
-    let mut index = SegmentedIndex::build(dim, params, &data, &ids, SegmentPlan::Count(4)).unwrap();
+    let params = Params::new(Metric::L2).m(8).ef_construction(100);
+    let mut index = SegmentedIndex::build_with_ids(dim, params, &data, &ids, SegmentPlan::Count(4)).unwrap();
     // Every third vector, and all of segment 3 (the last quarter of the input).
     let gone = |i: usize| i.is_multiple_of(3) || i >= 3 * n / 4;
     for i in (0..n).filter(|&i| gone(i)) {
@@ -241,14 +245,14 @@ fn deleted_vectors_are_never_returned_and_the_merge_drops_them() {
     assert_eq!(index.deleted(), n_gone);
     assert_eq!(index.len(), n - n_gone);
     assert!(index.segments()[3].is_empty());
-    assert_eq!(index.delete(ids[0]), Err(SegmentError::UnknownId(ids[0])), "deleted already");
-    assert_eq!(index.delete(VectorId(1)), Err(SegmentError::UnknownId(VectorId(1))), "never held");
+    assert_eq!(index.delete(ids[0]), Err(Error::UnknownId(ids[0])), "deleted already");
+    assert_eq!(index.delete(VectorId(1)), Err(Error::UnknownId(VectorId(1))), "never held");
     assert_eq!(index.check_invariants(), Ok(()));
 
     let dead: std::collections::HashSet<VectorId> = (0..n).filter(|&i| gone(i)).map(|i| ids[i]).collect();
     let live = |id: VectorId| !dead.contains(&id);
     let queries = random(100, dim, 9);
-    let recall = |index: &SegmentedIndex, search: &dyn Fn(&SegmentedIndex, &[f32]) -> Vec<omen_segment::Hit>| {
+    let recall = |index: &SegmentedIndex, search: &dyn Fn(&SegmentedIndex, &[f32]) -> Vec<Neighbor>| {
         let mut found = 0;
         for q in queries.chunks(dim) {
             let got = search(index, q);
@@ -259,15 +263,13 @@ fn deleted_vectors_are_never_returned_and_the_merge_drops_them() {
         }
         found as f64 / 1000.0
     };
-    let plain = recall(&index, &|ix, q| ix.search(q, 10, 64).unwrap());
-    let parallel = recall(&index, &|ix, q| ix.search_parallel(q, 10, 64).unwrap());
-    let sampled = recall(&index, &|ix, q| ix.search_sampled(q, 10, 64).unwrap());
+    let plain = recall(&index, &|ix, q| ix.query(&Query::new(q, 10).ef(64)).unwrap());
+    let parallel = recall(&index, &|ix, q| ix.query(&Query::new(q, 10).ef(64).fanout(Fanout::Parallel)).unwrap());
+    let sampled = recall(&index, &|ix, q| ix.query(&Query::new(q, 10).ef(64).fanout(Fanout::Sampled)).unwrap());
     assert!(plain >= 0.95 && parallel >= 0.95 && sampled >= 0.95, "recall {plain} {parallel} {sampled}");
     let over = index.len() + 1;
-    assert!(
-        matches!(index.search(&queries[..dim], over, over), Err(SegmentError::Search(_))),
-        "k above the live count"
-    );
+    let all = index.query(&Query::new(&queries[..dim], over).ef(over)).unwrap();
+    assert_eq!(all.len(), index.len(), "k above the live count: every live vector");
 
     let merged = index.merged(40).unwrap();
     assert_eq!(merged.len(), n - n_gone);
@@ -275,12 +277,12 @@ fn deleted_vectors_are_never_returned_and_the_merge_drops_them() {
     assert_eq!(merged.segments()[0].graph().len(), n - n_gone);
     assert_eq!(merged.check_invariants(), Ok(()));
     assert_eq!(merged.stats()[0].without_links(), 0);
-    let mut held = merged.segments()[0].ids().to_vec();
+    let mut held: Vec<VectorId> = merged.segments()[0].ids().collect();
     held.sort_unstable();
     let mut want: Vec<VectorId> = ids.iter().copied().filter(|&id| live(id)).collect();
     want.sort_unstable();
     assert_eq!(held, want);
-    let merged_recall = recall(&merged, &|ix, q| ix.search(q, 10, 64).unwrap());
+    let merged_recall = recall(&merged, &|ix, q| ix.query(&Query::new(q, 10).ef(64)).unwrap());
     assert!(merged_recall >= 0.95, "merged recall {merged_recall}");
 
     // Compaction drops them too, keeping the four segments (the last now empty).
@@ -289,14 +291,14 @@ fn deleted_vectors_are_never_returned_and_the_merge_drops_them() {
     assert_eq!(index.segments()[3].graph().len(), 0);
     assert_eq!(index.check_invariants(), Ok(()));
     assert!(index.stats().iter().all(|s| s.without_links() == 0));
-    let compacted = recall(&index, &|ix, q| ix.search(q, 10, 64).unwrap());
+    let compacted = recall(&index, &|ix, q| ix.query(&Query::new(q, 10).ef(64)).unwrap());
     assert!(compacted >= 0.95, "compacted recall {compacted}");
     assert_eq!(index.compact(), Ok(0), "nothing left to drop");
     // The id map follows the new node numbers.
-    let (s, node) = index.locate(ids[1]).unwrap();
-    assert_eq!(index.segments()[usize::from(s.0)].ids()[node.idx()], ids[1]);
+    let s = index.locate(ids[1]).unwrap();
+    assert!(index.segments()[usize::from(s.0)].ids().any(|id| id == ids[1]));
     index.delete(ids[1]).unwrap();
-    assert_eq!(index.delete(ids[1]), Err(SegmentError::UnknownId(ids[1])));
+    assert_eq!(index.delete(ids[1]), Err(Error::UnknownId(ids[1])));
 }
 
 #[test]
@@ -305,8 +307,8 @@ fn filtered_search_returns_only_accepted_ids_and_scans_exactly() {
     let n = 3000;
     let data = random(n, dim, 10);
     let ids = scrambled_ids(n);
-    let params = HnswParams::new(Metric::L2).m(8).ef_construction(100);
-    let mut index = SegmentedIndex::build(dim, params, &data, &ids, SegmentPlan::Count(3)).unwrap();
+    let params = Params::new(Metric::L2).m(8).ef_construction(100);
+    let mut index = SegmentedIndex::build_with_ids(dim, params, &data, &ids, SegmentPlan::Count(3)).unwrap();
     for i in (0..n).step_by(7) {
         index.delete(ids[i]).unwrap();
     }
@@ -317,25 +319,26 @@ fn filtered_search_returns_only_accepted_ids_and_scans_exactly() {
     let mut graph_found = 0;
     for q in queries.chunks(dim) {
         // A scan is exact: the same ids as brute force over the accepted live vectors.
-        for (filter, name) in [(&half as &dyn Fn(VectorId) -> bool, "half"), (&rare, "rare")] {
-            let got = index.search_filtered(q, 10, 32, filter, FilterPlan::Scan).unwrap();
+        for (filter, name) in [(&half as &(dyn Fn(VectorId) -> bool + Sync), "half"), (&rare, "rare")] {
+            let got = index.query(&Query::new(q, 10).ef(32).filter(filter)).unwrap();
             let want = exact_among(&data, dim, &ids, q, 10, |id| filter(id) && !dead.contains(&id));
             assert_eq!(got.iter().map(|h| h.id).collect::<Vec<_>>(), want, "{name}, scan");
         }
         // Auto scans the rare filter (about 10 of each segment's 1,000 pass: at these sizes the
         // half filter is scanned too, so the walk is tested with FilterPlan::Graph below)...
         for seg in index.segments() {
-            let allowed = |v: omen_graph::NodeId| !seg.is_deleted(v) && rare(seg.ids()[v.idx()]);
-            assert!(FilterPlan::Auto.scans(seg.graph().len(), 32, &allowed));
+            let seg_ids: Vec<VectorId> = seg.ids().collect();
+            let allowed = |v: omen_graph::NodeId| seg.contains(seg_ids[v.idx()]) && rare(seg_ids[v.idx()]);
+            assert_eq!(FilterPlan::Auto.route(seg.graph().len(), 32, &allowed), omen_search::Route::Scan);
         }
         // ...so its answer is exact.
-        let got = index.search_filtered(q, 10, 32, rare, FilterPlan::Auto).unwrap();
+        let got = index.query(&Query::new(q, 10).ef(32).filter(&rare)).unwrap();
         assert_eq!(
             got.iter().map(|h| h.id).collect::<Vec<_>>(),
             exact_among(&data, dim, &ids, q, 10, |id| rare(id) && !dead.contains(&id))
         );
         // The walk returns only accepted live ids, nearly the exact ones.
-        let got = index.search_filtered(q, 10, 64, half, FilterPlan::Graph).unwrap();
+        let got = index.query(&Query::new(q, 10).ef(64).filter(&half)).unwrap();
         assert_eq!(got.len(), 10);
         assert!(got.iter().all(|h| half(h.id) && !dead.contains(&h.id)));
         let want = exact_among(&data, dim, &ids, q, 10, |id| half(id) && !dead.contains(&id));
@@ -344,23 +347,17 @@ fn filtered_search_returns_only_accepted_ids_and_scans_exactly() {
     assert!(graph_found as f64 / 500.0 >= 0.95, "walk recall {}", graph_found as f64 / 500.0);
     // Fewer than k accepted: all of them; none accepted: no hit, not an error.
     let few = |id: VectorId| id == ids[1] || id == ids[2];
-    assert_eq!(index.search_filtered(&queries[..dim], 10, 10, few, FilterPlan::Auto).unwrap().len(), 2);
-    assert!(index.search_filtered(&queries[..dim], 10, 10, |_| false, FilterPlan::Graph).unwrap().is_empty());
+    assert_eq!(index.query(&Query::new(&queries[..dim], 10).ef(10).filter(&few)).unwrap().len(), 2);
+    assert!(index.query(&Query::new(&queries[..dim], 10).ef(10).filter(&|_| false)).unwrap().is_empty());
     // Any k: all accepted live vectors, nearest first, whatever the plan.
     let all_half = exact_among(&data, dim, &ids, &queries[..dim], n, |id| half(id) && !dead.contains(&id));
     for plan in [FilterPlan::Auto, FilterPlan::Graph, FilterPlan::Scan] {
-        let got = index.search_filtered(&queries[..dim], usize::MAX, usize::MAX, half, plan).unwrap();
+        let got = index.query(&Query::new(&queries[..dim], usize::MAX).ef(usize::MAX).filter(&half)).unwrap();
         assert_eq!(got.iter().map(|h| h.id).collect::<Vec<_>>(), all_half, "{plan:?}");
     }
-    assert!(matches!(
-        index.search_filtered(&queries[..dim], 0, 10, half, FilterPlan::Auto),
-        Err(SegmentError::Search(_))
-    ));
-    assert!(matches!(
-        index.search_filtered(&queries[..dim], 5, 4, half, FilterPlan::Auto),
-        Err(SegmentError::Search(_))
-    ));
-    assert!(matches!(index.search_filtered(&[0.0; 3], 5, 5, half, FilterPlan::Auto), Err(SegmentError::Search(_))));
+    assert!(matches!(index.query(&Query::new(&queries[..dim], 0).ef(10).filter(&half)), Err(Error::Search(_))));
+    assert!(matches!(index.query(&Query::new(&queries[..dim], 5).ef(4).filter(&half)), Err(Error::Search(_))));
+    assert!(matches!(index.query(&Query::new(&[0.0; 3], 5).ef(5).filter(&half)), Err(Error::Search(_))));
 }
 
 #[test]
@@ -368,42 +365,46 @@ fn segments_taken_apart_and_put_together_keep_their_deletes() {
     let dim = 4;
     let data = random(200, dim, 12);
     let ids = scrambled_ids(200);
-    let params = HnswParams::new(Metric::L2).m(6);
-    let mut a = SegmentedIndex::build(dim, params, &data, &ids, SegmentPlan::Count(2)).unwrap();
+    let params = Params::new(Metric::L2).m(6);
+    let mut a = SegmentedIndex::build_with_ids(dim, params, &data, &ids, SegmentPlan::Count(2)).unwrap();
     for i in [0, 5, 99, 150] {
         a.delete(ids[i]).unwrap();
     }
     let queries = random(50, dim, 13);
-    let before: Vec<_> = queries.chunks(dim).map(|q| a.search(q, 5, 32).unwrap()).collect();
+    let before: Vec<_> = queries.chunks(dim).map(|q| a.query(&Query::new(q, 5).ef(32)).unwrap()).collect();
     let parts = a.into_segments();
     assert_eq!(parts.iter().map(|p| p.deleted.as_ref().map(|d| d.len())).collect::<Vec<_>>(), [Some(2), Some(2)]);
-    let mut b = SegmentedIndex::from_segments(dim, params, parts).unwrap();
+    let mut b = SegmentedIndex::from_segments(dim, params, parts, None).unwrap();
     assert_eq!((b.len(), b.deleted()), (196, 4));
-    let after: Vec<_> = queries.chunks(dim).map(|q| b.search(q, 5, 32).unwrap()).collect();
+    let after: Vec<_> = queries.chunks(dim).map(|q| b.query(&Query::new(q, 5).ef(32)).unwrap()).collect();
     assert_eq!(before, after, "the same graphs and deletes answer the same");
-    assert_eq!(b.delete(ids[5]), Err(SegmentError::UnknownId(ids[5])), "still deleted");
+    assert_eq!(b.delete(ids[5]), Err(Error::UnknownId(ids[5])), "still deleted");
     b.delete(ids[6]).unwrap();
 
     // Bitsets that do not fit their segment are refused.
-    let fresh = || SegmentedIndex::build(dim, params, &data, &ids, SegmentPlan::Count(2)).unwrap().into_segments();
+    let fresh =
+        || SegmentedIndex::build_with_ids(dim, params, &data, &ids, SegmentPlan::Count(2)).unwrap().into_segments();
     let wrong = [(vec![0u64], "one word for 100 nodes"), (vec![0, 1 << 40], "a bit past the last node")];
     for (bits, why) in wrong {
         let mut parts = fresh();
         parts[0].deleted = Some(bits);
-        let err = SegmentedIndex::from_segments(dim, params, parts).unwrap_err();
-        assert!(matches!(err, SegmentError::DeletedBits { segment: SegmentId(0), .. }), "{why}: {err}");
+        let err = SegmentedIndex::from_segments(dim, params, parts, None).unwrap_err();
+        assert!(
+            matches!(&err, Error::Segment { segment: SegmentId(0), source } if matches!(**source, Error::DeletedBits { .. })),
+            "{why}: {err}"
+        );
     }
     // An id live in two segments is refused; deleted in one of them, it is a replacement.
     let mut parts = fresh();
     let taken = parts[0].ids[7];
     parts[1].ids[0] = taken;
-    let err = SegmentedIndex::from_segments(dim, params, parts).unwrap_err();
-    assert_eq!(err, SegmentError::DuplicateId(taken));
+    let err = SegmentedIndex::from_segments(dim, params, parts, None).unwrap_err();
+    assert_eq!(err, Error::DuplicateId(taken));
     let mut parts = fresh();
     parts[1].ids[0] = taken;
     parts[0].deleted = Some(vec![1 << 7, 0]);
-    let c = SegmentedIndex::from_segments(dim, params, parts).unwrap();
-    assert_eq!(c.locate(taken), Some((SegmentId(1), omen_graph::NodeId(0))));
+    let c = SegmentedIndex::from_segments(dim, params, parts, None).unwrap();
+    assert_eq!(c.locate(taken), Some(SegmentId(1)));
 }
 
 #[test]
@@ -411,51 +412,55 @@ fn added_segments_are_searched_and_may_take_the_ids_of_deleted_vectors() {
     let dim = 8;
     let data = random(1500, dim, 14);
     let ids = scrambled_ids(1500);
-    let params = HnswParams::new(Metric::L2).m(8).ef_construction(100);
+    let params = Params::new(Metric::L2).m(8).ef_construction(100);
     let mut index =
-        SegmentedIndex::build(dim, params, &data[..1000 * dim], &ids[..1000], SegmentPlan::Count(2)).unwrap();
-    let added = index.add_segment(&data[1000 * dim..], &ids[1000..]).unwrap();
+        SegmentedIndex::build_with_ids(dim, params, &data[..1000 * dim], &ids[..1000], SegmentPlan::Count(2)).unwrap();
+    let added = index.add_segment_with_ids(&ids[1000..], &data[1000 * dim..]).unwrap();
     assert_eq!(added, SegmentId(2));
     assert_eq!((index.len(), index.segments().len()), (1500, 3));
     assert_eq!(index.check_invariants(), Ok(()));
-    assert_eq!(index.locate(ids[1200]), Some((SegmentId(2), omen_graph::NodeId(200))));
+    assert_eq!(index.locate(ids[1200]), Some(SegmentId(2)));
     // Every vector finds itself, added ones included.
-    let found = data.chunks(dim).zip(&ids).filter(|&(v, &id)| index.search(v, 1, 32).unwrap()[0].id == id).count();
+    let found = data
+        .chunks(dim)
+        .zip(&ids)
+        .filter(|&(v, &id)| index.query(&Query::new(v, 1).ef(32)).unwrap()[0].id == id)
+        .count();
     assert!(found >= 1490, "{found} of 1500 found themselves");
 
     // A live id cannot be added again; once deleted, it can (a replaced vector).
     let moved = [ids[3]];
     let far = [9.0f32; 8];
-    assert_eq!(index.add_segment(&far, &moved), Err(SegmentError::DuplicateId(ids[3])));
+    assert_eq!(index.add_segment_with_ids(&moved, &far), Err(Error::DuplicateId(ids[3])));
     assert_eq!(index.segments().len(), 3, "nothing added");
     index.delete(ids[3]).unwrap();
-    index.add_segment(&far, &moved).unwrap();
+    index.add_segment_with_ids(&moved, &far).unwrap();
     assert_eq!(index.len(), 1500);
-    let hit = index.search(&far, 1, 16).unwrap()[0];
+    let hit = index.query(&Query::new(&far, 1).ef(16)).unwrap()[0];
     assert_eq!((hit.id, hit.dist), (ids[3], 0.0), "the replacement answers under the old id");
     assert!(
-        index.search(&data[3 * dim..4 * dim], 5, 32).unwrap().iter().all(|h| h.id != ids[3]),
+        index.query(&Query::new(&data[3 * dim..4 * dim], 5).ef(32)).unwrap().iter().all(|h| h.id != ids[3]),
         "the old one is gone"
     );
     index.delete(ids[3]).unwrap();
     assert_eq!(index.locate(ids[3]), None);
 
     // Bad batches add nothing.
-    assert_eq!(index.add_segment(&[], &[]), Err(SegmentError::EmptySegment));
-    assert!(matches!(index.add_segment(&[0.0; 7], &[VectorId(1)]), Err(SegmentError::BatchLength { .. })));
-    assert!(matches!(index.add_segment(&far, &[]), Err(SegmentError::IdCount { .. })));
+    assert_eq!(index.add_segment_with_ids(&[], &[]), Err(Error::EmptySegment));
+    assert!(matches!(index.add_segment_with_ids(&[VectorId(1)], &[0.0; 7]), Err(Error::BatchLength { .. })));
+    assert!(matches!(index.add_segment_with_ids(&[], &far), Err(Error::IdCount { .. })));
     let mut nan = far;
     nan[2] = f32::NAN;
-    assert!(matches!(index.add_segment(&nan, &[VectorId(1)]), Err(SegmentError::Vector(_))));
+    assert!(matches!(index.add_segment_with_ids(&[VectorId(1)], &nan), Err(Error::Build(_))));
     let twice = [VectorId(1), VectorId(1)];
-    assert_eq!(index.add_segment(&[far, far].concat(), &twice), Err(SegmentError::DuplicateId(VectorId(1))));
+    assert_eq!(index.add_segment_with_ids(&twice, &[far, far].concat()), Err(Error::DuplicateId(VectorId(1))));
     assert_eq!(index.segments().len(), 4);
 
     // The merge keeps the replacement's id once, and the ids of all live vectors.
     let merged = index.merged(40).unwrap();
     assert_eq!(merged.len(), 1499);
     assert_eq!(merged.check_invariants(), Ok(()));
-    let mut held = merged.segments()[0].ids().to_vec();
+    let mut held: Vec<VectorId> = merged.segments()[0].ids().collect();
     held.sort_unstable();
     let mut want: Vec<VectorId> = ids.iter().copied().filter(|&id| id != ids[3]).collect();
     want.sort_unstable();

@@ -2,13 +2,13 @@
 
 use std::path::Path;
 
-use omen_build::{HnswParams, build_sequential};
+use omen_build::{Params, build_sequential};
 use omen_distance::Metric;
 use omen_graph::{HnswGraph, Layer, NodeId, VectorId};
 use omen_search::Rows;
 use omen_store::{
-    FORMAT_VERSION, FileKind, Labels, MANIFEST, SegmentRef, Settings, StoreError, graph_from_bytes, inspect,
-    load_graph, load_segments, save_graph, save_segments, segment_file_name,
+    FORMAT_VERSION, FileKind, Labels, MANIFEST, SegmentRef, StoreError, graph_from_bytes, inspect, load_graph,
+    load_segments, save_graph, save_segments, segment_file_name,
 };
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -20,11 +20,11 @@ fn random_rows(n: usize, dim: usize, seed: u64) -> Vec<f32> {
 
 fn graph(n: usize, dim: usize, m: usize, seed: u64) -> HnswGraph {
     let data = random_rows(n, dim, seed);
-    let params = HnswParams::new(Metric::L2).m(m).ef_construction(32).seed(seed);
+    let params = Params::new(Metric::L2).m(m).ef_construction(32).seed(seed);
     build_sequential(params, Rows::dense(&data, dim)).unwrap()
 }
 
-const SETTINGS: Settings = Settings { metric: Metric::L2, ef_construction: 32, ef_search: 20, seed: 9 };
+const SETTINGS: Params = Params { metric: Metric::L2, m: 4, ef_construction: 32, ef_search: 20, seed: 9 };
 
 /// The two graphs hold the same nodes, layers, lists, vectors and entry point.
 fn assert_same(a: &HnswGraph, b: &HnswGraph) {
@@ -51,7 +51,7 @@ fn round_trip_keeps_every_word() {
     save_graph(&path, &SETTINGS, &g, Labels::default()).unwrap();
     let back = load_graph(&path).unwrap();
     assert_same(&g, &back.graph);
-    assert_eq!(back.settings, SETTINGS);
+    assert_eq!(back.params, Params { m: 8, ..SETTINGS }, "m is the graph's");
     assert_eq!(back.ids, None);
     assert_eq!(back.graph.check_invariants(), Ok(()));
 
@@ -250,7 +250,7 @@ fn segments_round_trip_and_replace_the_previous_save() {
         .collect();
     save_segments(dir.path(), &SETTINGS, &parts, None).unwrap();
     let back = load_segments(dir.path()).unwrap();
-    assert_eq!((back.dim, back.m, back.settings), (6, 4, SETTINGS));
+    assert_eq!((back.dim, back.params), (6, SETTINGS));
     assert_eq!(back.segments.len(), 3);
     for (n, ((s, g), i)) in back.segments.iter().zip(&graphs).zip(&ids).enumerate() {
         assert_same(g, &s.graph);

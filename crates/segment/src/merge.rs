@@ -1,0 +1,121 @@
+//! Merging segments into one graph without rebuilding from scratch.
+
+use omen_build::{BuildError, Seeds};
+use omen_graph::{HnswGraph, Layer, NodeId, VectorId};
+
+use crate::{Error, Index, SegmentId, SegmentedIndex};
+
+/// Seeds for merging: a node from segment `s` is seeded, on each layer, with those of its
+/// neighbours in segment `s`'s graph that come before it in the merged graph (renamed to their
+/// merged ids). Later ones are skipped: they are still detached when the node is linked, and
+/// linking to them measurably lowered recall (clustered-128-20000 merged at beam 100: recall@10
+/// 0.9449 at ef 16 with every old neighbour as a seed, 0.9511 with earlier ones only; a fresh
+/// build reaches 0.9522).
+struct MergeSeeds<'a> {
+    segments: &'a [Index],
+    // Node ids below `first_inserted` are the copied base segment's, which need no seeds.
+    first_inserted: u32,
+    // For each merged id from `first_inserted` on: its segment and its id there.
+    origin: Vec<(u16, NodeId)>,
+    // For each segment, its node ids renamed into the merged graph (empty for the base;
+    // DROPPED for a deleted node).
+    renamed: Vec<Vec<u32>>,
+}
+
+/// The merged id of a deleted node: above every real id, so the seed filter below skips it.
+const DROPPED: u32 = u32::MAX;
+
+impl Seeds for MergeSeeds<'_> {
+    fn seeds(&self, node: NodeId, layer: Layer, out: &mut Vec<NodeId>) {
+        let Some(&(seg, old)) = node.0.checked_sub(self.first_inserted).and_then(|i| self.origin.get(i as usize))
+        else {
+            return;
+        };
+        let names = &self.renamed[usize::from(seg)];
+        let old_list = self.segments[usize::from(seg)].graph().neighbors(old, layer);
+        // Only neighbours merged before `node`; a DROPPED one is never below it.
+        out.extend(old_list.iter().map(|n| NodeId(names[n.idx()])).filter(|n| n.0 < node.0));
+    }
+}
+
+impl SegmentedIndex {
+    /// Merges every segment into one graph without rebuilding from scratch (as Lucene does):
+    /// the largest segment's graph is copied as it is, then the other segments' nodes are
+    /// inserted on all threads of the current rayon pool, each descending from the entry point
+    /// as usual and also starting its search on each layer from those of its neighbours in its
+    /// old segment that are already in the merged graph. `ef_construction` is the beam of
+    /// these insertions.
+    ///
+    /// The merged graph is as good as a fresh build with that beam, for less work: on
+    /// random-128, clustered-128 (20,000 each, 4 segments) and minilm (50,000, 384-d), beam 80
+    /// took 24–51% of a fresh build at beam 200 and reached recall@10 0.95 at the same ef.
+    ///
+    /// Deleted vectors are dropped: the base graph is compacted first (its nodes that linked to
+    /// a deleted one take new neighbours, as [`Index::compact`] chooses them), and the
+    /// other segments' deleted nodes are neither inserted nor used as seeds.
+    ///
+    /// Returns an index of one segment holding every vector not deleted, under the same ids, and
+    /// the same next id.
+    pub fn merged(&self, ef_construction: usize) -> Result<SegmentedIndex, Error> {
+        if ef_construction == 0 {
+            return Err(BuildError::BadEfConstruction { ef_construction }.into());
+        }
+        let segments = self.segments();
+        let Some(base_idx) = (0..segments.len()).max_by_key(|&i| (segments[i].len(), std::cmp::Reverse(i))) else {
+            return Ok(self.with_segments(Vec::new()));
+        };
+        let base = &segments[base_idx];
+        let in_base = |e: Error| e.in_segment(SegmentId(base_idx as u16));
+        let wrap = |e: BuildError| in_base(e.into());
+        let builder = base.builder();
+        let compacted;
+        let (base_graph, mut ids): (&HnswGraph, Vec<VectorId>) = if base.deleted() > 0 {
+            compacted = builder.compact(base.graph(), &|n| base.is_deleted(n)).map_err(wrap)?;
+            (&compacted.graph, compacted.kept.iter().map(|&n| base.id_of(n)).collect())
+        } else {
+            (base.graph(), base.ids().collect())
+        };
+        let mut graph = builder.new_graph(self.dim()).map_err(wrap)?;
+        graph.reserve(self.len());
+
+        // 1. The base graph, node for node and list for list.
+        let base_nodes = (0..base_graph.len() as u32).map(NodeId);
+        for node in base_nodes.clone() {
+            graph.push_detached(base_graph.vector(node), base_graph.node_top(node)).map_err(|e| wrap(e.into()))?;
+        }
+        for node in base_nodes {
+            for layer in Layer::descend_from(base_graph.node_top(node)) {
+                let list = base_graph.neighbors(node, layer).to_vec();
+                graph.set_neighbors(node, layer, &list).map_err(|e| wrap(e.into()))?;
+            }
+        }
+        if let Some(entry) = base_graph.entry_point() {
+            graph.promote_entry(entry);
+        }
+
+        // 2. Every other live node, pushed detached, then linked with its old neighbours as seeds.
+        let first_inserted = graph.len() as u32;
+        let mut origin = Vec::with_capacity(self.len() - base.len());
+        let mut renamed = vec![Vec::new(); segments.len()];
+        for (s, seg) in segments.iter().enumerate().filter(|&(s, _)| s != base_idx) {
+            let names = &mut renamed[s];
+            for node in (0..seg.graph().len() as u32).map(NodeId) {
+                if seg.is_deleted(node) {
+                    names.push(DROPPED);
+                    continue;
+                }
+                let id = graph
+                    .push_detached(seg.graph().vector(node), seg.graph().node_top(node))
+                    .map_err(|e| wrap(e.into()))?;
+                names.push(id.0);
+                origin.push((s as u16, node));
+                ids.push(seg.id_of(node));
+            }
+        }
+        let seeds = MergeSeeds { segments, first_inserted, origin, renamed };
+        builder.link_batch_seeded(&graph, first_inserted..graph.len() as u32, &seeds, ef_construction).map_err(wrap)?;
+        let params = crate::segmented::segment_params(*self.params(), SegmentId(0));
+        let merged = Index::from_graph(params, graph, Some(ids), None, None).map_err(in_base)?;
+        Ok(self.with_segments(vec![merged]))
+    }
+}

@@ -1,0 +1,84 @@
+//! What both index shapes answer alike.
+
+use std::path::Path;
+
+use omen_build::Params;
+use omen_graph::VectorId;
+
+use crate::{Error, Index, Neighbor, Query, SegmentedIndex};
+
+/// An index of either shape, one graph ([`Index`]) or segments ([`SegmentedIndex`]): what a
+/// caller that serves, measures or saves indexes needs without knowing which.
+pub trait VectorIndex: Send + Sync {
+    /// Answers `query` (see [`Index::query`], [`SegmentedIndex::query`]).
+    fn query(&self, query: &Query<'_>) -> Result<Vec<Neighbor>, Error>;
+    /// Number of vectors, not counting deleted ones.
+    fn len(&self) -> usize;
+    /// Whether the index holds no vector (or only deleted ones).
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The vectors' dimension.
+    fn dim(&self) -> usize;
+    /// The parameters.
+    fn params(&self) -> &Params;
+    /// Whether `id` names a vector in the index (not deleted).
+    fn contains(&self, id: VectorId) -> bool;
+    /// The stored vector of `id` (normalised under cosine), if it is in the index.
+    fn get(&self, id: VectorId) -> Option<&[f32]>;
+    /// Bytes of heap held by the vectors and links.
+    fn heap_bytes(&self) -> usize;
+    /// Searches answered by exact scan after a graph walk came up short.
+    fn exact_fallbacks(&self) -> u64;
+    /// Deletes `id` (see [`Index::delete`], [`SegmentedIndex::delete`]).
+    fn delete(&mut self, id: VectorId) -> Result<(), Error>;
+    /// Drops the deleted vectors (see [`Index::compact`], [`SegmentedIndex::compact`]);
+    /// returns how many.
+    fn compact(&mut self) -> Result<usize, Error>;
+    /// Saves the index to `path` (a file for an [`Index`], a folder for a
+    /// [`SegmentedIndex`]).
+    fn save(&self, path: &Path) -> Result<(), Error>;
+}
+
+macro_rules! forward {
+    ($t:ty) => {
+        impl VectorIndex for $t {
+            fn query(&self, query: &Query<'_>) -> Result<Vec<Neighbor>, Error> {
+                <$t>::query(self, query)
+            }
+            fn len(&self) -> usize {
+                <$t>::len(self)
+            }
+            fn dim(&self) -> usize {
+                <$t>::dim(self)
+            }
+            fn params(&self) -> &Params {
+                <$t>::params(self)
+            }
+            fn contains(&self, id: VectorId) -> bool {
+                <$t>::contains(self, id)
+            }
+            fn get(&self, id: VectorId) -> Option<&[f32]> {
+                <$t>::get(self, id)
+            }
+            fn heap_bytes(&self) -> usize {
+                <$t>::heap_bytes(self)
+            }
+            fn exact_fallbacks(&self) -> u64 {
+                <$t>::exact_fallbacks(self)
+            }
+            fn delete(&mut self, id: VectorId) -> Result<(), Error> {
+                <$t>::delete(self, id)
+            }
+            fn compact(&mut self) -> Result<usize, Error> {
+                <$t>::compact(self)
+            }
+            fn save(&self, path: &Path) -> Result<(), Error> {
+                <$t>::save(self, path)
+            }
+        }
+    };
+}
+
+forward!(Index);
+forward!(SegmentedIndex);
