@@ -164,7 +164,13 @@ pub(crate) fn report(a: ReportArgs) -> Result<(), Failure> {
     if runs.is_empty() {
         return Err(Failure::Bad(format!("{}: no runs", runs_path.display())));
     }
-    let md = render(&runs, &folder, &at_root(&a.markdown), &notes)?;
+    let mut md = render(&runs, &folder, &at_root(&a.markdown), &notes)?;
+    // The hand-kept measurements below the marker survive a new report.
+    let old = std::fs::read_to_string(at_root(&a.markdown)).unwrap_or_default();
+    if let Some(at) = old.find(KEPT_BELOW) {
+        md.push('\n');
+        md.push_str(&old[at..]);
+    }
     std::fs::write(at_root(&a.markdown), md)?;
     eprintln!("report: {} runs rendered into {} and {}", runs.len(), folder.display(), a.markdown.display());
     Ok(())
@@ -275,6 +281,9 @@ fn curve(runs: &[&Value]) -> Vec<(f64, f64)> {
 }
 
 /// Renders the plots into `folder` and returns the page.
+/// The line in the report's page below which everything is written by hand and kept.
+const KEPT_BELOW: &str = "<!-- cargo xtask report keeps everything below this line -->";
+
 fn render(runs: &[Value], folder: &Path, page: &Path, notes: &[String]) -> Result<String, Failure> {
     let mut by_dataset: BTreeMap<String, BTreeMap<String, LibRuns<'_>>> = BTreeMap::new();
     for r in runs {

@@ -7,6 +7,16 @@ use crate::BuildError;
 /// Every parameter of an HNSW index, named as in the paper: how vectors are compared, how the
 /// graph is built, and the default search beam. The one parameter type of every omen crate
 /// (the builder reads the construction fields, searches `ef_search`, files store them all).
+///
+/// ```
+/// use omen_build::Params;
+/// use omen_distance::Metric;
+///
+/// let params = Params::new(Metric::Cosine).m(32).ef_construction(400).ef_search(100).seed(7);
+/// assert!(params.validate().is_ok());
+/// assert_eq!(params.m0(), 64, "layer 0 keeps 2 * m");
+/// assert!(Params::default().m(1).validate().is_err());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Params {
     /// How vectors are compared. Default [`Metric::L2`].

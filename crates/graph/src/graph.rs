@@ -21,10 +21,11 @@
 
 use wide::f32x16;
 
-use crate::sync::{AtomicU32, AtomicU64, Mutex, MutexGuard, Ordering, set_mut_u32, set_mut_u64};
+use crate::sync::{AtomicU32, AtomicU64, Mutex, Ordering, set_mut_u32, set_mut_u64};
 
+use crate::links::MARKED_LAYERS;
 use crate::storage::{Blocks, Words};
-use crate::{GraphError, GraphParts, InvariantViolation, Layer, MappedParts, NodeId};
+use crate::{GraphError, InvariantViolation, Layer, Neighbors, NodeId, NodeLinks};
 /// The largest `m` a graph accepts (layer 0 then holds up to `2 * MAX_M` neighbours).
 pub const MAX_M: usize = 1024;
 /// The largest vector dimension a graph accepts.
@@ -32,8 +33,8 @@ pub const MAX_DIM: usize = 1 << 24;
 /// The highest layer a node can reach.
 pub const MAX_LAYER: Layer = Layer(63);
 
-const BLOCK: usize = 16;
-const NO_ROWS: u32 = u32::MAX;
+pub(crate) const BLOCK: usize = 16;
+pub(crate) const NO_ROWS: u32 = u32::MAX;
 
 /// A layered HNSW graph: vectors, per-layer neighbour lists with fixed caps, and the entry point.
 ///
@@ -42,29 +43,29 @@ const NO_ROWS: u32 = u32::MAX;
 /// [`HnswGraph::check_invariants`] verifies the whole structure. Lists may be written through
 /// `&self` by several threads at once, each holding the node's lock.
 pub struct HnswGraph {
-    dim: usize,
-    stride: usize,
-    m: usize,
-    m0: usize,
+    pub(crate) dim: usize,
+    pub(crate) stride: usize,
+    pub(crate) m: usize,
+    pub(crate) m0: usize,
     // Invariant: holds `len() * stride / BLOCK` blocks; the padding of each row is zero.
-    vectors: Blocks,
+    pub(crate) vectors: Blocks,
     // Invariant: one entry per node.
-    tops: Vec<Layer>,
+    pub(crate) tops: Vec<Layer>,
     // Invariant: `len() * (1 + m0)` words; each row's first word is its length, <= m0.
-    links0: Words,
+    pub(crate) links0: Words,
     // Invariant: one entry per node: the first upper row of the node, or NO_ROWS when its top is 0.
-    upper_start: Vec<u32>,
+    pub(crate) upper_start: Vec<u32>,
     // Invariant: rows of `1 + m` words, each row's first word its length, <= m.
-    upper: Words,
+    pub(crate) upper: Words,
     // One lock per node, held while its lists are rewritten; it guards the node's marks (bit l:
     // the list on layer l, l < 8, is marked; see `NodeLinks::set_marked`).
-    locks: Vec<Mutex<u8>>,
+    pub(crate) locks: Vec<Mutex<u8>>,
     // Invariant: NO_ENTRY exactly when no node was promoted; else a node on the highest layer
     // of the linked nodes (see `promote_entry`).
-    entry: AtomicU64,
+    pub(crate) entry: AtomicU64,
 }
 
-const NO_ENTRY: u64 = u64::MAX;
+pub(crate) const NO_ENTRY: u64 = u64::MAX;
 
 impl std::fmt::Debug for HnswGraph {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -75,165 +76,6 @@ impl std::fmt::Debug for HnswGraph {
             .field("entry", &self.entry_point())
             .field("top_layer", &self.top_layer())
             .finish_non_exhaustive()
-    }
-}
-
-/// The neighbours of one node on one layer, read from the live graph.
-#[derive(Clone, Copy)]
-pub struct Neighbors<'g> {
-    ids: &'g [AtomicU32],
-}
-
-impl std::fmt::Debug for Neighbors<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
-    }
-}
-
-impl<T: AsRef<[NodeId]> + ?Sized> PartialEq<T> for Neighbors<'_> {
-    fn eq(&self, other: &T) -> bool {
-        let other = other.as_ref();
-        self.len() == other.len() && self.iter().zip(other).all(|(a, &b)| a == b)
-    }
-}
-
-impl<'g> Neighbors<'g> {
-    const EMPTY: Neighbors<'static> = Neighbors { ids: &[] };
-
-    /// Number of neighbours.
-    #[inline]
-    pub fn len(&self) -> usize {
-        self.ids.len()
-    }
-
-    /// Whether there are none.
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
-    }
-
-    /// The `i`-th neighbour, if `i < len()`.
-    #[inline]
-    pub fn get(&self, i: usize) -> Option<NodeId> {
-        self.ids.get(i).map(|w| NodeId(w.load(Ordering::Relaxed)))
-    }
-
-    /// The neighbours in stored order.
-    #[inline]
-    pub fn iter(&self) -> impl Iterator<Item = NodeId> + 'g {
-        self.ids.iter().map(|w| NodeId(w.load(Ordering::Relaxed)))
-    }
-
-    /// Whether `node` is among them.
-    #[inline]
-    pub fn contains(&self, node: NodeId) -> bool {
-        self.iter().any(|n| n == node)
-    }
-
-    /// A copy of the list.
-    pub fn to_vec(&self) -> Vec<NodeId> {
-        self.iter().collect()
-    }
-}
-
-/// Write access to one node's lists: holds the node's lock until dropped.
-///
-/// Hold one at a time: a thread that holds two node locks can deadlock with another.
-pub struct NodeLinks<'g> {
-    graph: &'g HnswGraph,
-    node: NodeId,
-    marks: MutexGuard<'g, u8>,
-}
-
-/// Layers below this can be marked (see [`NodeLinks::set_marked`]).
-const MARKED_LAYERS: u8 = 8;
-
-impl std::fmt::Debug for NodeLinks<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NodeLinks").field("node", &self.node).finish_non_exhaustive()
-    }
-}
-
-impl NodeLinks<'_> {
-    /// The node these links belong to.
-    pub fn node(&self) -> NodeId {
-        self.node
-    }
-
-    /// The node's neighbours on `layer` (empty when the node is not on it).
-    pub fn neighbors(&self, layer: Layer) -> Neighbors<'_> {
-        self.graph.neighbors(self.node, layer)
-    }
-
-    /// Whether the list on `layer` was written by [`NodeLinks::set_marked`] and has not changed
-    /// since.
-    pub fn is_marked(&self, layer: Layer) -> bool {
-        layer.0 < MARKED_LAYERS && *self.marks >> layer.0 & 1 == 1
-    }
-
-    /// [`NodeLinks::set`] that also marks the list: a hint for the writer, kept until the list
-    /// changes in any other way. omen-build marks the lists its selection heuristic chose, so
-    /// that the next prune of a full list need not compare every pair again. Marks are not
-    /// saved, and only layers below 8 keep one (on higher layers this is [`NodeLinks::set`]).
-    pub fn set_marked(&mut self, layer: Layer, neighbors: &[NodeId]) -> Result<(), GraphError> {
-        self.set(layer, neighbors)?;
-        if layer.0 < MARKED_LAYERS {
-            *self.marks |= 1 << layer.0;
-        }
-        Ok(())
-    }
-
-    fn unmark(&mut self, layer: Layer) {
-        if layer.0 < MARKED_LAYERS {
-            *self.marks &= !(1 << layer.0);
-        }
-    }
-
-    /// Replaces the node's neighbours on `layer` (and clears its mark).
-    ///
-    /// The list is checked against every link rule first (ids in range, no self-link, no
-    /// duplicate, at most the layer's cap, every target on `layer`); on error nothing changes.
-    pub fn set(&mut self, layer: Layer, neighbors: &[NodeId]) -> Result<(), GraphError> {
-        let (g, node) = (self.graph, self.node);
-        let row = g.checked_row(node, layer)?;
-        let cap = g.cap(layer);
-        if neighbors.len() > cap {
-            return Err(InvariantViolation::TooManyNeighbors { node, layer, len: neighbors.len(), max: cap }.into());
-        }
-        for (i, &target) in neighbors.iter().enumerate() {
-            g.check_link(node, layer, target)?;
-            if neighbors[..i].contains(&target) {
-                return Err(InvariantViolation::DuplicateLink { node, layer, target }.into());
-            }
-        }
-        for (slot, n) in row[1..].iter().zip(neighbors) {
-            slot.store(n.0, Ordering::Relaxed);
-        }
-        row[0].store(neighbors.len() as u32, Ordering::Release);
-        self.unmark(layer);
-        Ok(())
-    }
-
-    /// Appends `target` to the node's neighbours on `layer` if the list has room (clearing its
-    /// mark).
-    ///
-    /// Returns `Ok(false)` when the list is full, and an error when the link would break a rule
-    /// (out of range, self-link, duplicate, target not on `layer`).
-    pub fn add(&mut self, layer: Layer, target: NodeId) -> Result<bool, GraphError> {
-        let (g, node) = (self.graph, self.node);
-        let row = g.checked_row(node, layer)?;
-        g.check_link(node, layer, target)?;
-        if g.neighbors(node, layer).contains(target) {
-            return Err(InvariantViolation::DuplicateLink { node, layer, target }.into());
-        }
-        let len = row[0].load(Ordering::Relaxed) as usize;
-        if len >= g.cap(layer) {
-            return Ok(false);
-        }
-        row[1 + len].store(target.0, Ordering::Relaxed);
-        row[0].store(len as u32 + 1, Ordering::Release);
-        self.unmark(layer);
-        Ok(true)
     }
 }
 
@@ -267,112 +109,6 @@ impl HnswGraph {
             locks: Vec::new(),
             entry: AtomicU64::new(NO_ENTRY),
         })
-    }
-
-    /// A graph built from stored parts, after checking everything a search relies on: the
-    /// dimension and `m`, the lengths of every array, every top layer, finite vectors with zero
-    /// padding, and then every structural rule ([`HnswGraph::check_invariants`]). Parts from an
-    /// untrusted file either become a valid graph or give an error; they never cause a panic.
-    pub fn from_parts(parts: GraphParts) -> Result<Self, GraphError> {
-        let GraphParts { dim, m, tops, vectors, layer0, upper, entry } = parts;
-        let mut g = HnswGraph::new(dim, m)?;
-        let n = tops.len();
-        g.check_tops(&tops)?;
-        if vectors.blocks.len() != n * (g.stride / BLOCK) {
-            let floats = vectors.blocks.len() * BLOCK;
-            return Err(GraphError::BadParts(format!("{floats} vector values for {n} rows of {}", g.stride)));
-        }
-        for (node, row) in vectors.as_floats().chunks_exact(g.stride).enumerate() {
-            if let Some(col) = row[..dim].iter().position(|v| !v.is_finite()) {
-                return Err(GraphError::BadParts(format!("vector {node}, component {col} is {}", row[col])));
-            }
-            if row[dim..].iter().any(|&v| v != 0.0) {
-                return Err(GraphError::BadParts(format!("vector {node} has non-zero padding")));
-            }
-        }
-        g.vectors = Blocks::Heap(vectors.blocks);
-        g.links0 = Words::Heap(layer0.into_iter().map(AtomicU32::new).collect());
-        g.upper = Words::Heap(upper.into_iter().map(AtomicU32::new).collect());
-        g.finish_parts(tops, entry)?;
-        Ok(g)
-    }
-
-    /// A graph whose vectors and links stay in a memory-mapped index file: nothing is read
-    /// until a search touches it, so opening costs O(nodes) for the top layers and locks plus
-    /// one pass over the links, whatever the vectors' size. Checks everything
-    /// [`HnswGraph::from_parts`] checks except the vectors' values (a corrupt vector can only
-    /// give wrong distances, never a panic). The first call that grows the graph copies the
-    /// mapped arrays to the heap.
-    pub fn from_mapped(parts: MappedParts) -> Result<Self, GraphError> {
-        let MappedParts { dim, m, tops, vectors, layer0, upper, entry } = parts;
-        let mut g = HnswGraph::new(dim, m)?;
-        let bad = |what: String| Err(GraphError::BadParts(what));
-        let n = tops.len();
-        g.check_tops(&tops)?;
-        g.vectors = match vectors {
-            None => Blocks::Heap(Vec::new()),
-            Some(map) => {
-                Blocks::mapped(map).ok_or(GraphError::BadParts("vector region is not 64-byte blocks".into()))?
-            }
-        };
-        let words = |map: Option<memmap2::MmapMut>, what: &str| match map {
-            None => Ok(Words::Heap(Vec::new())),
-            Some(map) => Words::mapped(map)
-                .ok_or_else(|| GraphError::BadParts(format!("{what} region is not whole 4-byte words"))),
-        };
-        g.links0 = words(layer0, "layer-0")?;
-        g.upper = words(upper, "upper-layer")?;
-        if g.vectors.as_slice().len() != n * (g.stride / BLOCK) {
-            return bad(format!("{} vector values for {n} rows of {}", g.vectors.as_slice().len() * BLOCK, g.stride));
-        }
-        g.finish_parts(tops, entry)?;
-        Ok(g)
-    }
-
-    /// Checks top layers read from outside: a node count that fits, every top layer in range.
-    fn check_tops(&self, tops: &[Layer]) -> Result<(), GraphError> {
-        let n = tops.len();
-        if n >= u32::MAX as usize - 1 {
-            return Err(GraphError::BadParts(format!("{n} nodes is more than a graph holds")));
-        }
-        if let Some((node, &top)) = tops.iter().enumerate().find(|(_, t)| **t > MAX_LAYER) {
-            return Err(GraphError::BadParts(format!(
-                "node {node} has top layer {top}, above the highest ({MAX_LAYER})"
-            )));
-        }
-        Ok(())
-    }
-
-    /// Completes a graph from parts once its arrays are in place: checks the link arrays'
-    /// lengths against the top layers, derives the row offsets, and checks every invariant.
-    fn finish_parts(&mut self, tops: Vec<Layer>, entry: Option<NodeId>) -> Result<(), GraphError> {
-        let n = tops.len();
-        let bad = |what: String| Err(GraphError::BadParts(what));
-        let (l0, up) = (self.links0.as_slice().len(), self.upper.as_slice().len());
-        if l0 != n * (1 + self.m0) {
-            return bad(format!("{l0} layer-0 words for {n} rows of {}", 1 + self.m0));
-        }
-        let upper_rows: usize = tops.iter().map(|t| t.idx()).sum();
-        if upper_rows >= NO_ROWS as usize || up != upper_rows * (1 + self.m) {
-            return bad(format!("{up} upper-layer words for {upper_rows} rows of {}", 1 + self.m));
-        }
-        let mut next = 0u32;
-        self.upper_start = tops
-            .iter()
-            .map(|t| {
-                if t.0 == 0 {
-                    NO_ROWS
-                } else {
-                    next += u32::from(t.0);
-                    next - u32::from(t.0)
-                }
-            })
-            .collect();
-        self.locks = (0..n).map(|_| Mutex::new(0)).collect();
-        self.tops = tops;
-        self.entry = AtomicU64::new(entry.map_or(NO_ENTRY, |e| u64::from(e.0)));
-        self.check_invariants()?;
-        Ok(())
     }
 
     /// Whether the vectors and links are read from a mapped file (see
@@ -598,7 +334,7 @@ impl HnswGraph {
         if layer == Layer::BOTTOM { self.links0.as_slice().get(r) } else { self.upper.as_slice().get(r) }
     }
 
-    fn checked_row(&self, node: NodeId, layer: Layer) -> Result<&[AtomicU32], GraphError> {
+    pub(crate) fn checked_row(&self, node: NodeId, layer: Layer) -> Result<&[AtomicU32], GraphError> {
         let top = *self.tops.get(node.idx()).ok_or(GraphError::UnknownNode { node, len: self.len() })?;
         if layer > top {
             return Err(GraphError::NodeAbsentFromLayer { node, layer, top });
@@ -646,7 +382,7 @@ impl HnswGraph {
         self.lock(node)?.add(layer, target)
     }
 
-    fn check_link(&self, node: NodeId, layer: Layer, target: NodeId) -> Result<(), InvariantViolation> {
+    pub(crate) fn check_link(&self, node: NodeId, layer: Layer, target: NodeId) -> Result<(), InvariantViolation> {
         let Some(&target_top) = self.tops.get(target.idx()) else {
             return Err(InvariantViolation::LinkOutOfRange { node, layer, target, len: self.len() });
         };

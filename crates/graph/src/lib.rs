@@ -39,6 +39,7 @@ mod error;
 mod graph;
 mod ids;
 mod invariants;
+mod links;
 mod parts;
 mod stats;
 mod storage;
@@ -46,8 +47,9 @@ mod sync;
 
 pub use crate::{
     error::{GraphError, InvariantViolation},
-    graph::{HnswGraph, MAX_DIM, MAX_LAYER, MAX_M, Neighbors, NodeLinks},
+    graph::{HnswGraph, MAX_DIM, MAX_LAYER, MAX_M},
     ids::{Layer, NodeId, VectorId},
+    links::{Neighbors, NodeLinks},
     parts::{GraphParts, MappedParts, VectorRows},
     stats::{GraphStats, LayerStats, MinMeanMax},
 };

@@ -4,6 +4,16 @@ use omen_graph::NodeId;
 
 /// How a filtered search answers: walk the graph, scan the allowed nodes exactly, or decide
 /// from the filter's estimated share ([`FilterPlan::route`]).
+///
+/// ```
+/// use omen_graph::NodeId;
+/// use omen_search::{FilterPlan, Route};
+///
+/// let rare = |n: NodeId| n.0 % 1000 == 0;
+/// assert_eq!(FilterPlan::Auto.route(100_000, 64, &rare), Route::Scan, "100 of 100,000 pass");
+/// assert_eq!(FilterPlan::Auto.route(100_000, 64, &|_| true), Route::Walk);
+/// assert_eq!(FilterPlan::Graph.route(100_000, 64, &rare), Route::Walk);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FilterPlan {
     /// Scan exactly when a sample says few nodes pass the filter (the share below which the

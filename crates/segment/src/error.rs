@@ -14,6 +14,23 @@ use crate::{SegmentId, SegmentPlan};
 /// Errors of the lower crates are wrapped whole: bad parameters and bad vectors (the row
 /// named) come as [`Error::Build`], a bad query, `k` or `ef` as [`Error::Search`], file errors as
 /// [`Error::Store`].
+///
+/// ```
+/// use omen_build::{BuildError, Params};
+/// use omen_distance::VectorError;
+/// use omen_search::SearchError;
+/// use omen_segment::{Error, Index};
+///
+/// let mut index = Index::new(2, Params::default())?;
+/// match index.add(&[1.0, f32::NAN]) {
+///     Err(Error::Build(BuildError::Vector { row: 0, source: VectorError::NonFinite { col: 1, .. } })) => {}
+///     other => panic!("{other:?}"),
+/// }
+/// assert_eq!(index.search(&[0.0, 0.0], 1), Err(Error::EmptyIndex));
+/// index.add(&[1.0, 0.0])?;
+/// assert_eq!(index.search(&[0.0, 0.0], 0), Err(SearchError::ZeroK.into()));
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

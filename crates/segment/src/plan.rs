@@ -4,7 +4,12 @@ use std::fmt;
 
 use crate::Error;
 
-/// A segment's position in its index.
+/// A segment's position in its index (`segments()[id.0 as usize]`); errors of one segment name
+/// it ([`crate::Error::Segment`]).
+///
+/// ```
+/// assert_eq!(omen_segment::SegmentId(2).to_string(), "segment 2");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SegmentId(pub u16);
 
@@ -15,6 +20,15 @@ impl fmt::Display for SegmentId {
 }
 
 /// How vectors are split into segments (consecutive runs of the input, in order).
+///
+/// ```
+/// use omen_segment::SegmentPlan;
+///
+/// assert_eq!(SegmentPlan::Count(3).sizes(10)?, [4, 3, 3]);
+/// assert_eq!(SegmentPlan::MaxSize(4).sizes(10)?, [4, 3, 3]);
+/// assert!(SegmentPlan::Count(0).sizes(10).is_err());
+/// # Ok::<(), omen_segment::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SegmentPlan {
     /// Exactly this many segments (fewer when there are fewer vectors), sizes within one.

@@ -10,6 +10,17 @@ use parking_lot::Mutex;
 use crate::Error;
 
 /// A search hit: the vector's id and its distance to the query (smaller is closer).
+///
+/// ```
+/// use omen_build::Params;
+/// use omen_segment::Index;
+///
+/// let mut index = Index::new(1, Params::default())?;
+/// let id = index.add(&[3.0])?;
+/// let hit = index.search(&[1.0], 1)?[0];
+/// assert_eq!((hit.id, hit.dist), (id, 4.0), "squared L2");
+/// # Ok::<(), omen_segment::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Neighbor {
     /// The vector's id (the one `add` returned, or the caller's).
@@ -23,6 +34,19 @@ pub type Filter<'a> = &'a (dyn Fn(VectorId) -> bool + Sync);
 
 /// How a [`crate::SegmentedIndex`] spreads a query over its segments (a one-graph
 /// [`crate::Index`] has nothing to spread and ignores it).
+///
+/// ```
+/// use omen_build::Params;
+/// use omen_segment::{Fanout, Query, SegmentPlan, SegmentedIndex};
+///
+/// let data: Vec<f32> = (0..400).map(|i| i as f32).collect(); // 400 vectors, d = 1
+/// let index = SegmentedIndex::build(1, Params::default(), &data, SegmentPlan::Count(4))?;
+/// let q = Query::new(&[10.2], 3).ef(400);
+/// let plain = index.query(&q)?;
+/// assert_eq!(index.query(&q.fanout(Fanout::Parallel))?, plain, "the same answer, segments in parallel");
+/// assert_eq!(plain[0].id.0, 10);
+/// # Ok::<(), omen_segment::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Fanout {
     /// Every segment with the same `k` and beam, one after another on the caller's thread.

@@ -9,6 +9,21 @@ use crate::{Error, Index, Neighbor, Query, SegmentedIndex};
 
 /// An index of either shape, one graph ([`Index`]) or segments ([`SegmentedIndex`]): what a
 /// caller that serves, measures or saves indexes needs without knowing which.
+///
+/// ```
+/// use omen_build::Params;
+/// use omen_segment::{Index, Query, SegmentPlan, SegmentedIndex, VectorIndex};
+///
+/// fn nearest(index: &dyn VectorIndex, q: &[f32]) -> u64 {
+///     index.query(&Query::new(q, 1)).unwrap()[0].id.0
+/// }
+/// let data = [0.0, 1.0, 2.0, 3.0];
+/// let mut one = Index::new(1, Params::default())?;
+/// one.add_batch(&data)?;
+/// let many = SegmentedIndex::build(1, Params::default(), &data, SegmentPlan::Count(2))?;
+/// assert_eq!(nearest(&one, &[2.9]), nearest(&many, &[2.9]));
+/// # Ok::<(), omen_segment::Error>(())
+/// ```
 pub trait VectorIndex: Send + Sync {
     /// Answers `query` (see [`Index::query`], [`SegmentedIndex::query`]).
     fn query(&self, query: &Query<'_>) -> Result<Vec<Neighbor>, Error>;
