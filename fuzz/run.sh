@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 secs="${1:-60}"
 export RUSTC_BOOTSTRAP=1
-for t in load_graph load_graph_resealed texmex; do
+targets="${FUZZ_TARGETS:-load_graph load_graph_resealed texmex open_mapped load_segments facade}"
+for t in $targets; do
   mkdir -p "../target/fuzz-corpus/$t"
   echo "==> $t for $secs s"
   cargo fuzz run -O -a "$t" "../target/fuzz-corpus/$t" "corpus/$t" -- -max_total_time="$secs" -max_len=8192 \

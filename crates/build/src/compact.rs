@@ -1,5 +1,6 @@
 //! Dropping deleted nodes from a graph by repairing the lists around them.
 
+use omen_distance::check_vector;
 use omen_graph::{HnswGraph, Layer, NodeId};
 use omen_search::Neighbor;
 use rayon::prelude::*;
@@ -37,13 +38,21 @@ impl HnswBuilder {
     /// insertion is. A repair is local, so a group of nodes whose every path to the others ran
     /// through deleted nodes can end up cut off: each node that layer 0 then holds no path to
     /// from the entry point is linked again by a search (up to three times; its
-    /// neighbours' reverse links are its way in). Runs on the current rayon pool.
+    /// neighbours' reverse links are its way in). Runs on the current rayon pool. Fails,
+    /// building nothing, when a kept vector breaks the vector rule (a mapped graph's file
+    /// changed under it; `row` then names the node).
     pub fn compact(
         &self,
         graph: &HnswGraph,
         deleted: &(dyn Fn(NodeId) -> bool + Sync),
     ) -> Result<Compacted, BuildError> {
         let live: Vec<NodeId> = (0..graph.len() as u32).map(NodeId).filter(|&n| !deleted(n)).collect();
+        // The vectors move into the new graph: they meet the rule every vector entering one
+        // meets (a mapped graph's vectors were never read before).
+        for &u in &live {
+            check_vector(self.params().metric, graph.vector(u), graph.dim())
+                .map_err(|source| BuildError::Vector { row: u.idx(), source })?;
+        }
         let dist = self.distance();
         let lists: Vec<(Lists, bool)> = live
             .par_iter()

@@ -319,8 +319,9 @@ fn link<S: Seeds + ?Sized>(
         s.ids.clear();
         seeds.seeds(node, l, &mut s.ids);
         for &seed in &s.ids {
-            // Repeats are harmless: search_layer's visited set takes each entry once.
-            if seed != node && graph.node_top(seed) >= l {
+            // Repeats are harmless: search_layer's visited set takes each entry once. A seed
+            // that is no node of the graph, or not on this layer, is skipped.
+            if seed != node && seed.idx() < graph.len() && graph.node_top(seed) >= l {
                 s.found.push(Neighbor::new(seed, dist.eval(vector, graph.vector(seed))));
             }
         }
@@ -424,8 +425,8 @@ fn connect_back(
 
 /// Extra entry points for a node's search on a layer (see [`HnswBuilder::link_batch_seeded`]).
 pub trait Seeds: Sync {
-    /// Appends to `out` nodes near `node` on `layer` (each must be on `layer`; others are
-    /// skipped).
+    /// Appends to `out` nodes near `node` on `layer`. A seed that is no node of the graph, is
+    /// `node` itself, or is not on `layer` is skipped.
     fn seeds(&self, node: NodeId, layer: Layer, out: &mut Vec<NodeId>);
 }
 

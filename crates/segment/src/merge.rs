@@ -8,9 +8,7 @@ use crate::{Error, Index, SegmentId, SegmentedIndex};
 /// Seeds for merging: a node from segment `s` is seeded, on each layer, with those of its
 /// neighbours in segment `s`'s graph that come before it in the merged graph (renamed to their
 /// merged ids). Later ones are skipped: they are still detached when the node is linked, and
-/// linking to them measurably lowered recall (clustered-128-20000 merged at beam 100: recall@10
-/// 0.9449 at ef 16 with every old neighbour as a seed, 0.9511 with earlier ones only; a fresh
-/// build reaches 0.9522).
+/// linking to them measurably lowered recall (docs/benchmarks.md, "Segments").
 struct MergeSeeds<'a> {
     segments: &'a [Index],
     // Node ids below `first_inserted` are the copied base segment's, which need no seeds.
@@ -46,9 +44,9 @@ impl SegmentedIndex {
     /// old segment that are already in the merged graph. `ef_construction` is the beam of
     /// these insertions.
     ///
-    /// The merged graph is as good as a fresh build with that beam, for less work: on
-    /// random-128, clustered-128 (20,000 each, 4 segments) and minilm (50,000, 384-d), beam 80
-    /// took 24–51% of a fresh build at beam 200 and reached recall@10 0.95 at the same ef.
+    /// The merged graph is about as good as a fresh build with that beam, for less work (the
+    /// largest segment is kept as it is, and each search starts near its node); measured
+    /// against fresh builds in docs/benchmarks.md, "Segments".
     ///
     /// Deleted vectors are dropped: the base graph is compacted first (its nodes that linked to
     /// a deleted one take new neighbours, as [`Index::compact`] chooses them), and the
@@ -81,7 +79,10 @@ impl SegmentedIndex {
         // 1. The base graph, node for node and list for list.
         let base_nodes = (0..base_graph.len() as u32).map(NodeId);
         for node in base_nodes.clone() {
-            graph.push_detached(base_graph.vector(node), base_graph.node_top(node)).map_err(|e| wrap(e.into()))?;
+            let v = base_graph.vector(node);
+            omen_distance::check_vector(self.params().metric, v, self.dim())
+                .map_err(|source| wrap(BuildError::Vector { row: node.idx(), source }))?;
+            graph.push_detached(v, base_graph.node_top(node)).map_err(|e| wrap(e.into()))?;
         }
         for node in base_nodes {
             for layer in Layer::descend_from(base_graph.node_top(node)) {
@@ -104,9 +105,12 @@ impl SegmentedIndex {
                     names.push(DROPPED);
                     continue;
                 }
-                let id = graph
-                    .push_detached(seg.graph().vector(node), seg.graph().node_top(node))
-                    .map_err(|e| wrap(e.into()))?;
+                let v = seg.graph().vector(node);
+                // The rule every vector entering a graph meets (a mapped segment's were never read).
+                omen_distance::check_vector(self.params().metric, v, self.dim())
+                    .map_err(|source| BuildError::Vector { row: node.idx(), source })
+                    .map_err(|e| Error::from(e).in_segment(SegmentId(s as u16)))?;
+                let id = graph.push_detached(v, seg.graph().node_top(node)).map_err(|e| wrap(e.into()))?;
                 names.push(id.0);
                 origin.push((s as u16, node));
                 ids.push(seg.id_of(node));

@@ -36,8 +36,22 @@ impl Index {
     /// and `cargo xtask inspect` verify. The first [`Index::add`] copies the index to memory;
     /// link changes never reach the file.
     ///
-    /// Nothing may change the file while it is open (omen's own saves replace a file whole,
-    /// which leaves an open index untouched).
+    /// # The file must not change while it is open
+    ///
+    /// As with every memory-mapped store (memmap2, LMDB, SQLite's mmap mode), the mapping is
+    /// sound only while no process truncates or rewrites the file in place. omen's own saves
+    /// never do: they write a new file and rename it over the old one, which leaves an open
+    /// index reading the old file until it is dropped. What another writer causes (tested in
+    /// child processes, `crates/omen/tests/it/mapped.rs`):
+    /// - the file cut short: the next read of a page past the new end raises `SIGBUS`, which
+    ///   ends the process (during the open itself when the cut comes first); never a wrong
+    ///   answer returned as a right one;
+    /// - a link word rewritten in place: the search reads it like any stored id, every
+    ///   access bounds-checked, so a search returns other neighbours or panics ("index out of
+    ///   bounds"); it never reads outside the mapping;
+    /// - a vector rewritten in place: other distances, wrong answers; a NaN that
+    ///   [`Index::compact`] or [`Index::rebuild`] then copied is refused by the next
+    ///   [`Index::load`].
     pub fn open_mmap(path: impl AsRef<Path>) -> Result<Self, Error> {
         Index::from_stored(omen_store::open_graph_mapped(path.as_ref())?)
     }
@@ -81,7 +95,10 @@ impl SegmentedIndex {
 
     /// Opens an index saved by [`SegmentedIndex::save`] in place, each segment as
     /// [`Index::open_mmap`] opens a file: searchable at once, vectors read by the OS as
-    /// searches touch them. Nothing may change the files while they are open.
+    /// searches touch them. Nothing may change the files while they are open: see
+    /// [`Index::open_mmap`] for what happens when something does. A save into the folder
+    /// removes the previous generation's files; an open index keeps reading them (a removed
+    /// file stays readable while it is mapped).
     pub fn open_mmap(dir: impl AsRef<Path>) -> Result<Self, Error> {
         Self::from_stored(omen_store::open_segments_mapped(dir.as_ref())?)
     }

@@ -196,7 +196,7 @@ pub(crate) fn write_file(path: &Path, kind: FileKind, sections: Vec<Section<'_>>
     ));
     let res = write_to(&tmp, kind, sections).and_then(|checksum| {
         fs::rename(&tmp, path).map_err(|e| StoreError::io(path, &e))?;
-        sync_dir(&dir);
+        sync_dir(&dir)?;
         Ok(checksum)
     });
     if res.is_err() {
@@ -205,11 +205,18 @@ pub(crate) fn write_file(path: &Path, kind: FileKind, sections: Vec<Section<'_>>
     res
 }
 
-/// Makes a rename durable: fsync of the folder (where the platform allows opening one).
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
+/// Makes a rename (or a new entry) in `dir` durable: fsync of the folder. An error fails the
+/// save that asked for it. On platforms where a folder cannot be opened as a file (Windows),
+/// renames are durable without it and nothing is done.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        let d = File::open(dir).map_err(|e| StoreError::io(dir, &e))?;
+        d.sync_all().map_err(|e| StoreError::io(dir, &e))?;
     }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 fn write_to(tmp: &Path, kind: FileKind, sections: Vec<Section<'_>>) -> Result<u64, StoreError> {

@@ -54,7 +54,7 @@ pub use crate::{
     error::StoreError,
     graph_file::{Labels, StoredGraph, graph_from_bytes, load_graph, open_graph_mapped, read_graph, save_graph},
     segments::{
-        MANIFEST, SegmentRef, StoredSegment, StoredSegments, load_segments, open_segments_mapped, save_segments,
+        LOCK, MANIFEST, SegmentRef, StoredSegment, StoredSegments, load_segments, open_segments_mapped, save_segments,
         segment_file_name,
     },
 };

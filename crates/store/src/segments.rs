@@ -9,13 +9,13 @@
 //! generation's segment files are removed after it.
 
 use std::collections::HashSet;
-use std::fs;
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 use omen_graph::{HnswGraph, MAX_DIM, MAX_M, VectorId};
 
 use crate::StoreError;
-use crate::container::{FileKind, Reader, Section, write_file};
+use crate::container::{FileKind, Reader, Section, sync_dir, write_file};
 use omen_build::Params;
 
 use crate::graph_file::{
@@ -101,11 +101,46 @@ fn read_manifest(dir: &Path) -> Result<Manifest, StoreError> {
     Ok(Manifest { params, dim, generation, entries, next_id })
 }
 
+/// The lock file of a segmented index's folder. A save holds it exclusively from reading the
+/// old manifest to removing the old generation's files; a load holds it shared while it reads
+/// the manifest and the files it names. It is an advisory lock (`flock` on Unix, `LockFileEx`
+/// on Windows) that the OS releases when the process ends, so a killed save leaves no stale
+/// lock behind; the empty file itself stays.
+pub const LOCK: &str = "omen.lock";
+
+/// Takes the folder's lock for a save, waiting for other saves and loads to finish.
+fn lock_for_save(dir: &Path) -> Result<File, StoreError> {
+    let path = dir.join(LOCK);
+    let io = |e: std::io::Error| StoreError::io(&path, &e);
+    let file = File::options().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+    file.lock().map_err(io)?;
+    Ok(file)
+}
+
+/// Takes the folder's lock for a load, waiting for a save to finish; none when the folder has
+/// no lock file (written before there was one, or never saved into since), which is then read
+/// as it is.
+fn lock_for_load(dir: &Path) -> Result<Option<File>, StoreError> {
+    let path = dir.join(LOCK);
+    match File::open(&path) {
+        Ok(file) => {
+            file.lock_shared().map_err(|e| StoreError::io(&path, &e))?;
+            Ok(Some(file))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StoreError::io(&path, &e)),
+    }
+}
+
 /// Saves segments into folder `dir`, created if missing, with the id the index hands out next
 /// (when it keeps one: see [`Labels::next_id`]). A segment whose ids or deleted bitset do not
 /// fit its graph, or a next id not above every id, is an error, before anything is written.
-/// Segment files come first, the manifest last, each written atomically: a crash at any point
-/// leaves `dir` opening as the previous save or the new one, never a mix.
+/// Segment files come first, the manifest last, each written atomically and fsynced with the
+/// folder: a crash at any point leaves `dir` opening as the previous save or the new one, never
+/// a mix. The previous generation's files, and temporary files a killed save left, are
+/// removed once the new manifest is durable; any fsync error fails the save first, keeping
+/// them. Saves into one folder, from threads or processes, take turns ([`LOCK`]): the last
+/// one wins, whole.
 pub fn save_segments(
     dir: &Path,
     params: &Params,
@@ -130,7 +165,14 @@ pub fn save_segments(
     if let Some(next) = next_id.filter(|n| n.0 < used) {
         return Err(StoreError::Malformed(format!("next id {next} is not above every id in the index ({used})")));
     }
-    fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, &e))?;
+    if !dir.is_dir() {
+        fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, &e))?;
+        // The new folder's own entry must be durable too.
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent)?;
+        }
+    }
+    let _lock = lock_for_save(dir)?;
     let generation = read_manifest(dir).map_or(1, |old| old.generation.wrapping_add(1));
 
     let mut table = Vec::with_capacity(segments.len() * ENTRY_LEN);
@@ -157,12 +199,17 @@ pub fn save_segments(
     }
     write_file(&dir.join(MANIFEST), FileKind::Manifest, sections)?;
 
-    // The new manifest is in place: files of other generations are garbage now.
+    // The new manifest is in place and durable: files of other generations, and temporary
+    // files of saves that never finished (no other save runs: this one holds the lock), are
+    // garbage now. A failure to remove one leaves garbage, never a wrong index.
     let keep: HashSet<String> = (0..segments.len()).map(|i| segment_file_name(generation, i)).collect();
     if let Ok(entries) = fs::read_dir(dir) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with("segment-") && name.ends_with(".omen") && !keep.contains(&name) {
+            let old_segment = name.starts_with("segment-") && name.ends_with(".omen") && !keep.contains(&name);
+            let temp =
+                (name.starts_with(".segment-") || name.starts_with(&format!(".{MANIFEST}."))) && name.ends_with(".tmp");
+            if old_segment || temp {
                 let _ = fs::remove_file(e.path());
             }
         }
@@ -187,6 +234,8 @@ fn read_segments(
     dir: &Path,
     open: impl Fn(&Path) -> Result<crate::StoredGraph, StoreError>,
 ) -> Result<StoredSegments, StoreError> {
+    // Held until every file is read (or mapped: a mapping outlives the removal of its file).
+    let _lock = lock_for_load(dir)?;
     let Manifest { params, dim, generation, entries, next_id } = read_manifest(dir)?;
     let mut segments = Vec::with_capacity(entries.len());
     let mut seen = HashSet::new();

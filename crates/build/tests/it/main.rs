@@ -421,3 +421,25 @@ fn knn(
 ) -> Vec<omen_search::Neighbor> {
     knn_search(g, dist, &omen_search::Request::new(dist.metric(), g.dim(), q, k, ef).unwrap(), s)
 }
+
+/// Seeds that name no node of the graph, or a node not on the layer, are skipped (the docs of
+/// `Seeds` say so); good seeds still count.
+#[test]
+fn seeds_out_of_range_or_off_the_layer_are_skipped() {
+    struct Wild;
+    impl omen_build::Seeds for Wild {
+        fn seeds(&self, node: NodeId, _: omen_graph::Layer, out: &mut Vec<NodeId>) {
+            out.extend([NodeId(u32::MAX), NodeId(u32::MAX - 1), NodeId(node.0 + 1_000_000), node, NodeId(0)]);
+        }
+    }
+    let dim = 4;
+    let data = uniform(600, dim, 71);
+    let params = Params::new(Metric::L2).m(6).ef_construction(40).seed(3);
+    let mut b = HnswBuilder::new(params).unwrap();
+    let mut g = b.new_graph(dim).unwrap();
+    b.insert_all(&mut g, Rows::dense(&data[..300 * dim], dim)).unwrap();
+    let nodes = b.push_batch(&mut g, Rows::dense(&data[300 * dim..], dim)).unwrap();
+    b.link_batch_seeded(&g, nodes, &Wild, 40).unwrap();
+    assert_eq!(g.check_invariants(), Ok(()));
+    assert_eq!(GraphStats::measure(&g).without_links(), 0);
+}

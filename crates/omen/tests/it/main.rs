@@ -5,6 +5,8 @@ use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 mod degenerate;
+#[cfg(unix)]
+mod mapped;
 mod model;
 mod persist;
 mod updates;

@@ -264,10 +264,22 @@ fn segments_round_trip_and_replace_the_previous_save() {
     let mut names: Vec<String> =
         std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
     names.sort();
-    assert_eq!(names, [MANIFEST.to_string(), segment_file_name(2, 0), segment_file_name(2, 1)]);
+    let lock = omen_store::LOCK.to_string();
+    assert_eq!(names, [MANIFEST.to_string(), lock, segment_file_name(2, 0), segment_file_name(2, 1)]);
+
+    // Temporary files a killed save left behind go with the next save; other files stay.
+    for stray in [".segment-0000000000000002-00000.omen.4242.0.tmp", ".manifest.omen.4242.1.tmp", "notes.txt"] {
+        std::fs::write(dir.path().join(stray), b"x").unwrap();
+    }
+    save_segments(dir.path(), &SETTINGS, &parts[..2], None).unwrap();
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
+    names.sort();
+    let (lock, notes) = (omen_store::LOCK.to_string(), "notes.txt".to_string());
+    assert_eq!(names, [MANIFEST.to_string(), notes, lock, segment_file_name(3, 0), segment_file_name(3, 1)]);
 
     // A segment file swapped for another valid one is noticed.
-    std::fs::copy(dir.path().join(segment_file_name(2, 1)), dir.path().join(segment_file_name(2, 0))).unwrap();
+    std::fs::copy(dir.path().join(segment_file_name(3, 1)), dir.path().join(segment_file_name(3, 0))).unwrap();
     let err = load_segments(dir.path()).unwrap_err();
     assert!(err.to_string().contains("checksum differs"), "{err}");
 }
