@@ -12,6 +12,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use crate::sync::Mutex as TopLock;
 use omen_distance::{Distance, check_vector};
 use omen_graph::{GraphError, HnswGraph, Layer, MAX_LAYER, NodeId};
 use omen_search::{Neighbor, Rows, SearchScratch, greedy_descent, search_layer};
@@ -38,7 +39,7 @@ pub struct HnswBuilder {
     dist: Distance,
     rng: Xoshiro256PlusPlus,
     scratch: InsertScratch,
-    top_lock: Mutex<()>,
+    top_lock: TopLock<()>,
 }
 
 /// The buffers of one inserting thread, reused across insertions.
@@ -63,7 +64,7 @@ impl HnswBuilder {
             dist: Distance::new(params.metric.compared_as()),
             rng: Xoshiro256PlusPlus::seed_from_u64(params.seed),
             scratch: InsertScratch::default(),
-            top_lock: Mutex::new(()),
+            top_lock: TopLock::new(()),
         })
     }
 
@@ -236,6 +237,19 @@ impl HnswBuilder {
         }
     }
 
+    /// Test support: links one node pushed detached, exactly as [`HnswBuilder::link_batch`]
+    /// links each, on the calling thread (the loom model checks call it from their own
+    /// threads). Not part of the API.
+    #[doc(hidden)]
+    pub fn link_one(&self, graph: &HnswGraph, node: NodeId) -> Result<(), BuildError> {
+        self.check_graph(graph, 0)?;
+        if node.idx() >= graph.len() {
+            return Err(GraphError::UnknownNode { node, len: graph.len() }.into());
+        }
+        let cx = self.linker(self.params.ef_construction);
+        link(cx, graph, node, &NoSeeds, &mut InsertScratch::default())
+    }
+
     /// Links `nodes`, already linked, again, as an insertion would link them now (their
     /// present neighbours join the candidates), on the current rayon pool.
     pub(crate) fn relink(&self, graph: &HnswGraph, nodes: &[NodeId]) -> Result<(), BuildError> {
@@ -378,7 +392,7 @@ struct Linker<'a> {
     dist: &'a Distance,
     m: usize,
     ef: usize,
-    top_lock: &'a Mutex<()>,
+    top_lock: &'a TopLock<()>,
 }
 
 /// Adds the link `n → node` on `layer`, pruning `n`'s list with the heuristic when full.

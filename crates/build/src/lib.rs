@@ -52,6 +52,7 @@ mod params;
 #[cfg(feature = "profile")]
 pub mod profile;
 mod select;
+mod sync;
 
 pub use crate::{
     compact::Compacted,
