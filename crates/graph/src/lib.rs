@@ -36,6 +36,7 @@
 #![deny(missing_docs)]
 
 mod error;
+mod filemap;
 mod graph;
 mod ids;
 mod invariants;
@@ -47,6 +48,7 @@ mod sync;
 
 pub use crate::{
     error::{GraphError, InvariantViolation},
+    filemap::FileMap,
     graph::{HnswGraph, MAX_DIM, MAX_LAYER, MAX_M},
     ids::{Layer, NodeId, VectorId},
     links::{Neighbors, NodeLinks},

@@ -6,7 +6,7 @@ use wide::f32x16;
 use crate::graph::{BLOCK, NO_ENTRY, NO_ROWS};
 use crate::storage::{Blocks, Words};
 use crate::sync::{AtomicU32, AtomicU64, Mutex};
-use crate::{GraphError, HnswGraph, Layer, MAX_LAYER, NodeId};
+use crate::{FileMap, GraphError, HnswGraph, Layer, MAX_LAYER, NodeId};
 
 /// Vector rows in the graph's own layout: `stride` floats per row (the dimension rounded up to
 /// 16), zero-padded, in one 64-byte aligned buffer. A reader fills it through
@@ -90,11 +90,11 @@ pub struct MappedParts {
     /// Each node's top layer.
     pub tops: Vec<Layer>,
     /// The vector rows (`f32`, machine order, rows of `stride`), 64-byte aligned.
-    pub vectors: Option<memmap2::Mmap>,
+    pub vectors: Option<FileMap>,
     /// The layer-0 rows (`u32`, machine order), mapped copy-on-write.
-    pub layer0: Option<memmap2::MmapMut>,
+    pub layer0: Option<FileMap>,
     /// The upper rows (`u32`, machine order), mapped copy-on-write.
-    pub upper: Option<memmap2::MmapMut>,
+    pub upper: Option<FileMap>,
     /// The entry point.
     pub entry: Option<NodeId>,
 }
@@ -143,14 +143,17 @@ impl HnswGraph {
         g.check_tops(&tops)?;
         g.vectors = match vectors {
             None => Blocks::Heap(Vec::new()),
-            Some(map) => {
-                Blocks::mapped(map).ok_or(GraphError::BadParts("vector region is not 64-byte blocks".into()))?
-            }
+            Some(map) => map
+                .into_read_only()
+                .and_then(Blocks::mapped)
+                .ok_or(GraphError::BadParts("vector region is not read-only 64-byte blocks".into()))?,
         };
-        let words = |map: Option<memmap2::MmapMut>, what: &str| match map {
+        let words = |map: Option<FileMap>, what: &str| match map {
             None => Ok(Words::Heap(Vec::new())),
-            Some(map) => Words::mapped(map)
-                .ok_or_else(|| GraphError::BadParts(format!("{what} region is not whole 4-byte words"))),
+            Some(map) => map
+                .into_copy_on_write()
+                .and_then(Words::mapped)
+                .ok_or_else(|| GraphError::BadParts(format!("{what} region is not copy-on-write 4-byte words"))),
         };
         g.links0 = words(layer0, "layer-0")?;
         g.upper = words(upper, "upper-layer")?;

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use omen_build::Params;
 use omen_distance::{Metric, check_vector};
-use omen_graph::{GraphParts, HnswGraph, Layer, MAX_DIM, MAX_M, MappedParts, NodeId, VectorId, VectorRows};
+use omen_graph::{FileMap, GraphParts, HnswGraph, Layer, MAX_DIM, MAX_M, MappedParts, NodeId, VectorId, VectorRows};
 
 use crate::StoreError;
 use crate::container::{FileKind, Reader, Section, write_file};
@@ -371,12 +371,12 @@ fn open_mapped(path: &Path) -> Result<StoredGraph, StoreError> {
     let vectors = r.skip("vectors", 4 * h.vector_floats()? as u64)?;
     let StoredLabels { ids, deleted, next_id } = read_labels(&mut r, h.n)?;
 
-    let words = |s: &crate::SectionInfo| -> Result<Option<memmap2::MmapMut>, StoreError> {
+    let words = |s: &crate::SectionInfo| -> Result<Option<FileMap>, StoreError> {
         if s.len == 0 {
             return Ok(None);
         }
-        let map = crate::mapped::map_copy(&file, s.offset, s.len).map_err(|e| StoreError::io(path, &e))?;
-        if xxhash_rust::xxh3::xxh3_64(&map) != s.checksum {
+        let map = FileMap::copy_on_write(&file, s.offset, s.len).map_err(|e| StoreError::io(path, &e))?;
+        if xxhash_rust::xxh3::xxh3_64(map.as_bytes()) != s.checksum {
             return Err(StoreError::ChecksumMismatch { section: s.tag.clone() });
         }
         Ok(Some(map))
@@ -384,7 +384,7 @@ fn open_mapped(path: &Path) -> Result<StoredGraph, StoreError> {
     let (layer0, upper) = (words(&layer0)?, words(&upper)?);
     let vectors = match vectors.len {
         0 => None,
-        len => Some(crate::mapped::map(&file, vectors.offset, len).map_err(|e| StoreError::io(path, &e))?),
+        len => Some(FileMap::read_only(&file, vectors.offset, len).map_err(|e| StoreError::io(path, &e))?),
     };
     let Head { params, checksum, dim, m, entry, tops, .. } = h;
     let graph = HnswGraph::from_mapped(MappedParts { dim, m, tops, vectors, layer0, upper, entry })?;

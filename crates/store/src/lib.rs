@@ -36,14 +36,12 @@
 //! assert_eq!(back.graph.vector(b), [1.0, 0.0]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
-// Unsafe code only in `mapped` (mapping a file into memory).
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod container;
 mod error;
 mod graph_file;
-mod mapped;
 mod segments;
 
 use std::io::BufReader;
