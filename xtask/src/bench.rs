@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use clap::Args;
 use omen::{Fanout, Query, SegmentPlan, SegmentedIndex};
-use omen_graph::NodeId;
+use omen_graph::VectorId;
 use serde_json::json;
 use xtask::dataset::Dataset;
 use xtask::sysinfo;
@@ -108,7 +108,7 @@ pub(crate) fn bench(a: BenchArgs) -> Result<(), Failure> {
 pub(crate) fn bench_segmented(
     a: &BenchArgs,
     data: &Dataset,
-    truth: &[Vec<NodeId>],
+    truth: &[Vec<VectorId>],
     from_file: bool,
     segments: usize,
     started_at: u64,

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use omen::Metric;
 use omen_distance::Distance;
-use omen_graph::NodeId;
+use omen_graph::VectorId;
 use omen_search::{Rows, brute_force_batch};
 
 use crate::synthetic::Synthetic;
@@ -57,13 +57,14 @@ impl Dataset {
         }
     }
 
-    /// The exact top-`k` ids of every query among the first `n` base vectors under `metric`:
+    /// The exact top-`k` ids of every query among the first `n` base vectors under `metric`, as
+    /// an index that added the base vectors in order names them (row `i` is id `i`):
     /// the file's ground truth when it covers exactly that (all vectors, L2), brute force
     /// otherwise (parallel, on the current rayon pool). Second value: whether the file was used.
-    pub fn exact_top_k(&self, n: usize, k: usize, metric: Metric) -> (Vec<Vec<NodeId>>, bool) {
+    pub fn exact_top_k(&self, n: usize, k: usize, metric: Metric) -> (Vec<Vec<VectorId>>, bool) {
         if let Some(gt) = self.truth.as_ref().filter(|gt| n == self.base.len() && metric == Metric::L2 && gt.depth >= k)
         {
-            let ids = gt.ids.iter().map(|r| r[..k].iter().map(|&i| NodeId(i)).collect()).collect();
+            let ids = gt.ids.iter().map(|r| r[..k].iter().map(|&i| VectorId(u64::from(i))).collect()).collect();
             return (ids, true);
         }
         let dist = Distance::new(metric);
@@ -71,7 +72,7 @@ impl Dataset {
         let queries = Rows::dense(&self.queries.data, self.queries.dim);
         let ids = brute_force_batch(rows, &dist, queries, k)
             .into_iter()
-            .map(|r| r.into_iter().map(|x| x.id).collect())
+            .map(|r| r.into_iter().map(|x| VectorId(u64::from(x.id.0))).collect())
             .collect();
         (ids, false)
     }

@@ -8,7 +8,6 @@ use std::time::Instant;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use omen::{Fanout, Index, Metric, Neighbor, Params, Query, VectorId, VectorIndex};
-use omen_graph::NodeId;
 use omen_search::recall_at_k;
 use serde_json::json;
 use xtask::dataset::Dataset;
@@ -160,9 +159,9 @@ pub(crate) fn search_all(
     data: &Dataset,
     k: usize,
     ef: usize,
-) -> Result<(Vec<Vec<NodeId>>, f64), Failure> {
+) -> Result<(Vec<Vec<VectorId>>, f64), Failure> {
     let (hits, qps) = search_all_hits(searcher, data, k, ef)?;
-    Ok((hits.iter().map(|h| h.iter().map(|n| to_node(n.id)).collect()).collect(), qps))
+    Ok((hits.iter().map(|h| h.iter().map(|n| n.id).collect()).collect(), qps))
 }
 
 /// [`search_all`] with the distances of the hits.
@@ -207,7 +206,7 @@ fn recall_by_distance(metric: Metric, found: &[Vec<Neighbor>], kth: &[f64], k: u
 pub(crate) fn sweep_ef(
     searcher: Searcher<'_>,
     data: &Dataset,
-    truth: &[Vec<NodeId>],
+    truth: &[Vec<VectorId>],
     metric: Metric,
     k: usize,
     efs: &[usize],
@@ -219,14 +218,17 @@ pub(crate) fn sweep_ef(
         .enumerate()
         .map(|(q, t)| {
             let far = t[k.min(t.len()) - 1];
-            ann_distance(metric, dist.eval(data.queries.row(q), data.base.row(far.idx())))
+            ann_distance(
+                metric,
+                dist.eval(data.queries.row(q), data.base.row(usize::try_from(far.0).expect("a row of the data"))),
+            )
         })
         .collect();
     let mut sweep = Vec::with_capacity(efs.len());
     for &ef in efs {
         let ef = ef.max(k);
         let (hits, qps) = search_all_hits(searcher, data, k, ef)?;
-        let found: Vec<Vec<NodeId>> = hits.iter().map(|h| h.iter().map(|n| to_node(n.id)).collect()).collect();
+        let found: Vec<Vec<VectorId>> = hits.iter().map(|h| h.iter().map(|n| n.id).collect()).collect();
         let recall = recall_at_k(&found, truth, k);
         let recall_dist = recall_by_distance(metric, &hits, &kth, k);
         eprintln!(
@@ -243,10 +245,6 @@ pub(crate) fn first_at_target(sweep: &[serde_json::Value], target: f64) -> Optio
     sweep.iter().find(|s| s["recall"].as_f64().is_some_and(|r| r >= target))
 }
 
-pub(crate) fn to_node(id: VectorId) -> NodeId {
-    NodeId(id.0 as u32)
-}
-
 /// Saves `index` to `path`, loads it back with `load`, and returns a failure unless the loaded
 /// index answers every query as `found` (the saved index's answers at `k`, `ef`) says.
 pub(crate) fn save_and_reload<I: VectorIndex>(
@@ -255,7 +253,7 @@ pub(crate) fn save_and_reload<I: VectorIndex>(
     load: impl Fn(&std::path::Path) -> Result<I, omen::Error>,
     data: &Dataset,
     (k, ef): (usize, usize),
-    found: &[Vec<NodeId>],
+    found: &[Vec<VectorId>],
 ) -> Result<Option<String>, Failure> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| Failure::Bad(format!("{}: {e}", dir.display())))?;

@@ -294,7 +294,7 @@ pub fn parse_ivecs(path: &Path, bytes: &[u8], n_base: usize) -> Result<GroundTru
                     n_base,
                 });
             }
-            r.push(id as u32);
+            r.push(id.unsigned_abs());
         }
         ids.push(r);
     }

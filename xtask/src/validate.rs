@@ -6,14 +6,14 @@ use std::time::Instant;
 
 use clap::Args;
 use omen::{Index, Query, SegmentPlan, SegmentedIndex};
-use omen_graph::NodeId;
+use omen_graph::VectorId;
 use omen_search::recall_at_k;
 use serde_json::json;
 use xtask::dataset::Dataset;
 use xtask::sysinfo;
 
 use crate::Failure;
-use crate::harness::{Common, Searcher, build, load, params, save_and_reload, search_all, setup, target_dir, to_node};
+use crate::harness::{Common, Searcher, build, load, params, save_and_reload, search_all, setup, target_dir};
 
 #[derive(Args)]
 pub(crate) struct ValidateArgs {
@@ -293,14 +293,14 @@ pub(crate) fn validate_segmented_stage(
         let len = segment.len();
         let k_s = k.min(len);
         let rows = omen_search::Rows::dense(&data.base.data[start * dim..(start + len) * dim], dim);
-        let truth: Vec<Vec<NodeId>> = omen_search::brute_force_batch(rows, &dist, queries, k_s)
+        let truth: Vec<Vec<VectorId>> = omen_search::brute_force_batch(rows, &dist, queries, k_s)
             .into_iter()
-            .map(|r| r.into_iter().map(|h| NodeId((start + h.id.idx()) as u32)).collect())
+            .map(|r| r.into_iter().map(|h| VectorId((start + h.id.idx()) as u64)).collect())
             .collect();
         let mut found = Vec::with_capacity(data.queries.len());
         for q in 0..data.queries.len() {
             let hits = segment.query(&Query::new(data.queries.row(q), k_s).ef(a.ef_search))?;
-            found.push(hits.iter().map(|h| to_node(h.id)).collect());
+            found.push(hits.iter().map(|h| h.id).collect());
         }
         let recall = recall_at_k(&found, &truth, k_s);
         if recall < a.min_recall {

@@ -74,7 +74,7 @@ pub fn brute_force_batch(rows: Rows<'_>, dist: &Distance, queries: Rows<'_>, k: 
 
 /// recall@k of `found` against `truth`: the share of the first `k` true ids among the first `k`
 /// found ids, averaged over queries. Ids beyond either list's length count as misses.
-pub fn recall_at_k(found: &[Vec<NodeId>], truth: &[Vec<NodeId>], k: usize) -> f64 {
+pub fn recall_at_k<T: PartialEq>(found: &[Vec<T>], truth: &[Vec<T>], k: usize) -> f64 {
     assert_eq!(found.len(), truth.len(), "one result list per query");
     if found.is_empty() || k == 0 {
         return 0.0;
