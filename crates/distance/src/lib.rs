@@ -41,6 +41,17 @@ use std::str::FromStr;
 use std::sync::OnceLock;
 
 /// How two vectors are compared. Every metric yields a distance where smaller is closer.
+///
+/// ```
+/// use omen_distance::{Distance, Metric};
+///
+/// let metric: Metric = "cosine".parse().unwrap();
+/// assert_eq!(metric, Metric::Cosine);
+/// let (a, b) = ([1.0f32, 0.0], [0.0f32, 2.0]);
+/// assert_eq!(Distance::new(Metric::L2).eval(&a, &b), 5.0);
+/// assert_eq!(Distance::new(Metric::InnerProduct).eval(&a, &b), 1.0);
+/// assert!((Distance::new(metric).eval(&a, &b) - 1.0).abs() < 1e-6);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Metric {
     /// Squared Euclidean distance `Σ (a_i - b_i)²`.
@@ -96,6 +107,12 @@ impl FromStr for Metric {
 }
 
 /// Which implementation the kernels run on.
+///
+/// ```
+/// let path = omen_distance::simd_path();
+/// println!("distances run on {path}"); // e.g. "avx512" on a CPU with AVX-512F
+/// assert_eq!(omen_distance::KernelSet::best().path(), path);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SimdPath {
     /// The scalar reference (`f64` accumulation): for tests and as a bench baseline.

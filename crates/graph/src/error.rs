@@ -4,6 +4,16 @@ use crate::{Layer, NodeId};
 
 /// A structural rule of the graph that does not hold. [`crate::HnswGraph::check_invariants`]
 /// returns the first one it finds; every variant names where it is.
+///
+/// ```
+/// use omen_graph::{HnswGraph, InvariantViolation, Layer, NodeId};
+///
+/// let mut g = HnswGraph::new(1, 2)?;
+/// g.push_node(&[0.0], Layer(0))?;
+/// g.raw_set_row(NodeId(0), Layer(0), 1, &[0]); // a self-link, written past every check
+/// assert!(matches!(g.check_invariants(), Err(InvariantViolation::SelfLink { .. })));
+/// # Ok::<(), omen_graph::GraphError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum InvariantViolation {

@@ -60,6 +60,14 @@ impl fmt::Display for Layer {
 }
 
 /// The caller's key for a vector: what an index returns in its results.
+///
+/// ```
+/// use omen_graph::VectorId;
+///
+/// let id = VectorId(42);
+/// assert_eq!(id.to_string(), "42");
+/// assert!(VectorId(7) < id);
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct VectorId(pub u64);
 

@@ -59,6 +59,21 @@ pub struct LayerStats {
 }
 
 /// Per-layer measurements of a graph, top layer first.
+///
+/// ```
+/// use omen_graph::{GraphStats, HnswGraph, Layer, NodeId};
+///
+/// let mut g = HnswGraph::new(1, 2)?;
+/// for x in [0.0, 1.0, 2.0] {
+///     g.push_node(&[x], Layer(0))?;
+/// }
+/// g.set_neighbors(NodeId(0), Layer(0), &[NodeId(1)])?;
+/// g.set_neighbors(NodeId(1), Layer(0), &[NodeId(0)])?;
+/// let stats = GraphStats::measure(&g);
+/// assert_eq!(stats.without_links(), 1, "node 2 has no links");
+/// assert_eq!(stats.bottom().unwrap().unreachable, 1);
+/// # Ok::<(), omen_graph::GraphError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct GraphStats {
     /// One entry per layer, from the top layer down to layer 0.

@@ -6,6 +6,13 @@ use omen_graph::GraphError;
 
 /// Why an index file could not be saved or loaded. Loading never panics on a bad file: every
 /// way a file can be wrong is one of these.
+///
+/// ```
+/// use omen_store::{StoreError, graph_from_bytes};
+///
+/// let err = graph_from_bytes(b"not an index file, and far too short for one").unwrap_err();
+/// assert!(matches!(err, StoreError::Truncated { .. } | StoreError::NotAnIndexFile), "{err}");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
