@@ -141,6 +141,12 @@ impl Index {
         (0..self.graph.len() as u32).map(|n| self.names.id_of(NodeId(n)))
     }
 
+    /// The id of every vector in the index (not deleted), in node order: each exactly once.
+    pub fn live_ids(&self) -> impl Iterator<Item = VectorId> + '_ {
+        let live = (0..self.graph.len() as u32).map(NodeId).filter(|&n| !self.names.is_deleted(n));
+        live.map(|n| self.names.id_of(n))
+    }
+
     /// The id [`Index::add`] hands out next: above every id this index ever held.
     pub fn next_id(&self) -> VectorId {
         self.names.next_id()

@@ -1,0 +1,260 @@
+"""omen: approximate nearest-neighbour search on HNSW graphs, from numpy.
+
+>>> import numpy as np, omen
+>>> index = omen.Index(dim=3, metric="cosine")
+>>> ids = index.add(np.eye(3, dtype=np.float32))
+>>> hits = index.search(np.array([1.0, 0.1, 0.0]), k=2)
+>>> int(hits.ids[0, 0])
+0
+
+Every build and search releases the GIL: Python threads search one index in parallel, and an
+add or delete waits for the searches in flight (and they for it), so no thread sees an index
+half-changed. Bad input raises ``ValueError`` (shape, dimension, NaN or infinite values, ``k``,
+``ef``), ``KeyError`` (an unknown id) or ``OSError`` (files; ``CorruptIndexError`` for a file
+that fails its checks), and leaves the index as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any, Callable, NamedTuple, Optional, Union
+
+import numpy as np
+import numpy.typing as npt
+
+from omen import _omen
+from omen._omen import FORMAT_VERSION, CorruptIndexError, simd_path
+
+__all__ = ["Index", "Neighbors", "CorruptIndexError", "FORMAT_VERSION", "simd_path"]
+
+Filter = Union[npt.ArrayLike, Callable[[int], bool], None]
+
+
+class Neighbors(NamedTuple):
+    """The answer to a search: ``ids`` (int64) and ``distances`` (float32), ``(n, k)`` each,
+    nearest first; a row shorter than ``k`` is padded with ``-1`` and ``+inf``."""
+
+    ids: npt.NDArray[np.int64]
+    distances: npt.NDArray[np.float32]
+
+
+def _int(name: str, value: Any, low: int = 0) -> int:
+    """``value`` as an int of at least ``low`` (``bool`` is refused), else ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer, not {type(value).__name__}")
+    if int(value) < low:
+        raise ValueError(f"{name} must be at least {low}, not {value}")
+    return int(value)
+
+
+def _rows(name: str, data: npt.ArrayLike, dim: int) -> npt.NDArray[np.float32]:
+    """``data`` as a C-contiguous float32 ``(n, dim)`` array: no copy when it already is one;
+    a 1-D array is one row."""
+    try:
+        arr = np.asarray(data)
+    except Exception as e:  # a ragged list, an object numpy cannot read
+        raise ValueError(f"{name} is not an array of numbers: {e}") from None
+    if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.number)):
+        raise ValueError(f"{name} must hold numbers, not {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise ValueError(f"{name} must hold real numbers, not {arr.dtype}")
+    if arr.ndim == 1:
+        arr = arr.reshape(1, -1)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 1-D (one vector) or 2-D (one per row), not {arr.ndim}-D")
+    if arr.shape[1] != dim:
+        raise ValueError(f"{name} has {arr.shape[1]} components per row, the index holds {dim}-dimensional vectors")
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.ascontiguousarray(arr, dtype=np.float32)
+    return out
+
+
+def _ids(data: npt.ArrayLike, n: Optional[int]) -> npt.NDArray[np.int64]:
+    arr = np.asarray(data)
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim != 1:
+        raise ValueError(f"ids must be 1-D, not {arr.ndim}-D")
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"ids must be integers, not {arr.dtype}")
+    if arr.size and arr.min() < 0:
+        raise ValueError(f"ids must not be negative (found {arr.min()})")
+    if n is not None and arr.shape[0] != n:
+        raise ValueError(f"{arr.shape[0]} ids for {n} vectors")
+    if arr.size and arr.dtype == np.uint64 and int(arr.max()) > np.iinfo(np.int64).max:
+        raise ValueError("ids must fit in int64")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+class Index:
+    """An approximate nearest-neighbour index over ``dim``-dimensional float32 vectors.
+
+    ``metric``: ``"l2"`` (squared Euclidean), ``"ip"`` (``1 - a·b``) or ``"cosine"``
+    (``1 - cos``; vectors stored normalised). ``m``: neighbours per node (layer 0 keeps
+    ``2 * m``); ``ef_construction``: the build's beam; ``ef_search``: the default search beam
+    (raised to ``k``); ``seed``: fixes the graph for a given insertion order on one thread.
+    """
+
+    __slots__ = ("_core",)
+
+    def __init__(
+        self,
+        dim: int,
+        metric: str = "l2",
+        *,
+        m: int = 16,
+        ef_construction: int = 200,
+        ef_search: int = 64,
+        seed: Optional[int] = None,
+    ) -> None:
+        if not isinstance(metric, str):
+            raise ValueError(f"metric must be a string, not {type(metric).__name__}")
+        dim = _int("dim", dim, 1)
+        s = None if seed is None else _int("seed", seed)
+        if s is not None and s >= 2**64:
+            raise ValueError("seed must fit in 64 bits")
+        self._core = _omen.Index(
+            dim, metric, _int("m", m, 2), _int("ef_construction", ef_construction, 1), _int("ef_search", ef_search, 1), s
+        )
+
+    @classmethod
+    def _wrap(cls, core: Any) -> "Index":
+        index = cls.__new__(cls)
+        index._core = core
+        return index
+
+    def add(self, vectors: npt.ArrayLike, ids: Optional[npt.ArrayLike] = None, *, threads: int = 0) -> npt.NDArray[np.int64]:
+        """Adds ``vectors`` (2-D, one per row; 1-D is one vector) and returns their ids (int64):
+        new ones above every id the index ever held, or ``ids`` (one per row, none in the index
+        already). Inserts on ``threads`` threads (0: every core). On error nothing is added."""
+        rows = _rows("vectors", vectors, self.dim)
+        given = None if ids is None else _ids(ids, rows.shape[0])
+        return self._core.add(rows, given, _int("threads", threads))
+
+    def search(
+        self,
+        queries: npt.ArrayLike,
+        k: int = 10,
+        *,
+        ef: Optional[int] = None,
+        filter: Filter = None,
+        threads: int = 0,
+    ) -> Neighbors:
+        """The ``k`` nearest vectors of each query (2-D, one per row; 1-D is one query), with
+        beam ``ef`` (default ``max(ef_search, k)``; at least ``k``). ``filter``: a boolean mask
+        over ids (``mask[id]``), an array of the ids allowed, or a callable ``id -> bool``
+        (slow: it runs Python for every candidate). Queries run in parallel on ``threads``
+        threads (0: every core). Rows with fewer than ``k`` answers are padded (-1, +inf)."""
+        rows = _rows("queries", queries, self.dim)
+        k = _int("k", k, 1)
+        ef_ = None if ef is None else _int("ef", ef, 1)
+        threads = _int("threads", threads)
+        allowed: Optional[npt.NDArray[Any]] = None
+        if callable(filter):
+            live = self._core.live_ids()
+            keep = np.fromiter((bool(filter(int(i))) for i in live), dtype=np.bool_, count=len(live))
+            allowed = np.ascontiguousarray(live[keep])
+        elif filter is not None:
+            arr = np.asarray(filter)
+            if arr.dtype == np.bool_:
+                if arr.ndim != 1:
+                    raise ValueError(f"a filter mask must be 1-D, not {arr.ndim}-D")
+                allowed = np.ascontiguousarray(arr)
+            else:
+                allowed = _ids(arr, None)
+        ids, dists = self._core.search(rows, k, ef_, allowed, threads)
+        return Neighbors(ids, dists)
+
+    def get(self, id: int) -> Optional[npt.NDArray[np.float32]]:
+        """The stored vector of ``id`` (normalised under cosine), or ``None``."""
+        return self._core.get(_int("id", id))
+
+    def delete(self, id: int) -> None:
+        """Deletes ``id`` (``KeyError`` when it is not in the index): searches never return it
+        again; its node keeps routing searches until ``compact``."""
+        self._core.delete(_int("id", id))
+
+    def compact(self, *, threads: int = 0) -> int:
+        """Drops the deleted vectors from the graph, repairing the links around them; returns
+        how many were dropped."""
+        return self._core.compact(_int("threads", threads))
+
+    def rebuild(self, *, threads: int = 0) -> int:
+        """Builds the graph afresh from the vectors not deleted; returns how many were dropped."""
+        return self._core.rebuild(_int("threads", threads))
+
+    def save(self, path: Union[str, "os.PathLike[str]"]) -> None:
+        """Saves the index to ``path`` (written beside it and renamed over it: a crash leaves
+        the previous file)."""
+        self._core.save(os.fspath(path))
+
+    @classmethod
+    def load(cls, path: Union[str, "os.PathLike[str]"], *, mmap: bool = False) -> "Index":
+        """Loads an index saved by ``save``, verifying every checksum and rule; with ``mmap``,
+        opens it in place (vectors read from the file as searches touch them; the file must
+        not change while open)."""
+        return cls._wrap(_omen.Index.load(os.fspath(path), bool(mmap)))
+
+    def check_invariants(self) -> None:
+        """Raises ``ValueError`` naming the first structural rule the graph breaks."""
+        self._core.check_invariants()
+
+    def stats(self) -> list[dict[str, Any]]:
+        """Per-layer measurements, top layer first (nodes, links, unreachable, reciprocity,
+        degrees)."""
+        return self._core.stats()
+
+    def __len__(self) -> int:
+        return len(self._core)
+
+    def __contains__(self, id: object) -> bool:
+        if isinstance(id, bool) or not isinstance(id, (int, np.integer)):
+            return False
+        return bool(self._core.contains(int(id)))
+
+    def __repr__(self) -> str:
+        return (
+            f"omen.Index(dim={self.dim}, metric={self.metric!r}, len={len(self)}, m={self._core.m}, "
+            f"ef_construction={self._core.ef_construction}, ef_search={self.ef_search})"
+        )
+
+    @property
+    def dim(self) -> int:
+        return int(self._core.dim)
+
+    @property
+    def metric(self) -> str:
+        return str(self._core.metric)
+
+    @property
+    def ef_search(self) -> int:
+        return int(self._core.ef_search)
+
+    @ef_search.setter
+    def ef_search(self, ef: int) -> None:
+        self._core.ef_search = _int("ef_search", ef, 1)
+
+    @property
+    def deleted(self) -> int:
+        """Deleted vectors whose nodes still route searches (until ``compact``)."""
+        return int(self._core.deleted)
+
+    @property
+    def memory_usage(self) -> int:
+        """Bytes of heap held by the vectors and links."""
+        return int(self._core.memory_usage)
+
+    def __getstate__(self) -> bytes:
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "index.omen")
+            self._core.save(path)
+            with open(path, "rb") as f:
+                return f.read()
+
+    def __setstate__(self, state: bytes) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "index.omen")
+            with open(path, "wb") as f:
+                f.write(state)
+            self._core = _omen.Index.load(path, False)

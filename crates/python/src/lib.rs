@@ -1,0 +1,384 @@
+//! `omen._omen`: the compiled core of the Python package (its Python face is
+//! `python/omen/__init__.py`, which checks and converts arguments and documents the API).
+//!
+//! An `Index` holds an `omen::Index` behind a read-write lock: searches share it, an add or
+//! a delete takes it alone, and every build and search runs with the GIL released, so Python
+//! threads search in parallel and never see an index half-changed. Arrays come in as
+//! float32 / int64 C-contiguous numpy arrays (the Python layer converts anything else once)
+//! and are read in place.
+#![deny(unsafe_code)]
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use numpy::ndarray::Array2;
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use omen::{BuildError, Metric, Params, Query, SearchError, StoreError, VectorId};
+use parking_lot::{Mutex, RwLock};
+use pyo3::create_exception;
+use pyo3::exceptions::{PyKeyError, PyOSError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use rayon::prelude::*;
+
+create_exception!(
+    _omen,
+    CorruptIndexError,
+    PyOSError,
+    "An index file that fails its checks: truncated, corrupt, foreign, or another format version."
+);
+
+/// The Python exception for an omen error: `KeyError` for an unknown id, `OSError` for I/O,
+/// `CorruptIndexError` (an `OSError`) for a file that fails its checks, `ValueError` for every
+/// bad argument.
+fn to_py(e: omen::Error) -> PyErr {
+    match &e {
+        omen::Error::UnknownId(id) => PyKeyError::new_err(id.0),
+        omen::Error::Store(StoreError::Io { .. }) => PyOSError::new_err(e.to_string()),
+        omen::Error::Store(_) => CorruptIndexError::new_err(e.to_string()),
+        omen::Error::Segment { source, .. } if matches!(**source, omen::Error::Store(_)) => {
+            CorruptIndexError::new_err(e.to_string())
+        }
+        _ => PyValueError::new_err(e.to_string()),
+    }
+}
+
+/// A rayon pool of `threads` threads (0: the global pool, every core), kept for reuse.
+fn pool(threads: usize) -> Option<Arc<rayon::ThreadPool>> {
+    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
+    if threads == 0 {
+        return None;
+    }
+    let mut pools = POOLS.get_or_init(Default::default).lock();
+    let pool = pools.entry(threads).or_insert_with(|| {
+        Arc::new(rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a thread pool starts"))
+    });
+    Some(Arc::clone(pool))
+}
+
+/// Runs `f` on `threads` threads (0: all).
+fn on_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+    match pool(threads) {
+        Some(p) => p.install(f),
+        None => f(),
+    }
+}
+
+/// Which ids a search may return.
+enum Allowed<'a> {
+    All,
+    /// `mask[id]`; ids past the mask's end are refused.
+    Mask(&'a [bool]),
+    Set(HashSet<u64>),
+}
+
+impl Allowed<'_> {
+    fn allows(&self, id: VectorId) -> bool {
+        match self {
+            Allowed::All => true,
+            Allowed::Mask(m) => usize::try_from(id.0).ok().and_then(|i| m.get(i)).copied().unwrap_or(false),
+            Allowed::Set(s) => s.contains(&id.0),
+        }
+    }
+}
+
+/// The parameters of a new index; `seed = None` keeps the default.
+fn params(metric: &str, m: usize, ef_construction: usize, ef_search: usize, seed: Option<u64>) -> PyResult<Params> {
+    let metric: Metric = metric.parse().map_err(|e: omen::UnknownMetric| PyValueError::new_err(e.to_string()))?;
+    let mut p = Params::new(metric).m(m).ef_construction(ef_construction).ef_search(ef_search);
+    if let Some(seed) = seed {
+        p = p.seed(seed);
+    }
+    p.validate().map_err(|e| to_py(e.into()))?;
+    Ok(p)
+}
+
+/// Ids from int64 values, refusing negative ones.
+fn ids_of(values: &[i64]) -> PyResult<Vec<VectorId>> {
+    values
+        .iter()
+        .map(|&v| u64::try_from(v).map(VectorId).map_err(|_| PyValueError::new_err(format!("id {v} is negative"))))
+        .collect()
+}
+
+/// What a batch search returns: ids (int64) and distances (float32), `(n, k)` each.
+type Answers<'py> = (Bound<'py, PyArray2<i64>>, Bound<'py, PyArray2<f32>>);
+
+/// An HNSW index (see `omen.Index` for the documented Python API).
+#[pyclass(frozen, module = "omen._omen")]
+struct Index {
+    inner: RwLock<omen::Index>,
+}
+
+#[pymethods]
+impl Index {
+    #[new]
+    #[pyo3(signature = (dim, metric, m, ef_construction, ef_search, seed))]
+    fn new(
+        dim: usize,
+        metric: &str,
+        m: usize,
+        ef_construction: usize,
+        ef_search: usize,
+        seed: Option<u64>,
+    ) -> PyResult<Self> {
+        let p = params(metric, m, ef_construction, ef_search, seed)?;
+        let index = omen::Index::new(dim, p).map_err(to_py)?;
+        Ok(Index { inner: RwLock::new(index) })
+    }
+
+    /// Adds the rows of `vectors` (float32, C-contiguous, `(n, dim)`) under `ids` (int64, one
+    /// per row) or under new ids; returns the ids (int64).
+    #[pyo3(signature = (vectors, ids, threads))]
+    fn add<'py>(
+        &self,
+        py: Python<'py>,
+        vectors: PyReadonlyArray2<'py, f32>,
+        ids: Option<PyReadonlyArray1<'py, i64>>,
+        threads: usize,
+    ) -> PyResult<Bound<'py, PyArray1<i64>>> {
+        let rows = vectors.as_slice().map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let n = vectors.shape()[0];
+        let given = match &ids {
+            Some(ids) => Some(ids_of(ids.as_slice().map_err(|e| PyValueError::new_err(e.to_string()))?)?),
+            None => None,
+        };
+        let added: Result<Vec<i64>, omen::Error> = py.detach(|| {
+            let mut guard = self.inner.write();
+            let index: &mut omen::Index = &mut guard;
+            let dim = index.dim();
+            if n > 0 && rows.len() != n * dim {
+                return Err(BuildError::Vector {
+                    row: 0,
+                    source: omen::VectorError::DimensionMismatch { expected: dim, got: rows.len() / n },
+                }
+                .into());
+            }
+            on_threads(threads, || match given {
+                Some(ids) => index.add_batch_with_ids(&ids, rows).map(|()| ids.iter().map(|id| id.0 as i64).collect()),
+                None => index.add_batch(rows).map(|r| (r.start.0..r.end.0).map(|id| id as i64).collect()),
+            })
+        });
+        Ok(added.map_err(to_py)?.into_pyarray(py))
+    }
+
+    /// The `k` nearest of each row of `queries` (float32, `(n, dim)`): ids (int64) and distances
+    /// (float32), `(n, k)` each, short rows padded with -1 and +inf. `filter`: a boolean mask
+    /// over ids (1-D bool), or the allowed ids (1-D int64), or None.
+    #[pyo3(signature = (queries, k, ef, filter, threads))]
+    fn search<'py>(
+        &self,
+        py: Python<'py>,
+        queries: PyReadonlyArray2<'py, f32>,
+        k: usize,
+        ef: Option<usize>,
+        filter: Option<Bound<'py, PyAny>>,
+        threads: usize,
+    ) -> PyResult<Answers<'py>> {
+        let q = queries.as_slice().map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let (n, width) = (queries.shape()[0], queries.shape()[1]);
+        if k == 0 {
+            return Err(to_py(SearchError::ZeroK.into()));
+        }
+        let mask: Option<PyReadonlyArray1<'py, bool>> = filter.as_ref().and_then(|f| f.extract().ok());
+        let id_set: Option<PyReadonlyArray1<'py, i64>> = match (&filter, &mask) {
+            (Some(f), None) => Some(f.extract().map_err(|_| {
+                PyValueError::new_err("a filter is a 1-D bool mask over ids or a 1-D int64 array of ids")
+            })?),
+            _ => None,
+        };
+        let allowed = match (&mask, &id_set) {
+            (Some(m), _) => Allowed::Mask(m.as_slice().map_err(|e| PyValueError::new_err(e.to_string()))?),
+            (None, Some(s)) => Allowed::Set(
+                ids_of(s.as_slice().map_err(|e| PyValueError::new_err(e.to_string()))?)?
+                    .into_iter()
+                    .map(|id| id.0)
+                    .collect(),
+            ),
+            (None, None) => Allowed::All,
+        };
+        let filtered = !matches!(allowed, Allowed::All);
+        let answers: Result<Vec<Vec<omen::Neighbor>>, omen::Error> = py.detach(|| {
+            let guard = self.inner.read();
+            let index: &omen::Index = &guard;
+            if index.is_empty() {
+                return Ok(vec![Vec::new(); n]);
+            }
+            let filter = |id: VectorId| allowed.allows(id);
+            let one = |row: &[f32]| {
+                let mut query = Query::new(row, k);
+                if let Some(ef) = ef {
+                    query = query.ef(ef);
+                }
+                if filtered {
+                    query = query.filter(&filter);
+                }
+                index.query(&query)
+            };
+            if n <= 1 {
+                return q.chunks(width.max(1)).take(n).map(one).collect();
+            }
+            on_threads(threads, || q.par_chunks(width.max(1)).take(n).map(one).collect())
+        });
+        let answers = answers.map_err(to_py)?;
+        let mut ids = Array2::<i64>::from_elem((n, k), -1);
+        let mut dists = Array2::<f32>::from_elem((n, k), f32::INFINITY);
+        for (r, hits) in answers.iter().enumerate() {
+            for (c, h) in hits.iter().enumerate() {
+                ids[[r, c]] = h.id.0 as i64;
+                dists[[r, c]] = h.dist;
+            }
+        }
+        Ok((ids.into_pyarray(py), dists.into_pyarray(py)))
+    }
+
+    /// The stored vector of `id` (normalised under cosine), or None.
+    fn get<'py>(&self, py: Python<'py>, id: i64) -> Option<Bound<'py, PyArray1<f32>>> {
+        let id = VectorId(u64::try_from(id).ok()?);
+        let v = self.inner.read().get(id)?.to_vec();
+        Some(v.into_pyarray(py))
+    }
+
+    /// The ids of the vectors in the index (not deleted), in node order.
+    fn live_ids<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
+        let index = self.inner.read();
+        let ids: Vec<i64> = index.live_ids().map(|id| id.0 as i64).collect();
+        ids.into_pyarray(py)
+    }
+
+    fn contains(&self, id: i64) -> bool {
+        u64::try_from(id).is_ok_and(|id| self.inner.read().contains(VectorId(id)))
+    }
+
+    fn delete(&self, py: Python<'_>, id: i64) -> PyResult<()> {
+        let id = u64::try_from(id).map_err(|_| PyKeyError::new_err(id))?;
+        py.detach(|| self.inner.write().delete(VectorId(id))).map_err(to_py)
+    }
+
+    #[pyo3(signature = (threads))]
+    fn compact(&self, py: Python<'_>, threads: usize) -> PyResult<usize> {
+        py.detach(|| {
+            let mut guard = self.inner.write();
+            let index: &mut omen::Index = &mut guard;
+            on_threads(threads, || index.compact())
+        })
+        .map_err(to_py)
+    }
+
+    #[pyo3(signature = (threads))]
+    fn rebuild(&self, py: Python<'_>, threads: usize) -> PyResult<usize> {
+        py.detach(|| {
+            let mut guard = self.inner.write();
+            let index: &mut omen::Index = &mut guard;
+            on_threads(threads, || index.rebuild())
+        })
+        .map_err(to_py)
+    }
+
+    fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        py.detach(|| self.inner.read().save(&path)).map_err(to_py)
+    }
+
+    #[staticmethod]
+    fn load(py: Python<'_>, path: PathBuf, mmap: bool) -> PyResult<Self> {
+        let index =
+            py.detach(|| if mmap { omen::Index::open_mmap(&path) } else { omen::Index::load(&path) }).map_err(to_py)?;
+        Ok(Index { inner: RwLock::new(index) })
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.read().len()
+    }
+
+    #[getter]
+    fn dim(&self) -> usize {
+        self.inner.read().dim()
+    }
+
+    #[getter]
+    fn metric(&self) -> &'static str {
+        self.inner.read().metric().name()
+    }
+
+    #[getter]
+    fn m(&self) -> usize {
+        self.inner.read().params().m
+    }
+
+    #[getter]
+    fn ef_construction(&self) -> usize {
+        self.inner.read().params().ef_construction
+    }
+
+    #[getter]
+    fn ef_search(&self) -> usize {
+        self.inner.read().params().ef_search
+    }
+
+    #[setter]
+    fn set_ef_search(&self, ef: usize) -> PyResult<()> {
+        self.inner.write().set_ef_search(ef).map_err(to_py)
+    }
+
+    #[getter]
+    fn seed(&self) -> u64 {
+        self.inner.read().params().seed
+    }
+
+    #[getter]
+    fn deleted(&self) -> usize {
+        self.inner.read().deleted()
+    }
+
+    #[getter]
+    fn memory_usage(&self) -> usize {
+        self.inner.read().heap_bytes()
+    }
+
+    #[getter]
+    fn is_mapped(&self) -> bool {
+        self.inner.read().is_mapped()
+    }
+
+    /// Raises `ValueError` naming the first structural rule the graph breaks.
+    fn check_invariants(&self) -> PyResult<()> {
+        self.inner.read().check_invariants().map_err(|v| PyValueError::new_err(v.to_string()))
+    }
+
+    /// Per-layer measurements, top layer first: a list of dicts.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let stats = py.detach(|| self.inner.read().stats());
+        stats
+            .layers
+            .iter()
+            .map(|l| {
+                let d = PyDict::new(py);
+                d.set_item("layer", l.layer.0)?;
+                d.set_item("nodes", l.n_nodes)?;
+                d.set_item("links", l.n_links)?;
+                d.set_item("unreachable", l.unreachable)?;
+                d.set_item("without_links", l.without_links)?;
+                d.set_item("reciprocal_share", l.reciprocal_share)?;
+                d.set_item("out_degree", (l.out_degree.min, l.out_degree.mean, l.out_degree.max))?;
+                d.set_item("in_degree", (l.in_degree.min, l.in_degree.mean, l.in_degree.max))?;
+                Ok(d)
+            })
+            .collect()
+    }
+}
+
+/// The kernels' SIMD path on this CPU (`avx512`, `avx2`, `portable`, `scalar`).
+#[pyfunction]
+fn simd_path() -> &'static str {
+    omen::simd_path().name()
+}
+
+#[pymodule]
+fn _omen(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Index>()?;
+    m.add_function(wrap_pyfunction!(simd_path, m)?)?;
+    m.add("CorruptIndexError", m.py().get_type::<CorruptIndexError>())?;
+    m.add("FORMAT_VERSION", omen::FORMAT_VERSION)?;
+    Ok(())
+}

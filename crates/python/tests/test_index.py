@@ -1,0 +1,258 @@
+"""omen.Index from Python: answers, every error, files, pickling and threads."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import pickle
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import omen
+
+
+def data(n: int, dim: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+
+
+def exact(base: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    d = ((queries[:, None, :] - base[None, :, :]) ** 2).sum(-1)
+    return np.argsort(d, axis=1, kind="stable")[:, :k]
+
+
+@pytest.fixture(scope="module")
+def built() -> tuple[omen.Index, np.ndarray]:
+    base = data(2000, 16, 1)
+    index = omen.Index(16, m=12, ef_construction=100, seed=7)
+    ids = index.add(base)
+    assert ids.dtype == np.int64 and list(ids) == list(range(2000))
+    return index, base
+
+
+def test_search_finds_the_exact_neighbours_at_a_wide_beam(built: tuple[omen.Index, np.ndarray]) -> None:
+    index, base = built
+    queries = data(50, 16, 2)
+    hits = index.search(queries, k=10, ef=2000)
+    assert hits.ids.shape == (50, 10) and hits.ids.dtype == np.int64
+    assert hits.distances.shape == (50, 10) and hits.distances.dtype == np.float32
+    np.testing.assert_array_equal(hits.ids, exact(base, queries, 10))
+    assert np.all(np.diff(hits.distances, axis=1) >= 0)
+
+
+def test_recall_at_the_default_beam(built: tuple[omen.Index, np.ndarray]) -> None:
+    index, base = built
+    queries = data(200, 16, 3)
+    hits = index.search(queries, k=10)
+    truth = exact(base, queries, 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(hits.ids, truth)])
+    assert recall >= 0.95
+
+
+def test_one_query_as_1d_and_padding_beyond_len() -> None:
+    index = omen.Index(2)
+    index.add([[0.0, 0.0], [1.0, 0.0], [3.0, 0.0]])
+    hits = index.search([0.9, 0.0], k=5)
+    assert hits.ids.tolist() == [[1, 0, 2, -1, -1]]
+    assert np.isinf(hits.distances[0, 3:]).all()
+    empty = omen.Index(2)
+    hits = empty.search(np.zeros((3, 2)), k=2)
+    assert (hits.ids == -1).all() and np.isinf(hits.distances).all()
+
+
+def test_any_array_like_and_dtype_is_converted_once() -> None:
+    index = omen.Index(3)
+    index.add(np.eye(3, dtype=np.float64))
+    index.add([[1, 2, 3]])
+    index.add(np.arange(6, dtype=np.int32).reshape(2, 3)[:, ::-1])  # not contiguous
+    assert len(index) == 6
+    np.testing.assert_array_equal(index.get(4), np.array([2, 1, 0], dtype=np.float32))
+    assert index.search(np.array([[2, 1, 0]], dtype=np.float16), k=1).ids[0, 0] == 4
+
+
+def test_caller_ids_delete_replace_compact() -> None:
+    index = omen.Index(4, seed=3)
+    vecs = data(300, 4, 4)
+    index.add(vecs, ids=np.arange(1000, 1300))
+    assert 1000 in index and 5 not in index and "x" not in index
+    index.delete(1000)
+    assert 1000 not in index
+    with pytest.raises(KeyError):
+        index.delete(1000)
+    with pytest.raises(ValueError):
+        index.add(vecs[:2], ids=[1001, 1001])
+    with pytest.raises(ValueError):
+        index.add(vecs[:1], ids=[1002])  # live already
+    assert len(index) == 299
+    index.add(vecs[:1], ids=[1000])  # a deleted id names a new vector
+    assert index.compact() == 1
+    assert index.deleted == 0 and len(index) == 300
+    index.check_invariants()
+    hits = index.search(vecs[5], k=1, ef=300)
+    assert hits.ids[0, 0] == 1005
+
+
+def test_filters_mask_ids_and_callable(built: tuple[omen.Index, np.ndarray]) -> None:
+    index, base = built
+    q = data(5, 16, 5)
+    even = np.zeros(2000, dtype=bool)
+    even[::2] = True
+    by_mask = index.search(q, k=5, ef=400, filter=even)
+    assert (by_mask.ids % 2 == 0).all()
+    by_ids = index.search(q, k=5, ef=400, filter=np.arange(0, 2000, 2))
+    np.testing.assert_array_equal(by_mask.ids, by_ids.ids)
+    by_call = index.search(q, k=5, ef=400, filter=lambda i: i % 2 == 0)
+    np.testing.assert_array_equal(by_mask.ids, by_call.ids)
+    few = index.search(q, k=5, filter=[3, 7])
+    assert sorted(few.ids[0, :2].tolist()) == [3, 7] and (few.ids[:, 2:] == -1).all()
+    short_mask = np.ones(10, dtype=bool)  # ids past the mask are refused
+    assert (index.search(q, k=3, filter=short_mask).ids < 10).all()
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip", "cosine"])
+def test_metrics(metric: str) -> None:
+    base = data(500, 8, 6)
+    index = omen.Index(8, metric, seed=1)
+    index.add(base)
+    assert index.metric == metric
+    hits = index.search(base[:20], k=1, ef=500)
+    if metric != "ip":  # under ip a vector's nearest is not always itself
+        assert (hits.ids[:, 0] == np.arange(20)).all()
+    if metric == "cosine":
+        assert abs(float(np.linalg.norm(index.get(0))) - 1.0) < 1e-5
+
+
+def test_bad_input_is_a_value_error_and_changes_nothing() -> None:
+    index = omen.Index(4)
+    index.add(data(20, 4, 7))
+    before = index.search(data(3, 4, 8), k=3)
+    bad_vectors = [
+        np.zeros((2, 5)),
+        np.zeros((2, 2, 4)),
+        np.array([[np.nan, 0, 0, 0]]),
+        np.array([[np.inf, 0, 0, 0]]),
+        np.array([[1e39, 0, 0, 0]]),  # inf once float32
+        np.array([[3e19, 0, 0, 0]]),  # above the l2 norm bound
+        np.array([["a", "b", "c", "d"]]),
+        np.array([[True, False, True, False]]),
+        np.array([[1 + 2j, 0, 0, 0]]),
+        [[1, 2], [3, 4, 5, 6]],
+    ]
+    for v in bad_vectors:
+        with pytest.raises(ValueError):
+            index.add(v)
+    assert len(index) == 20
+    for q, kw in [
+        (np.zeros(3), {}),
+        (np.zeros(4), {"k": 0}),
+        (np.zeros(4), {"k": -1}),
+        (np.zeros(4), {"k": 5, "ef": 4}),
+        (np.zeros(4), {"k": 2.5}),
+        (np.zeros(4), {"k": True}),
+        (np.array([np.nan] * 4), {}),
+        (np.zeros(4), {"filter": np.ones((2, 2), dtype=bool)}),
+        (np.zeros(4), {"filter": [-1]}),
+        (np.zeros(4), {"threads": -1}),
+    ]:
+        with pytest.raises(ValueError):
+            index.search(q, **kw)
+    for args, kw in [((0,), {}), ((4, "hamming"), {}), ((4,), {"m": 1}), ((4,), {"ef_construction": 0}), ((4,), {"seed": -1})]:
+        with pytest.raises(ValueError):
+            omen.Index(*args, **kw)
+    with pytest.raises(ValueError):
+        index.add(data(2, 4, 9), ids=[-1, 2])
+    with pytest.raises(ValueError):
+        index.ef_search = 0
+    np.testing.assert_array_equal(index.search(data(3, 4, 8), k=3).ids, before.ids)
+
+
+def test_save_load_mmap_and_bad_files(tmp_path: os.PathLike[str]) -> None:
+    index = omen.Index(6, "cosine", seed=5)
+    index.add(data(400, 6, 10))
+    index.delete(3)
+    path = os.path.join(tmp_path, "i.omen")
+    index.save(path)
+    q = data(10, 6, 11)
+    for loaded in (omen.Index.load(path), omen.Index.load(path, mmap=True)):
+        assert len(loaded) == 399 and loaded.metric == "cosine" and 3 not in loaded
+        np.testing.assert_array_equal(loaded.search(q, k=5).ids, index.search(q, k=5).ids)
+    raw = open(path, "rb").read()
+    bad = os.path.join(tmp_path, "bad.omen")
+    for broken in (raw[: len(raw) // 2], raw[:100] + bytes([raw[100] ^ 1]) + raw[101:], b"not an index"):
+        with open(bad, "wb") as f:
+            f.write(broken)
+        with pytest.raises(omen.CorruptIndexError):
+            omen.Index.load(bad)
+    assert issubclass(omen.CorruptIndexError, OSError)
+    with pytest.raises(OSError):
+        omen.Index.load(os.path.join(tmp_path, "missing.omen"))
+
+
+def test_pickling_crosses_processes_by_value(built: tuple[omen.Index, np.ndarray]) -> None:
+    index, _ = built
+    copy = pickle.loads(pickle.dumps(index))
+    q = data(10, 16, 12)
+    np.testing.assert_array_equal(copy.search(q, k=5).ids, index.search(q, k=5).ids)
+    assert repr(copy) == repr(index)
+
+
+def test_threads_search_in_parallel_and_agree_with_one(built: tuple[omen.Index, np.ndarray]) -> None:
+    index, _ = built
+    q = data(400, 16, 13)
+    one = index.search(q, k=10, threads=1)
+    two = index.search(q, k=10, threads=2)
+    np.testing.assert_array_equal(one.ids, two.ids)
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        parts = list(pool.map(lambda i: index.search(q[i : i + 50], k=10, threads=1), range(0, 400, 50)))
+    np.testing.assert_array_equal(np.vstack([p.ids for p in parts]), one.ids)
+
+
+def test_adds_and_searches_from_threads_never_see_a_half_index() -> None:
+    index = omen.Index(8, seed=2)
+    index.add(data(500, 8, 14))
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def searcher() -> None:
+        q = data(20, 8, 15)
+        while not stop.is_set():
+            try:
+                hits = index.search(q, k=5)
+                assert ((hits.ids >= 0) & (hits.ids < len(index) + 1000)).all()
+            except BaseException as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+                return
+
+    threads = [threading.Thread(target=searcher) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for i in range(10):
+        index.add(data(100, 8, 100 + i))
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(index) == 1500
+    index.check_invariants()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(0, 40),
+    dim=st.integers(1, 9),
+    k=st.integers(1, 12),
+    dtype=st.sampled_from([np.float32, np.float64, np.int64, np.int8, np.float16]),
+)
+def test_any_shape_and_dtype_is_answered_or_refused(n: int, dim: int, k: int, dtype: type) -> None:
+    index = omen.Index(dim, seed=1)
+    vecs = (np.random.default_rng(n * 31 + dim).standard_normal((n, dim)) * 4).astype(dtype)
+    ids = index.add(vecs)
+    assert len(ids) == n == len(index)
+    hits = index.search(vecs if n else np.zeros((1, dim)), k=k)
+    rows = max(n, 1)
+    assert hits.ids.shape == (rows, k)
+    assert ((hits.ids == -1) == np.isinf(hits.distances)).all()
+    assert (hits.ids[:, : min(k, n)] >= 0).all()
