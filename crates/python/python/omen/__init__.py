@@ -41,6 +41,8 @@ class Neighbors(NamedTuple):
 
 def _int(name: str, value: Any, low: int = 0) -> int:
     """``value`` as an int of at least ``low`` (``bool`` is refused), else ``ValueError``."""
+    if type(value) is int and value >= low:
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise ValueError(f"{name} must be an integer, not {type(value).__name__}")
     if int(value) < low:
@@ -48,9 +50,18 @@ def _int(name: str, value: Any, low: int = 0) -> int:
     return int(value)
 
 
+_F32 = np.dtype(np.float32)
+
+
 def _rows(name: str, data: npt.ArrayLike, dim: int) -> npt.NDArray[np.float32]:
     """``data`` as a C-contiguous float32 ``(n, dim)`` array: no copy when it already is one;
     a 1-D array is one row."""
+    if type(data) is np.ndarray and data.dtype == _F32 and data.flags.c_contiguous:
+        # The fast path of a single query: already what the core reads.
+        if data.ndim == 2 and data.shape[1] == dim:
+            return data
+        if data.ndim == 1 and data.shape[0] == dim:
+            return data.reshape(1, dim)
     try:
         arr = np.asarray(data)
     except Exception as e:  # a ragged list, an object numpy cannot read
