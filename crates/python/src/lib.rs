@@ -17,7 +17,10 @@ use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2,
 use omen::{BuildError, Metric, Params, Query, SearchError, StoreError, VectorId};
 use parking_lot::{Mutex, RwLock};
 use pyo3::create_exception;
-use pyo3::exceptions::{PyKeyError, PyOSError, PyValueError};
+use pyo3::exceptions::{
+    PyFileExistsError, PyFileNotFoundError, PyIsADirectoryError, PyKeyError, PyNotADirectoryError, PyOSError,
+    PyPermissionError, PyValueError,
+};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use rayon::prelude::*;
@@ -33,36 +36,66 @@ create_exception!(
 /// `CorruptIndexError` (an `OSError`) for a file that fails its checks, `ValueError` for every
 /// bad argument.
 fn to_py(e: omen::Error) -> PyErr {
-    match &e {
+    // What went wrong in a segment is classified by its cause.
+    let mut cause = &e;
+    while let omen::Error::Segment { source, .. } = cause {
+        cause = source;
+    }
+    let text = e.to_string();
+    match cause {
         omen::Error::UnknownId(id) => PyKeyError::new_err(id.0),
-        omen::Error::Store(StoreError::Io { .. }) => PyOSError::new_err(e.to_string()),
-        omen::Error::Store(_) => CorruptIndexError::new_err(e.to_string()),
-        omen::Error::Segment { source, .. } if matches!(**source, omen::Error::Store(_)) => {
-            CorruptIndexError::new_err(e.to_string())
-        }
-        _ => PyValueError::new_err(e.to_string()),
+        omen::Error::Store(StoreError::Io { kind, .. }) => match kind {
+            std::io::ErrorKind::NotFound => PyFileNotFoundError::new_err(text),
+            std::io::ErrorKind::PermissionDenied => PyPermissionError::new_err(text),
+            std::io::ErrorKind::AlreadyExists => PyFileExistsError::new_err(text),
+            std::io::ErrorKind::IsADirectory => PyIsADirectoryError::new_err(text),
+            std::io::ErrorKind::NotADirectory => PyNotADirectoryError::new_err(text),
+            _ => PyOSError::new_err(text),
+        },
+        omen::Error::Store(_) => CorruptIndexError::new_err(text),
+        _ => PyValueError::new_err(text),
     }
 }
 
-/// A rayon pool of `threads` threads (0: the global pool, every core), kept for reuse.
-fn pool(threads: usize) -> Option<Arc<rayon::ThreadPool>> {
+/// The most threads a call may ask for: far above any core count, below what starts to fail.
+const MAX_THREADS: usize = 1024;
+
+/// A rayon pool of `threads` threads (0: the global pool, every core), kept for reuse (at most
+/// one per thread count, and counts are capped, so the pools stay few).
+fn pool(threads: usize) -> Result<Option<Arc<rayon::ThreadPool>>, String> {
     static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
     if threads == 0 {
-        return None;
+        return Ok(None);
+    }
+    if threads > MAX_THREADS {
+        return Err(format!("threads must be at most {MAX_THREADS}, not {threads}"));
     }
     let mut pools = POOLS.get_or_init(Default::default).lock();
-    let pool = pools.entry(threads).or_insert_with(|| {
-        Arc::new(rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a thread pool starts"))
-    });
-    Some(Arc::clone(pool))
+    if let Some(p) = pools.get(&threads) {
+        return Ok(Some(Arc::clone(p)));
+    }
+    let p = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| e.to_string())?;
+    let p = Arc::new(p);
+    pools.insert(threads, Arc::clone(&p));
+    Ok(Some(p))
 }
 
-/// Runs `f` on `threads` threads (0: all).
-fn on_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
-    match pool(threads) {
-        Some(p) => p.install(f),
-        None => f(),
+/// Runs `f` on `threads` threads (0: all); `Err` when such a pool cannot start.
+fn on_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> PyResult<T> {
+    match pool(threads).map_err(PyValueError::new_err)? {
+        Some(p) => Ok(p.install(f)),
+        None => Ok(f()),
     }
+}
+
+/// The most values a batch search returns (`queries * k`): 2^28 ids and as many distances,
+/// 3 GiB; a larger `k` is refused rather than allocated.
+const MAX_ANSWERS: usize = 1 << 28;
+
+/// An id as Python's int64, or `ValueError` for one above `i64::MAX` (which a file saved by
+/// another program could hold).
+fn id_to_i64(id: VectorId) -> PyResult<i64> {
+    i64::try_from(id.0).map_err(|_| PyValueError::new_err(format!("id {} does not fit in int64", id.0)))
 }
 
 /// Which ids a search may return.
@@ -111,6 +144,14 @@ struct Index {
     inner: RwLock<omen::Index>,
 }
 
+impl Index {
+    /// `f` of the index, the lock taken with the GIL released (a long add holding the lock
+    /// must not freeze every Python thread waiting for it).
+    fn read<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&omen::Index) -> T + Send) -> T {
+        py.detach(|| f(&self.inner.read()))
+    }
+}
+
 #[pymethods]
 impl Index {
     #[new]
@@ -139,28 +180,31 @@ impl Index {
         threads: usize,
     ) -> PyResult<Bound<'py, PyArray1<i64>>> {
         let rows = vectors.as_slice().map_err(|e| PyValueError::new_err(e.to_string()))?;
-        let n = vectors.shape()[0];
+        let (n, width) = (vectors.shape()[0], vectors.shape()[1]);
         let given = match &ids {
             Some(ids) => Some(ids_of(ids.as_slice().map_err(|e| PyValueError::new_err(e.to_string()))?)?),
             None => None,
         };
-        let added: Result<Vec<i64>, omen::Error> = py.detach(|| {
+        let added: PyResult<Vec<i64>> = py.detach(|| {
             let mut guard = self.inner.write();
             let index: &mut omen::Index = &mut guard;
             let dim = index.dim();
-            if n > 0 && rows.len() != n * dim {
-                return Err(BuildError::Vector {
-                    row: 0,
-                    source: omen::VectorError::DimensionMismatch { expected: dim, got: rows.len() / n },
-                }
-                .into());
+            if width != dim {
+                let source = omen::VectorError::DimensionMismatch { expected: dim, got: width };
+                return Err(to_py(BuildError::Vector { row: 0, source }.into()));
             }
-            on_threads(threads, || match given {
+            // Ids handed out must fit Python's int64 (an id the caller chose always does).
+            let next = index.next_id().0;
+            if given.is_none() && next.checked_add(n as u64).is_none_or(|end| end > i64::MAX as u64 + 1) {
+                return Err(PyValueError::new_err(format!("{n} more ids from {next} would not fit in int64")));
+            }
+            let res = on_threads(threads, || match given {
                 Some(ids) => index.add_batch_with_ids(&ids, rows).map(|()| ids.iter().map(|id| id.0 as i64).collect()),
                 None => index.add_batch(rows).map(|r| (r.start.0..r.end.0).map(|id| id as i64).collect()),
-            })
+            })?;
+            res.map_err(to_py)
         });
-        Ok(added.map_err(to_py)?.into_pyarray(py))
+        Ok(added?.into_pyarray(py))
     }
 
     /// The `k` nearest of each row of `queries` (float32, `(n, dim)`): ids (int64) and distances
@@ -181,6 +225,11 @@ impl Index {
         if k == 0 {
             return Err(to_py(SearchError::ZeroK.into()));
         }
+        if n.checked_mul(k).is_none_or(|answers| answers > MAX_ANSWERS) {
+            return Err(PyValueError::new_err(format!(
+                "{n} queries x k = {k} answers is more than one call returns ({MAX_ANSWERS}); ask for a smaller k"
+            )));
+        }
         let mask: Option<PyReadonlyArray1<'py, bool>> = filter.as_ref().and_then(|f| f.extract().ok());
         let id_set: Option<PyReadonlyArray1<'py, i64>> = match (&filter, &mask) {
             (Some(f), None) => Some(f.extract().map_err(|_| {
@@ -199,11 +248,12 @@ impl Index {
             (None, None) => Allowed::All,
         };
         let filtered = !matches!(allowed, Allowed::All);
-        let answers: Result<Vec<Vec<omen::Neighbor>>, omen::Error> = py.detach(|| {
+        let answers: PyResult<Vec<Vec<omen::Neighbor>>> = py.detach(|| {
             let guard = self.inner.read();
             let index: &omen::Index = &guard;
-            if index.is_empty() {
-                return Ok(vec![Vec::new(); n]);
+            if width != index.dim() {
+                let source = omen::VectorError::DimensionMismatch { expected: index.dim(), got: width };
+                return Err(to_py(SearchError::Query(source).into()));
             }
             let filter = |id: VectorId| allowed.allows(id);
             let one = |row: &[f32]| {
@@ -214,19 +264,25 @@ impl Index {
                 if filtered {
                     query = query.filter(&filter);
                 }
-                index.query(&query)
+                // An empty index answers nothing, once the query has passed every check.
+                match index.query(&query) {
+                    Err(omen::Error::EmptyIndex) => Ok(Vec::new()),
+                    res => res,
+                }
             };
-            if n <= 1 {
-                return q.chunks(width.max(1)).take(n).map(one).collect();
-            }
-            on_threads(threads, || q.par_chunks(width.max(1)).take(n).map(one).collect())
+            let res: Result<Vec<_>, omen::Error> = if n <= 1 {
+                q.chunks(width.max(1)).take(n).map(one).collect()
+            } else {
+                on_threads(threads, || q.par_chunks(width.max(1)).take(n).map(one).collect())?
+            };
+            res.map_err(to_py)
         });
-        let answers = answers.map_err(to_py)?;
+        let answers = answers?;
         let mut ids = Array2::<i64>::from_elem((n, k), -1);
         let mut dists = Array2::<f32>::from_elem((n, k), f32::INFINITY);
         for (r, hits) in answers.iter().enumerate() {
             for (c, h) in hits.iter().enumerate() {
-                ids[[r, c]] = h.id.0 as i64;
+                ids[[r, c]] = id_to_i64(h.id)?;
                 dists[[r, c]] = h.dist;
             }
         }
@@ -236,19 +292,18 @@ impl Index {
     /// The stored vector of `id` (normalised under cosine), or None.
     fn get<'py>(&self, py: Python<'py>, id: i64) -> Option<Bound<'py, PyArray1<f32>>> {
         let id = VectorId(u64::try_from(id).ok()?);
-        let v = self.inner.read().get(id)?.to_vec();
+        let v = py.detach(|| self.inner.read().get(id).map(<[f32]>::to_vec))?;
         Some(v.into_pyarray(py))
     }
 
     /// The ids of the vectors in the index (not deleted), in node order.
-    fn live_ids<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
-        let index = self.inner.read();
-        let ids: Vec<i64> = index.live_ids().map(|id| id.0 as i64).collect();
-        ids.into_pyarray(py)
+    fn live_ids<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<i64>>> {
+        let ids: PyResult<Vec<i64>> = py.detach(|| self.inner.read().live_ids().map(id_to_i64).collect());
+        Ok(ids?.into_pyarray(py))
     }
 
-    fn contains(&self, id: i64) -> bool {
-        u64::try_from(id).is_ok_and(|id| self.inner.read().contains(VectorId(id)))
+    fn contains(&self, py: Python<'_>, id: i64) -> bool {
+        u64::try_from(id).is_ok_and(|id| py.detach(|| self.inner.read().contains(VectorId(id))))
     }
 
     fn delete(&self, py: Python<'_>, id: i64) -> PyResult<()> {
@@ -261,9 +316,8 @@ impl Index {
         py.detach(|| {
             let mut guard = self.inner.write();
             let index: &mut omen::Index = &mut guard;
-            on_threads(threads, || index.compact())
+            on_threads(threads, || index.compact())?.map_err(to_py)
         })
-        .map_err(to_py)
     }
 
     #[pyo3(signature = (threads))]
@@ -271,9 +325,8 @@ impl Index {
         py.detach(|| {
             let mut guard = self.inner.write();
             let index: &mut omen::Index = &mut guard;
-            on_threads(threads, || index.rebuild())
+            on_threads(threads, || index.rebuild())?.map_err(to_py)
         })
-        .map_err(to_py)
     }
 
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
@@ -287,63 +340,63 @@ impl Index {
         Ok(Index { inner: RwLock::new(index) })
     }
 
-    fn __len__(&self) -> usize {
-        self.inner.read().len()
+    fn __len__(&self, py: Python<'_>) -> usize {
+        self.read(py, omen::Index::len)
     }
 
     #[getter]
-    fn dim(&self) -> usize {
-        self.inner.read().dim()
+    fn dim(&self, py: Python<'_>) -> usize {
+        self.read(py, omen::Index::dim)
     }
 
     #[getter]
-    fn metric(&self) -> &'static str {
-        self.inner.read().metric().name()
+    fn metric(&self, py: Python<'_>) -> &'static str {
+        self.read(py, |i| i.metric().name())
     }
 
     #[getter]
-    fn m(&self) -> usize {
-        self.inner.read().params().m
+    fn m(&self, py: Python<'_>) -> usize {
+        self.read(py, |i| i.params().m)
     }
 
     #[getter]
-    fn ef_construction(&self) -> usize {
-        self.inner.read().params().ef_construction
+    fn ef_construction(&self, py: Python<'_>) -> usize {
+        self.read(py, |i| i.params().ef_construction)
     }
 
     #[getter]
-    fn ef_search(&self) -> usize {
-        self.inner.read().params().ef_search
+    fn ef_search(&self, py: Python<'_>) -> usize {
+        self.read(py, |i| i.params().ef_search)
     }
 
     #[setter]
-    fn set_ef_search(&self, ef: usize) -> PyResult<()> {
-        self.inner.write().set_ef_search(ef).map_err(to_py)
+    fn set_ef_search(&self, py: Python<'_>, ef: usize) -> PyResult<()> {
+        py.detach(|| self.inner.write().set_ef_search(ef)).map_err(to_py)
     }
 
     #[getter]
-    fn seed(&self) -> u64 {
-        self.inner.read().params().seed
+    fn seed(&self, py: Python<'_>) -> u64 {
+        self.read(py, |i| i.params().seed)
     }
 
     #[getter]
-    fn deleted(&self) -> usize {
-        self.inner.read().deleted()
+    fn deleted(&self, py: Python<'_>) -> usize {
+        self.read(py, omen::Index::deleted)
     }
 
     #[getter]
-    fn memory_usage(&self) -> usize {
-        self.inner.read().heap_bytes()
+    fn memory_usage(&self, py: Python<'_>) -> usize {
+        self.read(py, omen::Index::heap_bytes)
     }
 
     #[getter]
-    fn is_mapped(&self) -> bool {
-        self.inner.read().is_mapped()
+    fn is_mapped(&self, py: Python<'_>) -> bool {
+        self.read(py, omen::Index::is_mapped)
     }
 
     /// Raises `ValueError` naming the first structural rule the graph breaks.
-    fn check_invariants(&self) -> PyResult<()> {
-        self.inner.read().check_invariants().map_err(|v| PyValueError::new_err(v.to_string()))
+    fn check_invariants(&self, py: Python<'_>) -> PyResult<()> {
+        self.read(py, omen::Index::check_invariants).map_err(|v| PyValueError::new_err(v.to_string()))
     }
 
     /// Per-layer measurements, top layer first: a list of dicts.

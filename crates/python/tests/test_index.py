@@ -256,3 +256,53 @@ def test_any_shape_and_dtype_is_answered_or_refused(n: int, dim: int, k: int, dt
     assert hits.ids.shape == (rows, k)
     assert ((hits.ids == -1) == np.isinf(hits.distances)).all()
     assert (hits.ids[:, : min(k, n)] >= 0).all()
+
+
+def test_hostile_sizes_and_ids_are_errors_not_crashes(tmp_path: os.PathLike[str]) -> None:
+    index = omen.Index(4, seed=1)
+    index.add(data(10, 4, 20))
+    q = data(2, 4, 21)
+    for k in (10**10, 2**62, 2**64):
+        with pytest.raises(ValueError):
+            index.search(q, k=k)
+    with pytest.raises(ValueError):
+        index.search(q, k=3, threads=10**6)
+    with pytest.raises(ValueError):
+        index.add(data(1, 4, 22), threads=10**6)
+    assert len(index) == 10
+    # Ids at the edge of int64: the next id handed out would not fit, so plain adds refuse.
+    index.add(data(1, 4, 23), ids=[2**63 - 1])
+    with pytest.raises(ValueError):
+        index.add(data(1, 4, 24))
+    assert len(index) == 11
+    # Out-of-range ids are simply not in the index.
+    assert index.get(-1) is None and index.get(2**63) is None and index.get(2**70) is None
+    assert -1 not in index and 2**64 not in index and 1.5 not in index
+    for bad in (-1, 2**63, 2**64):
+        with pytest.raises(KeyError):
+            index.delete(bad)
+    # An empty index still checks its arguments.
+    empty = omen.Index(4)
+    for bad_q, kw in [(np.zeros(3), {}), (np.array([np.nan] * 4), {}), (np.zeros(4), {"k": 5, "ef": 2})]:
+        with pytest.raises(ValueError):
+            empty.search(bad_q, **kw)
+    with pytest.raises(FileNotFoundError):
+        omen.Index.load(os.path.join(tmp_path, "missing.omen"))
+
+
+def test_len_and_getters_do_not_freeze_other_threads_during_an_add() -> None:
+    index = omen.Index(16, seed=4)
+    vecs = data(20_000, 16, 25)
+    done = threading.Event()
+    seen: list[int] = []
+
+    def watch() -> None:
+        while not done.is_set():
+            seen.append(len(index))
+
+    t = threading.Thread(target=watch)
+    t.start()
+    index.add(vecs, threads=1)
+    done.set()
+    t.join()
+    assert seen and seen[-1] in (0, 20_000)

@@ -85,8 +85,11 @@ impl SegmentedIndex {
         scratch: &mut SearchScratch,
         answer: impl Fn(&Index, &Request<'_>, &mut SearchScratch) -> Vec<Neighbor>,
     ) -> Vec<Neighbor> {
-        let (k, ef, len) = (request.k(), request.ef(), self.len());
-        let mut all = Vec::with_capacity(k * 2);
+        // A k above the number of vectors asks for all of them: cap it, so that neither the
+        // sampling quantile (a walk of about k * share steps) nor a buffer grows with it.
+        let len = self.len();
+        let (k, ef) = (request.k().min(len), request.ef());
+        let mut all = Vec::with_capacity(k.saturating_mul(2));
         // Per segment: the limit it was asked for, the hits it returned, the furthest's distance.
         let mut asked = Vec::with_capacity(self.segments().len());
         for seg in self.segments() {

@@ -63,6 +63,14 @@ pub struct SegmentRef<'a> {
     pub deleted: Option<&'a [u64]>,
 }
 
+/// The generation in a segment file's name (`segment-<16 hex digits>-<5 digits>.omen`).
+fn generation_of(name: &str) -> Option<u64> {
+    let rest = name.strip_prefix("segment-")?.strip_suffix(".omen")?;
+    let (generation, index) = rest.split_once('-')?;
+    (generation.len() == 16 && index.len() == 5 && index.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| u64::from_str_radix(generation, 16).ok())?
+}
+
 /// The file name of segment `index` of save `generation`.
 pub fn segment_file_name(generation: u64, index: usize) -> String {
     format!("segment-{generation:016x}-{index:05}.omen")
@@ -123,10 +131,12 @@ fn lock_for_save(dir: &Path) -> Result<File, StoreError> {
 fn lock_for_load(dir: &Path) -> Result<Option<File>, StoreError> {
     let path = dir.join(LOCK);
     match File::open(&path) {
-        Ok(file) => {
-            file.lock_shared().map_err(|e| StoreError::io(&path, &e))?;
-            Ok(Some(file))
-        }
+        Ok(file) => match file.lock_shared() {
+            Ok(()) => Ok(Some(file)),
+            // A file system without advisory locks: read as a folder without a lock file.
+            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => Ok(None),
+            Err(e) => Err(StoreError::io(&path, &e)),
+        },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(StoreError::io(&path, &e)),
     }
@@ -151,14 +161,28 @@ pub fn save_segments(
         return Err(StoreError::Malformed("an index has at least one segment".into()));
     };
     let (dim, m) = (first.graph.dim(), first.graph.m());
+    let mut live = HashSet::new();
     for (i, s) in segments.iter().enumerate() {
         let n = s.graph.len();
+        if s.graph.dim() != dim || s.graph.m() != m {
+            return Err(StoreError::Malformed(format!(
+                "segment {i}: dimension {} and m {}, segment 0 has {dim} and {m}",
+                s.graph.dim(),
+                s.graph.m()
+            )));
+        }
         if s.ids.len() != n || s.deleted.is_some_and(|d| d.len() != n.div_ceil(64)) {
             return Err(StoreError::Malformed(format!(
                 "segment {i}: {} ids and {} deleted-bit words for {n} nodes",
                 s.ids.len(),
                 s.deleted.map_or(0, <[u64]>::len)
             )));
+        }
+        // No id may name live vectors in two segments (a load refuses such a folder).
+        let is_live = |j: usize| s.deleted.is_none_or(|d| d[j / 64] >> (j % 64) & 1 == 0);
+        if let Some((_, dup)) = s.ids.iter().enumerate().filter(|&(j, _)| is_live(j)).find(|&(_, id)| !live.insert(*id))
+        {
+            return Err(StoreError::Malformed(format!("segment {i}: id {dup} names two live vectors")));
         }
     }
     let used = segments.iter().flat_map(|s| s.ids).map(|id| id.0.saturating_add(1)).max().unwrap_or(0);
@@ -173,7 +197,16 @@ pub fn save_segments(
         }
     }
     let _lock = lock_for_save(dir)?;
-    let generation = read_manifest(dir).map_or(1, |old| old.generation.wrapping_add(1));
+    // Above the manifest's generation and above every segment file's in the folder: a manifest
+    // that cannot be read (corrupt, another version) must not make this save overwrite the
+    // files an older manifest names before the new manifest is in place.
+    let in_files = fs::read_dir(dir)
+        .map_err(|e| StoreError::io(dir, &e))?
+        .flatten()
+        .filter_map(|e| generation_of(&e.file_name().to_string_lossy()))
+        .max()
+        .unwrap_or(0);
+    let generation = read_manifest(dir).map_or(0, |old| old.generation).max(in_files).wrapping_add(1);
 
     let mut table = Vec::with_capacity(segments.len() * ENTRY_LEN);
     for (i, &SegmentRef { graph, ids, deleted }) in segments.iter().enumerate() {

@@ -9,7 +9,8 @@
 
 Every build and search releases the GIL: Python threads search one index in parallel, and an
 add or delete waits for the searches in flight (and they for it), so no thread sees an index
-half-changed. Bad input raises ``ValueError`` (shape, dimension, NaN or infinite values, ``k``,
+half-changed. Arrays are read in place while the GIL is released: do not modify an array in
+another thread while a call is reading it (as with any library that releases the GIL). Bad input raises ``ValueError`` (shape, dimension, NaN or infinite values, ``k``,
 ``ef``), ``KeyError`` (an unknown id) or ``OSError`` (files; ``CorruptIndexError`` for a file
 that fails its checks), and leaves the index as it was.
 """
@@ -39,15 +40,26 @@ class Neighbors(NamedTuple):
     distances: npt.NDArray[np.float32]
 
 
-def _int(name: str, value: Any, low: int = 0) -> int:
-    """``value`` as an int of at least ``low`` (``bool`` is refused), else ``ValueError``."""
-    if type(value) is int and value >= low:
+_I64_MAX = 2**63 - 1
+
+
+def _int(name: str, value: Any, low: int = 0, high: int = _I64_MAX) -> int:
+    """``value`` as an int in ``low..=high`` (``bool`` is refused), else ``ValueError``."""
+    if type(value) is int and low <= value <= high:
         return value
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise ValueError(f"{name} must be an integer, not {type(value).__name__}")
-    if int(value) < low:
-        raise ValueError(f"{name} must be at least {low}, not {value}")
+    if not low <= int(value) <= high:
+        raise ValueError(f"{name} must be in {low}..={high}, not {value}")
     return int(value)
+
+
+def _id(value: object) -> Optional[int]:
+    """``value`` as an id omen can hold (an int in 0..=2**63-1), or ``None``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        return None
+    v = int(value)
+    return v if 0 <= v <= _I64_MAX else None
 
 
 _F32 = np.dtype(np.float32)
@@ -122,9 +134,8 @@ class Index:
         if not isinstance(metric, str):
             raise ValueError(f"metric must be a string, not {type(metric).__name__}")
         dim = _int("dim", dim, 1)
-        s = None if seed is None else _int("seed", seed)
-        if s is not None and s >= 2**64:
-            raise ValueError("seed must fit in 64 bits")
+        s = None if seed is None else _int("seed", seed, 0, 2**64 - 1)
+
         self._core = _omen.Index(
             dim, metric, _int("m", m, 2), _int("ef_construction", ef_construction, 1), _int("ef_search", ef_search, 1), s
         )
@@ -179,12 +190,16 @@ class Index:
 
     def get(self, id: int) -> Optional[npt.NDArray[np.float32]]:
         """The stored vector of ``id`` (normalised under cosine), or ``None``."""
-        return self._core.get(_int("id", id))
+        i = _id(id)
+        return None if i is None else self._core.get(i)
 
     def delete(self, id: int) -> None:
         """Deletes ``id`` (``KeyError`` when it is not in the index): searches never return it
         again; its node keeps routing searches until ``compact``."""
-        self._core.delete(_int("id", id))
+        i = _id(id)
+        if i is None:
+            raise KeyError(id)
+        self._core.delete(i)
 
     def compact(self, *, threads: int = 0) -> int:
         """Drops the deleted vectors from the graph, repairing the links around them; returns
@@ -220,9 +235,8 @@ class Index:
         return len(self._core)
 
     def __contains__(self, id: object) -> bool:
-        if isinstance(id, bool) or not isinstance(id, (int, np.integer)):
-            return False
-        return bool(self._core.contains(int(id)))
+        i = _id(id)
+        return i is not None and bool(self._core.contains(i))
 
     def __repr__(self) -> str:
         return (

@@ -290,9 +290,9 @@ fn segments_with_one_live_id_twice_are_refused() {
     let graphs = [graph(5, 6, 4, 30), graph(5, 6, 4, 31)];
     let ids: Vec<VectorId> = (0..5).map(VectorId).collect();
     let parts = graphs.each_ref().map(|graph| SegmentRef { graph, ids: &ids, deleted: None });
-    save_segments(dir.path(), &SETTINGS, &parts, None).unwrap();
-    let err = load_segments(dir.path()).unwrap_err();
-    assert!(err.to_string().contains("also live in an earlier segment"), "{err}");
+    let err = save_segments(dir.path(), &SETTINGS, &parts, None).unwrap_err();
+    assert!(err.to_string().contains("names two live vectors"), "{err}");
+    assert!(std::fs::read_dir(dir.path()).map_or(true, |mut d| d.next().is_none()), "nothing written");
 
     // The same ids are fine once the earlier segment's copies are deleted (replaced).
     let gone = [0b11111u64];
@@ -302,6 +302,46 @@ fn segments_with_one_live_id_twice_are_refused() {
     ];
     save_segments(dir.path(), &SETTINGS, &parts, None).unwrap();
     assert_eq!(load_segments(dir.path()).unwrap().segments[0].deleted.as_deref(), Some(&gone[..]));
+
+    // A folder whose files say otherwise (segment 0's deletes cleared, every checksum, the
+    // manifest's included, rewritten to match) is refused on load.
+    let seg0 = dir.path().join(segment_file_name(1, 0));
+    let mut bytes = std::fs::read(&seg0).unwrap();
+    let info = omen_store::inspect(&seg0).unwrap();
+    let del = info.sections.iter().find(|s| s.tag == "deleted").unwrap();
+    bytes[del.offset as usize..(del.offset + del.len) as usize].fill(0);
+    let checksum = reseal(&mut bytes);
+    std::fs::write(&seg0, &bytes).unwrap();
+    let manifest = dir.path().join(MANIFEST);
+    let mut m = std::fs::read(&manifest).unwrap();
+    let table = omen_store::inspect(&manifest).unwrap().sections.into_iter().find(|s| s.tag == "segments").unwrap();
+    let at = table.offset as usize + 8; // segment 0's entry: length, then checksum
+    m[at..at + 8].copy_from_slice(&checksum.to_le_bytes());
+    reseal(&mut m);
+    std::fs::write(&manifest, &m).unwrap();
+    let err = load_segments(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("also live in an earlier segment"), "{err}");
+}
+
+/// Rewrites every section checksum and the header checksum of the omen file in `bytes`;
+/// returns the new header checksum.
+fn reseal(bytes: &mut [u8]) -> u64 {
+    use xxhash_rust::xxh3::{Xxh3, xxh3_64};
+    let count = u32::from_le_bytes(bytes[16..20].try_into().unwrap()) as usize;
+    let table_end = 32 + 32 * count;
+    for i in 0..count {
+        let e = 32 + 32 * i;
+        let offset = u64::from_le_bytes(bytes[e + 8..e + 16].try_into().unwrap()) as usize;
+        let len = u64::from_le_bytes(bytes[e + 16..e + 24].try_into().unwrap()) as usize;
+        let sum = xxh3_64(&bytes[offset..offset + len]);
+        bytes[e + 24..e + 32].copy_from_slice(&sum.to_le_bytes());
+    }
+    let mut h = Xxh3::new();
+    h.update(&bytes[..24]);
+    h.update(&bytes[32..table_end]);
+    let sum = h.digest();
+    bytes[24..32].copy_from_slice(&sum.to_le_bytes());
+    sum
 }
 
 #[test]
