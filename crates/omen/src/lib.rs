@@ -37,7 +37,7 @@
 #![deny(missing_docs)]
 
 pub use omen_build::{BuildError, Params};
-pub use omen_distance::{MAX_NORM, Metric, SimdPath, UnknownMetric, VectorError, simd_path};
+pub use omen_distance::{MAX_NORM, Metric, SimdPath, UnknownMetric, VectorError, check_vector, simd_path};
 pub use omen_graph::{GraphError, GraphStats, InvariantViolation, LayerStats, MinMeanMax, VectorId};
 pub use omen_search::{FilterPlan, SearchError};
 pub use omen_segment::{

@@ -127,6 +127,48 @@ fn params(metric: &str, m: usize, ef_construction: usize, ef_search: usize, seed
     Ok(p)
 }
 
+/// Checks a whole batch before any of it is added (chunks are added one by one, so a bad row in
+/// a late chunk must be found first): the width, the vector rule for every row, the ids (one per
+/// row, none twice, none live) or, without ids, room for new ones within int64.
+fn check_batch(index: &omen::Index, rows: &[f32], n: usize, width: usize, ids: Option<&[VectorId]>) -> PyResult<()> {
+    let dim = index.dim();
+    if width != dim {
+        let source = omen::VectorError::DimensionMismatch { expected: dim, got: width };
+        return Err(to_py(BuildError::Vector { row: 0, source }.into()));
+    }
+    for (row, v) in rows.chunks_exact(dim.max(1)).enumerate() {
+        omen::check_vector(index.metric(), v, dim)
+            .map_err(|source| to_py(BuildError::Vector { row, source }.into()))?;
+    }
+    match ids {
+        Some(ids) => {
+            if ids.len() != n {
+                return Err(to_py(omen::Error::IdCount { ids: ids.len(), vectors: n }));
+            }
+            let mut seen = HashSet::with_capacity(n);
+            if let Some(&dup) = ids.iter().find(|&&id| !seen.insert(id) || index.contains(id)) {
+                return Err(to_py(omen::Error::DuplicateId(dup)));
+            }
+        }
+        None => {
+            let next = index.next_id().0;
+            if next.checked_add(n as u64).is_none_or(|end| end > i64::MAX as u64 + 1) {
+                return Err(PyValueError::new_err(format!("{n} more ids from {next} would not fit in int64")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the vectors this call added before it stopped with `err`, and gives `err` back.
+fn undo(index: &mut omen::Index, added: &[VectorId], err: PyErr) -> PyErr {
+    for &id in added {
+        // Just added, so present: a delete cannot fail here.
+        let _ = index.delete(id);
+    }
+    err
+}
+
 /// Ids from int64 values, refusing negative ones.
 fn ids_of(values: &[i64]) -> PyResult<Vec<VectorId>> {
     values
@@ -185,26 +227,50 @@ impl Index {
             Some(ids) => Some(ids_of(ids.as_slice().map_err(|e| PyValueError::new_err(e.to_string()))?)?),
             None => None,
         };
-        let added: PyResult<Vec<i64>> = py.detach(|| {
-            let mut guard = self.inner.write();
-            let index: &mut omen::Index = &mut guard;
-            let dim = index.dim();
-            if width != dim {
-                let source = omen::VectorError::DimensionMismatch { expected: dim, got: width };
-                return Err(to_py(BuildError::Vector { row: 0, source }.into()));
+        // The guard stays on this thread (it is not Send): wait for the lock without the GIL,
+        // then take it with the GIL held, again if another thread took it in between.
+        let mut guard = loop {
+            if let Some(g) = self.inner.try_write() {
+                break g;
             }
-            // Ids handed out must fit Python's int64 (an id the caller chose always does).
-            let next = index.next_id().0;
-            if given.is_none() && next.checked_add(n as u64).is_none_or(|end| end > i64::MAX as u64 + 1) {
-                return Err(PyValueError::new_err(format!("{n} more ids from {next} would not fit in int64")));
+            py.detach(|| drop(self.inner.write()));
+        };
+        let index: &mut omen::Index = &mut guard;
+        py.detach(|| check_batch(index, rows, n, width, given.as_deref()))?;
+        let pool = pool(threads).map_err(PyValueError::new_err)?;
+        // Added in chunks, each sized to take about a quarter of a second, with Ctrl-C checked
+        // between them: a long build stops within a second, and what it added is deleted again
+        // (the index holds what it held; those ids are not handed out again).
+        let mut added: Vec<VectorId> = Vec::with_capacity(n);
+        let (mut at, mut chunk) = (0, 1024usize);
+        while at < n {
+            let end = (at + chunk).min(n);
+            let part = &rows[at * width..end * width];
+            let started = std::time::Instant::now();
+            let res: Result<Vec<VectorId>, omen::Error> = py.detach(|| {
+                let mut run = || match &given {
+                    Some(ids) => index.add_batch_with_ids(&ids[at..end], part).map(|()| ids[at..end].to_vec()),
+                    None => index.add_batch(part).map(|r| (r.start.0..r.end.0).map(VectorId).collect()),
+                };
+                match &pool {
+                    Some(p) => p.install(run),
+                    None => run(),
+                }
+            });
+            match res {
+                Ok(ids) => added.extend(ids),
+                Err(e) => return Err(undo(index, &added, to_py(e))),
             }
-            let res = on_threads(threads, || match given {
-                Some(ids) => index.add_batch_with_ids(&ids, rows).map(|()| ids.iter().map(|id| id.0 as i64).collect()),
-                None => index.add_batch(rows).map(|r| (r.start.0..r.end.0).map(|id| id as i64).collect()),
-            })?;
-            res.map_err(to_py)
-        });
-        Ok(added?.into_pyarray(py))
+            if let Err(e) = py.check_signals() {
+                return Err(undo(index, &added, e));
+            }
+            let secs = started.elapsed().as_secs_f64().max(1e-6);
+            chunk = (((end - at) as f64 / secs) * 0.25).clamp(256.0, 1_048_576.0) as usize;
+            at = end;
+        }
+        drop(guard);
+        let ids: Vec<i64> = added.iter().map(|id| id.0 as i64).collect();
+        Ok(ids.into_pyarray(py))
     }
 
     /// The `k` nearest of each row of `queries` (float32, `(n, dim)`): ids (int64) and distances

@@ -306,3 +306,38 @@ def test_len_and_getters_do_not_freeze_other_threads_during_an_add() -> None:
     done.set()
     t.join()
     assert seen and seen[-1] in (0, 20_000)
+
+
+def test_ctrl_c_stops_a_long_add_within_a_second_and_adds_nothing() -> None:
+    import _thread
+    import time
+
+    index = omen.Index(32, ef_construction=200, seed=5)
+    index.add(data(100, 32, 30))
+    vecs = data(400_000, 32, 31)  # far more than a second of work on one thread
+    fired: list[float] = []
+
+    def interrupt() -> None:
+        time.sleep(0.5)
+        fired.append(time.perf_counter())
+        _thread.interrupt_main()
+
+    threading.Thread(target=interrupt).start()
+    with pytest.raises(KeyboardInterrupt):
+        index.add(vecs, threads=1)
+    stopped = time.perf_counter() - fired[0]
+    # Chunks are sized to a quarter of a second at the rate measured so far: 5 runs here, with
+    # a CI run busy on the other core, stopped 0.000-0.383 s after the interrupt.
+    assert stopped < 1.0, f"stopped {stopped:.2f} s after Ctrl-C"
+    assert len(index) == 100 and index.deleted > 0, "what the add put in is deleted again"
+    index.check_invariants()
+    assert index.add(data(1, 32, 32))[0] >= 100  # ids go on; none comes back
+
+
+def test_a_bad_row_late_in_a_long_batch_adds_nothing() -> None:
+    index = omen.Index(8, seed=6)
+    vecs = data(5_000, 8, 33)
+    vecs[4_999, 3] = np.nan
+    with pytest.raises(ValueError, match="vector 4999"):
+        index.add(vecs)
+    assert len(index) == 0 and index.deleted == 0
