@@ -14,7 +14,7 @@ use std::sync::{Arc, OnceLock};
 
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
-use omen::{BuildError, Metric, Params, Query, SearchError, StoreError, VectorId};
+use omen::{BuildError, Metric, Params, Query, SearchError, StoreError, VectorId, VectorIndex};
 use parking_lot::{Mutex, RwLock};
 use pyo3::create_exception;
 use pyo3::exceptions::{
@@ -177,6 +177,94 @@ fn ids_of(values: &[i64]) -> PyResult<Vec<VectorId>> {
         .collect()
 }
 
+/// What a batch search asks besides the queries and the filter.
+#[derive(Clone, Copy)]
+struct Ask {
+    k: usize,
+    ef: Option<usize>,
+    threads: usize,
+}
+
+/// The batch search of either index shape: every row of `queries` answered (in parallel on
+/// `threads` threads), padded to `(n, k)` arrays.
+fn search_any<'py, I: VectorIndex>(
+    py: Python<'py>,
+    lock: &RwLock<I>,
+    queries: PyReadonlyArray2<'py, f32>,
+    ask: Ask,
+    filter: Option<Bound<'py, PyAny>>,
+) -> PyResult<Answers<'py>> {
+    let q = queries.as_slice().map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let (n, width) = (queries.shape()[0], queries.shape()[1]);
+    let Ask { k, ef, threads } = ask;
+    if k == 0 {
+        return Err(to_py(SearchError::ZeroK.into()));
+    }
+    if n.checked_mul(k).is_none_or(|answers| answers > MAX_ANSWERS) {
+        return Err(PyValueError::new_err(format!(
+            "{n} queries x k = {k} answers is more than one call returns ({MAX_ANSWERS}); ask for a smaller k"
+        )));
+    }
+    let mask: Option<PyReadonlyArray1<'py, bool>> = filter.as_ref().and_then(|f| f.extract().ok());
+    let id_set: Option<PyReadonlyArray1<'py, i64>> =
+        match (&filter, &mask) {
+            (Some(f), None) => Some(f.extract().map_err(|_| {
+                PyValueError::new_err("a filter is a 1-D bool mask over ids or a 1-D int64 array of ids")
+            })?),
+            _ => None,
+        };
+    let allowed = match (&mask, &id_set) {
+        (Some(m), _) => Allowed::Mask(m.as_slice().map_err(|e| PyValueError::new_err(e.to_string()))?),
+        (None, Some(s)) => Allowed::Set(
+            ids_of(s.as_slice().map_err(|e| PyValueError::new_err(e.to_string()))?)?
+                .into_iter()
+                .map(|id| id.0)
+                .collect(),
+        ),
+        (None, None) => Allowed::All,
+    };
+    let filtered = !matches!(allowed, Allowed::All);
+    let answers: PyResult<Vec<Vec<omen::Neighbor>>> = py.detach(|| {
+        let guard = lock.read();
+        let index: &I = &guard;
+        if width != index.dim() {
+            let source = omen::VectorError::DimensionMismatch { expected: index.dim(), got: width };
+            return Err(to_py(SearchError::Query(source).into()));
+        }
+        let filter = |id: VectorId| allowed.allows(id);
+        let one = |row: &[f32]| {
+            let mut query = Query::new(row, k);
+            if let Some(ef) = ef {
+                query = query.ef(ef);
+            }
+            if filtered {
+                query = query.filter(&filter);
+            }
+            // An empty index answers nothing, once the query has passed every check.
+            match index.query(&query) {
+                Err(omen::Error::EmptyIndex) => Ok(Vec::new()),
+                res => res,
+            }
+        };
+        let res: Result<Vec<_>, omen::Error> = if n <= 1 {
+            q.chunks(width.max(1)).take(n).map(one).collect()
+        } else {
+            on_threads(threads, || q.par_chunks(width.max(1)).take(n).map(one).collect())?
+        };
+        res.map_err(to_py)
+    });
+    let answers = answers?;
+    let mut ids = Array2::<i64>::from_elem((n, k), -1);
+    let mut dists = Array2::<f32>::from_elem((n, k), f32::INFINITY);
+    for (r, hits) in answers.iter().enumerate() {
+        for (c, h) in hits.iter().enumerate() {
+            ids[[r, c]] = id_to_i64(h.id)?;
+            dists[[r, c]] = h.dist;
+        }
+    }
+    Ok((ids.into_pyarray(py), dists.into_pyarray(py)))
+}
+
 /// What a batch search returns: ids (int64) and distances (float32), `(n, k)` each.
 type Answers<'py> = (Bound<'py, PyArray2<i64>>, Bound<'py, PyArray2<f32>>);
 
@@ -286,73 +374,7 @@ impl Index {
         filter: Option<Bound<'py, PyAny>>,
         threads: usize,
     ) -> PyResult<Answers<'py>> {
-        let q = queries.as_slice().map_err(|e| PyValueError::new_err(e.to_string()))?;
-        let (n, width) = (queries.shape()[0], queries.shape()[1]);
-        if k == 0 {
-            return Err(to_py(SearchError::ZeroK.into()));
-        }
-        if n.checked_mul(k).is_none_or(|answers| answers > MAX_ANSWERS) {
-            return Err(PyValueError::new_err(format!(
-                "{n} queries x k = {k} answers is more than one call returns ({MAX_ANSWERS}); ask for a smaller k"
-            )));
-        }
-        let mask: Option<PyReadonlyArray1<'py, bool>> = filter.as_ref().and_then(|f| f.extract().ok());
-        let id_set: Option<PyReadonlyArray1<'py, i64>> = match (&filter, &mask) {
-            (Some(f), None) => Some(f.extract().map_err(|_| {
-                PyValueError::new_err("a filter is a 1-D bool mask over ids or a 1-D int64 array of ids")
-            })?),
-            _ => None,
-        };
-        let allowed = match (&mask, &id_set) {
-            (Some(m), _) => Allowed::Mask(m.as_slice().map_err(|e| PyValueError::new_err(e.to_string()))?),
-            (None, Some(s)) => Allowed::Set(
-                ids_of(s.as_slice().map_err(|e| PyValueError::new_err(e.to_string()))?)?
-                    .into_iter()
-                    .map(|id| id.0)
-                    .collect(),
-            ),
-            (None, None) => Allowed::All,
-        };
-        let filtered = !matches!(allowed, Allowed::All);
-        let answers: PyResult<Vec<Vec<omen::Neighbor>>> = py.detach(|| {
-            let guard = self.inner.read();
-            let index: &omen::Index = &guard;
-            if width != index.dim() {
-                let source = omen::VectorError::DimensionMismatch { expected: index.dim(), got: width };
-                return Err(to_py(SearchError::Query(source).into()));
-            }
-            let filter = |id: VectorId| allowed.allows(id);
-            let one = |row: &[f32]| {
-                let mut query = Query::new(row, k);
-                if let Some(ef) = ef {
-                    query = query.ef(ef);
-                }
-                if filtered {
-                    query = query.filter(&filter);
-                }
-                // An empty index answers nothing, once the query has passed every check.
-                match index.query(&query) {
-                    Err(omen::Error::EmptyIndex) => Ok(Vec::new()),
-                    res => res,
-                }
-            };
-            let res: Result<Vec<_>, omen::Error> = if n <= 1 {
-                q.chunks(width.max(1)).take(n).map(one).collect()
-            } else {
-                on_threads(threads, || q.par_chunks(width.max(1)).take(n).map(one).collect())?
-            };
-            res.map_err(to_py)
-        });
-        let answers = answers?;
-        let mut ids = Array2::<i64>::from_elem((n, k), -1);
-        let mut dists = Array2::<f32>::from_elem((n, k), f32::INFINITY);
-        for (r, hits) in answers.iter().enumerate() {
-            for (c, h) in hits.iter().enumerate() {
-                ids[[r, c]] = id_to_i64(h.id)?;
-                dists[[r, c]] = h.dist;
-            }
-        }
-        Ok((ids.into_pyarray(py), dists.into_pyarray(py)))
+        search_any(py, &self.inner, queries, Ask { k, ef, threads }, filter)
     }
 
     /// The stored vector of `id` (normalised under cosine), or None.
@@ -487,6 +509,197 @@ impl Index {
     }
 }
 
+/// Parameters as the Python layer passes them: metric, m, ef_construction, ef_search, seed.
+type ParamArgs = (String, usize, usize, usize, Option<u64>);
+
+/// Segments of HNSW graphs built in parallel and searched together (see
+/// `omen.SegmentedIndex`).
+#[pyclass(frozen, module = "omen._omen")]
+struct SegmentedIndex {
+    inner: RwLock<omen::SegmentedIndex>,
+}
+
+impl SegmentedIndex {
+    fn read<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&omen::SegmentedIndex) -> T + Send) -> T {
+        py.detach(|| f(&self.inner.read()))
+    }
+
+    fn write<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut omen::SegmentedIndex) -> T + Send) -> T {
+        py.detach(|| f(&mut self.inner.write()))
+    }
+}
+
+#[pymethods]
+impl SegmentedIndex {
+    /// Builds segments of `vectors` (float32, `(n, dim)`) named `ids` (int64, or 0..n): a
+    /// fixed number of segments, or segments sealed at a size.
+    #[staticmethod]
+    #[pyo3(signature = (vectors, ids, params, plan, threads))]
+    fn build(
+        py: Python<'_>,
+        vectors: PyReadonlyArray2<'_, f32>,
+        ids: Option<PyReadonlyArray1<'_, i64>>,
+        params: ParamArgs,
+        plan: (Option<usize>, Option<usize>),
+        threads: usize,
+    ) -> PyResult<Self> {
+        let (metric, m, efc, efs, seed) = params;
+        let p = self::params(&metric, m, efc, efs, seed)?;
+        let rows = vectors.as_slice().map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let (n, dim) = (vectors.shape()[0], vectors.shape()[1]);
+        let ids = match &ids {
+            Some(ids) => ids_of(ids.as_slice().map_err(|e| PyValueError::new_err(e.to_string()))?)?,
+            None => (0..n as u64).map(VectorId).collect(),
+        };
+        let plan = match plan {
+            (Some(count), None) => omen::SegmentPlan::Count(count),
+            (None, Some(size)) => omen::SegmentPlan::MaxSize(size),
+            _ => return Err(PyValueError::new_err("give segments or max_segment_size, one of them")),
+        };
+        let built =
+            py.detach(|| on_threads(threads, || omen::SegmentedIndex::build_with_ids(dim, p, rows, &ids, plan)))?;
+        Ok(SegmentedIndex { inner: RwLock::new(built.map_err(to_py)?) })
+    }
+
+    /// Adds `vectors` as a new segment under `ids` or new ids; returns the ids.
+    #[pyo3(signature = (vectors, ids, threads))]
+    fn add_segment<'py>(
+        &self,
+        py: Python<'py>,
+        vectors: PyReadonlyArray2<'py, f32>,
+        ids: Option<PyReadonlyArray1<'py, i64>>,
+        threads: usize,
+    ) -> PyResult<Bound<'py, PyArray1<i64>>> {
+        let rows = vectors.as_slice().map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let (n, width) = (vectors.shape()[0], vectors.shape()[1]);
+        let given = match &ids {
+            Some(ids) => Some(ids_of(ids.as_slice().map_err(|e| PyValueError::new_err(e.to_string()))?)?),
+            None => None,
+        };
+        let added: PyResult<Vec<i64>> = self.write(py, |index| {
+            if width != index.dim() {
+                let source = omen::VectorError::DimensionMismatch { expected: index.dim(), got: width };
+                return Err(to_py(BuildError::Vector { row: 0, source }.into()));
+            }
+            let next = index.next_id().0;
+            if given.is_none() && next.checked_add(n as u64).is_none_or(|end| end > i64::MAX as u64 + 1) {
+                return Err(PyValueError::new_err(format!("{n} more ids from {next} would not fit in int64")));
+            }
+            let res = on_threads(threads, || match &given {
+                Some(ids) => index.add_segment_with_ids(ids, rows).map(|_| ids.iter().map(|id| id.0 as i64).collect()),
+                None => index.add_segment(rows).map(|r| (r.start.0..r.end.0).map(|id| id as i64).collect()),
+            })?;
+            res.map_err(to_py)
+        });
+        Ok(added?.into_pyarray(py))
+    }
+
+    /// As `Index.search`, over every segment, merged.
+    #[pyo3(signature = (queries, k, ef, filter, threads))]
+    fn search<'py>(
+        &self,
+        py: Python<'py>,
+        queries: PyReadonlyArray2<'py, f32>,
+        k: usize,
+        ef: Option<usize>,
+        filter: Option<Bound<'py, PyAny>>,
+        threads: usize,
+    ) -> PyResult<Answers<'py>> {
+        search_any(py, &self.inner, queries, Ask { k, ef, threads }, filter)
+    }
+
+    fn get<'py>(&self, py: Python<'py>, id: i64) -> Option<Bound<'py, PyArray1<f32>>> {
+        let id = VectorId(u64::try_from(id).ok()?);
+        let v = self.read(py, |i| i.get(id).map(<[f32]>::to_vec))?;
+        Some(v.into_pyarray(py))
+    }
+
+    fn contains(&self, py: Python<'_>, id: i64) -> bool {
+        u64::try_from(id).is_ok_and(|id| self.read(py, |i| i.contains(VectorId(id))))
+    }
+
+    /// The ids of the vectors in the index (not deleted), segment by segment.
+    fn live_ids<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<i64>>> {
+        let ids: PyResult<Vec<i64>> =
+            self.read(py, |i| i.segments().iter().flat_map(omen::Index::live_ids).map(id_to_i64).collect());
+        Ok(ids?.into_pyarray(py))
+    }
+
+    fn delete(&self, py: Python<'_>, id: i64) -> PyResult<()> {
+        let id = u64::try_from(id).map_err(|_| PyKeyError::new_err(id))?;
+        self.write(py, |i| i.delete(VectorId(id))).map_err(to_py)
+    }
+
+    #[pyo3(signature = (threads))]
+    fn compact(&self, py: Python<'_>, threads: usize) -> PyResult<usize> {
+        self.write(py, |i| on_threads(threads, || i.compact()))?.map_err(to_py)
+    }
+
+    /// Every segment folded into one graph (a new index; this one is unchanged).
+    #[pyo3(signature = (ef_construction, threads))]
+    fn merged(&self, py: Python<'_>, ef_construction: usize, threads: usize) -> PyResult<Self> {
+        let merged = self.read(py, |i| on_threads(threads, || i.merged(ef_construction)))?.map_err(to_py)?;
+        Ok(SegmentedIndex { inner: RwLock::new(merged) })
+    }
+
+    fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        self.read(py, |i| i.save(&path)).map_err(to_py)
+    }
+
+    #[staticmethod]
+    fn load(py: Python<'_>, path: PathBuf, mmap: bool) -> PyResult<Self> {
+        let index = py
+            .detach(|| if mmap { omen::SegmentedIndex::open_mmap(&path) } else { omen::SegmentedIndex::load(&path) })
+            .map_err(to_py)?;
+        Ok(SegmentedIndex { inner: RwLock::new(index) })
+    }
+
+    fn __len__(&self, py: Python<'_>) -> usize {
+        self.read(py, omen::SegmentedIndex::len)
+    }
+
+    #[getter]
+    fn dim(&self, py: Python<'_>) -> usize {
+        self.read(py, omen::SegmentedIndex::dim)
+    }
+
+    #[getter]
+    fn metric(&self, py: Python<'_>) -> &'static str {
+        self.read(py, |i| i.params().metric.name())
+    }
+
+    #[getter]
+    fn ef_search(&self, py: Python<'_>) -> usize {
+        self.read(py, |i| i.params().ef_search)
+    }
+
+    #[setter]
+    fn set_ef_search(&self, py: Python<'_>, ef: usize) -> PyResult<()> {
+        self.write(py, |i| i.set_ef_search(ef)).map_err(to_py)
+    }
+
+    #[getter]
+    fn deleted(&self, py: Python<'_>) -> usize {
+        self.read(py, omen::SegmentedIndex::deleted)
+    }
+
+    #[getter]
+    fn segment_count(&self, py: Python<'_>) -> usize {
+        self.read(py, |i| i.segments().len())
+    }
+
+    #[getter]
+    fn memory_usage(&self, py: Python<'_>) -> usize {
+        self.read(py, omen::SegmentedIndex::heap_bytes)
+    }
+
+    /// Raises `ValueError` naming the first segment and rule that break.
+    fn check_invariants(&self, py: Python<'_>) -> PyResult<()> {
+        self.read(py, omen::SegmentedIndex::check_invariants)
+            .map_err(|(s, v)| PyValueError::new_err(format!("{s}: {v}")))
+    }
+}
+
 /// The kernels' SIMD path on this CPU (`avx512`, `avx2`, `portable`, `scalar`).
 #[pyfunction]
 fn simd_path() -> &'static str {
@@ -496,6 +709,7 @@ fn simd_path() -> &'static str {
 #[pymodule]
 fn _omen(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Index>()?;
+    m.add_class::<SegmentedIndex>()?;
     m.add_function(wrap_pyfunction!(simd_path, m)?)?;
     m.add("CorruptIndexError", m.py().get_type::<CorruptIndexError>())?;
     m.add("FORMAT_VERSION", omen::FORMAT_VERSION)?;

@@ -341,3 +341,49 @@ def test_a_bad_row_late_in_a_long_batch_adds_nothing() -> None:
     with pytest.raises(ValueError, match="vector 4999"):
         index.add(vecs)
     assert len(index) == 0 and index.deleted == 0
+
+
+def test_segmented_index_builds_searches_grows_merges_and_saves(tmp_path: os.PathLike[str]) -> None:
+    base = data(3000, 12, 40)
+    seg = omen.SegmentedIndex.build(base, segments=4, m=8, ef_construction=80, seed=3)
+    assert (len(seg), seg.segment_count, seg.dim, seg.metric) == (3000, 4, 12, "l2")
+    seg.check_invariants()
+    q = data(30, 12, 41)
+    hits = seg.search(q, k=10, ef=3000)
+    np.testing.assert_array_equal(hits.ids, exact(base, q, 10))
+    even = np.zeros(3000, dtype=bool)
+    even[::2] = True
+    assert (seg.search(q, k=5, filter=even).ids % 2 == 0).all()
+    more = seg.add_segment(data(10, 12, 42))
+    assert list(more) == list(range(3000, 3010)) and seg.segment_count == 5 and 3005 in seg
+    seg.delete(7)
+    assert 7 not in seg and seg.deleted == 1
+    with pytest.raises(KeyError):
+        seg.delete(7)
+    replaced = seg.add_segment(data(1, 12, 43), ids=[7])
+    assert list(replaced) == [7] and 7 in seg
+    one = seg.merged()
+    assert (one.segment_count, len(one), one.deleted) == (1, 3010, 0)
+    one.check_invariants()
+    path = os.path.join(tmp_path, "segments")
+    seg.save(path)
+    for loaded in (omen.SegmentedIndex.load(path), omen.SegmentedIndex.load(path, mmap=True)):
+        np.testing.assert_array_equal(loaded.search(q, k=5).ids, seg.search(q, k=5).ids)
+    with pytest.raises(FileNotFoundError):
+        omen.SegmentedIndex.load(os.path.join(tmp_path, "nothing-here"))
+    for bad, kw in [
+        (base, {}),
+        (base, {"segments": 2, "max_segment_size": 10}),
+        (base, {"segments": 0}),
+        (base[:, :0], {"segments": 2}),
+        (np.array([[np.nan] * 12]), {"segments": 1}),
+        (base[:2], {"segments": 1, "metric": "nope"}),
+    ]:
+        with pytest.raises(ValueError):
+            omen.SegmentedIndex.build(bad, **kw)
+    with pytest.raises(ValueError):
+        omen.SegmentedIndex.build(base[:3], ids=[1, 1, 2], segments=1)
+    with pytest.raises(ValueError):
+        seg.add_segment(data(1, 12, 44), ids=[8])  # live already
+    with pytest.raises(TypeError):
+        omen.SegmentedIndex()

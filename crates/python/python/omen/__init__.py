@@ -27,7 +27,7 @@ import numpy.typing as npt
 from omen import _omen
 from omen._omen import FORMAT_VERSION, CorruptIndexError, simd_path
 
-__all__ = ["Index", "Neighbors", "CorruptIndexError", "FORMAT_VERSION", "simd_path"]
+__all__ = ["Index", "SegmentedIndex", "Neighbors", "CorruptIndexError", "FORMAT_VERSION", "simd_path"]
 
 Filter = Union[npt.ArrayLike, Callable[[int], bool], None]
 
@@ -110,6 +110,29 @@ def _ids(data: npt.ArrayLike, n: Optional[int]) -> npt.NDArray[np.int64]:
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
+def _search(core: Any, dim: int, queries: npt.ArrayLike, k: int, ef: Optional[int], filter: Filter, threads: int) -> Neighbors:
+    """The search of both index shapes: arguments checked and converted, then the core's."""
+    rows = _rows("queries", queries, dim)
+    k = _int("k", k, 1)
+    ef_ = None if ef is None else _int("ef", ef, 1)
+    threads = _int("threads", threads)
+    allowed: Optional[npt.NDArray[Any]] = None
+    if callable(filter):
+        live = core.live_ids()
+        keep = np.fromiter((bool(filter(int(i))) for i in live), dtype=np.bool_, count=len(live))
+        allowed = np.ascontiguousarray(live[keep])
+    elif filter is not None:
+        arr = np.asarray(filter)
+        if arr.dtype == np.bool_:
+            if arr.ndim != 1:
+                raise ValueError(f"a filter mask must be 1-D, not {arr.ndim}-D")
+            allowed = np.ascontiguousarray(arr)
+        else:
+            allowed = _ids(arr, None)
+    ids, dists = core.search(rows, k, ef_, allowed, threads)
+    return Neighbors(ids, dists)
+
+
 class Index:
     """An approximate nearest-neighbour index over ``dim``-dimensional float32 vectors.
 
@@ -168,25 +191,7 @@ class Index:
         over ids (``mask[id]``), an array of the ids allowed, or a callable ``id -> bool``
         (slow: it runs Python for every candidate). Queries run in parallel on ``threads``
         threads (0: every core). Rows with fewer than ``k`` answers are padded (-1, +inf)."""
-        rows = _rows("queries", queries, self.dim)
-        k = _int("k", k, 1)
-        ef_ = None if ef is None else _int("ef", ef, 1)
-        threads = _int("threads", threads)
-        allowed: Optional[npt.NDArray[Any]] = None
-        if callable(filter):
-            live = self._core.live_ids()
-            keep = np.fromiter((bool(filter(int(i))) for i in live), dtype=np.bool_, count=len(live))
-            allowed = np.ascontiguousarray(live[keep])
-        elif filter is not None:
-            arr = np.asarray(filter)
-            if arr.dtype == np.bool_:
-                if arr.ndim != 1:
-                    raise ValueError(f"a filter mask must be 1-D, not {arr.ndim}-D")
-                allowed = np.ascontiguousarray(arr)
-            else:
-                allowed = _ids(arr, None)
-        ids, dists = self._core.search(rows, k, ef_, allowed, threads)
-        return Neighbors(ids, dists)
+        return _search(self._core, self.dim, queries, k, ef, filter, threads)
 
     def get(self, id: int) -> Optional[npt.NDArray[np.float32]]:
         """The stored vector of ``id`` (normalised under cosine), or ``None``."""
@@ -283,3 +288,153 @@ class Index:
             with open(path, "wb") as f:
                 f.write(state)
             self._core = _omen.Index.load(path, False)
+
+
+class SegmentedIndex:
+    """Vectors split into independent HNSW segments built in parallel, searched together with a
+    merged top-k (``search`` as ``Index.search``); grown a segment at a time
+    (``add_segment``), folded into one graph by ``merged``, saved as a folder. Build it with
+    ``SegmentedIndex.build``."""
+
+    __slots__ = ("_core",)
+    _core: Any
+
+    def __init__(self) -> None:
+        raise TypeError("build a SegmentedIndex with SegmentedIndex.build or SegmentedIndex.load")
+
+    @classmethod
+    def _wrap(cls, core: Any) -> "SegmentedIndex":
+        index = cls.__new__(cls)
+        index._core = core
+        return index
+
+    @classmethod
+    def build(
+        cls,
+        vectors: npt.ArrayLike,
+        ids: Optional[npt.ArrayLike] = None,
+        *,
+        segments: Optional[int] = None,
+        max_segment_size: Optional[int] = None,
+        metric: str = "l2",
+        m: int = 16,
+        ef_construction: int = 200,
+        ef_search: int = 64,
+        seed: Optional[int] = None,
+        threads: int = 0,
+    ) -> "SegmentedIndex":
+        """Segments of ``vectors`` (2-D, one per row) named ``ids`` (default ``0..n``): either
+        ``segments`` segments of equal size or segments sealed at ``max_segment_size`` vectors,
+        built in parallel on ``threads`` threads (0: every core)."""
+        if (segments is None) == (max_segment_size is None):
+            raise ValueError("give segments or max_segment_size, one of them")
+        if not isinstance(metric, str):
+            raise ValueError(f"metric must be a string, not {type(metric).__name__}")
+        try:
+            arr = np.asarray(vectors)
+        except Exception as e:
+            raise ValueError(f"vectors is not an array of numbers: {e}") from None
+        if arr.ndim != 2 or arr.shape[1] == 0:
+            raise ValueError(f"vectors must be 2-D with at least one column, not of shape {arr.shape}")
+        rows = _rows("vectors", arr, arr.shape[1])
+        given = None if ids is None else _ids(ids, rows.shape[0])
+        plan = (
+            None if segments is None else _int("segments", segments, 1),
+            None if max_segment_size is None else _int("max_segment_size", max_segment_size, 1),
+        )
+        s = None if seed is None else _int("seed", seed, 0, 2**64 - 1)
+        params = (metric, _int("m", m, 2), _int("ef_construction", ef_construction, 1), _int("ef_search", ef_search, 1), s)
+        return cls._wrap(_omen.SegmentedIndex.build(rows, given, params, plan, _int("threads", threads)))
+
+    def add_segment(self, vectors: npt.ArrayLike, ids: Optional[npt.ArrayLike] = None, *, threads: int = 0) -> npt.NDArray[np.int64]:
+        """Adds ``vectors`` as a new segment, under ``ids`` (none live in the index; a deleted
+        id may name a new vector) or new ids above every id the index held; returns the ids."""
+        rows = _rows("vectors", vectors, self.dim)
+        given = None if ids is None else _ids(ids, rows.shape[0])
+        added: npt.NDArray[np.int64] = self._core.add_segment(rows, given, _int("threads", threads))
+        return added
+
+    def search(
+        self,
+        queries: npt.ArrayLike,
+        k: int = 10,
+        *,
+        ef: Optional[int] = None,
+        filter: Filter = None,
+        threads: int = 0,
+    ) -> Neighbors:
+        """As ``Index.search``: each segment's top ``k`` with beam ``ef``, merged."""
+        return _search(self._core, self.dim, queries, k, ef, filter, threads)
+
+    def merged(self, ef_construction: Optional[int] = None, *, threads: int = 0) -> "SegmentedIndex":
+        """Every segment folded into one graph (a new index of one segment; this one is
+        unchanged), inserting with beam ``ef_construction`` (default: 2/5 of the build's)."""
+        efc = 80 if ef_construction is None else _int("ef_construction", ef_construction, 1)
+        return SegmentedIndex._wrap(self._core.merged(efc, _int("threads", threads)))
+
+    def get(self, id: int) -> Optional[npt.NDArray[np.float32]]:
+        """The stored vector of ``id`` (normalised under cosine), or ``None``."""
+        i = _id(id)
+        return None if i is None else self._core.get(i)
+
+    def delete(self, id: int) -> None:
+        """Deletes ``id`` (``KeyError`` when no segment holds it)."""
+        i = _id(id)
+        if i is None:
+            raise KeyError(id)
+        self._core.delete(i)
+
+    def compact(self, *, threads: int = 0) -> int:
+        """Drops the deleted vectors segment by segment; returns how many."""
+        return int(self._core.compact(_int("threads", threads)))
+
+    def save(self, path: Union[str, "os.PathLike[str]"]) -> None:
+        """Saves the index into folder ``path`` (segment files, then the manifest)."""
+        self._core.save(os.fspath(path))
+
+    @classmethod
+    def load(cls, path: Union[str, "os.PathLike[str]"], *, mmap: bool = False) -> "SegmentedIndex":
+        """Loads a folder saved by ``save``; with ``mmap``, opens every segment in place."""
+        return cls._wrap(_omen.SegmentedIndex.load(os.fspath(path), bool(mmap)))
+
+    def check_invariants(self) -> None:
+        """Raises ``ValueError`` naming the first segment and rule that break."""
+        self._core.check_invariants()
+
+    def __len__(self) -> int:
+        return len(self._core)
+
+    def __contains__(self, id: object) -> bool:
+        i = _id(id)
+        return i is not None and bool(self._core.contains(i))
+
+    def __repr__(self) -> str:
+        return f"omen.SegmentedIndex(dim={self.dim}, metric={self.metric!r}, len={len(self)}, segments={self.segment_count})"
+
+    @property
+    def dim(self) -> int:
+        return int(self._core.dim)
+
+    @property
+    def metric(self) -> str:
+        return str(self._core.metric)
+
+    @property
+    def segment_count(self) -> int:
+        return int(self._core.segment_count)
+
+    @property
+    def deleted(self) -> int:
+        return int(self._core.deleted)
+
+    @property
+    def memory_usage(self) -> int:
+        return int(self._core.memory_usage)
+
+    @property
+    def ef_search(self) -> int:
+        return int(self._core.ef_search)
+
+    @ef_search.setter
+    def ef_search(self, ef: int) -> None:
+        self._core.ef_search = _int("ef_search", ef, 1)
