@@ -387,3 +387,36 @@ def test_segmented_index_builds_searches_grows_merges_and_saves(tmp_path: os.Pat
         seg.add_segment(data(1, 12, 44), ids=[8])  # live already
     with pytest.raises(TypeError):
         omen.SegmentedIndex()
+
+
+def test_a_segmented_index_pickles_through_its_folder() -> None:
+    seg = omen.SegmentedIndex.build(data(600, 6, 50), segments=3, seed=2)
+    seg.delete(5)
+    copy = pickle.loads(pickle.dumps(seg))
+    q = data(10, 6, 51)
+    np.testing.assert_array_equal(copy.search(q, k=5).ids, seg.search(q, k=5).ids)
+    assert (len(copy), copy.deleted, copy.segment_count) == (599, 1, 3)
+    with pytest.raises(ValueError):
+        copy.__setstate__({"../escape": b""})
+
+
+def test_the_ann_benchmarks_adapter() -> None:
+    from omen.ann import OmenANN
+
+    base, q = data(1500, 10, 52), data(40, 10, 53)
+    algo = OmenANN("euclidean", {"M": 12, "efConstruction": 100})
+    algo.fit(base)
+    algo.set_query_arguments(200)
+    truth = exact(base, q, 10)
+    one = [algo.query(v, 10) for v in q]
+    algo.batch_query(q, 10)
+    batch = algo.get_batch_results()
+    for a, b, t in zip(one, batch, truth):
+        np.testing.assert_array_equal(a, b)
+        assert len(set(a) & set(t)) >= 9
+    assert algo.get_memory_usage() > 0 and "ef=200" in str(algo)
+    with pytest.raises(ValueError):
+        OmenANN("hamming", {})
+    cos = OmenANN("angular", {})
+    cos.fit(base)
+    assert cos.query(base[3], 1)[0] == 3

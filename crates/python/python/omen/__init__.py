@@ -438,3 +438,22 @@ class SegmentedIndex:
     @ef_search.setter
     def ef_search(self, ef: int) -> None:
         self._core.ef_search = _int("ef_search", ef, 1)
+
+    def __getstate__(self) -> dict[str, bytes]:
+        # The saved folder's files by name: the format is the pickle's.
+        with tempfile.TemporaryDirectory() as d:
+            self._core.save(d)
+            files = {}
+            for name in sorted(os.listdir(d)):
+                with open(os.path.join(d, name), "rb") as f:
+                    files[name] = f.read()
+            return files
+
+    def __setstate__(self, state: dict[str, bytes]) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            for name, data in state.items():
+                if not isinstance(name, str) or os.path.basename(name) != name or name in (".", ".."):
+                    raise ValueError(f"not a file of a saved index: {name!r}")
+                with open(os.path.join(d, name), "wb") as f:
+                    f.write(data)
+            self._core = _omen.SegmentedIndex.load(d, False)
