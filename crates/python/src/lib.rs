@@ -132,10 +132,7 @@ fn params(metric: &str, m: usize, ef_construction: usize, ef_search: usize, seed
 /// row, none twice, none live) or, without ids, room for new ones within int64.
 fn check_batch(index: &omen::Index, rows: &[f32], n: usize, width: usize, ids: Option<&[VectorId]>) -> PyResult<()> {
     let dim = index.dim();
-    if width != dim {
-        let source = omen::VectorError::DimensionMismatch { expected: dim, got: width };
-        return Err(to_py(BuildError::Vector { row: 0, source }.into()));
-    }
+    check_width(dim, width)?;
     for (row, v) in rows.chunks_exact(dim.max(1)).enumerate() {
         omen::check_vector(index.metric(), v, dim)
             .map_err(|source| to_py(BuildError::Vector { row, source }.into()))?;
@@ -150,14 +147,36 @@ fn check_batch(index: &omen::Index, rows: &[f32], n: usize, width: usize, ids: O
                 return Err(to_py(omen::Error::DuplicateId(dup)));
             }
         }
-        None => {
-            let next = index.next_id().0;
-            if next.checked_add(n as u64).is_none_or(|end| end > i64::MAX as u64 + 1) {
-                return Err(PyValueError::new_err(format!("{n} more ids from {next} would not fit in int64")));
-            }
-        }
+        None => check_id_room(index.next_id(), n)?,
     }
     Ok(())
+}
+
+/// Refuses rows of `width` values for an index of dimension `dim`.
+fn check_width(dim: usize, width: usize) -> PyResult<()> {
+    if width == dim {
+        return Ok(());
+    }
+    let source = omen::VectorError::DimensionMismatch { expected: dim, got: width };
+    Err(to_py(BuildError::Vector { row: 0, source }.into()))
+}
+
+/// Refuses `n` new ids from `next` on when the last would not fit Python's int64 (an id the
+/// caller chose always does).
+fn check_id_room(next: VectorId, n: usize) -> PyResult<()> {
+    let next = next.0;
+    if next.checked_add(n as u64).is_none_or(|end| end > i64::MAX as u64 + 1) {
+        return Err(PyValueError::new_err(format!("{n} more ids from {next} would not fit in int64")));
+    }
+    Ok(())
+}
+
+/// The caller's ids of a batch, if it gave some.
+fn given_ids(ids: &Option<PyReadonlyArray1<'_, i64>>) -> PyResult<Option<Vec<VectorId>>> {
+    match ids {
+        Some(ids) => Ok(Some(ids_of(ids.as_slice().map_err(|e| PyValueError::new_err(e.to_string()))?)?)),
+        None => Ok(None),
+    }
 }
 
 /// Deletes the vectors this call added before it stopped with `err`, and gives `err` back.
@@ -311,10 +330,7 @@ impl Index {
     ) -> PyResult<Bound<'py, PyArray1<i64>>> {
         let rows = vectors.as_slice().map_err(|e| PyValueError::new_err(e.to_string()))?;
         let (n, width) = (vectors.shape()[0], vectors.shape()[1]);
-        let given = match &ids {
-            Some(ids) => Some(ids_of(ids.as_slice().map_err(|e| PyValueError::new_err(e.to_string()))?)?),
-            None => None,
-        };
+        let given = given_ids(&ids)?;
         // The guard stays on this thread (it is not Send): wait for the lock without the GIL,
         // then take it with the GIL held, again if another thread took it in between.
         let mut guard = loop {
@@ -547,10 +563,7 @@ impl SegmentedIndex {
         let p = self::params(&metric, m, efc, efs, seed)?;
         let rows = vectors.as_slice().map_err(|e| PyValueError::new_err(e.to_string()))?;
         let (n, dim) = (vectors.shape()[0], vectors.shape()[1]);
-        let ids = match &ids {
-            Some(ids) => ids_of(ids.as_slice().map_err(|e| PyValueError::new_err(e.to_string()))?)?,
-            None => (0..n as u64).map(VectorId).collect(),
-        };
+        let ids = given_ids(&ids)?.unwrap_or_else(|| (0..n as u64).map(VectorId).collect());
         let plan = match plan {
             (Some(count), None) => omen::SegmentPlan::Count(count),
             (None, Some(size)) => omen::SegmentPlan::MaxSize(size),
@@ -572,18 +585,11 @@ impl SegmentedIndex {
     ) -> PyResult<Bound<'py, PyArray1<i64>>> {
         let rows = vectors.as_slice().map_err(|e| PyValueError::new_err(e.to_string()))?;
         let (n, width) = (vectors.shape()[0], vectors.shape()[1]);
-        let given = match &ids {
-            Some(ids) => Some(ids_of(ids.as_slice().map_err(|e| PyValueError::new_err(e.to_string()))?)?),
-            None => None,
-        };
+        let given = given_ids(&ids)?;
         let added: PyResult<Vec<i64>> = self.write(py, |index| {
-            if width != index.dim() {
-                let source = omen::VectorError::DimensionMismatch { expected: index.dim(), got: width };
-                return Err(to_py(BuildError::Vector { row: 0, source }.into()));
-            }
-            let next = index.next_id().0;
-            if given.is_none() && next.checked_add(n as u64).is_none_or(|end| end > i64::MAX as u64 + 1) {
-                return Err(PyValueError::new_err(format!("{n} more ids from {next} would not fit in int64")));
+            check_width(index.dim(), width)?;
+            if given.is_none() {
+                check_id_room(index.next_id(), n)?;
             }
             let res = on_threads(threads, || match &given {
                 Some(ids) => index.add_segment_with_ids(ids, rows).map(|_| ids.iter().map(|id| id.0 as i64).collect()),

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Any, Callable, NamedTuple, Optional, Union
+from typing import Any, Callable, NamedTuple, Optional, TypeVar, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -133,49 +133,18 @@ def _search(core: Any, dim: int, queries: npt.ArrayLike, k: int, ef: Optional[in
     return Neighbors(ids, dists)
 
 
-class Index:
-    """An approximate nearest-neighbour index over ``dim``-dimensional float32 vectors.
-
-    ``metric``: ``"l2"`` (squared Euclidean), ``"ip"`` (``1 - a·b``) or ``"cosine"``
-    (``1 - cos``; vectors stored normalised). ``m``: neighbours per node (layer 0 keeps
-    ``2 * m``); ``ef_construction``: the build's beam; ``ef_search``: the default search beam
-    (raised to ``k``); ``seed``: fixes the graph for a given insertion order on one thread.
-    """
+class _Shape:
+    """What both index shapes do alike, over their compiled core (``_omen.Index`` or
+    ``_omen.SegmentedIndex``, which answer the same calls)."""
 
     __slots__ = ("_core",)
-
-    def __init__(
-        self,
-        dim: int,
-        metric: str = "l2",
-        *,
-        m: int = 16,
-        ef_construction: int = 200,
-        ef_search: int = 64,
-        seed: Optional[int] = None,
-    ) -> None:
-        if not isinstance(metric, str):
-            raise ValueError(f"metric must be a string, not {type(metric).__name__}")
-        dim = _int("dim", dim, 1)
-        s = None if seed is None else _int("seed", seed, 0, 2**64 - 1)
-
-        self._core = _omen.Index(
-            dim, metric, _int("m", m, 2), _int("ef_construction", ef_construction, 1), _int("ef_search", ef_search, 1), s
-        )
+    _core: Any
 
     @classmethod
-    def _wrap(cls, core: Any) -> "Index":
+    def _wrap(cls: type[_S], core: Any) -> _S:
         index = cls.__new__(cls)
         index._core = core
         return index
-
-    def add(self, vectors: npt.ArrayLike, ids: Optional[npt.ArrayLike] = None, *, threads: int = 0) -> npt.NDArray[np.int64]:
-        """Adds ``vectors`` (2-D, one per row; 1-D is one vector) and returns their ids (int64):
-        new ones above every id the index ever held, or ``ids`` (one per row, none in the index
-        already). Inserts on ``threads`` threads (0: every core). On error nothing is added."""
-        rows = _rows("vectors", vectors, self.dim)
-        given = None if ids is None else _ids(ids, rows.shape[0])
-        return self._core.add(rows, given, _int("threads", threads))
 
     def search(
         self,
@@ -190,7 +159,8 @@ class Index:
         beam ``ef`` (default ``max(ef_search, k)``; at least ``k``). ``filter``: a boolean mask
         over ids (``mask[id]``), an array of the ids allowed, or a callable ``id -> bool``
         (slow: it runs Python for every candidate). Queries run in parallel on ``threads``
-        threads (0: every core). Rows with fewer than ``k`` answers are padded (-1, +inf)."""
+        threads (0: every core). Rows with fewer than ``k`` answers are padded (-1, +inf).
+        A segmented index merges its segments' answers."""
         return _search(self._core, self.dim, queries, k, ef, filter, threads)
 
     def get(self, id: int) -> Optional[npt.NDArray[np.float32]]:
@@ -207,34 +177,19 @@ class Index:
         self._core.delete(i)
 
     def compact(self, *, threads: int = 0) -> int:
-        """Drops the deleted vectors from the graph, repairing the links around them; returns
-        how many were dropped."""
-        return self._core.compact(_int("threads", threads))
-
-    def rebuild(self, *, threads: int = 0) -> int:
-        """Builds the graph afresh from the vectors not deleted; returns how many were dropped."""
-        return self._core.rebuild(_int("threads", threads))
+        """Drops the deleted vectors (segment by segment in a segmented index), repairing the
+        links around them; returns how many were dropped."""
+        return int(self._core.compact(_int("threads", threads)))
 
     def save(self, path: Union[str, "os.PathLike[str]"]) -> None:
-        """Saves the index to ``path`` (written beside it and renamed over it: a crash leaves
-        the previous file)."""
+        """Saves the index to ``path``, a file (``Index``) or a folder (``SegmentedIndex``),
+        written so that a crash leaves the previous save."""
         self._core.save(os.fspath(path))
 
-    @classmethod
-    def load(cls, path: Union[str, "os.PathLike[str]"], *, mmap: bool = False) -> "Index":
-        """Loads an index saved by ``save``, verifying every checksum and rule; with ``mmap``,
-        opens it in place (vectors read from the file as searches touch them; the file must
-        not change while open)."""
-        return cls._wrap(_omen.Index.load(os.fspath(path), bool(mmap)))
-
     def check_invariants(self) -> None:
-        """Raises ``ValueError`` naming the first structural rule the graph breaks."""
+        """Raises ``ValueError`` naming the first structural rule the graph breaks (and, in a
+        segmented index, the segment)."""
         self._core.check_invariants()
-
-    def stats(self) -> list[dict[str, Any]]:
-        """Per-layer measurements, top layer first (nodes, links, unreachable, reciprocity,
-        degrees)."""
-        return self._core.stats()
 
     def __len__(self) -> int:
         return len(self._core)
@@ -242,12 +197,6 @@ class Index:
     def __contains__(self, id: object) -> bool:
         i = _id(id)
         return i is not None and bool(self._core.contains(i))
-
-    def __repr__(self) -> str:
-        return (
-            f"omen.Index(dim={self.dim}, metric={self.metric!r}, len={len(self)}, m={self._core.m}, "
-            f"ef_construction={self._core.ef_construction}, ef_search={self.ef_search})"
-        )
 
     @property
     def dim(self) -> int:
@@ -275,6 +224,71 @@ class Index:
         """Bytes of heap held by the vectors and links."""
         return int(self._core.memory_usage)
 
+
+_S = TypeVar("_S", bound=_Shape)
+
+
+class Index(_Shape):
+    """An approximate nearest-neighbour index over ``dim``-dimensional float32 vectors.
+
+    ``metric``: ``"l2"`` (squared Euclidean), ``"ip"`` (``1 - a·b``) or ``"cosine"``
+    (``1 - cos``; vectors stored normalised). ``m``: neighbours per node (layer 0 keeps
+    ``2 * m``); ``ef_construction``: the build's beam; ``ef_search``: the default search beam
+    (raised to ``k``); ``seed``: fixes the graph for a given insertion order on one thread.
+    """
+
+    __slots__ = ()
+    _core: _omen.Index
+
+    def __init__(
+        self,
+        dim: int,
+        metric: str = "l2",
+        *,
+        m: int = 16,
+        ef_construction: int = 200,
+        ef_search: int = 64,
+        seed: Optional[int] = None,
+    ) -> None:
+        if not isinstance(metric, str):
+            raise ValueError(f"metric must be a string, not {type(metric).__name__}")
+        dim = _int("dim", dim, 1)
+        s = None if seed is None else _int("seed", seed, 0, 2**64 - 1)
+
+        self._core = _omen.Index(
+            dim, metric, _int("m", m, 2), _int("ef_construction", ef_construction, 1), _int("ef_search", ef_search, 1), s
+        )
+
+    def add(self, vectors: npt.ArrayLike, ids: Optional[npt.ArrayLike] = None, *, threads: int = 0) -> npt.NDArray[np.int64]:
+        """Adds ``vectors`` (2-D, one per row; 1-D is one vector) and returns their ids (int64):
+        new ones above every id the index ever held, or ``ids`` (one per row, none in the index
+        already). Inserts on ``threads`` threads (0: every core). On error nothing is added."""
+        rows = _rows("vectors", vectors, self.dim)
+        given = None if ids is None else _ids(ids, rows.shape[0])
+        return self._core.add(rows, given, _int("threads", threads))
+
+    def rebuild(self, *, threads: int = 0) -> int:
+        """Builds the graph afresh from the vectors not deleted; returns how many were dropped."""
+        return self._core.rebuild(_int("threads", threads))
+
+    @classmethod
+    def load(cls, path: Union[str, "os.PathLike[str]"], *, mmap: bool = False) -> "Index":
+        """Loads an index saved by ``save``, verifying every checksum and rule; with ``mmap``,
+        opens it in place (vectors read from the file as searches touch them; the file must
+        not change while open)."""
+        return cls._wrap(_omen.Index.load(os.fspath(path), bool(mmap)))
+
+    def stats(self) -> list[dict[str, Any]]:
+        """Per-layer measurements, top layer first (nodes, links, unreachable, reciprocity,
+        degrees)."""
+        return self._core.stats()
+
+    def __repr__(self) -> str:
+        return (
+            f"omen.Index(dim={self.dim}, metric={self.metric!r}, len={len(self)}, m={self._core.m}, "
+            f"ef_construction={self._core.ef_construction}, ef_search={self.ef_search})"
+        )
+
     def __getstate__(self) -> bytes:
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "index.omen")
@@ -290,23 +304,17 @@ class Index:
             self._core = _omen.Index.load(path, False)
 
 
-class SegmentedIndex:
+class SegmentedIndex(_Shape):
     """Vectors split into independent HNSW segments built in parallel, searched together with a
     merged top-k (``search`` as ``Index.search``); grown a segment at a time
     (``add_segment``), folded into one graph by ``merged``, saved as a folder. Build it with
     ``SegmentedIndex.build``."""
 
-    __slots__ = ("_core",)
-    _core: Any
+    __slots__ = ()
+    _core: _omen.SegmentedIndex
 
     def __init__(self) -> None:
         raise TypeError("build a SegmentedIndex with SegmentedIndex.build or SegmentedIndex.load")
-
-    @classmethod
-    def _wrap(cls, core: Any) -> "SegmentedIndex":
-        index = cls.__new__(cls)
-        index._core = core
-        return index
 
     @classmethod
     def build(
@@ -354,90 +362,23 @@ class SegmentedIndex:
         added: npt.NDArray[np.int64] = self._core.add_segment(rows, given, _int("threads", threads))
         return added
 
-    def search(
-        self,
-        queries: npt.ArrayLike,
-        k: int = 10,
-        *,
-        ef: Optional[int] = None,
-        filter: Filter = None,
-        threads: int = 0,
-    ) -> Neighbors:
-        """As ``Index.search``: each segment's top ``k`` with beam ``ef``, merged."""
-        return _search(self._core, self.dim, queries, k, ef, filter, threads)
-
     def merged(self, ef_construction: Optional[int] = None, *, threads: int = 0) -> "SegmentedIndex":
         """Every segment folded into one graph (a new index of one segment; this one is
         unchanged), inserting with beam ``ef_construction`` (default: 2/5 of the build's)."""
         efc = 80 if ef_construction is None else _int("ef_construction", ef_construction, 1)
         return SegmentedIndex._wrap(self._core.merged(efc, _int("threads", threads)))
 
-    def get(self, id: int) -> Optional[npt.NDArray[np.float32]]:
-        """The stored vector of ``id`` (normalised under cosine), or ``None``."""
-        i = _id(id)
-        return None if i is None else self._core.get(i)
-
-    def delete(self, id: int) -> None:
-        """Deletes ``id`` (``KeyError`` when no segment holds it)."""
-        i = _id(id)
-        if i is None:
-            raise KeyError(id)
-        self._core.delete(i)
-
-    def compact(self, *, threads: int = 0) -> int:
-        """Drops the deleted vectors segment by segment; returns how many."""
-        return int(self._core.compact(_int("threads", threads)))
-
-    def save(self, path: Union[str, "os.PathLike[str]"]) -> None:
-        """Saves the index into folder ``path`` (segment files, then the manifest)."""
-        self._core.save(os.fspath(path))
-
     @classmethod
     def load(cls, path: Union[str, "os.PathLike[str]"], *, mmap: bool = False) -> "SegmentedIndex":
         """Loads a folder saved by ``save``; with ``mmap``, opens every segment in place."""
         return cls._wrap(_omen.SegmentedIndex.load(os.fspath(path), bool(mmap)))
 
-    def check_invariants(self) -> None:
-        """Raises ``ValueError`` naming the first segment and rule that break."""
-        self._core.check_invariants()
-
-    def __len__(self) -> int:
-        return len(self._core)
-
-    def __contains__(self, id: object) -> bool:
-        i = _id(id)
-        return i is not None and bool(self._core.contains(i))
-
     def __repr__(self) -> str:
         return f"omen.SegmentedIndex(dim={self.dim}, metric={self.metric!r}, len={len(self)}, segments={self.segment_count})"
 
     @property
-    def dim(self) -> int:
-        return int(self._core.dim)
-
-    @property
-    def metric(self) -> str:
-        return str(self._core.metric)
-
-    @property
     def segment_count(self) -> int:
         return int(self._core.segment_count)
-
-    @property
-    def deleted(self) -> int:
-        return int(self._core.deleted)
-
-    @property
-    def memory_usage(self) -> int:
-        return int(self._core.memory_usage)
-
-    @property
-    def ef_search(self) -> int:
-        return int(self._core.ef_search)
-
-    @ef_search.setter
-    def ef_search(self, ef: int) -> None:
-        self._core.ef_search = _int("ef_search", ef, 1)
 
     def __getstate__(self) -> dict[str, bytes]:
         # The saved folder's files by name: the format is the pickle's.
