@@ -372,3 +372,24 @@ fn segments_whose_labels_do_not_fit_are_refused_before_anything_is_written() {
     }
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing written");
 }
+
+/// A loaded vector meets the rule an added one does: under l2 and ip a norm above
+/// `omen_distance::MAX_NORM` is refused (its distances would overflow); cosine takes it.
+#[test]
+fn a_loaded_vector_above_the_norm_bound_is_refused_under_l2_and_ip() {
+    let mut g = HnswGraph::new(2, 4).unwrap();
+    let a = g.push_node(&[1e19, 0.0], Layer(0)).unwrap();
+    let b = g.push_node(&[0.0, 1.0], Layer(0)).unwrap();
+    g.set_neighbors(a, Layer(0), &[b]).unwrap();
+    g.set_neighbors(b, Layer(0), &[a]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.omen");
+    for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
+        save_graph(&path, &Params { metric, ..SETTINGS }, &g, Labels::default()).unwrap();
+        match (metric, load_graph(&path)) {
+            (Metric::Cosine, loaded) => assert!(loaded.is_ok(), "{loaded:?}"),
+            (_, Err(StoreError::Malformed(why))) => assert!(why.contains("vector 0"), "{why}"),
+            (_, other) => panic!("{metric}: {other:?}"),
+        }
+    }
+}
