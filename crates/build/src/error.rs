@@ -43,6 +43,9 @@ pub enum BuildError {
         /// The builder's m.
         params_m: usize,
     },
+    /// The build was stopped through its [`crate::Stop`] flag.
+    #[error("the build was stopped")]
+    Stopped,
     /// The graph store refused the operation.
     #[error(transparent)]
     Graph(#[from] GraphError),

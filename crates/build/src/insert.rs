@@ -10,6 +10,7 @@
 //! whose top layer is above the entry point's holds `top_lock` for its whole insertion (as in
 //! hnswlib), so two new top layers are never built side by side without links between them.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::sync::Mutex as TopLock;
@@ -40,6 +41,48 @@ pub struct HnswBuilder {
     rng: Xoshiro256PlusPlus,
     scratch: InsertScratch,
     top_lock: TopLock<()>,
+    stop: Option<Stop>,
+}
+
+/// A flag that stops a long build from another thread (a Ctrl-C handler, a cancelled request):
+/// once [`Stop::stop`] is called, every insertion of a builder watching it
+/// ([`HnswBuilder::stop_on`]) that has not begun fails with [`BuildError::Stopped`], on every
+/// thread, and the batch returns that error. The graph is then partly built: drop it (a
+/// stopped [`HnswBuilder::insert_all`] leaves a valid graph of the rows inserted so far; a
+/// stopped [`HnswBuilder::link_batch`] leaves nodes unlinked). Clones share one flag.
+///
+/// ```
+/// use omen_build::{BuildError, HnswBuilder, Params, Stop};
+/// use omen_distance::Metric;
+/// use omen_search::Rows;
+///
+/// let stop = Stop::new();
+/// let mut builder = HnswBuilder::new(Params::new(Metric::L2))?;
+/// builder.stop_on(stop.clone());
+/// let mut graph = builder.new_graph(2)?;
+/// stop.stop(); // from any thread
+/// let res = builder.insert_all(&mut graph, Rows::dense(&[0.0, 1.0, 2.0, 3.0], 2));
+/// assert_eq!(res, Err(BuildError::Stopped));
+/// # Ok::<(), BuildError>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Stop(Arc<AtomicBool>);
+
+impl Stop {
+    /// A flag not yet raised.
+    pub fn new() -> Self {
+        Stop::default()
+    }
+
+    /// Raises the flag: builds watching it stop at their next insertion.
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the flag is raised.
+    pub fn is_stopped(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 /// The buffers of one inserting thread, reused across insertions.
@@ -65,7 +108,14 @@ impl HnswBuilder {
             rng: Xoshiro256PlusPlus::seed_from_u64(params.seed),
             scratch: InsertScratch::default(),
             top_lock: TopLock::new(()),
+            stop: None,
         })
+    }
+
+    /// Makes every later insertion of this builder fail with [`BuildError::Stopped`] once
+    /// `stop` is raised (see [`Stop`]).
+    pub fn stop_on(&mut self, stop: Stop) {
+        self.stop = Some(stop);
     }
 
     /// The parameters.
@@ -121,8 +171,13 @@ impl HnswBuilder {
         self.check_rows(Rows::dense(vector, vector.len().max(1)), graph.dim())?;
         self.check_graph(graph, 1)?;
         let node = self.push(graph, vector, &mut Vec::new())?;
-        let cx =
-            Linker { dist: &self.dist, m: self.params.m, ef: self.params.ef_construction, top_lock: &self.top_lock };
+        let cx = Linker {
+            dist: &self.dist,
+            m: self.params.m,
+            ef: self.params.ef_construction,
+            top_lock: &self.top_lock,
+            stop: self.stop.as_ref(),
+        };
         link(cx, graph, node, &NoSeeds, &mut self.scratch)?;
         #[cfg(feature = "profile")]
         crate::profile::flush_thread();
@@ -170,7 +225,7 @@ impl HnswBuilder {
 
     /// The shared part of every insertion with beam `ef`.
     fn linker(&self, ef: usize) -> Linker<'_> {
-        Linker { dist: &self.dist, m: self.params.m, ef, top_lock: &self.top_lock }
+        Linker { dist: &self.dist, m: self.params.m, ef, top_lock: &self.top_lock, stop: self.stop.as_ref() }
     }
 
     /// Links the detached nodes `nodes` (from [`HnswBuilder::push_batch`]) on every thread of
@@ -304,7 +359,10 @@ fn link<S: Seeds + ?Sized>(
     seeds: &S,
     s: &mut InsertScratch,
 ) -> Result<(), BuildError> {
-    let Linker { dist, m, ef, top_lock } = cx;
+    let Linker { dist, m, ef, top_lock, stop } = cx;
+    if stop.is_some_and(Stop::is_stopped) {
+        return Err(BuildError::Stopped);
+    }
     let layer = graph.node_top(node);
     let mut entry = graph.entry_and_top();
     let _guard = if entry.is_none_or(|(_, top)| layer > top) {
@@ -386,13 +444,15 @@ fn link<S: Seeds + ?Sized>(
     Ok(())
 }
 
-/// What every insertion of one batch shares: the distance, `m`, the beam and the top lock.
+/// What every insertion of one batch shares: the distance, `m`, the beam, the top lock and the
+/// stop flag.
 #[derive(Clone, Copy)]
 struct Linker<'a> {
     dist: &'a Distance,
     m: usize,
     ef: usize,
     top_lock: &'a TopLock<()>,
+    stop: Option<&'a Stop>,
 }
 
 /// Adds the link `n → node` on `layer`, pruning `n`'s list with the heuristic when full.

@@ -57,7 +57,7 @@ mod sync;
 pub use crate::{
     compact::Compacted,
     error::BuildError,
-    insert::{HnswBuilder, InsertScratch, NoSeeds, Seeds, build_parallel, build_sequential},
+    insert::{HnswBuilder, InsertScratch, NoSeeds, Seeds, Stop, build_parallel, build_sequential},
     params::Params,
     select::{MarkViolation, check_marks},
 };

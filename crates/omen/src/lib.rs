@@ -36,7 +36,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub use omen_build::{BuildError, Params};
+pub use omen_build::{BuildError, Params, Stop};
 pub use omen_distance::{MAX_NORM, Metric, SimdPath, UnknownMetric, VectorError, check_vector, simd_path};
 pub use omen_graph::{GraphError, GraphStats, InvariantViolation, LayerStats, MinMeanMax, VectorId};
 pub use omen_search::{FilterPlan, SearchError};

@@ -2,7 +2,7 @@
 
 use std::ops::Range;
 
-use omen_build::{HnswBuilder, Params};
+use omen_build::{HnswBuilder, Params, Stop};
 use omen_graph::{GraphStats, HnswGraph, InvariantViolation, NodeId, VectorId};
 use omen_search::{FilterPlan, Request, Route, Rows, SearchScratch, knn_search, knn_search_filtered};
 
@@ -74,15 +74,20 @@ impl Index {
         Ok(Index { params, graph, builder, names, pool: Pool::default() })
     }
 
-    /// An index of `vectors` (flat, row-major, checked) named `ids`, inserted as `how` says.
+    /// An index of `vectors` (flat, row-major, checked) named `ids`, inserted as `how` says;
+    /// fails with [`omen_build::BuildError::Stopped`] once `stop` (if any) is raised.
     pub(crate) fn with_ids(
         dim: usize,
         params: Params,
         vectors: &[f32],
         ids: &[VectorId],
         how: Insertion,
+        stop: Option<&Stop>,
     ) -> Result<Self, Error> {
         let mut index = Index::new(dim, params)?;
+        if let Some(stop) = stop {
+            index.builder.stop_on(stop.clone());
+        }
         let rows = Rows::dense(vectors, dim);
         match how {
             Insertion::InOrder => index.builder.insert_all(&mut index.graph, rows).map(|_| ())?,

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::ops::Range;
 use std::sync::atomic::AtomicU64;
 
-use omen_build::{HnswBuilder, Params};
+use omen_build::{HnswBuilder, Params, Stop};
 use omen_graph::{GraphStats, HnswGraph, InvariantViolation, NodeId, VectorId};
 use omen_search::Rows;
 use rayon::prelude::*;
@@ -99,6 +99,46 @@ impl SegmentedIndex {
         ids: &[VectorId],
         plan: SegmentPlan,
     ) -> Result<Self, Error> {
+        Self::build_or_stop(dim, params, vectors, ids, plan, None)
+    }
+
+    /// [`SegmentedIndex::build_with_ids`] that another thread can stop: once `stop` is raised,
+    /// every segment stops at its next insertion and the build fails with
+    /// [`omen_build::BuildError::Stopped`] (in [`Error::Segment`]), within about one
+    /// insertion's time.
+    ///
+    /// ```
+    /// use omen_build::{BuildError, Params, Stop};
+    /// use omen_distance::Metric;
+    /// use omen_graph::VectorId;
+    /// use omen_segment::{Error, SegmentPlan, SegmentedIndex};
+    ///
+    /// let data: Vec<f32> = (0..2000).map(|i| (i as f32 * 0.37).sin()).collect();
+    /// let ids: Vec<VectorId> = (0..1000).map(VectorId).collect();
+    /// let stop = Stop::new();
+    /// stop.stop(); // as a Ctrl-C handler would, from another thread
+    /// let res = SegmentedIndex::build_stoppable(2, Params::new(Metric::L2), &data, &ids, SegmentPlan::Count(2), &stop);
+    /// assert!(matches!(res, Err(Error::Segment { source, .. }) if matches!(*source, Error::Build(BuildError::Stopped))));
+    /// ```
+    pub fn build_stoppable(
+        dim: usize,
+        params: Params,
+        vectors: &[f32],
+        ids: &[VectorId],
+        plan: SegmentPlan,
+        stop: &Stop,
+    ) -> Result<Self, Error> {
+        Self::build_or_stop(dim, params, vectors, ids, plan, Some(stop))
+    }
+
+    fn build_or_stop(
+        dim: usize,
+        params: Params,
+        vectors: &[f32],
+        ids: &[VectorId],
+        plan: SegmentPlan,
+        stop: Option<&Stop>,
+    ) -> Result<Self, Error> {
         let builder = HnswBuilder::new(params)?;
         builder.new_graph(dim)?;
         let n = check_batch(dim, vectors, ids)?;
@@ -117,7 +157,7 @@ impl SegmentedIndex {
         }
         let build_one = |(segment, rows): &(SegmentId, Range<usize>), how| {
             let part = &vectors[rows.start * dim..rows.end * dim];
-            Index::with_ids(dim, segment_params(params, *segment), part, &ids[rows.clone()], how)
+            Index::with_ids(dim, segment_params(params, *segment), part, &ids[rows.clone()], how, stop)
                 .map_err(|e| e.in_segment(*segment))
         };
         let segments: Result<Vec<Index>, Error> = if parts.len() >= rayon::current_num_threads() {
@@ -286,7 +326,7 @@ impl SegmentedIndex {
         }
         let segment = SegmentId(self.segments.len() as u16);
         let params = segment_params(self.params, segment);
-        let seg = Index::with_ids(self.dim, params, vectors, ids, Insertion::Parallel)?;
+        let seg = Index::with_ids(self.dim, params, vectors, ids, Insertion::Parallel, None)?;
         self.segments.push(seg);
         let top = ids.iter().map(|id| id.0.saturating_add(1)).max().unwrap_or(0);
         self.next_id = self.next_id.max(top);

@@ -1,6 +1,6 @@
 //! Sequential construction: invariants after every insertion, determinism, recall, bad input.
 
-use omen_build::{BuildError, HnswBuilder, Params, build_parallel, build_sequential};
+use omen_build::{BuildError, HnswBuilder, Params, Seeds, Stop, build_parallel, build_sequential};
 use omen_distance::{Distance, Metric, VectorError};
 use omen_graph::{GraphStats, HnswGraph, Layer, NodeId};
 use omen_search::{Rows, SearchScratch, brute_force_batch, knn_search, recall_at_k};
@@ -442,4 +442,40 @@ fn seeds_out_of_range_or_off_the_layer_are_skipped() {
     b.link_batch_seeded(&g, nodes, &Wild, 40).unwrap();
     assert_eq!(g.check_invariants(), Ok(()));
     assert_eq!(GraphStats::measure(&g).without_links(), 0);
+}
+
+/// Raises a [`Stop`] when node `at` asks for its seeds, as another thread would mid-build.
+struct StopAt {
+    at: NodeId,
+    stop: Stop,
+}
+
+impl Seeds for StopAt {
+    fn seeds(&self, node: NodeId, _: Layer, _: &mut Vec<NodeId>) {
+        if node == self.at {
+            self.stop.stop();
+        }
+    }
+}
+
+#[test]
+fn a_raised_stop_ends_a_parallel_batch_at_the_next_insertion_on_every_thread() {
+    let (n, dim) = (3000, 4);
+    let data = uniform(n, dim, 11);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    let stop = Stop::new();
+    let mut builder = HnswBuilder::new(Params::new(Metric::L2).m(8).ef_construction(32)).unwrap();
+    builder.stop_on(stop.clone());
+    let mut graph = builder.new_graph(dim).unwrap();
+    let nodes = builder.push_batch(&mut graph, Rows::dense(&data, dim)).unwrap();
+    let at = NodeId(1000);
+    let res = pool.install(|| builder.link_batch_seeded(&graph, nodes, &StopAt { at, stop: stop.clone() }, 32));
+    assert_eq!(res, Err(BuildError::Stopped));
+    // Nodes are taken in order; past node 1000 at most one more per thread began before the
+    // flag was seen, so nearly 2,000 nodes were never linked.
+    let unlinked = GraphStats::measure(&graph).without_links();
+    assert!(unlinked >= n - 1000 - 2 - 1, "{unlinked} nodes without links");
+    // A fresh builder on the same rows, not watching the flag, builds them all.
+    let graph = build_parallel(Params::new(Metric::L2).m(8).ef_construction(32), Rows::dense(&data, dim)).unwrap();
+    assert_eq!(GraphStats::measure(&graph).without_links(), 0);
 }
