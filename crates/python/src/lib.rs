@@ -88,6 +88,43 @@ fn on_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> PyResult
     }
 }
 
+/// Runs `f` (which watches `stop`) on a thread of its own while this one, holding the GIL
+/// only for a moment every 50 ms, checks for Ctrl-C and other signals; on one, raises `stop`,
+/// waits for `f` to end (within one insertion) and returns the signal's exception.
+fn until_signal<T: Send>(py: Python<'_>, stop: &omen::Stop, f: impl FnOnce() -> T + Send) -> PyResult<T> {
+    let ended = (Mutex::new(false), parking_lot::Condvar::new());
+    std::thread::scope(|s| {
+        let worker = s.spawn(|| {
+            let out = f();
+            *ended.0.lock() = true;
+            ended.1.notify_all();
+            out
+        });
+        let wait = std::time::Duration::from_millis(50);
+        // `is_finished` also sees a worker that panicked (and so never set the flag).
+        while !worker.is_finished() {
+            py.detach(|| {
+                let mut done = ended.0.lock();
+                if !*done {
+                    ended.1.wait_for(&mut done, wait);
+                }
+            });
+            if worker.is_finished() {
+                break;
+            }
+            if let Err(e) = py.check_signals() {
+                stop.stop();
+                let _ = py.detach(|| worker.join());
+                return Err(e);
+            }
+        }
+        match py.detach(|| worker.join()) {
+            Ok(out) => Ok(out),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
 /// The most values a batch search returns (`queries * k`): 2^28 ids and as many distances,
 /// 3 GiB; a larger `k` is refused rather than allocated.
 const MAX_ANSWERS: usize = 1 << 28;
@@ -569,8 +606,11 @@ impl SegmentedIndex {
             (None, Some(size)) => omen::SegmentPlan::MaxSize(size),
             _ => return Err(PyValueError::new_err("give segments or max_segment_size, one of them")),
         };
-        let built =
-            py.detach(|| on_threads(threads, || omen::SegmentedIndex::build_with_ids(dim, p, rows, &ids, plan)))?;
+        // Ctrl-C stops the build within one insertion.
+        let stop = omen::Stop::new();
+        let built = until_signal(py, &stop, || {
+            on_threads(threads, || omen::SegmentedIndex::build_stoppable(dim, p, rows, &ids, plan, &stop))
+        })??;
         Ok(SegmentedIndex { inner: RwLock::new(built.map_err(to_py)?) })
     }
 

@@ -334,6 +334,30 @@ def test_ctrl_c_stops_a_long_add_within_a_second_and_adds_nothing() -> None:
     assert index.add(data(1, 32, 32))[0] >= 100  # ids go on; none comes back
 
 
+def test_ctrl_c_stops_a_segmented_build_within_a_second() -> None:
+    import _thread
+    import time
+
+    vecs = data(400_000, 32, 34)  # far more than a second of work on two threads
+    fired: list[float] = []
+
+    def interrupt() -> None:
+        time.sleep(0.5)
+        fired.append(time.perf_counter())
+        _thread.interrupt_main()
+
+    threading.Thread(target=interrupt).start()
+    with pytest.raises(KeyboardInterrupt):
+        omen.SegmentedIndex.build(vecs, segments=4, ef_construction=200, threads=2)
+    stopped = time.perf_counter() - fired[0]
+    # Every segment checks the flag before each insertion (well under a millisecond here) and
+    # the waiting thread looks for signals every 50 ms.
+    assert stopped < 1.0, f"stopped {stopped:.2f} s after Ctrl-C"
+    # The pool is free again: a build right after works.
+    seg = omen.SegmentedIndex.build(vecs[:2000], segments=2, threads=2, seed=1)
+    assert len(seg) == 2000
+
+
 def test_a_bad_row_late_in_a_long_batch_adds_nothing() -> None:
     index = omen.Index(8, seed=6)
     vecs = data(5_000, 8, 33)
