@@ -76,7 +76,7 @@ def rss_mb() -> Optional[float]:
 
 def recall(ids: npt.NDArray[Any], truth: npt.NDArray[Any], k: int) -> float:
     hits = sum(len(set(ids[r, :k].tolist()) & set(truth[r, :k].tolist())) for r in range(ids.shape[0]))
-    return float(hits) / (ids.shape[0] * k)
+    return float(hits) / (int(ids.shape[0]) * k)
 
 
 class Lib:
