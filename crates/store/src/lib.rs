@@ -52,8 +52,9 @@ pub use crate::{
     error::StoreError,
     graph_file::{Labels, StoredGraph, graph_from_bytes, load_graph, open_graph_mapped, read_graph, save_graph},
     segments::{
-        LOCK, MANIFEST, SegmentRef, StoredSegment, StoredSegments, load_segments, open_segments_mapped, save_segments,
-        segment_file_name,
+        LOCK, MANIFEST, SegmentEntry, SegmentRef, SegmentsInfo, StoredSegment, StoredSegments, begin_segments,
+        commit_segments, inspect_segments, load_segments, open_segments_mapped, open_segments_mapped_part,
+        save_segments, segment_file_name, write_segment,
     },
 };
 

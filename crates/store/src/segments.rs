@@ -142,6 +142,140 @@ fn lock_for_load(dir: &Path) -> Result<Option<File>, StoreError> {
     }
 }
 
+/// Checks segments before a save: one dimension and m, ids and deleted bitsets that fit their
+/// graphs, no id live in two segments, a next id above every id; returns `(dim, m)`.
+fn check_segments(segments: &[SegmentRef<'_>], next_id: Option<VectorId>) -> Result<(usize, usize), StoreError> {
+    let Some(first) = segments.first() else {
+        return Err(StoreError::Malformed("an index has at least one segment".into()));
+    };
+    let (dim, m) = (first.graph.dim(), first.graph.m());
+    let mut live = HashSet::new();
+    for (i, s) in segments.iter().enumerate() {
+        if s.graph.dim() != dim || s.graph.m() != m {
+            return Err(StoreError::Malformed(format!(
+                "segment {i}: dimension {} and m {}, segment 0 has {dim} and {m}",
+                s.graph.dim(),
+                s.graph.m()
+            )));
+        }
+        check_segment(i, s)?;
+        // No id may name live vectors in two segments (a load refuses such a folder).
+        let is_live = |j: usize| s.deleted.is_none_or(|d| d[j / 64] >> (j % 64) & 1 == 0);
+        if let Some((_, dup)) = s.ids.iter().enumerate().filter(|&(j, _)| is_live(j)).find(|&(_, id)| !live.insert(*id))
+        {
+            return Err(StoreError::Malformed(format!("segment {i}: id {dup} names two live vectors")));
+        }
+    }
+    let used = segments.iter().flat_map(|s| s.ids).map(|id| id.0.saturating_add(1)).max().unwrap_or(0);
+    if let Some(next) = next_id.filter(|n| n.0 < used) {
+        return Err(StoreError::Malformed(format!("next id {next} is not above every id in the index ({used})")));
+    }
+    Ok((dim, m))
+}
+
+/// Checks that a segment's ids and deleted bitset fit its graph.
+fn check_segment(i: usize, s: &SegmentRef<'_>) -> Result<(), StoreError> {
+    let n = s.graph.len();
+    if s.ids.len() != n || s.deleted.is_some_and(|d| d.len() != n.div_ceil(64)) {
+        return Err(StoreError::Malformed(format!(
+            "segment {i}: {} ids and {} deleted-bit words for {n} nodes",
+            s.ids.len(),
+            s.deleted.map_or(0, <[u64]>::len)
+        )));
+    }
+    Ok(())
+}
+
+/// Creates `dir` if missing (its entry made durable).
+fn make_dir(dir: &Path) -> Result<(), StoreError> {
+    if !dir.is_dir() {
+        fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, &e))?;
+        // The new folder's own entry must be durable too.
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent)?;
+        }
+    }
+    Ok(())
+}
+
+/// The generation of a new save into `dir` (whose lock the caller holds): above the manifest's
+/// and above every segment file's in the folder, so that a manifest that cannot be read
+/// (corrupt, another version) never makes a save overwrite the files an older manifest names
+/// before the new manifest is in place.
+fn generation_after(dir: &Path) -> Result<u64, StoreError> {
+    let in_files = fs::read_dir(dir)
+        .map_err(|e| StoreError::io(dir, &e))?
+        .flatten()
+        .filter_map(|e| generation_of(&e.file_name().to_string_lossy()))
+        .max()
+        .unwrap_or(0);
+    Ok(read_manifest(dir).map_or(0, |old| old.generation).max(in_files).wrapping_add(1))
+}
+
+/// Writes segment `index` of save `generation` with `params` (the segment's own).
+fn write_one(
+    dir: &Path,
+    generation: u64,
+    index: usize,
+    params: &Params,
+    segment: &SegmentRef<'_>,
+) -> Result<SegmentEntry, StoreError> {
+    let SegmentRef { graph, ids, deleted } = *segment;
+    let path = dir.join(segment_file_name(generation, index));
+    let checksum = save_graph(&path, params, graph, Labels { ids: Some(ids), deleted, next_id: None })?;
+    Ok(SegmentEntry { len: graph.len() as u64, checksum })
+}
+
+/// Writes the manifest of save `generation` naming `entries`, then removes the files of other
+/// generations and the temporary files of saves that never finished (the caller holds the
+/// lock, so no other save runs).
+fn write_manifest(
+    dir: &Path,
+    params: &Params,
+    (dim, m): (usize, usize),
+    generation: u64,
+    entries: &[SegmentEntry],
+    next_id: Option<VectorId>,
+) -> Result<(), StoreError> {
+    let mut table = Vec::with_capacity(entries.len() * ENTRY_LEN);
+    for e in entries {
+        for v in [e.len, e.checksum, 0, 0] {
+            table.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    let total: u64 = entries.iter().map(|e| e.len).sum();
+    let mut meta = Vec::with_capacity(META_LEN);
+    meta.extend_from_slice(&(dim as u64).to_le_bytes());
+    meta.extend_from_slice(&(m as u64).to_le_bytes());
+    put_params(params, &mut meta);
+    for v in [entries.len() as u64, generation, total] {
+        meta.extend_from_slice(&v.to_le_bytes());
+    }
+    debug_assert_eq!(meta.len(), META_LEN);
+    let mut sections = vec![Section::bytes("meta", meta), Section::bytes("segments", table)];
+    if let Some(next) = next_id {
+        sections.push(Section::bytes(NEXT_ID, next.0.to_le_bytes().to_vec()));
+    }
+    write_file(&dir.join(MANIFEST), FileKind::Manifest, sections)?;
+
+    // The new manifest is in place and durable: files of other generations, and temporary
+    // files of saves that never finished, are garbage now. A failure to remove one leaves
+    // garbage, never a wrong index.
+    let keep: HashSet<String> = (0..entries.len()).map(|i| segment_file_name(generation, i)).collect();
+    if let Ok(found) = fs::read_dir(dir) {
+        for e in found.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let old_segment = name.starts_with("segment-") && name.ends_with(".omen") && !keep.contains(&name);
+            let temp =
+                (name.starts_with(".segment-") || name.starts_with(&format!(".{MANIFEST}."))) && name.ends_with(".tmp");
+            if old_segment || temp {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Saves segments into folder `dir`, created if missing, with the id the index hands out next
 /// (when it keeps one: see [`Labels::next_id`]). A segment whose ids or deleted bitset do not
 /// fit its graph, or a next id not above every id, is an error, before anything is written.
@@ -157,144 +291,231 @@ pub fn save_segments(
     segments: &[SegmentRef<'_>],
     next_id: Option<VectorId>,
 ) -> Result<(), StoreError> {
-    let Some(first) = segments.first() else {
-        return Err(StoreError::Malformed("an index has at least one segment".into()));
-    };
-    let (dim, m) = (first.graph.dim(), first.graph.m());
-    let mut live = HashSet::new();
+    let shape = check_segments(segments, next_id)?;
+    make_dir(dir)?;
+    let _lock = lock_for_save(dir)?;
+    let generation = generation_after(dir)?;
+    let mut entries = Vec::with_capacity(segments.len());
     for (i, s) in segments.iter().enumerate() {
-        let n = s.graph.len();
-        if s.graph.dim() != dim || s.graph.m() != m {
-            return Err(StoreError::Malformed(format!(
-                "segment {i}: dimension {} and m {}, segment 0 has {dim} and {m}",
-                s.graph.dim(),
-                s.graph.m()
-            )));
-        }
-        if s.ids.len() != n || s.deleted.is_some_and(|d| d.len() != n.div_ceil(64)) {
-            return Err(StoreError::Malformed(format!(
-                "segment {i}: {} ids and {} deleted-bit words for {n} nodes",
-                s.ids.len(),
-                s.deleted.map_or(0, <[u64]>::len)
-            )));
-        }
-        // No id may name live vectors in two segments (a load refuses such a folder).
-        let is_live = |j: usize| s.deleted.is_none_or(|d| d[j / 64] >> (j % 64) & 1 == 0);
-        if let Some((_, dup)) = s.ids.iter().enumerate().filter(|&(j, _)| is_live(j)).find(|&(_, id)| !live.insert(*id))
-        {
-            return Err(StoreError::Malformed(format!("segment {i}: id {dup} names two live vectors")));
-        }
+        let seg_params = Params { seed: params.seed.wrapping_add(i as u64), ..*params };
+        entries.push(write_one(dir, generation, i, &seg_params, s)?);
     }
-    let used = segments.iter().flat_map(|s| s.ids).map(|id| id.0.saturating_add(1)).max().unwrap_or(0);
-    if let Some(next) = next_id.filter(|n| n.0 < used) {
-        return Err(StoreError::Malformed(format!("next id {next} is not above every id in the index ({used})")));
+    write_manifest(dir, params, shape, generation, &entries, next_id)
+}
+
+/// What a manifest records of one segment file written by [`write_segment`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentEntry {
+    /// The segment's node count.
+    pub len: u64,
+    /// The file's header checksum, which names this exact file.
+    pub checksum: u64,
+}
+
+/// The first step of a save whose segments are written by several writers (processes or
+/// machines sharing the folder): the generation their files go under, above every save the
+/// folder holds (`dir` is created if missing). Then each writer calls [`write_segment`], and
+/// one caller [`commit_segments`] with what they returned.
+///
+/// Until the commit, the folder opens as the previous save. A local save into the folder in
+/// the meantime removes the files written so far (they are of another generation), and the
+/// commit then fails: give such a build a folder of its own.
+///
+/// ```
+/// use omen_build::Params;
+/// use omen_distance::Metric;
+/// use omen_graph::{HnswGraph, Layer, VectorId};
+/// use omen_store::{SegmentRef, commit_segments, load_segments, begin_segments, write_segment};
+///
+/// let params = Params::new(Metric::L2).m(4).seed(7);
+/// let dir = tempfile::tempdir()?;
+/// let generation = begin_segments(dir.path())?;
+/// let mut entries = Vec::new();
+/// for s in 0..2u64 {
+///     // Each writer builds its segment (seed: the index's plus the segment's number).
+///     let mut g = HnswGraph::new(2, 4)?;
+///     g.push_node(&[s as f32, 0.0], Layer(0))?;
+///     let ids = [VectorId(s)];
+///     let segment = SegmentRef { graph: &g, ids: &ids, deleted: None };
+///     let own = params.seed(params.seed + s);
+///     entries.push(write_segment(dir.path(), generation, s as usize, &own, segment)?);
+/// }
+/// commit_segments(dir.path(), &params, 2, generation, &entries, None)?;
+/// assert_eq!(load_segments(dir.path())?.segments.len(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn begin_segments(dir: &Path) -> Result<u64, StoreError> {
+    make_dir(dir)?;
+    let _lock = lock_for_save(dir)?;
+    generation_after(dir)
+}
+
+/// Writes segment `index` of save `generation` (from [`begin_segments`]) into `dir`, as
+/// [`save_segments`] writes each of its files: atomically, so a writer killed midway leaves
+/// only a temporary file (removed by the commit) and a retried one replaces the file whole.
+/// `params` are the segment's own: the index's with the seed plus `index`, as a segmented
+/// build draws them. Returns what the manifest records of the file.
+pub fn write_segment(
+    dir: &Path,
+    generation: u64,
+    index: usize,
+    params: &Params,
+    segment: SegmentRef<'_>,
+) -> Result<SegmentEntry, StoreError> {
+    if index >= usize::from(u16::MAX) {
+        return Err(StoreError::Malformed(format!("segment number {index} is out of range")));
     }
-    if !dir.is_dir() {
-        fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, &e))?;
-        // The new folder's own entry must be durable too.
-        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-            sync_dir(parent)?;
-        }
+    check_segment(index, &segment)?;
+    write_one(dir, generation, index, params, &segment)
+}
+
+/// The last step of a save begun with [`begin_segments`]: checks every segment file the
+/// entries name (present, the very file that writer wrote (its header checksum), its
+/// dimension, m, metric and length those of the index, its ids, links and checksums verified
+/// as a mapped open verifies them, no id live in two segments, `next_id` above every id),
+/// then writes the manifest, which makes the save visible, and removes other generations'
+/// files and the temporary files of killed writers. On any error no manifest is written: the
+/// folder opens as before. Fails too when another save was committed to the folder since
+/// `generation` was drawn.
+pub fn commit_segments(
+    dir: &Path,
+    params: &Params,
+    dim: usize,
+    generation: u64,
+    entries: &[SegmentEntry],
+    next_id: Option<VectorId>,
+) -> Result<(), StoreError> {
+    if entries.is_empty() || entries.len() > usize::from(u16::MAX) {
+        return Err(StoreError::Malformed(format!("an index has 1..=65535 segments, not {}", entries.len())));
     }
     let _lock = lock_for_save(dir)?;
-    // Above the manifest's generation and above every segment file's in the folder: a manifest
-    // that cannot be read (corrupt, another version) must not make this save overwrite the
-    // files an older manifest names before the new manifest is in place.
-    let in_files = fs::read_dir(dir)
-        .map_err(|e| StoreError::io(dir, &e))?
-        .flatten()
-        .filter_map(|e| generation_of(&e.file_name().to_string_lossy()))
-        .max()
-        .unwrap_or(0);
-    let generation = read_manifest(dir).map_or(0, |old| old.generation).max(in_files).wrapping_add(1);
-
-    let mut table = Vec::with_capacity(segments.len() * ENTRY_LEN);
-    for (i, &SegmentRef { graph, ids, deleted }) in segments.iter().enumerate() {
-        let seg_params = Params { seed: params.seed.wrapping_add(i as u64), ..*params };
+    if let Ok(now) = read_manifest(dir)
+        && now.generation >= generation
+    {
+        return Err(StoreError::Malformed(format!(
+            "{}: a save of generation {} was committed since this one (generation {generation}) began",
+            dir.display(),
+            now.generation
+        )));
+    }
+    let mut seen = HashSet::new();
+    let mut top = 0u64;
+    for (i, e) in entries.iter().enumerate() {
         let path = dir.join(segment_file_name(generation, i));
-        let checksum = save_graph(&path, &seg_params, graph, Labels { ids: Some(ids), deleted, next_id: None })?;
-        for v in [graph.len() as u64, checksum, 0, 0] {
-            table.extend_from_slice(&v.to_le_bytes());
-        }
+        let stored = open_graph_mapped(&path)?;
+        top = top.max(check_stored(&path, &stored, (e.len, e.checksum), params, dim, &mut seen)?);
     }
-    let total: usize = segments.iter().map(|s| s.graph.len()).sum();
-    let mut meta = Vec::with_capacity(META_LEN);
-    meta.extend_from_slice(&(dim as u64).to_le_bytes());
-    meta.extend_from_slice(&(m as u64).to_le_bytes());
-    put_params(params, &mut meta);
-    for v in [segments.len() as u64, generation, total as u64] {
-        meta.extend_from_slice(&v.to_le_bytes());
+    if let Some(next) = next_id.filter(|n| n.0 < top) {
+        return Err(StoreError::Malformed(format!("next id {next} is not above every id in the index ({top})")));
     }
-    debug_assert_eq!(meta.len(), META_LEN);
-    let mut sections = vec![Section::bytes("meta", meta), Section::bytes("segments", table)];
-    if let Some(next) = next_id {
-        sections.push(Section::bytes(NEXT_ID, next.0.to_le_bytes().to_vec()));
-    }
-    write_file(&dir.join(MANIFEST), FileKind::Manifest, sections)?;
+    write_manifest(dir, params, (dim, params.m), generation, entries, next_id)
+}
 
-    // The new manifest is in place and durable: files of other generations, and temporary
-    // files of saves that never finished (no other save runs: this one holds the lock), are
-    // garbage now. A failure to remove one leaves garbage, never a wrong index.
-    let keep: HashSet<String> = (0..segments.len()).map(|i| segment_file_name(generation, i)).collect();
-    if let Ok(entries) = fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let old_segment = name.starts_with("segment-") && name.ends_with(".omen") && !keep.contains(&name);
-            let temp =
-                (name.starts_with(".segment-") || name.starts_with(&format!(".{MANIFEST}."))) && name.ends_with(".tmp");
-            if old_segment || temp {
-                let _ = fs::remove_file(e.path());
-            }
-        }
+/// Checks segment file `path`, read back as `stored`, against what the manifest records of it
+/// (`len`, `checksum`) and of the index (`params`, `dim`), and that no live id is in `seen`
+/// (adding its own); returns one above its largest id (0 without ids).
+fn check_stored(
+    path: &Path,
+    stored: &crate::StoredGraph,
+    (len, checksum): (u64, u64),
+    params: &Params,
+    dim: usize,
+    seen: &mut HashSet<VectorId>,
+) -> Result<u64, StoreError> {
+    let bad = |what: String| Err(StoreError::Malformed(format!("{}: {what}", path.display())));
+    if stored.checksum != checksum {
+        return bad("not the file the manifest names (checksum differs)".into());
     }
-    Ok(())
+    let g = &stored.graph;
+    if g.dim() != dim || g.m() != params.m || g.len() as u64 != len || stored.params.metric != params.metric {
+        return bad("dimension, m, length or metric differs from the manifest".into());
+    }
+    let Some(ids) = stored.ids.as_deref() else { return bad("segment file without ids".into()) };
+    // A deleted vector's id may have been given to a vector of a later segment; no two live
+    // vectors share one.
+    let is_live = |i: usize| stored.deleted.as_ref().is_none_or(|d| d[i / 64] >> (i % 64) & 1 == 0);
+    let mut live = ids.iter().enumerate().filter(|&(i, _)| is_live(i));
+    if let Some((_, dup)) = live.find(|&(_, id)| !seen.insert(*id)) {
+        return bad(format!("id {dup} is also live in an earlier segment"));
+    }
+    Ok(ids.iter().map(|id| id.0.saturating_add(1)).max().unwrap_or(0))
+}
+
+/// What a segmented index's manifest says, read without opening a segment file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentsInfo {
+    /// The parameters (the seed is segment 0's).
+    pub params: Params,
+    /// The vectors' dimension.
+    pub dim: usize,
+    /// Each segment's node count (deleted nodes included), in order.
+    pub lens: Vec<u64>,
+    /// The id the index hands out next, when saved with one.
+    pub next_id: Option<VectorId>,
+}
+
+/// Reads the manifest of the segmented index in `dir` (checksums verified), not its segments:
+/// how many there are and how large, for a caller that spreads them over servers
+/// ([`open_segments_mapped_part`]).
+pub fn inspect_segments(dir: &Path) -> Result<SegmentsInfo, StoreError> {
+    let _lock = lock_for_load(dir)?;
+    let Manifest { params, dim, entries, next_id, .. } = read_manifest(dir)?;
+    Ok(SegmentsInfo { params, dim, lens: entries.iter().map(|e| e.0).collect(), next_id })
 }
 
 /// Loads the segmented index in folder `dir`: the manifest, then every segment file it names,
 /// each checked against the checksum the manifest recorded for it, with every checksum and
 /// graph verified.
 pub fn load_segments(dir: &Path) -> Result<StoredSegments, StoreError> {
-    read_segments(dir, load_graph)
+    read_segments(dir, load_graph, None)
 }
 
 /// [`load_segments`] with every segment file opened in place ([`open_graph_mapped`]): the
 /// manifest and each file's header, ids and links are verified, the vectors are not read.
 pub fn open_segments_mapped(dir: &Path) -> Result<StoredSegments, StoreError> {
-    read_segments(dir, open_graph_mapped)
+    read_segments(dir, open_graph_mapped, None)
+}
+
+/// [`open_segments_mapped`] of the segments numbered `which` alone (in that order; each at
+/// most once), as a server holding part of a large index opens its share: only their files are
+/// read and verified (ids unique among them).
+pub fn open_segments_mapped_part(dir: &Path, which: &[usize]) -> Result<StoredSegments, StoreError> {
+    read_segments(dir, open_graph_mapped, Some(which))
 }
 
 fn read_segments(
     dir: &Path,
     open: impl Fn(&Path) -> Result<crate::StoredGraph, StoreError>,
+    which: Option<&[usize]>,
 ) -> Result<StoredSegments, StoreError> {
     // Held until every file is read (or mapped: a mapping outlives the removal of its file).
     let _lock = lock_for_load(dir)?;
     let Manifest { params, dim, generation, entries, next_id } = read_manifest(dir)?;
-    let mut segments = Vec::with_capacity(entries.len());
+    let all: Vec<usize> = (0..entries.len()).collect();
+    let which = which.unwrap_or(&all);
+    if which.is_empty() || which.iter().collect::<HashSet<_>>().len() != which.len() {
+        return Err(StoreError::Malformed("name each segment to open once, and at least one".into()));
+    }
+    if let Some(&i) = which.iter().find(|&&i| i >= entries.len()) {
+        return Err(StoreError::Malformed(format!("segment {i} is not in the index ({} segments)", entries.len())));
+    }
+    let mut segments = Vec::with_capacity(which.len());
     let mut seen = HashSet::new();
-    for (i, &(len, checksum)) in entries.iter().enumerate() {
+    for &i in which {
+        let (len, checksum) = entries[i];
         let path: PathBuf = dir.join(segment_file_name(generation, i));
         let stored = open(&path)?;
-        let bad = |what: String| Err(StoreError::Malformed(format!("{}: {what}", path.display())));
-        if stored.checksum != checksum {
-            return bad("not the file the manifest names (checksum differs)".into());
+        let above = check_stored(&path, &stored, (len, checksum), &params, dim, &mut seen)?;
+        if next_id.is_some_and(|n| n.0 < above) {
+            let top = above - 1;
+            return Err(StoreError::Malformed(format!(
+                "{}: id {top} is not below the manifest's next id",
+                path.display()
+            )));
         }
-        let g = &stored.graph;
-        if g.dim() != dim || g.m() != params.m || g.len() as u64 != len || stored.params.metric != params.metric {
-            return bad("dimension, m, length or metric differs from the manifest".into());
-        }
-        let Some(ids) = stored.ids else { return bad("segment file without ids".into()) };
-        // A deleted vector's id may have been given to a vector of a later segment; no two
-        // live vectors share one.
-        let is_live = |i: usize| stored.deleted.as_ref().is_none_or(|d| d[i / 64] >> (i % 64) & 1 == 0);
-        let mut live = ids.iter().enumerate().filter(|&(i, _)| is_live(i));
-        if let Some((_, dup)) = live.find(|&(_, id)| !seen.insert(*id)) {
-            return bad(format!("id {dup} is also live in an earlier segment"));
-        }
-        if let Some(&top) = ids.iter().max().filter(|top| next_id.is_some_and(|n| n.0 < top.0.saturating_add(1))) {
-            return bad(format!("id {top} is not below the manifest's next id"));
-        }
-        segments.push(StoredSegment { graph: stored.graph, ids, deleted: stored.deleted });
+        // check_stored refuses a segment without ids.
+        let crate::StoredGraph { graph, ids, deleted, .. } = stored;
+        segments.push(StoredSegment { graph, ids: ids.unwrap_or_default(), deleted });
     }
     Ok(StoredSegments { params, dim, segments, next_id })
 }

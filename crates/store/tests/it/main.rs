@@ -7,8 +7,9 @@ use omen_distance::Metric;
 use omen_graph::{HnswGraph, Layer, NodeId, VectorId};
 use omen_search::Rows;
 use omen_store::{
-    FORMAT_VERSION, FileKind, Labels, MANIFEST, SegmentRef, StoreError, graph_from_bytes, inspect, load_graph,
-    load_segments, save_graph, save_segments, segment_file_name,
+    FORMAT_VERSION, FileKind, Labels, MANIFEST, SegmentEntry, SegmentRef, StoreError, begin_segments, commit_segments,
+    graph_from_bytes, inspect, inspect_segments, load_graph, load_segments, open_segments_mapped_part, save_graph,
+    save_segments, segment_file_name, write_segment,
 };
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -392,4 +393,118 @@ fn a_loaded_vector_above_the_norm_bound_is_refused_under_l2_and_ip() {
             (_, other) => panic!("{metric}: {other:?}"),
         }
     }
+}
+
+/// Writes `graphs` as the segments of save `generation` of `dir`, each under `ids[i]`, as
+/// writers on several machines would; returns the entries to commit.
+fn write_parts(dir: &Path, generation: u64, graphs: &[HnswGraph], ids: &[Vec<VectorId>]) -> Vec<SegmentEntry> {
+    graphs
+        .iter()
+        .zip(ids)
+        .enumerate()
+        .map(|(i, (graph, ids))| {
+            let own = SETTINGS.seed(SETTINGS.seed + i as u64);
+            write_segment(dir, generation, i, &own, SegmentRef { graph, ids, deleted: None }).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn a_save_written_by_several_writers_commits_as_one_and_loads_as_a_local_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let graphs = [graph(60, 6, 4, 40), graph(50, 6, 4, 41), graph(70, 6, 4, 42)];
+    let ids: Vec<Vec<VectorId>> =
+        [0..60u64, 60..110, 200..270].into_iter().map(|r| r.map(VectorId).collect()).collect();
+    let generation = begin_segments(dir.path()).unwrap();
+    let entries = write_parts(dir.path(), generation, &graphs, &ids);
+    // Before the commit the folder holds no index.
+    assert!(load_segments(dir.path()).is_err());
+    std::fs::write(dir.path().join(".segment-killed-writer.omen.1.0.tmp"), b"half").unwrap();
+    commit_segments(dir.path(), &SETTINGS, 6, generation, &entries, Some(VectorId(270))).unwrap();
+    let back = load_segments(dir.path()).unwrap();
+    assert_eq!((back.dim, back.params, back.next_id), (6, SETTINGS, Some(VectorId(270))));
+    for ((s, g), i) in back.segments.iter().zip(&graphs).zip(&ids) {
+        assert_same(g, &s.graph);
+        assert_eq!(&s.ids, i);
+    }
+    // The same bytes as one local save of the same segments.
+    let local = tempfile::tempdir().unwrap();
+    let parts: Vec<SegmentRef<'_>> =
+        graphs.iter().zip(&ids).map(|(graph, ids)| SegmentRef { graph, ids, deleted: None }).collect();
+    save_segments(local.path(), &SETTINGS, &parts, Some(VectorId(270))).unwrap();
+    for i in 0..3 {
+        let name = segment_file_name(1, i);
+        assert_eq!(std::fs::read(dir.path().join(&name)).unwrap(), std::fs::read(local.path().join(&name)).unwrap());
+    }
+    assert_eq!(std::fs::read(dir.path().join(MANIFEST)).unwrap(), std::fs::read(local.path().join(MANIFEST)).unwrap());
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
+    names.sort();
+    assert_eq!(names.len(), 5, "the killed writer's file is swept: {names:?}");
+
+    // Part of it, opened in place: the named segments alone, in the order asked.
+    let part = open_segments_mapped_part(dir.path(), &[2, 0]).unwrap();
+    assert_eq!(part.segments.iter().map(|s| s.ids[0]).collect::<Vec<_>>(), [VectorId(200), VectorId(0)]);
+    for bad in [&[][..], &[0, 0], &[3]] {
+        assert!(matches!(open_segments_mapped_part(dir.path(), bad), Err(StoreError::Malformed(_))), "{bad:?}");
+    }
+    let info = inspect_segments(dir.path()).unwrap();
+    assert_eq!((info.dim, info.lens, info.next_id), (6, vec![60, 50, 70], Some(VectorId(270))));
+}
+
+#[test]
+fn a_commit_checks_every_file_and_writes_no_manifest_on_a_fault() {
+    let graphs = [graph(30, 6, 4, 50), graph(30, 6, 4, 51)];
+    let ids: Vec<Vec<VectorId>> = [0..30u64, 30..60].into_iter().map(|r| r.map(VectorId).collect()).collect();
+    let fault = |what: &str, entries: &mut Vec<SegmentEntry>, dir: &Path, generation: u64| match what {
+        "missing" => std::fs::remove_file(dir.join(segment_file_name(generation, 1))).unwrap(),
+        "another file" => {
+            let other = graph(30, 6, 4, 52);
+            let own = SETTINGS.seed(SETTINGS.seed + 1);
+            let seg = SegmentRef { graph: &other, ids: &ids[1], deleted: None };
+            write_segment(dir, generation, 1, &own, seg).unwrap();
+        }
+        "length" => entries[0].len += 1,
+        "too few" => {
+            entries.pop();
+        }
+        "none" => entries.clear(),
+        "dimension" => {
+            let other = graph(30, 5, 4, 53);
+            let seg = SegmentRef { graph: &other, ids: &ids[1], deleted: None };
+            entries[1] = write_segment(dir, generation, 1, &SETTINGS, seg).unwrap();
+        }
+        "id twice" => {
+            let seg = SegmentRef { graph: &graphs[1], ids: &ids[0], deleted: None };
+            entries[1] = write_segment(dir, generation, 1, &SETTINGS, seg).unwrap();
+        }
+        "stale" => {
+            save_segments(dir, &SETTINGS, &[SegmentRef { graph: &graphs[0], ids: &ids[0], deleted: None }], None)
+                .unwrap()
+        }
+        _ => unreachable!(),
+    };
+    for what in ["missing", "another file", "length", "too few", "none", "dimension", "id twice", "stale"] {
+        let dir = tempfile::tempdir().unwrap();
+        let generation = begin_segments(dir.path()).unwrap();
+        let mut entries = write_parts(dir.path(), generation, &graphs, &ids);
+        fault(what, &mut entries, dir.path(), generation);
+        let had_manifest = dir.path().join(MANIFEST).exists();
+        let res = commit_segments(dir.path(), &SETTINGS, 6, generation, &entries, None);
+        if what == "too few" {
+            // Fewer entries than files is a smaller index, not a fault: the extra file is swept.
+            res.unwrap();
+            assert_eq!(load_segments(dir.path()).unwrap().segments.len(), 1);
+            continue;
+        }
+        assert!(res.is_err(), "{what}: committed");
+        // The folder opens as before: no index, or the save that came in between.
+        assert_eq!(dir.path().join(MANIFEST).exists(), had_manifest, "{what}");
+    }
+    // A next id below an id in the segments is refused too.
+    let dir = tempfile::tempdir().unwrap();
+    let generation = begin_segments(dir.path()).unwrap();
+    let entries = write_parts(dir.path(), generation, &graphs, &ids);
+    assert!(commit_segments(dir.path(), &SETTINGS, 6, generation, &entries, Some(VectorId(59))).is_err());
+    assert!(!dir.path().join(MANIFEST).exists());
 }
