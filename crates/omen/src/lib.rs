@@ -41,9 +41,11 @@ pub use omen_distance::{MAX_NORM, Metric, SimdPath, UnknownMetric, VectorError, 
 pub use omen_graph::{GraphError, GraphStats, InvariantViolation, LayerStats, MinMeanMax, VectorId};
 pub use omen_search::{FilterPlan, SearchError};
 pub use omen_segment::{
-    Error, Fanout, Filter, Index, Neighbor, Query, SegmentId, SegmentPlan, SegmentedIndex, VectorIndex,
+    Error, Fanout, Filter, Index, Neighbor, Query, SegmentId, SegmentPlan, SegmentedIndex, VectorIndex, merge_top_k,
 };
-pub use omen_store::{FORMAT_VERSION, StoreError};
+pub use omen_store::{
+    FORMAT_VERSION, SegmentEntry, SegmentsInfo, StoreError, begin_segments, commit_segments, inspect_segments,
+};
 
 /// The README's example, compiled and run as a doctest so it stays true.
 #[cfg(doctest)]

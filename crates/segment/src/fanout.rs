@@ -153,8 +153,22 @@ pub fn sampling_limit(k: usize, share: f64) -> usize {
     x.max(1)
 }
 
-/// Sorts hits by distance then id, keeps each id's nearest occurrence, and keeps `k`.
-pub(crate) fn merge_top_k(mut all: Vec<Neighbor>, k: usize) -> Vec<Neighbor> {
+/// The `k` nearest of `all` (the answers of several segments or servers to one query), by
+/// distance then id, each id once (its nearest occurrence); fewer when `all` holds fewer ids.
+/// What a segmented search does with its segments' answers, for answers gathered elsewhere
+/// (servers each holding part of an index, [`SegmentedIndex::open_mmap_part`]).
+///
+/// ```
+/// use omen_graph::VectorId;
+/// use omen_segment::{Neighbor, merge_top_k};
+///
+/// let hit = |id, dist| Neighbor { id: VectorId(id), dist };
+/// let a = [hit(4, 0.5), hit(9, 0.7)]; // one server's top 2
+/// let b = [hit(2, 0.5), hit(4, 0.5), hit(1, 0.9)]; // another's top 3
+/// let top = merge_top_k([&a[..], &b[..]].concat(), 3);
+/// assert_eq!(top, [hit(2, 0.5), hit(4, 0.5), hit(9, 0.7)]);
+/// ```
+pub fn merge_top_k(mut all: Vec<Neighbor>, k: usize) -> Vec<Neighbor> {
     all.sort_unstable_by(|a, b| a.dist.total_cmp(&b.dist).then(a.id.cmp(&b.id)));
     // `k` may exceed what there is: size by the hits.
     let cap = k.min(all.len());

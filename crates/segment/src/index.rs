@@ -194,6 +194,13 @@ impl Index {
         Ok(())
     }
 
+    /// Makes room for `additional` more vectors, so that adding them in several batches
+    /// allocates once (each batch otherwise grows the storage to its exact new size, copying
+    /// what it holds).
+    pub fn reserve(&mut self, additional: usize) {
+        self.graph.reserve(additional);
+    }
+
     /// Adds `vectors`, a flat row-major slice of `n * dim` values, and returns the range of their
     /// ids. Every vector is checked first: on error nothing is added.
     ///

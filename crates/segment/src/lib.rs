@@ -52,7 +52,7 @@ mod shape;
 
 pub use crate::{
     error::Error,
-    fanout::sampling_limit,
+    fanout::{merge_top_k, sampling_limit},
     index::Index,
     plan::{SegmentId, SegmentPlan},
     query::{Fanout, Filter, Neighbor, Query},

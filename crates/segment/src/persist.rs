@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::path::Path;
 
 use omen_graph::VectorId;
-use omen_store::{Labels, SegmentRef, StoredGraph, StoredSegments};
+use omen_store::{Labels, SegmentEntry, SegmentRef, StoredGraph, StoredSegments};
 
 use crate::{Error, Index, SegmentParts, SegmentedIndex};
 
@@ -62,6 +62,49 @@ impl Index {
     }
 }
 
+impl Index {
+    /// Writes this index as segment `number` of a segmented save begun with
+    /// [`omen_store::begin_segments`] (generation `generation`), for a build whose segments
+    /// are made by several processes or machines: each builds its part as an `Index` (ids
+    /// given, seed the index's plus `number`) and writes it here; one then commits them all
+    /// with [`omen_store::commit_segments`], which checks every file before the manifest
+    /// makes the folder a [`SegmentedIndex`].
+    ///
+    /// ```
+    /// use omen_build::Params;
+    /// use omen_distance::Metric;
+    /// use omen_graph::VectorId;
+    /// use omen_segment::{Index, SegmentedIndex};
+    /// use omen_store::{begin_segments, commit_segments};
+    ///
+    /// let params = Params::new(Metric::L2).seed(3);
+    /// let dir = tempfile::tempdir()?;
+    /// let generation = begin_segments(dir.path())?;
+    /// let mut entries = Vec::new();
+    /// for part in 0..3u64 {
+    ///     // On each worker: its rows, under the ids the driver gave them.
+    ///     let rows: Vec<f32> = (0..20).map(|i| (i as f32 + part as f32 * 0.5).sin()).collect();
+    ///     let ids: Vec<VectorId> = (0..10).map(|i| VectorId(part * 10 + i)).collect();
+    ///     let mut index = Index::new(2, params.seed(params.seed + part))?;
+    ///     index.add_batch_with_ids(&ids, &rows)?;
+    ///     entries.push(index.write_segment(dir.path(), generation, part as usize)?);
+    /// }
+    /// // On the driver, once every worker is done.
+    /// commit_segments(dir.path(), &params, 2, generation, &entries, None)?;
+    /// let index = SegmentedIndex::load(dir.path())?;
+    /// assert_eq!((index.len(), index.segments().len()), (30, 3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_segment(&self, dir: impl AsRef<Path>, generation: u64, number: usize) -> Result<SegmentEntry, Error> {
+        let ids: Cow<'_, [VectorId]> = match self.labels().0 {
+            Some(ids) => Cow::Borrowed(ids),
+            None => Cow::Owned(self.ids().collect()),
+        };
+        let part = SegmentRef { graph: self.graph(), ids: &ids, deleted: self.labels().1 };
+        Ok(omen_store::write_segment(dir.as_ref(), generation, number, self.params(), part)?)
+    }
+}
+
 impl SegmentedIndex {
     /// Saves the index into folder `dir` (created if missing): one file per segment and a
     /// manifest, written last; a crash during the save leaves the folder opening as the
@@ -101,6 +144,14 @@ impl SegmentedIndex {
     /// file stays readable while it is mapped).
     pub fn open_mmap(dir: impl AsRef<Path>) -> Result<Self, Error> {
         Self::from_stored(omen_store::open_segments_mapped(dir.as_ref())?)
+    }
+
+    /// [`SegmentedIndex::open_mmap`] of the segments numbered `which` alone (each once, in that
+    /// order; they are numbered from 0 in the index opened): a server holding part of a large
+    /// index opens its share and answers for it, and the shares' answers merge with
+    /// [`merge_top_k`](crate::merge_top_k) into the whole index's.
+    pub fn open_mmap_part(dir: impl AsRef<Path>, which: &[usize]) -> Result<Self, Error> {
+        Self::from_stored(omen_store::open_segments_mapped_part(dir.as_ref(), which)?)
     }
 
     fn from_stored(stored: StoredSegments) -> Result<Self, Error> {
