@@ -379,6 +379,8 @@ impl Index {
         let index: &mut omen::Index = &mut guard;
         py.detach(|| check_batch(index, rows, n, width, given.as_deref()))?;
         let pool = pool(threads).map_err(PyValueError::new_err)?;
+        // Room for the whole batch at once, not chunk by chunk.
+        py.detach(|| index.reserve(n));
         // Added in chunks, each sized to take about a quarter of a second, with Ctrl-C checked
         // between them: a long build stops within a second, and what it added is deleted again
         // (the index holds what it held; those ids are not handed out again).
@@ -428,6 +430,13 @@ impl Index {
         threads: usize,
     ) -> PyResult<Answers<'py>> {
         search_any(py, &self.inner, queries, Ask { k, ef, threads }, filter)
+    }
+
+    /// Writes this index as segment `number` of save `generation` of `folder` (see
+    /// `begin_segments`); returns what the manifest records of the file: (length, checksum).
+    fn write_segment(&self, py: Python<'_>, folder: PathBuf, generation: u64, number: usize) -> PyResult<(u64, u64)> {
+        let entry = py.detach(|| self.inner.read().write_segment(&folder, generation, number)).map_err(to_py)?;
+        Ok((entry.len, entry.checksum))
     }
 
     /// The stored vector of `id` (normalised under cosine), or None.
@@ -700,6 +709,13 @@ impl SegmentedIndex {
         Ok(SegmentedIndex { inner: RwLock::new(index) })
     }
 
+    /// Opens segments `which` of the folder in place (a share of a larger index).
+    #[staticmethod]
+    fn open_mmap_part(py: Python<'_>, path: PathBuf, which: Vec<usize>) -> PyResult<Self> {
+        let index = py.detach(|| omen::SegmentedIndex::open_mmap_part(&path, &which)).map_err(to_py)?;
+        Ok(SegmentedIndex { inner: RwLock::new(index) })
+    }
+
     fn __len__(&self, py: Python<'_>) -> usize {
         self.read(py, omen::SegmentedIndex::len)
     }
@@ -746,6 +762,107 @@ impl SegmentedIndex {
     }
 }
 
+/// The generation a save of segments written by several writers goes under (see
+/// `omen_store::begin_segments`).
+#[pyfunction]
+fn begin_segments(py: Python<'_>, folder: PathBuf) -> PyResult<u64> {
+    py.detach(|| omen::begin_segments(&folder)).map_err(|e| to_py(e.into()))
+}
+
+/// Checks every segment file `entries` names ((length, checksum) of segments 0..) and writes
+/// the manifest of save `generation` (see `omen_store::commit_segments`).
+#[pyfunction]
+#[pyo3(signature = (folder, generation, params, dim, entries, next_id))]
+fn commit_segments(
+    py: Python<'_>,
+    folder: PathBuf,
+    generation: u64,
+    params: ParamArgs,
+    dim: usize,
+    entries: Vec<(u64, u64)>,
+    next_id: Option<u64>,
+) -> PyResult<()> {
+    let (metric, m, efc, efs, seed) = params;
+    let p = self::params(&metric, m, efc, efs, seed)?;
+    let entries: Vec<omen::SegmentEntry> =
+        entries.into_iter().map(|(len, checksum)| omen::SegmentEntry { len, checksum }).collect();
+    py.detach(|| omen::commit_segments(&folder, &p, dim, generation, &entries, next_id.map(VectorId)))
+        .map_err(|e| to_py(e.into()))
+}
+
+/// What the manifest of the segmented index in `folder` says: {"dim", "metric", "m",
+/// "ef_construction", "ef_search", "seed", "lens", "next_id"}.
+#[pyfunction]
+fn inspect_segments<'py>(py: Python<'py>, folder: PathBuf) -> PyResult<Bound<'py, PyDict>> {
+    let info = py.detach(|| omen::inspect_segments(&folder)).map_err(|e| to_py(e.into()))?;
+    let d = PyDict::new(py);
+    d.set_item("dim", info.dim)?;
+    d.set_item("metric", info.params.metric.name())?;
+    d.set_item("m", info.params.m)?;
+    d.set_item("ef_construction", info.params.ef_construction)?;
+    d.set_item("ef_search", info.params.ef_search)?;
+    d.set_item("seed", info.params.seed)?;
+    d.set_item("lens", info.lens)?;
+    d.set_item("next_id", info.next_id.map(|id| id.0))?;
+    Ok(d)
+}
+
+/// The `k` nearest of each row over several answers to the same queries (ids int64 and
+/// distances float32, `(n, k_i)` each, -1 marking padding): by distance then id, each id once,
+/// padded to `(n, k)` with -1 and +inf.
+#[pyfunction]
+fn merge_topk<'py>(
+    py: Python<'py>,
+    ids: Vec<PyReadonlyArray2<'py, i64>>,
+    distances: Vec<PyReadonlyArray2<'py, f32>>,
+    k: usize,
+) -> PyResult<Answers<'py>> {
+    if k == 0 {
+        return Err(to_py(SearchError::ZeroK.into()));
+    }
+    if ids.len() != distances.len() {
+        return Err(PyValueError::new_err(format!("{} id arrays and {} distance arrays", ids.len(), distances.len())));
+    }
+    let n = ids.first().map_or(0, |a| a.shape()[0]);
+    if n.checked_mul(k).is_none_or(|answers| answers > MAX_ANSWERS) {
+        return Err(PyValueError::new_err(format!("{n} rows x k = {k} is more than one call returns")));
+    }
+    let mut parts = Vec::with_capacity(ids.len());
+    for (i, (a, d)) in ids.iter().zip(&distances).enumerate() {
+        if a.shape() != d.shape() || a.shape()[0] != n {
+            return Err(PyValueError::new_err(format!(
+                "answer {i}: ids of shape {:?} and distances of shape {:?}, answer 0 has {n} rows",
+                a.shape(),
+                d.shape()
+            )));
+        }
+        let (a, d) = (a.as_array(), d.as_array());
+        parts.push((a, d));
+    }
+    let mut out_ids = Array2::<i64>::from_elem((n, k), -1);
+    let mut out_dists = Array2::<f32>::from_elem((n, k), f32::INFINITY);
+    for r in 0..n {
+        let mut all = Vec::new();
+        for (a, d) in &parts {
+            for (&id, &dist) in a.row(r).iter().zip(d.row(r)) {
+                if id == -1 {
+                    continue;
+                }
+                let id = u64::try_from(id).map_err(|_| PyValueError::new_err(format!("id {id} is negative")))?;
+                if dist.is_nan() {
+                    return Err(PyValueError::new_err(format!("row {r}: a NaN distance")));
+                }
+                all.push(omen::Neighbor { id: VectorId(id), dist });
+            }
+        }
+        for (c, h) in omen::merge_top_k(all, k).into_iter().enumerate() {
+            out_ids[[r, c]] = h.id.0 as i64;
+            out_dists[[r, c]] = h.dist;
+        }
+    }
+    Ok((out_ids.into_pyarray(py), out_dists.into_pyarray(py)))
+}
+
 /// The kernels' SIMD path on this CPU (`avx512`, `avx2`, `portable`, `scalar`).
 #[pyfunction]
 fn simd_path() -> &'static str {
@@ -757,6 +874,10 @@ fn _omen(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Index>()?;
     m.add_class::<SegmentedIndex>()?;
     m.add_function(wrap_pyfunction!(simd_path, m)?)?;
+    m.add_function(wrap_pyfunction!(begin_segments, m)?)?;
+    m.add_function(wrap_pyfunction!(commit_segments, m)?)?;
+    m.add_function(wrap_pyfunction!(merge_topk, m)?)?;
+    m.add_function(wrap_pyfunction!(inspect_segments, m)?)?;
     m.add("CorruptIndexError", m.py().get_type::<CorruptIndexError>())?;
     m.add("FORMAT_VERSION", omen::FORMAT_VERSION)?;
     Ok(())

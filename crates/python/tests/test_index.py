@@ -444,3 +444,38 @@ def test_the_ann_benchmarks_adapter() -> None:
     cos = OmenANN("angular", {})
     cos.fit(base)
     assert cos.query(base[3], 1)[0] == 3
+
+
+def test_merge_topk_orders_by_distance_then_id_and_keeps_each_id_once() -> None:
+    a = (np.array([[4, 9], [1, -1]]), np.array([[0.5, 0.7], [0.1, np.inf]], dtype=np.float32))
+    b = (np.array([[2, 4, 8], [3, 1, 5]]), np.array([[0.5, 0.5, 0.9], [0.2, 0.1, 0.3]], dtype=np.float32))
+    got = omen.merge_topk([a, b], 4)
+    assert got.ids.tolist() == [[2, 4, 9, 8], [1, 3, 5, -1]]
+    assert got.distances[1, 3] == np.inf and got.ids.dtype == np.int64 and got.distances.dtype == np.float32
+    # A segmented index's answer is the merge of its segments' answers.
+    base = data(3000, 8, 50)
+    seg = omen.SegmentedIndex.build(base, segments=3, m=8, ef_construction=64, seed=2)
+    q = data(20, 8, 51)
+    parts = [omen.Index(8, m=8, ef_construction=64, seed=2 + i) for i in range(3)]
+    for i, p in enumerate(parts):
+        p.add(base[i * 1000 : (i + 1) * 1000], np.arange(i * 1000, (i + 1) * 1000), threads=1)
+    merged = omen.merge_topk([p.search(q, 10, ef=32) for p in parts], 10)
+    whole = seg.search(q, 10, ef=32)
+    np.testing.assert_array_equal(merged.ids, whole.ids)
+    np.testing.assert_array_equal(merged.distances, whole.distances)
+
+
+def test_merge_topk_refuses_what_it_cannot_merge() -> None:
+    ids, d = np.zeros((2, 3), dtype=np.int64), np.zeros((2, 3), dtype=np.float32)
+    for bad, match in [
+        (([], 3), "at least one"),
+        (([(ids, d)], 0), "k"),
+        (([(ids, d[:, :2])], 3), "shape"),
+        (([(ids, d), (ids[:1], d[:1])], 3), "rows"),
+        (([(ids - 5, d)], 3), "negative"),
+        (([(ids, d * np.nan)], 3), "NaN"),
+        (([(ids.astype(np.float32), d)], 3), "integers"),
+        (([(ids,)], 3), "pair"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            omen.merge_topk(*bad)  # type: ignore[arg-type]

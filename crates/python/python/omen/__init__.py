@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Any, Callable, NamedTuple, Optional, TypeVar, Union
+from typing import Any, Callable, NamedTuple, Optional, Sequence, TypeVar, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -27,7 +27,7 @@ import numpy.typing as npt
 from omen import _omen
 from omen._omen import FORMAT_VERSION, CorruptIndexError, simd_path
 
-__all__ = ["Index", "SegmentedIndex", "Neighbors", "CorruptIndexError", "FORMAT_VERSION", "simd_path"]
+__all__ = ["Index", "SegmentedIndex", "Neighbors", "CorruptIndexError", "FORMAT_VERSION", "simd_path", "merge_topk"]
 
 Filter = Union[npt.ArrayLike, Callable[[int], bool], None]
 
@@ -41,6 +41,38 @@ class Neighbors(NamedTuple):
 
 
 _I64_MAX = 2**63 - 1
+
+
+def merge_topk(answers: Sequence[tuple[npt.ArrayLike, npt.ArrayLike]], k: int) -> Neighbors:
+    """The ``k`` nearest of each query over several answers to the same queries (each an
+    ``(ids, distances)`` pair of ``(n, k_i)`` arrays, such as ``Neighbors`` from servers holding
+    parts of an index; ``-1`` ids are padding): by distance then id, each id once, padded with
+    ``-1`` / ``+inf``. The merge a segmented search does over its segments.
+
+    >>> a = (np.array([[4, 9]]), np.array([[0.5, 0.7]], dtype=np.float32))
+    >>> b = (np.array([[2, 4, -1]]), np.array([[0.5, 0.5, np.inf]], dtype=np.float32))
+    >>> merge_topk([a, b], 3).ids.tolist()
+    [[2, 4, 9]]
+    """
+    k = _int("k", k, 1)
+    if not answers:
+        raise ValueError("merge_topk needs at least one answer")
+    ids, dists = [], []
+    for i, pair in enumerate(answers):
+        try:
+            a, d = pair
+        except (TypeError, ValueError):
+            raise ValueError(f"answer {i} is not an (ids, distances) pair") from None
+        a_ = np.asarray(a)
+        if a_.size and not np.issubdtype(a_.dtype, np.integer):
+            raise ValueError(f"answer {i}: ids must be integers, not {a_.dtype}")
+        ids.append(np.ascontiguousarray(a_.reshape(1, -1) if a_.ndim == 1 else a_, dtype=np.int64))
+        d_ = np.asarray(d)
+        dists.append(np.ascontiguousarray(d_.reshape(1, -1) if d_.ndim == 1 else d_, dtype=np.float32))
+        if ids[-1].ndim != 2 or dists[-1].ndim != 2:
+            raise ValueError(f"answer {i}: ids and distances must be 2-D (one row per query)")
+    out_ids, out_dists = _omen.merge_topk(ids, dists, k)
+    return Neighbors(out_ids, out_dists)
 
 
 def _int(name: str, value: Any, low: int = 0, high: int = _I64_MAX) -> int:
@@ -369,9 +401,19 @@ class SegmentedIndex(_Shape):
         return SegmentedIndex._wrap(self._core.merged(efc, _int("threads", threads)))
 
     @classmethod
-    def load(cls, path: Union[str, "os.PathLike[str]"], *, mmap: bool = False) -> "SegmentedIndex":
-        """Loads a folder saved by ``save``; with ``mmap``, opens every segment in place."""
-        return cls._wrap(_omen.SegmentedIndex.load(os.fspath(path), bool(mmap)))
+    def load(
+        cls, path: Union[str, "os.PathLike[str]"], *, mmap: bool = False, segments: Optional[Sequence[int]] = None
+    ) -> "SegmentedIndex":
+        """Loads a folder saved by ``save``; with ``mmap``, opens every segment in place. With
+        ``segments`` (and ``mmap``), opens those segments alone (numbered 0.. in the folder),
+        as a server holding part of a large index does; ``merge_topk`` merges the parts'
+        answers into the whole index's."""
+        if segments is None:
+            return cls._wrap(_omen.SegmentedIndex.load(os.fspath(path), bool(mmap)))
+        if not mmap:
+            raise ValueError("segments= opens part of a folder in place: pass mmap=True")
+        which = [_int("segment", s, 0, 65534) for s in segments]
+        return cls._wrap(_omen.SegmentedIndex.open_mmap_part(os.fspath(path), which))
 
     def __repr__(self) -> str:
         return f"omen.SegmentedIndex(dim={self.dim}, metric={self.metric!r}, len={len(self)}, segments={self.segment_count})"

@@ -1,0 +1,389 @@
+"""omen beyond one machine, on Ray: segments built by Ray tasks, searched by Ray actors.
+
+Needs Ray (``pip install 'omen[ray]'``) and a Ray cluster (``ray.init()`` connects to or
+starts one). A collection is split into segments, each an independent HNSW graph built by one
+Ray task on a worker and written into a folder every worker and the driver share (a local
+folder on one machine, a shared mount on a cluster); the driver writes the manifest last,
+after checking every segment file, so the folder is exactly what ``SegmentedIndex.save``
+writes: ``omen.SegmentedIndex.load(out)`` opens it on one machine and answers the same
+queries identically. ``Searcher`` spreads the segments over a pool of Ray actors, each opening
+its share in place; a query batch goes to every share and their top-k merge (``merge_topk``)
+into the whole index's answer.
+
+>>> import numpy as np, ray, omen.distributed                     # doctest: +SKIP
+>>> ray.init()                                                      # doctest: +SKIP
+>>> vectors = np.random.default_rng(0).random((100_000, 64), dtype=np.float32)  # doctest: +SKIP
+>>> omen.distributed.build(vectors, "/shared/index", segments=8)    # doctest: +SKIP
+>>> searcher = omen.distributed.Searcher("/shared/index", replicas=2)  # doctest: +SKIP
+>>> hits = searcher.search(vectors[:10], k=10, ef=64)              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import time
+from typing import Any, Callable, Iterable, NamedTuple, Optional, Union
+
+import numpy as np
+import numpy.typing as npt
+
+from omen import Index, Neighbors, _ids, _int, _omen, _rows, merge_topk
+
+__all__ = ["build", "Searcher", "BuildReport"]
+
+_DEFAULT_SEED = 42  # omen.Index's seed when none is given
+_U64 = 2**64
+
+
+def _ray() -> Any:
+    try:
+        return importlib.import_module("ray")
+    except ImportError:
+        raise ImportError("omen.distributed needs Ray: pip install 'omen[ray]'") from None
+
+
+class BuildReport(NamedTuple):
+    """What ``build`` made: the folder, its segments' sizes (in order), and the wall time."""
+
+    out: str
+    lens: list[int]
+    seconds: float
+
+
+class _Part(NamedTuple):
+    """One partition as a task receives it: rows (an array or a Ray Dataset block) and ids
+    (an array, an offset to number rows from, or a column of the block)."""
+
+    number: int
+    rows: Any
+    ids: Any
+
+
+def _block_rows(block: Any, vector_column: str) -> npt.NDArray[Any]:
+    """The vectors of a block as a 2-D array (a tensor column, or one array per row)."""
+    v: npt.NDArray[Any] = np.asarray(block[vector_column] if isinstance(block, dict) else block)
+    if v.dtype == object:
+        v = np.stack([np.asarray(r) for r in v]) if len(v) else np.empty((0, 0), dtype=np.float32)
+    return v
+
+
+def _build_part(
+    number: int,
+    block: Any,
+    given: Any,
+    dim: int,
+    params: tuple[str, int, int, int, int],
+    generation: int,
+    out: str,
+    threads: int,
+    columns: tuple[str, Optional[str]],
+    before_write: Optional[Callable[[int, str], None]],
+) -> tuple[int, int, int, npt.NDArray[np.int64]]:
+    """Builds partition ``number`` (rows ``block``, ids ``given``: see ``_Part``) into segment
+    ``number`` of save ``generation`` (runs on a worker; Ray resolves the arguments' object
+    references); returns (number, length, checksum, ids)."""
+    vector_column, _ = columns
+    rows = _block_rows(block, vector_column)
+    if isinstance(given, (int, np.integer)):
+        ids = np.arange(int(given), int(given) + len(rows), dtype=np.int64)
+    elif isinstance(given, str):
+        ids = _ids(np.asarray(block[given]), len(rows))
+    else:
+        ids = _ids(given, len(rows))
+    metric, m, efc, efs, seed = params
+    index = Index(dim, metric, m=m, ef_construction=efc, ef_search=efs, seed=(seed + number) % _U64)
+    index.add(rows, ids, threads=threads)
+    if before_write is not None:
+        before_write(number, out)
+    length, checksum = index._core.write_segment(out, generation, number)
+    return number, length, checksum, ids
+
+
+def _sizes(n: int, segments: Optional[int], max_segment_size: Optional[int]) -> list[int]:
+    """Segment sizes as a local SegmentedIndex.build splits n rows (one of the two given)."""
+    if (segments is None) == (max_segment_size is None):
+        raise ValueError("give segments or max_segment_size, one of them")
+    if segments is not None:
+        if segments > n:
+            raise ValueError(f"{segments} segments for {n} vectors")
+        return [n // segments + (1 if i < n % segments else 0) for i in range(segments)]
+    size = int(max_segment_size or n)
+    full, rest = divmod(n, size)
+    return [size] * full + ([rest] if rest else [])
+
+
+def _partitions(
+    source: Any,
+    ids: Optional[npt.ArrayLike],
+    segments: Optional[int],
+    max_segment_size: Optional[int],
+    columns: tuple[str, Optional[str]],
+) -> tuple[int, list[_Part]]:
+    """The source split into partitions, with ids fixed before any task runs: (dim, parts)."""
+    ray = _ray()
+    vector_column, id_column = columns
+    data_mod = getattr(ray, "data", None)
+    if data_mod is not None and isinstance(source, data_mod.Dataset):
+        if ids is not None:
+            raise ValueError("a Ray Dataset carries its ids in a column (id_column=), not in ids=")
+        n = source.count()
+        if n == 0:
+            raise ValueError("the dataset is empty")
+        count = len(_sizes(n, segments, max_segment_size))
+        refs = source.repartition(count).to_numpy_refs()
+        first = ray.get(refs[0])
+        dim = _block_rows(first, vector_column).shape[1] if len(_block_rows(first, vector_column)) else 0
+        if id_column is not None:
+            return dim, [_Part(i, ref, id_column) for i, ref in enumerate(refs)]
+        # Ids by position in the dataset: each block numbered from the rows before it.
+        lens = ray.get([ray.remote(lambda b: len(_block_rows(b, vector_column))).remote(r) for r in refs])
+        starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+        return dim, [_Part(i, ref, int(s)) for i, (ref, s) in enumerate(zip(refs, starts))]
+    if isinstance(source, np.ndarray) or (hasattr(source, "__array__") and not hasattr(source, "__next__")):
+        arr = np.asarray(source)
+        if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+            raise ValueError(f"vectors must be 2-D and non-empty, not of shape {arr.shape}")
+        rows = _rows("vectors", arr, arr.shape[1])
+        given = np.arange(len(rows), dtype=np.int64) if ids is None else _ids(ids, len(rows))
+        split: list[_Part] = []
+        at = 0
+        for i, size in enumerate(_sizes(len(rows), segments, max_segment_size)):
+            split.append(_Part(i, ray.put(rows[at : at + size]), ray.put(given[at : at + size])))
+            at += size
+        return rows.shape[1], split
+    # An iterable of batches: vectors, or (ids, vectors) pairs; partitions sealed at max_segment_size.
+    if ids is not None:
+        raise ValueError("batches carry their ids: pass (ids, vectors) pairs, not ids=")
+    if max_segment_size is None or segments is not None:
+        raise ValueError("an iterable of batches is split by max_segment_size alone (its length is not known up front)")
+    parts: list[_Part] = []
+    pend_rows: list[npt.NDArray[np.float32]] = []
+    pend_ids: list[npt.NDArray[np.int64]] = []
+    pending, next_id, dim = 0, 0, 0
+
+    def seal(take: int) -> None:
+        nonlocal pend_rows, pend_ids, pending
+        r, d = np.concatenate(pend_rows), np.concatenate(pend_ids)
+        parts.append(_Part(len(parts), ray.put(r[:take]), ray.put(d[:take])))
+        pend_rows, pend_ids, pending = [r[take:]], [d[take:]], len(r) - take
+
+    for batch in source:
+        if isinstance(batch, tuple) and len(batch) == 2:
+            b_ids, b_rows = batch
+        else:
+            b_ids, b_rows = None, batch
+        arr = np.asarray(b_rows)
+        if arr.ndim != 2 or arr.shape[1] == 0:
+            raise ValueError(f"batch {len(parts)}: vectors must be 2-D, not of shape {arr.shape}")
+        dim = dim or arr.shape[1]
+        rows = _rows("vectors", arr, dim)
+        got = np.arange(next_id, next_id + len(rows), dtype=np.int64) if b_ids is None else _ids(b_ids, len(rows))
+        if len(got):
+            next_id = max(next_id, int(got.max()) + 1)
+        pend_rows.append(rows)
+        pend_ids.append(got)
+        pending += len(rows)
+        while pending >= max_segment_size:
+            seal(max_segment_size)
+    if pending:
+        seal(pending)
+    if not parts:
+        raise ValueError("the source holds no vectors")
+    return dim, parts
+
+
+def build(
+    source: Union[npt.ArrayLike, Iterable[Any], Any],
+    out: Union[str, "os.PathLike[str]"],
+    *,
+    ids: Optional[npt.ArrayLike] = None,
+    segments: Optional[int] = None,
+    max_segment_size: Optional[int] = None,
+    metric: str = "l2",
+    m: int = 16,
+    ef_construction: int = 200,
+    ef_search: int = 64,
+    seed: Optional[int] = None,
+    cpus_per_task: int = 1,
+    vector_column: str = "vector",
+    id_column: Optional[str] = None,
+    max_retries: int = 3,
+    progress: Optional[Callable[[int, int], None]] = None,
+    _before_write: Optional[Callable[[int, str], None]] = None,
+) -> BuildReport:
+    """Builds ``source`` into a segmented index in folder ``out`` on the Ray cluster.
+
+    ``source``: a 2-D array (ids ``ids`` or ``0..n``); an iterable of batches, each a 2-D array
+    or an ``(ids, vectors)`` pair (ids numbered on from the largest seen when absent), sealed
+    into segments of ``max_segment_size``; or a Ray Dataset with a ``vector_column`` (a tensor
+    column or one array per row) and optionally an ``id_column`` (else rows are numbered in
+    dataset order). Ids are fixed before any partition is built, so nothing is renumbered later.
+
+    ``segments`` (equal parts) or ``max_segment_size`` (parts sealed at that size) says how to
+    split; each part is built by one Ray task on ``cpus_per_task`` cores (retried up to
+    ``max_retries`` times if its worker dies) with the seed plus its number, as
+    ``SegmentedIndex.build`` seeds its segments. ``progress(done, total)`` runs on the driver
+    as segments finish.
+
+    Every segment file is checked (the very file its task wrote, dimension, metric, no id in
+    two segments) before the manifest is written: a bad row, a wrong dimension or an id in two
+    partitions raises ``ValueError`` naming the partition, and leaves the folder as it was
+    (no manifest of this build; its files are removed).
+    """
+    ray = _ray()
+    if segments is not None:
+        segments = _int("segments", segments, 1, 65535)
+    if max_segment_size is not None:
+        max_segment_size = _int("max_segment_size", max_segment_size, 1)
+    cpus = _int("cpus_per_task", cpus_per_task, 1, 1024)
+    retries = _int("max_retries", max_retries, 0, 100)
+    base_seed = _DEFAULT_SEED if seed is None else _int("seed", seed, 0, _U64 - 1)
+    params = (metric, _int("m", m, 2), _int("ef_construction", ef_construction, 1), _int("ef_search", ef_search, 1), base_seed)
+    folder = os.path.abspath(os.fspath(out))
+    started = time.perf_counter()
+
+    dim, parts = _partitions(source, ids, segments, max_segment_size, (vector_column, id_column))
+    if dim < 1:
+        raise ValueError("vectors must have at least one component")
+    # The parameters are checked here, once, not by every task.
+    Index(dim, metric, m=params[1], ef_construction=params[2], ef_search=params[3], seed=base_seed)
+    if len(parts) > 65535:
+        raise ValueError(f"{len(parts)} segments: at most 65535")
+    generation = _omen.begin_segments(folder)
+    # Spread over the nodes: each partition wants a machine's cores and memory bandwidth.
+    task = ray.remote(num_cpus=cpus, max_retries=retries, scheduling_strategy="SPREAD")(_build_part)
+    pending = {
+        task.remote(p.number, p.rows, p.ids, dim, params, generation, folder, cpus, (vector_column, id_column), _before_write): p.number
+        for p in parts
+    }
+    results: dict[int, tuple[int, int, npt.NDArray[np.int64]]] = {}
+    try:
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            number = pending.pop(ready[0])
+            try:
+                _, length, checksum, part_ids = ray.get(ready[0])
+            except Exception as e:  # the task's error, as Ray wraps it
+                cause = getattr(e, "cause", None) or e
+                raise ValueError(f"partition {number}: {cause}") from None
+            results[number] = (length, checksum, part_ids)
+            if progress is not None:
+                progress(len(results), len(parts))
+        all_ids = np.concatenate([results[i][2] for i in range(len(parts))])
+        uniq, first, counts = np.unique(all_ids, return_index=True, return_counts=True)
+        if len(uniq) != len(all_ids):
+            dup = int(uniq[np.argmax(counts > 1)])
+            owners = [i for i in range(len(parts)) if np.isin(dup, results[i][2])]
+            raise ValueError(f"id {dup} is in partitions {owners[0]} and {owners[1] if len(owners) > 1 else owners[0]}")
+        entries = [(results[i][0], results[i][1]) for i in range(len(parts))]
+        next_id = int(all_ids.max()) + 1 if len(all_ids) else 0
+        _omen.commit_segments(folder, generation, params, dim, entries, next_id)
+    except BaseException:
+        # Stop the tasks still running and wait for them to end before removing this build's
+        # files, so that none writes one after.
+        for r in pending:
+            ray.cancel(r, force=True)
+        if pending:
+            ray.wait(list(pending), num_returns=len(pending), timeout=120)
+        _remove_generation(folder, generation)
+        raise
+    return BuildReport(folder, [results[i][0] for i in range(len(parts))], time.perf_counter() - started)
+
+
+def _remove_generation(folder: str, generation: int) -> None:
+    """Removes the segment files of a build that failed (the manifest never named them)."""
+    prefix = f"segment-{generation:016x}-"
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(prefix) or (name.startswith("." + prefix) and name.endswith(".tmp")):
+            try:
+                os.remove(os.path.join(folder, name))
+            except OSError:
+                pass
+
+
+class _Shard:
+    """A Ray actor holding segments ``which`` of a folder, opened in place."""
+
+    def __init__(self, out: str, which: list[int]) -> None:
+        from omen import SegmentedIndex
+
+        self.index = SegmentedIndex.load(out, mmap=True, segments=which)
+
+    def ready(self) -> int:
+        return len(self.index)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def search(self, queries: npt.NDArray[np.float32], k: int, ef: Optional[int]) -> tuple[Any, Any]:
+        hits = self.index.search(queries, k, ef=ef, threads=1)
+        return hits.ids, hits.distances
+
+
+class Searcher:
+    """A pool of Ray actors answering queries over the segmented index in folder ``out``.
+
+    The segments are split into shares of ``segments_per_actor`` (default: one each); each
+    share is held by ``replicas`` actors (``cpus_per_actor`` cores each), which open their
+    segments in place and take turns answering. A batch of queries goes to one replica of every
+    share; the shares' top-k merge into the index's (``merge_topk``), the same answer
+    ``SegmentedIndex.load(out).search`` gives. An actor that dies is restarted by Ray (up to
+    ``max_restarts`` times) and the call in flight retried, so a lost actor costs time, not
+    answers.
+    """
+
+    def __init__(
+        self,
+        out: Union[str, "os.PathLike[str]"],
+        *,
+        replicas: int = 1,
+        segments_per_actor: Optional[int] = None,
+        cpus_per_actor: float = 1,
+        max_restarts: int = 3,
+    ) -> None:
+        ray = _ray()
+        self.out = os.path.abspath(os.fspath(out))
+        info = _omen.inspect_segments(self.out)
+        self.dim: int = int(info["dim"])
+        count = len(info["lens"])
+        per = 1 if segments_per_actor is None else _int("segments_per_actor", segments_per_actor, 1)
+        replicas = _int("replicas", replicas, 1, 1024)
+        restarts = _int("max_restarts", max_restarts, 0, 1000)
+        actor = ray.remote(num_cpus=cpus_per_actor, max_restarts=restarts, max_task_retries=restarts)(_Shard)
+        self.shares = [list(range(i, min(i + per, count))) for i in range(0, count, per)]
+        self.actors: list[list[Any]] = [[actor.remote(self.out, share) for _ in range(replicas)] for share in self.shares]
+        ray.get([a.ready.remote() for group in self.actors for a in group])
+        self._turn = 0
+
+    def search(self, queries: npt.ArrayLike, k: int = 10, *, ef: Optional[int] = None) -> Neighbors:
+        """The ``k`` nearest of each query (2-D, one per row; 1-D is one query) over every
+        segment, beam ``ef`` in each (default: the index's ``ef_search``, at least ``k``)."""
+        ray = _ray()
+        rows = _rows("queries", queries, self.dim)
+        k = _int("k", k, 1)
+        ef_ = None if ef is None else _int("ef", ef, 1)
+        q = ray.put(rows)
+        turn, self._turn = self._turn, self._turn + 1
+        refs = [group[turn % len(group)].search.remote(q, k, ef_) for group in self.actors]
+        try:
+            parts = ray.get(refs)
+        except Exception as e:
+            cause = getattr(e, "cause", None)
+            if isinstance(cause, ValueError):
+                raise ValueError(str(cause)) from None
+            raise
+        return merge_topk(parts, k)
+
+    def close(self) -> None:
+        """Stops the actors."""
+        ray = _ray()
+        for group in self.actors:
+            for a in group:
+                ray.kill(a, no_restart=True)
+        self.actors = []
+

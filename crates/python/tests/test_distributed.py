@@ -1,0 +1,207 @@
+"""omen.distributed on a local Ray cluster: builds, searches, failures, bad input.
+
+Ray binds the machine's outward address by default; CI runs this file inside a network
+namespace holding only loopback (`unshare -n`), where Ray binds 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pytest
+
+import omen
+
+ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'omen[ray]')")
+from omen import distributed  # noqa: E402
+
+DIM = 16
+
+
+def clustered(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((50, DIM)) * 3
+    return (centres[rng.integers(0, 50, n)] + rng.standard_normal((n, DIM))).astype(np.float32)
+
+
+def exact(base: np.ndarray, ids: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    d = ((queries[:, None, :] - base[None, :, :]) ** 2).sum(-1)
+    return ids[np.argsort(d, axis=1, kind="stable")[:, :k]]
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def built(local_ray: None, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray, np.ndarray]:
+    base = clustered(20_000, 1)
+    queries = clustered(200, 2)
+    out = tmp_path_factory.mktemp("dist") / "index"
+    seen: list[tuple[int, int]] = []
+    report = distributed.build(
+        base, out, segments=4, m=8, ef_construction=64, seed=5, progress=lambda done, total: seen.append((done, total))
+    )
+    assert report.lens == [5000] * 4 and report.out == str(out)
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    return out, base, queries
+
+
+def test_the_folder_is_a_segmented_index_built_as_locally(built: tuple[Path, np.ndarray, np.ndarray]) -> None:
+    out, base, queries = built
+    loaded = omen.SegmentedIndex.load(out)
+    assert (len(loaded), loaded.segment_count) == (20_000, 4)
+    loaded.check_invariants()
+    # Each part built on one core with the seed plus its number, as SegmentedIndex.build does
+    # with at least as many segments as threads: the same graphs, so the same answers.
+    local = omen.SegmentedIndex.build(base, segments=4, m=8, ef_construction=64, seed=5, threads=2)
+    a, b = loaded.search(queries, 10, ef=24), local.search(queries, 10, ef=24)
+    np.testing.assert_array_equal(a.ids, b.ids)
+    np.testing.assert_array_equal(a.distances, b.distances)
+    names = sorted(os.listdir(out))
+    assert names[:2] == ["manifest.omen", "omen.lock"] and len(names) == 6
+    assert all(n.startswith("segment-") for n in names[2:])
+
+
+def test_the_searcher_answers_as_the_loaded_index(built: tuple[Path, np.ndarray, np.ndarray]) -> None:
+    out, base, queries = built
+    loaded = omen.SegmentedIndex.load(out)
+    for per, replicas in [(1, 1), (3, 2)]:
+        searcher = distributed.Searcher(out, segments_per_actor=per, replicas=replicas, cpus_per_actor=0.25)
+        try:
+            for ef in (10, 24, 64):
+                got, want = searcher.search(queries, 10, ef=ef), loaded.search(queries, 10, ef=ef)
+                np.testing.assert_array_equal(got.ids, want.ids)
+                np.testing.assert_array_equal(got.distances, want.distances)
+            # At ef = the segment size every segment is searched whole: the exact top 10.
+            whole = searcher.search(queries[:20], 10, ef=5000)
+            np.testing.assert_array_equal(whole.ids, exact(base, np.arange(len(base)), queries[:20], 10))
+        finally:
+            searcher.close()
+
+
+def test_recall_at_the_beam_a_local_index_needs(built: tuple[Path, np.ndarray, np.ndarray]) -> None:
+    out, base, queries = built
+    truth = exact(base, np.arange(len(base)), queries, 10)
+    local = omen.SegmentedIndex.load(out)
+
+    def recall(ids: np.ndarray) -> float:
+        return float(np.mean([len(set(r) & set(t)) / 10 for r, t in zip(ids.tolist(), truth.tolist())]))
+
+    ef = next(ef for ef in (10, 16, 24, 32, 48, 64, 96, 128) if recall(local.search(queries, 10, ef=ef).ids) >= 0.95)
+    searcher = distributed.Searcher(out, cpus_per_actor=0.25)
+    try:
+        assert recall(searcher.search(queries, 10, ef=ef).ids) >= 0.95
+    finally:
+        searcher.close()
+
+
+def test_a_killed_search_actor_costs_time_not_answers(built: tuple[Path, np.ndarray, np.ndarray]) -> None:
+    out, _, queries = built
+    want = omen.SegmentedIndex.load(out).search(queries, 10, ef=24)
+    searcher = distributed.Searcher(out, cpus_per_actor=0.25, max_restarts=2)
+    answers: list[Any] = []
+    started = threading.Event()
+
+    def run() -> None:
+        for i in range(30):
+            answers.append(searcher.search(queries, 10, ef=24))
+            if i == 2:
+                started.set()
+
+    try:
+        t = threading.Thread(target=run)
+        t.start()
+        assert started.wait(120)
+        victim = searcher.actors[1][0]
+        pid_before = ray.get(victim.pid.remote())
+        ray.kill(victim, no_restart=False)  # as a crashed worker: Ray restarts it
+        t.join(300)
+        assert not t.is_alive() and len(answers) == 30
+        for got in answers:
+            np.testing.assert_array_equal(got.ids, want.ids)
+        assert ray.get(victim.pid.remote()) != pid_before, "the actor was restarted"
+    finally:
+        searcher.close()
+
+
+def test_a_killed_build_task_is_retried_and_leaves_nothing_behind(local_ray: None, tmp_path: Path) -> None:
+    base = clustered(4000, 3)
+    out = tmp_path / "index"
+
+    # Defined here so that Ray ships it to the workers by value.
+    def _die_once(number: int, out: str) -> None:
+        """Kills the worker building partition 1 the first time, leaving a half-written file."""
+        marker = os.path.join(os.path.dirname(out), "killed-once")
+        if number == 1 and not os.path.exists(marker):
+            open(marker, "w").close()
+            # What a save cut short leaves: a temporary file named as the store names them.
+            with open(os.path.join(out, ".segment-partial.omen.1.0.tmp"), "wb") as f:
+                f.write(b"OMEN" + b"\0" * 100)
+            os._exit(1)
+
+    distributed.build(base, out, segments=4, m=8, ef_construction=32, _before_write=_die_once)
+    assert (tmp_path / "killed-once").exists(), "the task was killed once"
+    names = sorted(os.listdir(out))
+    assert names[:2] == ["manifest.omen", "omen.lock"] and len(names) == 6, names
+    index = omen.SegmentedIndex.load(out)
+    index.check_invariants()
+    assert len(index) == 4000
+
+
+def test_bad_input_names_the_partition_and_leaves_no_manifest(local_ray: None, tmp_path: Path) -> None:
+    base = clustered(2000, 4)
+    bad = base.copy()
+    bad[1700, 3] = np.nan  # in partition 3 of 4
+    out = tmp_path / "nan"
+    with pytest.raises(ValueError, match="partition 3: .*vector 200"):
+        distributed.build(bad, out, segments=4, m=8, ef_construction=32)
+    assert not (out / "manifest.omen").exists()
+    assert not [n for n in os.listdir(out) if n.startswith("segment-")]
+
+    ids = np.arange(2000)
+    ids[1500] = 10  # partition 3 holds an id of partition 0
+    out = tmp_path / "dup"
+    with pytest.raises(ValueError, match="id 10 is in partitions 0 and 3"):
+        distributed.build(base, out, ids=ids, segments=4, m=8, ef_construction=32)
+    assert not (out / "manifest.omen").exists()
+
+    def batches() -> Iterator[np.ndarray]:
+        yield base[:500]
+        yield base[500:900, :8]
+
+    with pytest.raises(ValueError, match="8 components per row"):
+        distributed.build(batches(), tmp_path / "dim", max_segment_size=400)
+    assert not (tmp_path / "dim" / "manifest.omen").exists()
+    with pytest.raises(ValueError, match="one of them"):
+        distributed.build(base, tmp_path / "x", segments=2, max_segment_size=10)
+
+
+def test_batches_and_datasets_are_sources(local_ray: None, tmp_path: Path) -> None:
+    base = clustered(3000, 5)
+
+    def batches() -> Iterator[Any]:
+        for at in range(0, 3000, 700):
+            yield (np.arange(at, min(at + 700, 3000)) + 100, base[at : at + 700])
+
+    out = tmp_path / "batches"
+    report = distributed.build(batches(), out, max_segment_size=1000, m=8, ef_construction=32)
+    assert report.lens == [1000, 1000, 1000]
+    index = omen.SegmentedIndex.load(out)
+    assert 100 in index and 3099 in index and 99 not in index
+    np.testing.assert_array_equal(index.get(2100), base[2000])
+
+    data = pytest.importorskip("ray.data", reason="Ray Data is not installed (pip install 'ray[data]')")
+    ds = data.from_items([{"id": 7 * i, "vector": base[i]} for i in range(3000)])
+    out = tmp_path / "dataset"
+    report = distributed.build(ds, out, segments=3, id_column="id", m=8, ef_construction=32)
+    assert sum(report.lens) == 3000
+    index = omen.SegmentedIndex.load(out)
+    assert 7 * 2999 in index and 1 not in index
+    np.testing.assert_array_equal(index.get(7 * 1234), base[1234])
