@@ -183,6 +183,12 @@ def test_bad_input_names_the_partition_and_leaves_no_manifest(local_ray: None, t
         distributed.build(base, tmp_path / "x", segments=2, max_segment_size=10)
 
 
+def test_a_searcher_that_cannot_be_placed_says_so(built: tuple[Path, np.ndarray, np.ndarray]) -> None:
+    out, _, _ = built
+    with pytest.raises(ValueError, match="the cluster has 2"):
+        distributed.Searcher(out, replicas=2, cpus_per_actor=1)  # 4 shares x 2 x 1 CPU on 2 CPUs
+
+
 def test_batches_and_datasets_are_sources(local_ray: None, tmp_path: Path) -> None:
     base = clustered(3000, 5)
 

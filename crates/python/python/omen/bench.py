@@ -13,7 +13,8 @@ thread count, each library in turn (the order rotates every repetition)
 * sweeps ef upwards, one query per call on one thread (``qps``) and recall@k, until recall
   reaches the target; at that ef also all queries in one call on one thread and on every
   thread count asked for (the median of three calls each);
-* reports the per-call overhead: the time of one call minus the time per query inside a batch
+* reports the per-call overhead: at that ef, the time of one call (a bare loop over the
+  queries, the median of three passes) minus the time per query inside a one-thread batch
   call (``overhead_us``: what a Python caller pays beyond the library's own search).
 
 With ``--rust REPO`` (a checkout of omen) each turn also runs ``cargo xtask bench`` on the same
@@ -265,6 +266,18 @@ def measure(lib: Lib, xb: F32, xq: F32, gt: npt.NDArray[Any], a: argparse.Namesp
             batch[str(t)] = round(nq / statistics.median(times), 1)
             if t == 1:
                 hit["recall_batch"] = round(recall(ids, gt, k), 4)
+    call_us: Optional[float] = None
+    if hit is not None:
+        # One call per query in a bare loop (the sweep's loop also stores answers), the median
+        # of three passes: against the batch's time per query, what a call costs beyond the search.
+        lib.set_ef(hit["ef"])
+        passes = []
+        for _ in range(3):
+            t1 = time.perf_counter()
+            for q in rows:
+                lib.one(q)
+            passes.append((time.perf_counter() - t1) / nq)
+        call_us = statistics.median(passes) * 1e6
     memory = lib.memory_mb()
     lib.drop()
     res: dict[str, Any] = {
@@ -281,8 +294,9 @@ def measure(lib: Lib, xb: F32, xq: F32, gt: npt.NDArray[Any], a: argparse.Namesp
         "batch_qps_at_target": batch,
         "sweep": sweep,
     }
-    if hit is not None and "1" in batch:
-        res["overhead_us"] = round(1e6 / hit["qps"] - 1e6 / batch["1"], 2)
+    if call_us is not None and "1" in batch:
+        res["call_us"] = round(call_us, 2)
+        res["overhead_us"] = round(call_us - 1e6 / batch["1"], 2)
     return res
 
 

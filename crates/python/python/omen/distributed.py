@@ -354,8 +354,17 @@ class Searcher:
         per = 1 if segments_per_actor is None else _int("segments_per_actor", segments_per_actor, 1)
         replicas = _int("replicas", replicas, 1, 1024)
         restarts = _int("max_restarts", max_restarts, 0, 1000)
+        if not (isinstance(cpus_per_actor, (int, float)) and 0 < cpus_per_actor <= 1024):
+            raise ValueError(f"cpus_per_actor must be a number in (0, 1024], not {cpus_per_actor!r}")
         actor = ray.remote(num_cpus=cpus_per_actor, max_restarts=restarts, max_task_retries=restarts)(_Shard)
         self.shares = [list(range(i, min(i + per, count))) for i in range(0, count, per)]
+        # Actors that cannot all be placed would wait forever: say so instead.
+        need, have = len(self.shares) * replicas * cpus_per_actor, float(ray.cluster_resources().get("CPU", 0))
+        if need > have:
+            raise ValueError(
+                f"{len(self.shares)} shares x {replicas} replicas x {cpus_per_actor} CPUs = {need:g} CPUs, "
+                f"the cluster has {have:g}: lower cpus_per_actor or replicas, or raise segments_per_actor"
+            )
         self.actors: list[list[Any]] = [[actor.remote(self.out, share) for _ in range(replicas)] for share in self.shares]
         ray.get([a.ready.remote() for group in self.actors for a in group])
         self._turn = 0
