@@ -790,8 +790,29 @@ fn commit_segments(
         .map_err(|e| to_py(e.into()))
 }
 
+/// Writes into `folder` the manifest of save `generation` whose segment files, verified by
+/// their writers, live in remote storage (see `omen_store::write_manifest_for_remote`).
+#[pyfunction]
+#[pyo3(signature = (folder, generation, params, dim, entries, next_id))]
+fn write_manifest_for_remote(
+    py: Python<'_>,
+    folder: PathBuf,
+    generation: u64,
+    params: ParamArgs,
+    dim: usize,
+    entries: Vec<(u64, u64)>,
+    next_id: Option<u64>,
+) -> PyResult<()> {
+    let (metric, m, efc, efs, seed) = params;
+    let p = self::params(&metric, m, efc, efs, seed)?;
+    let entries: Vec<omen::SegmentEntry> =
+        entries.into_iter().map(|(len, checksum)| omen::SegmentEntry { len, checksum }).collect();
+    py.detach(|| omen::write_manifest_for_remote(&folder, &p, dim, generation, &entries, next_id.map(VectorId)))
+        .map_err(|e| to_py(e.into()))
+}
+
 /// What the manifest of the segmented index in `folder` says: {"dim", "metric", "m",
-/// "ef_construction", "ef_search", "seed", "lens", "next_id"}.
+/// "ef_construction", "ef_search", "seed", "lens", "next_id", "generation"}.
 #[pyfunction]
 fn inspect_segments<'py>(py: Python<'py>, folder: PathBuf) -> PyResult<Bound<'py, PyDict>> {
     let info = py.detach(|| omen::inspect_segments(&folder)).map_err(|e| to_py(e.into()))?;
@@ -804,6 +825,7 @@ fn inspect_segments<'py>(py: Python<'py>, folder: PathBuf) -> PyResult<Bound<'py
     d.set_item("seed", info.params.seed)?;
     d.set_item("lens", info.lens)?;
     d.set_item("next_id", info.next_id.map(|id| id.0))?;
+    d.set_item("generation", info.generation)?;
     Ok(d)
 }
 
@@ -878,6 +900,7 @@ fn _omen(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(commit_segments, m)?)?;
     m.add_function(wrap_pyfunction!(merge_topk, m)?)?;
     m.add_function(wrap_pyfunction!(inspect_segments, m)?)?;
+    m.add_function(wrap_pyfunction!(write_manifest_for_remote, m)?)?;
     m.add("CorruptIndexError", m.py().get_type::<CorruptIndexError>())?;
     m.add("FORMAT_VERSION", omen::FORMAT_VERSION)?;
     Ok(())

@@ -211,3 +211,32 @@ def test_batches_and_datasets_are_sources(local_ray: None, tmp_path: Path) -> No
     index = omen.SegmentedIndex.load(out)
     assert 7 * 2999 in index and 1 not in index
     np.testing.assert_array_equal(index.get(7 * 1234), base[1234])
+
+
+def test_an_fsspec_url_as_the_folder(local_ray: None, tmp_path: Path) -> None:
+    pytest.importorskip("fsspec", reason="fsspec is not installed")
+    base = clustered(3000, 6)
+    queries = clustered(50, 7)
+    url = f"file://{tmp_path}/remote"
+    report = distributed.build(base, url, segments=3, m=8, ef_construction=32, seed=2)
+    assert report.out == url and report.lens == [1000] * 3
+    names = sorted(os.listdir(tmp_path / "remote"))
+    assert names[0] == "manifest.omen" and len(names) == 4 and all(n.startswith("segment-") for n in names[1:])
+    loaded = omen.SegmentedIndex.load(tmp_path / "remote")
+    local = omen.SegmentedIndex.build(base, segments=3, m=8, ef_construction=32, seed=2, threads=2)
+    np.testing.assert_array_equal(loaded.search(queries, 10, ef=16).ids, local.search(queries, 10, ef=16).ids)
+    searcher = distributed.Searcher(url, cpus_per_actor=0.25)
+    try:
+        np.testing.assert_array_equal(searcher.search(queries, 10, ef=16).ids, loaded.search(queries, 10, ef=16).ids)
+    finally:
+        searcher.close()
+    # A second build into the URL replaces the first whole; a failed one leaves it as it was.
+    distributed.build(base[:2000], url, segments=2, m=8, ef_construction=32)
+    assert len(omen.SegmentedIndex.load(tmp_path / "remote")) == 2000
+    assert len(os.listdir(tmp_path / "remote")) == 3
+    bad = base.copy()
+    bad[10, 0] = np.inf
+    with pytest.raises(ValueError, match="partition 0"):
+        distributed.build(bad, url, segments=2, m=8, ef_construction=32)
+    assert len(omen.SegmentedIndex.load(tmp_path / "remote")) == 2000
+    assert len(os.listdir(tmp_path / "remote")) == 3

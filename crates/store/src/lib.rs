@@ -54,7 +54,7 @@ pub use crate::{
     segments::{
         LOCK, MANIFEST, SegmentEntry, SegmentRef, SegmentsInfo, StoredSegment, StoredSegments, begin_segments,
         commit_segments, inspect_segments, load_segments, open_segments_mapped, open_segments_mapped_part,
-        save_segments, segment_file_name, write_segment,
+        save_segments, segment_file_name, write_manifest_for_remote, write_segment,
     },
 };
 

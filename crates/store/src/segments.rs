@@ -226,17 +226,15 @@ fn write_one(
     Ok(SegmentEntry { len: graph.len() as u64, checksum })
 }
 
-/// Writes the manifest of save `generation` naming `entries`, then removes the files of other
-/// generations and the temporary files of saves that never finished (the caller holds the
-/// lock, so no other save runs).
-fn write_manifest(
-    dir: &Path,
+/// The manifest's sections: parameters, dimension, m, counts, generation, the segment table
+/// and the next id.
+fn manifest_sections(
     params: &Params,
     (dim, m): (usize, usize),
     generation: u64,
     entries: &[SegmentEntry],
     next_id: Option<VectorId>,
-) -> Result<(), StoreError> {
+) -> Vec<Section<'static>> {
     let mut table = Vec::with_capacity(entries.len() * ENTRY_LEN);
     for e in entries {
         for v in [e.len, e.checksum, 0, 0] {
@@ -256,6 +254,21 @@ fn write_manifest(
     if let Some(next) = next_id {
         sections.push(Section::bytes(NEXT_ID, next.0.to_le_bytes().to_vec()));
     }
+    sections
+}
+
+/// Writes the manifest of save `generation` naming `entries`, then removes the files of other
+/// generations and the temporary files of saves that never finished (the caller holds the
+/// lock, so no other save runs).
+fn write_manifest(
+    dir: &Path,
+    params: &Params,
+    (dim, m): (usize, usize),
+    generation: u64,
+    entries: &[SegmentEntry],
+    next_id: Option<VectorId>,
+) -> Result<(), StoreError> {
+    let sections = manifest_sections(params, (dim, m), generation, entries, next_id);
     write_file(&dir.join(MANIFEST), FileKind::Manifest, sections)?;
 
     // The new manifest is in place and durable: files of other generations, and temporary
@@ -411,6 +424,33 @@ pub fn commit_segments(
     write_manifest(dir, params, (dim, params.m), generation, entries, next_id)
 }
 
+/// Writes into `dir` (created if missing) the manifest of save `generation` whose segment
+/// files are not there: a save into remote storage, whose writers verified their own files
+/// (reopened them as [`open_graph_mapped`] does) and reported `entries`. Nothing is checked
+/// against the files and nothing is swept: the caller uploads this manifest after every
+/// segment file, and a load of the assembled folder verifies everything ([`load_segments`]).
+/// Prefer [`commit_segments`] wherever the files can be read.
+pub fn write_manifest_for_remote(
+    dir: &Path,
+    params: &Params,
+    dim: usize,
+    generation: u64,
+    entries: &[SegmentEntry],
+    next_id: Option<VectorId>,
+) -> Result<(), StoreError> {
+    if entries.is_empty() || entries.len() > usize::from(u16::MAX) {
+        return Err(StoreError::Malformed(format!("an index has 1..=65535 segments, not {}", entries.len())));
+    }
+    if !(1..=MAX_DIM).contains(&dim) {
+        return Err(StoreError::Malformed(format!("dimension {dim} is out of range")));
+    }
+    make_dir(dir)?;
+    let _lock = lock_for_save(dir)?;
+    let sections = manifest_sections(params, (dim, params.m), generation, entries, next_id);
+    write_file(&dir.join(MANIFEST), FileKind::Manifest, sections)?;
+    Ok(())
+}
+
 /// Checks segment file `path`, read back as `stored`, against what the manifest records of it
 /// (`len`, `checksum`) and of the index (`params`, `dim`), and that no live id is in `seen`
 /// (adding its own); returns one above its largest id (0 without ids).
@@ -452,6 +492,8 @@ pub struct SegmentsInfo {
     pub lens: Vec<u64>,
     /// The id the index hands out next, when saved with one.
     pub next_id: Option<VectorId>,
+    /// The save's generation: segment `i` is the file [`segment_file_name`]`(generation, i)`.
+    pub generation: u64,
 }
 
 /// Reads the manifest of the segmented index in `dir` (checksums verified), not its segments:
@@ -459,8 +501,8 @@ pub struct SegmentsInfo {
 /// ([`open_segments_mapped_part`]).
 pub fn inspect_segments(dir: &Path) -> Result<SegmentsInfo, StoreError> {
     let _lock = lock_for_load(dir)?;
-    let Manifest { params, dim, entries, next_id, .. } = read_manifest(dir)?;
-    Ok(SegmentsInfo { params, dim, lens: entries.iter().map(|e| e.0).collect(), next_id })
+    let Manifest { params, dim, entries, next_id, generation } = read_manifest(dir)?;
+    Ok(SegmentsInfo { params, dim, lens: entries.iter().map(|e| e.0).collect(), next_id, generation })
 }
 
 /// Loads the segmented index in folder `dir`: the manifest, then every segment file it names,

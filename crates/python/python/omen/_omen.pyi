@@ -15,6 +15,7 @@ __all__ = [
     "commit_segments",
     "merge_topk",
     "inspect_segments",
+    "write_manifest_for_remote",
 ]
 
 FORMAT_VERSION: int
@@ -35,6 +36,14 @@ def merge_topk(
     ids: list[npt.NDArray[np.int64]], distances: list[npt.NDArray[np.float32]], k: int
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
 def inspect_segments(folder: str) -> dict[str, Any]: ...
+def write_manifest_for_remote(
+    folder: str,
+    generation: int,
+    params: tuple[str, int, int, int, Optional[int]],
+    dim: int,
+    entries: list[tuple[int, int]],
+    next_id: Optional[int],
+) -> None: ...
 
 @final
 class Index:

@@ -3,10 +3,11 @@
 Needs Ray (``pip install 'omen[ray]'``) and a Ray cluster (``ray.init()`` connects to or
 starts one). A collection is split into segments, each an independent HNSW graph built by one
 Ray task on a worker and written into a folder every worker and the driver share (a local
-folder on one machine, a shared mount on a cluster); the driver writes the manifest last,
-after checking every segment file, so the folder is exactly what ``SegmentedIndex.save``
-writes: ``omen.SegmentedIndex.load(out)`` opens it on one machine and answers the same
-queries identically. ``Searcher`` spreads the segments over a pool of Ray actors, each opening
+folder on one machine, a shared mount on a cluster, or an fsspec URL such as
+``s3://bucket/index``); the driver writes the manifest last, after checking every segment
+file, so the folder is exactly what ``SegmentedIndex.save`` writes:
+``omen.SegmentedIndex.load(out)`` opens it on one machine (a URL's folder once fetched) and
+answers the same queries identically. ``Searcher`` spreads the segments over a pool of Ray actors, each opening
 its share in place; a query batch goes to every share and their top-k merge (``merge_topk``)
 into the whole index's answer.
 
@@ -41,6 +42,51 @@ def _ray() -> Any:
         return importlib.import_module("ray")
     except ImportError:
         raise ImportError("omen.distributed needs Ray: pip install 'omen[ray]'") from None
+
+
+def _split_url(out: Union[str, "os.PathLike[str]"]) -> tuple[Any, str]:
+    """(an fsspec filesystem, its path) for a URL (``scheme://...``); (None, the absolute
+    path) for a local path."""
+    text = os.fspath(out)
+    if "://" not in text:
+        return None, os.path.abspath(text)
+    try:
+        fsspec = importlib.import_module("fsspec")
+    except ImportError:
+        raise ImportError(f"{text}: a URL needs fsspec (pip install fsspec)") from None
+    fs, path = fsspec.core.url_to_fs(text)
+    return fs, str(path).rstrip("/")
+
+
+def _segment_name(generation: int, number: int) -> str:
+    return f"segment-{generation:016x}-{number:05}.omen"
+
+
+def _generation_of(name: str) -> Optional[int]:
+    if not (name.startswith("segment-") and name.endswith(".omen")):
+        return None
+    parts = name[len("segment-") : -len(".omen")].split("-")
+    if len(parts) != 2 or len(parts[0]) != 16 or len(parts[1]) != 5 or not parts[1].isdigit():
+        return None
+    try:
+        return int(parts[0], 16)
+    except ValueError:
+        return None
+
+
+def _remote_names(fs: Any, root: str) -> list[str]:
+    if not fs.exists(root):
+        return []
+    return [os.path.basename(str(p).rstrip("/")) for p in fs.ls(root, detail=False)]
+
+
+def _upload(fs: Any, local: str, root: str, name: str) -> None:
+    """Puts ``local`` at ``root/name`` whole: under a temporary name first, then moved."""
+    import uuid
+
+    tmp = f"{root}/.{name}.{uuid.uuid4().hex}.tmp"
+    fs.put(local, tmp)
+    fs.mv(tmp, f"{root}/{name}")
 
 
 class BuildReport(NamedTuple):
@@ -96,7 +142,22 @@ def _build_part(
     index.add(rows, ids, threads=threads)
     if before_write is not None:
         before_write(number, out)
-    length, checksum = index._core.write_segment(out, generation, number)
+    fs, root = _split_url(out)
+    if fs is None:
+        length, checksum = index._core.write_segment(root, generation, number)
+        return number, length, checksum, ids
+    # Remote storage: written and verified here (the driver cannot read the file cheaply), then
+    # uploaded whole.
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="omen-segment-") as tmp:
+        length, checksum = index._core.write_segment(tmp, generation, number)
+        local = os.path.join(tmp, _segment_name(generation, number))
+        check = Index.load(local, mmap=True)  # every checksum, id and link verified
+        if len(check) != length:
+            raise ValueError(f"segment {number} reads back with {len(check)} vectors, not {length}")
+        del check
+        _upload(fs, local, root, _segment_name(generation, number))
     return number, length, checksum, ids
 
 
@@ -226,8 +287,11 @@ def build(
     ``SegmentedIndex.build`` seeds its segments. ``progress(done, total)`` runs on the driver
     as segments finish.
 
-    Every segment file is checked (the very file its task wrote, dimension, metric, no id in
-    two segments) before the manifest is written: a bad row, a wrong dimension or an id in two
+    ``out``: a local folder (on a cluster, one every node mounts) or an fsspec URL every worker
+    can write (``s3://``, ``gs://``, ``file://`` ...; needs ``fsspec`` and the scheme's
+    package). Every segment file is checked (the very file its task wrote, dimension, metric,
+    no id in two segments) before the manifest is written; for a URL each task verifies its
+    own file before uploading it whole, and the driver checks they are all there: a bad row, a wrong dimension or an id in two
     partitions raises ``ValueError`` naming the partition, and leaves the folder as it was
     (no manifest of this build; its files are removed).
     """
@@ -240,7 +304,8 @@ def build(
     retries = _int("max_retries", max_retries, 0, 100)
     base_seed = _DEFAULT_SEED if seed is None else _int("seed", seed, 0, _U64 - 1)
     params = (metric, _int("m", m, 2), _int("ef_construction", ef_construction, 1), _int("ef_search", ef_search, 1), base_seed)
-    folder = os.path.abspath(os.fspath(out))
+    fs, root = _split_url(out)
+    folder = root if fs is None else os.fspath(out)
     started = time.perf_counter()
 
     dim, parts = _partitions(source, ids, segments, max_segment_size, (vector_column, id_column))
@@ -250,7 +315,11 @@ def build(
     Index(dim, metric, m=params[1], ef_construction=params[2], ef_search=params[3], seed=base_seed)
     if len(parts) > 65535:
         raise ValueError(f"{len(parts)} segments: at most 65535")
-    generation = _omen.begin_segments(folder)
+    if fs is None:
+        generation = _omen.begin_segments(folder)
+    else:
+        fs.makedirs(root, exist_ok=True)
+        generation = 1 + max([g for g in map(_generation_of, _remote_names(fs, root)) if g is not None], default=0)
     # Spread over the nodes: each partition wants a machine's cores and memory bandwidth.
     task = ray.remote(num_cpus=cpus, max_retries=retries, scheduling_strategy="SPREAD")(_build_part)
     pending = {
@@ -278,7 +347,10 @@ def build(
             raise ValueError(f"id {dup} is in partitions {owners[0]} and {owners[1] if len(owners) > 1 else owners[0]}")
         entries = [(results[i][0], results[i][1]) for i in range(len(parts))]
         next_id = int(all_ids.max()) + 1 if len(all_ids) else 0
-        _omen.commit_segments(folder, generation, params, dim, entries, next_id)
+        if fs is None:
+            _omen.commit_segments(folder, generation, params, dim, entries, next_id)
+        else:
+            _commit_remote(fs, root, generation, params, dim, entries, next_id)
     except BaseException:
         # Stop the tasks still running and wait for them to end before removing this build's
         # files, so that none writes one after.
@@ -286,22 +358,59 @@ def build(
             ray.cancel(r, force=True)
         if pending:
             ray.wait(list(pending), num_returns=len(pending), timeout=120)
-        _remove_generation(folder, generation)
+        _remove_generation(fs, root, generation)
         raise
     return BuildReport(folder, [results[i][0] for i in range(len(parts))], time.perf_counter() - started)
 
 
-def _remove_generation(folder: str, generation: int) -> None:
+def _commit_remote(
+    fs: Any,
+    root: str,
+    generation: int,
+    params: tuple[str, int, int, int, int],
+    dim: int,
+    entries: list[tuple[int, int]],
+    next_id: int,
+) -> None:
+    """The manifest of a save into remote storage, uploaded after every segment file (each
+    verified by its writer), then the other generations' files swept."""
+    import tempfile
+
+    names = _remote_names(fs, root)
+    missing = [i for i in range(len(entries)) if _segment_name(generation, i) not in names]
+    if missing:
+        raise ValueError(f"segment files {missing} are missing from {root}")
+    newer = [g for g in map(_generation_of, names) if g is not None and g > generation]
+    if newer:
+        raise ValueError(f"{root}: a save of generation {max(newer)} was written since this one began")
+    with tempfile.TemporaryDirectory(prefix="omen-manifest-") as tmp:
+        _omen.write_manifest_for_remote(tmp, generation, params, dim, entries, next_id)
+        _upload(fs, os.path.join(tmp, "manifest.omen"), root, "manifest.omen")
+    keep = {_segment_name(generation, i) for i in range(len(entries))}
+    for name in names:
+        stale = _generation_of(name) is not None and name not in keep
+        temp = (name.startswith(".segment-") or name.startswith(".manifest.omen.")) and name.endswith(".tmp")
+        if stale or temp:
+            try:
+                fs.rm(f"{root}/{name}")
+            except OSError:
+                pass
+
+
+def _remove_generation(fs: Any, folder: str, generation: int) -> None:
     """Removes the segment files of a build that failed (the manifest never named them)."""
     prefix = f"segment-{generation:016x}-"
     try:
-        names = os.listdir(folder)
+        names = os.listdir(folder) if fs is None else _remote_names(fs, folder)
     except OSError:
         return
     for name in names:
         if name.startswith(prefix) or (name.startswith("." + prefix) and name.endswith(".tmp")):
             try:
-                os.remove(os.path.join(folder, name))
+                if fs is None:
+                    os.remove(os.path.join(folder, name))
+                else:
+                    fs.rm(f"{folder}/{name}")
             except OSError:
                 pass
 
@@ -312,7 +421,19 @@ class _Shard:
     def __init__(self, out: str, which: list[int]) -> None:
         from omen import SegmentedIndex
 
-        self.index = SegmentedIndex.load(out, mmap=True, segments=which)
+        fs, root = _split_url(out)
+        if fs is not None:
+            # Remote storage: the manifest and this share's files, fetched into a local cache.
+            import tempfile
+
+            cache = tempfile.mkdtemp(prefix="omen-shard-")
+            fs.get(f"{root}/manifest.omen", os.path.join(cache, "manifest.omen"))
+            generation = int(_omen.inspect_segments(cache)["generation"])
+            for i in which:
+                name = _segment_name(generation, i)
+                fs.get(f"{root}/{name}", os.path.join(cache, name))
+            root = cache
+        self.index = SegmentedIndex.load(root, mmap=True, segments=which)
 
     def ready(self) -> int:
         return len(self.index)
@@ -347,8 +468,16 @@ class Searcher:
         max_restarts: int = 3,
     ) -> None:
         ray = _ray()
-        self.out = os.path.abspath(os.fspath(out))
-        info = _omen.inspect_segments(self.out)
+        fs, root = _split_url(out)
+        self.out = root if fs is None else os.fspath(out)
+        if fs is None:
+            info = _omen.inspect_segments(root)
+        else:
+            import tempfile
+
+            with tempfile.TemporaryDirectory(prefix="omen-manifest-") as tmp:
+                fs.get(f"{root}/manifest.omen", os.path.join(tmp, "manifest.omen"))
+                info = _omen.inspect_segments(tmp)
         self.dim: int = int(info["dim"])
         count = len(info["lens"])
         per = 1 if segments_per_actor is None else _int("segments_per_actor", segments_per_actor, 1)

@@ -9,7 +9,7 @@ use omen_search::Rows;
 use omen_store::{
     FORMAT_VERSION, FileKind, Labels, MANIFEST, SegmentEntry, SegmentRef, StoreError, begin_segments, commit_segments,
     graph_from_bytes, inspect, inspect_segments, load_graph, load_segments, open_segments_mapped_part, save_graph,
-    save_segments, segment_file_name, write_segment,
+    save_segments, segment_file_name, write_manifest_for_remote, write_segment,
 };
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -507,4 +507,38 @@ fn a_commit_checks_every_file_and_writes_no_manifest_on_a_fault() {
     let entries = write_parts(dir.path(), generation, &graphs, &ids);
     assert!(commit_segments(dir.path(), &SETTINGS, 6, generation, &entries, Some(VectorId(59))).is_err());
     assert!(!dir.path().join(MANIFEST).exists());
+}
+
+#[test]
+fn a_manifest_for_files_in_remote_storage_loads_once_the_files_are_beside_it() {
+    let graphs = [graph(40, 6, 4, 60), graph(30, 6, 4, 61)];
+    let ids: Vec<Vec<VectorId>> = [0..40u64, 40..70].into_iter().map(|r| r.map(VectorId).collect()).collect();
+    // Each writer writes its file in a folder of its own (then uploads it).
+    let writers = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let generation = 7;
+    let entries: Vec<SegmentEntry> = (0..2)
+        .map(|i| {
+            let seg = SegmentRef { graph: &graphs[i], ids: &ids[i], deleted: None };
+            write_segment(writers[i].path(), generation, i, &SETTINGS.seed(SETTINGS.seed + i as u64), seg).unwrap()
+        })
+        .collect();
+    let assembled = tempfile::tempdir().unwrap();
+    write_manifest_for_remote(assembled.path(), &SETTINGS, 6, generation, &entries, Some(VectorId(70))).unwrap();
+    assert_eq!(inspect_segments(assembled.path()).unwrap().generation, generation);
+    assert!(load_segments(assembled.path()).is_err(), "the files are not there yet");
+    for (i, w) in writers.iter().enumerate() {
+        let name = segment_file_name(generation, i);
+        std::fs::copy(w.path().join(&name), assembled.path().join(&name)).unwrap();
+    }
+    let back = load_segments(assembled.path()).unwrap();
+    assert_eq!(back.segments.len(), 2);
+    assert_same(&back.segments[1].graph, &graphs[1]);
+    // The entries are the writers' word: a wrong one shows at the load.
+    let wrong = [entries[0], SegmentEntry { checksum: entries[1].checksum ^ 1, ..entries[1] }];
+    write_manifest_for_remote(assembled.path(), &SETTINGS, 6, generation, &wrong, None).unwrap();
+    assert!(load_segments(assembled.path()).is_err());
+    for bad_dim in [0, usize::MAX] {
+        assert!(write_manifest_for_remote(assembled.path(), &SETTINGS, bad_dim, generation, &entries, None).is_err());
+    }
+    assert!(write_manifest_for_remote(assembled.path(), &SETTINGS, 6, generation, &[], None).is_err());
 }
