@@ -221,7 +221,7 @@ def _partitions(
     parts: list[_Part] = []
     pend_rows: list[npt.NDArray[np.float32]] = []
     pend_ids: list[npt.NDArray[np.int64]] = []
-    pending, next_id, dim = 0, 0, 0
+    pending, next_id, dim, batches = 0, 0, 0, 0
 
     def seal(take: int) -> None:
         nonlocal pend_rows, pend_ids, pending
@@ -234,12 +234,17 @@ def _partitions(
             b_ids, b_rows = batch
         else:
             b_ids, b_rows = None, batch
+        where = f"batch {batches} (partition {len(parts)})"
+        batches += 1
         arr = np.asarray(b_rows)
         if arr.ndim != 2 or arr.shape[1] == 0:
-            raise ValueError(f"batch {len(parts)}: vectors must be 2-D, not of shape {arr.shape}")
+            raise ValueError(f"{where}: vectors must be 2-D, not of shape {arr.shape}")
         dim = dim or arr.shape[1]
-        rows = _rows("vectors", arr, dim)
-        got = np.arange(next_id, next_id + len(rows), dtype=np.int64) if b_ids is None else _ids(b_ids, len(rows))
+        try:
+            rows = _rows("vectors", arr, dim)
+            got = np.arange(next_id, next_id + len(rows), dtype=np.int64) if b_ids is None else _ids(b_ids, len(rows))
+        except ValueError as e:
+            raise ValueError(f"{where}: {e}") from None
         if len(got):
             next_id = max(next_id, int(got.max()) + 1)
         pend_rows.append(rows)
