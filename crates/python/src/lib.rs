@@ -605,8 +605,7 @@ impl SegmentedIndex {
         plan: (Option<usize>, Option<usize>),
         threads: usize,
     ) -> PyResult<Self> {
-        let (metric, m, efc, efs, seed) = params;
-        let p = self::params(&metric, m, efc, efs, seed)?;
+        let p = params_of(params)?;
         let rows = vectors.as_slice().map_err(|e| PyValueError::new_err(e.to_string()))?;
         let (n, dim) = (vectors.shape()[0], vectors.shape()[1]);
         let ids = given_ids(&ids)?.unwrap_or_else(|| (0..n as u64).map(VectorId).collect());
@@ -769,6 +768,17 @@ fn begin_segments(py: Python<'_>, folder: PathBuf) -> PyResult<u64> {
     py.detach(|| omen::begin_segments(&folder)).map_err(|e| to_py(e.into()))
 }
 
+/// The parameters from Python's tuple (metric, m, ef_construction, ef_search, seed), checked.
+fn params_of((metric, m, efc, efs, seed): ParamArgs) -> PyResult<Params> {
+    params(&metric, m, efc, efs, seed)
+}
+
+/// What a manifest is written from: the parameters and each segment's (length, checksum).
+fn manifest_of(args: ParamArgs, entries: Vec<(u64, u64)>) -> PyResult<(Params, Vec<omen::SegmentEntry>)> {
+    let entries = entries.into_iter().map(|(len, checksum)| omen::SegmentEntry { len, checksum }).collect();
+    Ok((params_of(args)?, entries))
+}
+
 /// Checks every segment file `entries` names ((length, checksum) of segments 0..) and writes
 /// the manifest of save `generation` (see `omen_store::commit_segments`).
 #[pyfunction]
@@ -782,10 +792,7 @@ fn commit_segments(
     entries: Vec<(u64, u64)>,
     next_id: Option<u64>,
 ) -> PyResult<()> {
-    let (metric, m, efc, efs, seed) = params;
-    let p = self::params(&metric, m, efc, efs, seed)?;
-    let entries: Vec<omen::SegmentEntry> =
-        entries.into_iter().map(|(len, checksum)| omen::SegmentEntry { len, checksum }).collect();
+    let (p, entries) = manifest_of(params, entries)?;
     py.detach(|| omen::commit_segments(&folder, &p, dim, generation, &entries, next_id.map(VectorId)))
         .map_err(|e| to_py(e.into()))
 }
@@ -803,10 +810,7 @@ fn write_manifest_for_remote(
     entries: Vec<(u64, u64)>,
     next_id: Option<u64>,
 ) -> PyResult<()> {
-    let (metric, m, efc, efs, seed) = params;
-    let p = self::params(&metric, m, efc, efs, seed)?;
-    let entries: Vec<omen::SegmentEntry> =
-        entries.into_iter().map(|(len, checksum)| omen::SegmentEntry { len, checksum }).collect();
+    let (p, entries) = manifest_of(params, entries)?;
     py.detach(|| omen::write_manifest_for_remote(&folder, &p, dim, generation, &entries, next_id.map(VectorId)))
         .map_err(|e| to_py(e.into()))
 }

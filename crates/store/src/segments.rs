@@ -398,9 +398,7 @@ pub fn commit_segments(
     entries: &[SegmentEntry],
     next_id: Option<VectorId>,
 ) -> Result<(), StoreError> {
-    if entries.is_empty() || entries.len() > usize::from(u16::MAX) {
-        return Err(StoreError::Malformed(format!("an index has 1..=65535 segments, not {}", entries.len())));
-    }
+    check_entry_count(entries)?;
     let _lock = lock_for_save(dir)?;
     if let Ok(now) = read_manifest(dir)
         && now.generation >= generation
@@ -438,9 +436,7 @@ pub fn write_manifest_for_remote(
     entries: &[SegmentEntry],
     next_id: Option<VectorId>,
 ) -> Result<(), StoreError> {
-    if entries.is_empty() || entries.len() > usize::from(u16::MAX) {
-        return Err(StoreError::Malformed(format!("an index has 1..=65535 segments, not {}", entries.len())));
-    }
+    check_entry_count(entries)?;
     if !(1..=MAX_DIM).contains(&dim) {
         return Err(StoreError::Malformed(format!("dimension {dim} is out of range")));
     }
@@ -448,6 +444,14 @@ pub fn write_manifest_for_remote(
     let _lock = lock_for_save(dir)?;
     let sections = manifest_sections(params, (dim, params.m), generation, entries, next_id);
     write_file(&dir.join(MANIFEST), FileKind::Manifest, sections)?;
+    Ok(())
+}
+
+/// A manifest names 1 to 65,535 segments.
+fn check_entry_count(entries: &[SegmentEntry]) -> Result<(), StoreError> {
+    if entries.is_empty() || entries.len() > usize::from(u16::MAX) {
+        return Err(StoreError::Malformed(format!("an index has 1..=65535 segments, not {}", entries.len())));
+    }
     Ok(())
 }
 

@@ -86,6 +86,12 @@ def _int(name: str, value: Any, low: int = 0, high: int = _I64_MAX) -> int:
     return int(value)
 
 
+def _params(metric: str, m: int, ef_construction: int, ef_search: int, seed: Any) -> tuple[str, int, int, int, Any]:
+    """The core's parameter tuple, each value checked for its type and lower bound (the core
+    checks the rest)."""
+    return (metric, _int("m", m, 2), _int("ef_construction", ef_construction, 1), _int("ef_search", ef_search, 1), seed)
+
+
 def _id(value: object) -> Optional[int]:
     """``value`` as an id omen can hold (an int in 0..=2**63-1), or ``None``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
@@ -383,7 +389,7 @@ class SegmentedIndex(_Shape):
             None if max_segment_size is None else _int("max_segment_size", max_segment_size, 1),
         )
         s = None if seed is None else _int("seed", seed, 0, 2**64 - 1)
-        params = (metric, _int("m", m, 2), _int("ef_construction", ef_construction, 1), _int("ef_search", ef_search, 1), s)
+        params = _params(metric, m, ef_construction, ef_search, s)
         return cls._wrap(_omen.SegmentedIndex.build(rows, given, params, plan, _int("threads", threads)))
 
     def add_segment(self, vectors: npt.ArrayLike, ids: Optional[npt.ArrayLike] = None, *, threads: int = 0) -> npt.NDArray[np.int64]:

@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, NamedTuple, Optional, Union
 import numpy as np
 import numpy.typing as npt
 
-from omen import Index, Neighbors, _ids, _int, _omen, _rows, merge_topk
+from omen import Index, Neighbors, _ids, _int, _omen, _params, _rows, merge_topk
 
 __all__ = ["build", "Searcher", "BuildReport"]
 
@@ -308,7 +308,7 @@ def build(
     cpus = _int("cpus_per_task", cpus_per_task, 1, 1024)
     retries = _int("max_retries", max_retries, 0, 100)
     base_seed = _DEFAULT_SEED if seed is None else _int("seed", seed, 0, _U64 - 1)
-    params = (metric, _int("m", m, 2), _int("ef_construction", ef_construction, 1), _int("ef_search", ef_search, 1), base_seed)
+    params = _params(metric, m, ef_construction, ef_search, base_seed)
     fs, root = _split_url(out)
     folder = root if fs is None else os.fspath(out)
     started = time.perf_counter()
