@@ -2,7 +2,7 @@
 //! and size, so the speed-up over the scalar reference comes from one run.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use omen_distance::{Distance, KernelSet, Metric, SimdPath};
+use omen_distance::{Distance, KernelSet, Metric, SimdPath, Sq8, Sq8Query};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::hint::black_box;
@@ -24,6 +24,35 @@ fn kernels(c: &mut Criterion) {
                 let d = Distance::with_kernels(metric, k);
                 g.bench_function(BenchmarkId::from_parameter(path.name()), |bench| {
                     bench.iter(|| d.eval(black_box(&a), black_box(&b)))
+                });
+            }
+            g.finish();
+        }
+    }
+}
+
+/// The 8-bit code kernels ([`Sq8Query`]) beside the `f32` kernel of the same metric on the same
+/// path: what a distance on codes costs against one on rows, with both in cache.
+fn codes(c: &mut Criterion) {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(SEED);
+    for metric in [Metric::L2, Metric::InnerProduct] {
+        for dim in DIMS {
+            let rows: Vec<Vec<f32>> = (0..2).map(|_| (0..dim).map(|_| rng.random::<f32>()).collect()).collect();
+            let sq8 = Sq8::train(dim, rows.iter().map(|r| &r[..]));
+            let mut code = vec![0u8; dim];
+            sq8.encode(&rows[1], &mut code);
+            let mut g = c.benchmark_group(format!("sq8/{metric}/d{dim}"));
+            g.throughput(Throughput::Elements(dim as u64));
+            for path in SimdPath::ALL {
+                let Some(k) = KernelSet::for_path(path) else { continue };
+                let mut q = Sq8Query::with_kernels(k);
+                q.set(&sq8, metric, &rows[0]);
+                g.bench_function(BenchmarkId::new("codes", path.name()), |bench| {
+                    bench.iter(|| q.distance(black_box(&code)))
+                });
+                let d = Distance::with_kernels(metric, k);
+                g.bench_function(BenchmarkId::new("f32", path.name()), |bench| {
+                    bench.iter(|| d.eval(black_box(&rows[0]), black_box(&rows[1])))
                 });
             }
             g.finish();
@@ -53,5 +82,5 @@ fn one_to_many(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, kernels, one_to_many);
+criterion_group!(benches, kernels, codes, one_to_many);
 criterion_main!(benches);

@@ -29,8 +29,10 @@
 
 mod portable;
 pub mod scalar;
+mod sq8;
 mod vector;
 
+pub use crate::sq8::{Sq8, Sq8Error, Sq8Query};
 pub use crate::vector::{VectorError, check_vector};
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
@@ -147,6 +149,8 @@ impl fmt::Display for SimdPath {
 }
 
 type Kernel = fn(&[f32], &[f32]) -> f32;
+type CodeDot = fn(&[f32], &[u8]) -> f32;
+type CodeL2 = fn(&[f32], &[f32], &[u8]) -> f32;
 
 /// One implementation of every kernel. Obtain the fastest with [`KernelSet::best`], or a given
 /// one (for tests and benchmarks) with [`KernelSet::for_path`].
@@ -158,6 +162,8 @@ pub struct KernelSet {
     l2_sq: Kernel,
     dot: Kernel,
     cosine: Kernel,
+    sq8_dot: CodeDot,
+    sq8_l2: CodeL2,
 }
 
 impl fmt::Debug for KernelSet {
@@ -181,10 +187,24 @@ impl KernelSet {
             assert_eq!(a.len(), b.len(), "vectors of different lengths");
             scalar::cosine(a, b)
         },
+        sq8_dot: |w, c| {
+            assert_eq!(w.len(), c.len(), "weights and codes of different lengths");
+            scalar::sq8_dot(w, c)
+        },
+        sq8_l2: |a, w, c| {
+            assert!(a.len() == c.len() && w.len() == c.len(), "query, weights and codes of different lengths");
+            scalar::sq8_l2(a, w, c)
+        },
     };
 
-    const PORTABLE: KernelSet =
-        KernelSet { path: SimdPath::Portable, l2_sq: portable::l2_sq, dot: portable::dot, cosine: portable::cosine };
+    const PORTABLE: KernelSet = KernelSet {
+        path: SimdPath::Portable,
+        l2_sq: portable::l2_sq,
+        dot: portable::dot,
+        cosine: portable::cosine,
+        sq8_dot: portable::sq8_dot,
+        sq8_l2: portable::sq8_l2,
+    };
 
     /// The fastest kernels this CPU runs, detected once per process.
     pub fn best() -> &'static KernelSet {
@@ -232,6 +252,20 @@ impl KernelSet {
     #[inline]
     pub fn cosine(&self, a: &[f32], b: &[f32]) -> f32 {
         (self.cosine)(a, b)
+    }
+
+    /// `Σ w_i c_i` over `f32` weights and 8-bit codes: the inner-product kernel of
+    /// [`Sq8Query`] (panics if the lengths differ).
+    #[inline]
+    pub fn sq8_dot(&self, w: &[f32], c: &[u8]) -> f32 {
+        (self.sq8_dot)(w, c)
+    }
+
+    /// `Σ (a_i - w_i c_i)²` over `f32` query coordinates `a`, steps `w` and 8-bit codes `c`:
+    /// the L2 kernel of [`Sq8Query`] (panics if the lengths differ).
+    #[inline]
+    pub fn sq8_l2(&self, a: &[f32], w: &[f32], c: &[u8]) -> f32 {
+        (self.sq8_l2)(a, w, c)
     }
 
     /// The distance of `metric` between `a` and `b`.

@@ -149,3 +149,120 @@ proptest! {
         }
     }
 }
+
+/// The 8-bit code kernels of `k` against the `f64` reference.
+fn check_codes(k: &KernelSet, a: &[f32], w: &[f32], c: &[u8], ctx: &str) {
+    let abs_dot: f32 = w.iter().zip(c).map(|(x, &y)| (x * f32::from(y)).abs()).sum();
+    close(k.sq8_dot(w, c), scalar::sq8_dot(w, c), abs_dot, &format!("{ctx} sq8_dot {}", k.path()));
+    let want = scalar::sq8_l2(a, w, c);
+    close(k.sq8_l2(a, w, c), want, want, &format!("{ctx} sq8_l2 {}", k.path()));
+}
+
+#[test]
+fn every_path_matches_the_code_reference_for_every_length_up_to_1100() {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(13);
+    let a: Vec<f32> = (0..1104).map(|_| rng.random::<f32>() * 300.0 - 20.0).collect();
+    let w: Vec<f32> = (0..1104).map(|_| rng.random::<f32>() * 2.0 - 0.5).collect();
+    let c: Vec<u8> = (0..1104).map(|_| rng.random::<u8>()).collect();
+    for len in 0..=1100 {
+        for off in [0, 1, 3] {
+            let ctx = format!("len {len} offset {off}");
+            for k in &available() {
+                // Codes end exactly at the buffer's end for off 3: a tail load past it would read
+                // outside the slice (Miri and the page-end test below catch that).
+                let cs = &c[1104 - len - (3 - off)..1104 - (3 - off)];
+                check_codes(k, &a[off..off + len], &w[3 - off..3 - off + len], cs, &ctx);
+            }
+        }
+    }
+}
+
+#[test]
+#[cfg(unix)]
+fn code_kernels_read_nothing_past_the_codes() {
+    // Codes that end at the end of a readable page, followed by an inaccessible one: a kernel
+    // that loads a whole lane past the codes' end faults here.
+    let page = 4096;
+    let guarded = GuardedPage::new(page);
+    let bytes = guarded.bytes();
+    for len in [1, 7, 8, 9, 15, 16, 17, 33, 100] {
+        let c = &bytes[page - len..];
+        let (a, w) = (vec![0.5f32; len], vec![0.25f32; len]);
+        for k in available() {
+            check_codes(&k, &a, &w, c, &format!("page end, len {len}"));
+        }
+    }
+}
+
+/// A readable page of bytes (`i % 251` at `i`) followed by a page with no access.
+#[cfg(unix)]
+struct GuardedPage {
+    ptr: *mut libc::c_void,
+    page: usize,
+}
+
+#[cfg(unix)]
+impl GuardedPage {
+    fn new(page: usize) -> Self {
+        // SAFETY: an anonymous private mapping of two pages, no address hint; checked below.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                2 * page,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(ptr, libc::MAP_FAILED, "map two pages");
+        // SAFETY: the first page is mapped readable and writable, and nothing else refers to it.
+        let first = unsafe { std::slice::from_raw_parts_mut(ptr.cast::<u8>(), page) };
+        first.iter_mut().enumerate().for_each(|(i, b)| *b = (i % 251) as u8);
+        // SAFETY: the second page belongs to this mapping; nothing refers to it.
+        let rc = unsafe { libc::mprotect(ptr.cast::<u8>().add(page).cast(), page, libc::PROT_NONE) };
+        assert_eq!(rc, 0, "protect the second page");
+        GuardedPage { ptr, page }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: the first page is mapped readable for as long as `self` lives.
+        unsafe { std::slice::from_raw_parts(self.ptr.cast::<u8>(), self.page) }
+    }
+}
+
+#[cfg(unix)]
+impl Drop for GuardedPage {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping made in `new`; no slice of it outlives `self`.
+        unsafe { libc::munmap(self.ptr, 2 * self.page) };
+    }
+}
+
+#[test]
+fn sq8_queries_score_decoded_rows_on_every_path() {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(17);
+    let dim = 131;
+    let rows: Vec<Vec<f32>> = (0..50).map(|_| (0..dim).map(|_| rng.random::<f32>() * 4.0 - 2.0).collect()).collect();
+    let sq8 = omen_distance::Sq8::train(dim, rows.iter().map(|r| &r[..]));
+    let q: Vec<f32> = (0..dim).map(|_| rng.random::<f32>() * 4.0 - 2.0).collect();
+    let mut code = vec![0u8; dim];
+    let mut x = vec![0.0f32; dim];
+    for r in &rows {
+        sq8.encode(r, &mut code);
+        sq8.decode(&code, &mut x);
+        for k in available() {
+            for metric in Metric::ALL {
+                let mut got = omen_distance::Sq8Query::with_kernels(k);
+                got.set(&sq8, metric, &q);
+                let want = match metric {
+                    Metric::Cosine => scalar::dot(&Metric::Cosine.prepare(&q), &x),
+                    Metric::InnerProduct => scalar::dot(&q, &x),
+                    Metric::L2 => scalar::l2_sq(&q, &x),
+                };
+                let want = if metric == Metric::L2 { want } else { 1.0 - want };
+                close(got.distance(&code), want, 50.0, &format!("{metric} on {}", k.path()));
+            }
+        }
+    }
+}
