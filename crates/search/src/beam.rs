@@ -5,7 +5,7 @@ use std::cmp::Reverse;
 use omen_distance::Distance;
 use omen_graph::{HnswGraph, Layer, NodeId};
 
-use crate::{Neighbor, Request, Route, SearchScratch};
+use crate::{Codes, Exact, Neighbor, OnCodes, Request, Route, Scorer, SearchScratch};
 
 /// Moves greedily on each layer from `from` down to `stop` (exclusive) towards `query`:
 /// on each layer, step to the closest neighbour while it is closer than the current node.
@@ -15,22 +15,31 @@ pub fn greedy_descent(
     graph: &HnswGraph,
     dist: &Distance,
     query: &[f32],
+    best: Neighbor,
+    from: Layer,
+    stop: Layer,
+) -> Neighbor {
+    greedy_descent_with(graph, &Exact::new(graph, dist, query), best, from, stop)
+}
+
+/// [`greedy_descent`] scoring nodes with `scorer` (on `f32` rows, [`Exact`], or on codes,
+/// [`OnCodes`](crate::OnCodes)).
+pub fn greedy_descent_with<S: Scorer + ?Sized>(
+    graph: &HnswGraph,
+    scorer: &S,
     mut best: Neighbor,
     from: Layer,
     stop: Layer,
 ) -> Neighbor {
-    let data = graph.vector_data();
-    let (stride, dim) = (graph.stride(), graph.dim());
     for layer in Layer::descend_from(from).take_while(|&l| l > stop) {
         loop {
             let mut moved = false;
             let links = graph.neighbors(best.id, layer);
             for (i, n) in links.iter().enumerate() {
                 if let Some(next) = links.get(i + 1) {
-                    omen_distance::prefetch_row(data, next.idx() * stride);
+                    scorer.prefetch(next);
                 }
-                let s = n.idx() * stride;
-                let cand = Neighbor::new(n, dist.eval(query, &data[s..s + dim]));
+                let cand = Neighbor::new(n, scorer.score(n));
                 if cand < best {
                     best = cand;
                     moved = true;
@@ -124,6 +133,18 @@ pub fn search_layer_filtered<'s, F: NodeFilter + ?Sized>(
     scratch: &'s mut SearchScratch,
 ) -> &'s [Neighbor] {
     assert_eq!(query.len(), graph.dim(), "query dimension");
+    search_layer_with(graph, &Exact::new(graph, dist, query), start, filter, scratch)
+}
+
+/// [`search_layer_filtered`] scoring nodes with `scorer` (on `f32` rows, [`Exact`], or on
+/// codes, [`OnCodes`](crate::OnCodes)); the distances returned are the scorer's.
+pub fn search_layer_with<'s, S: Scorer + ?Sized, F: NodeFilter + ?Sized>(
+    graph: &HnswGraph,
+    scorer: &S,
+    start: Start<'_>,
+    filter: &F,
+    scratch: &'s mut SearchScratch,
+) -> &'s [Neighbor] {
     let Start { entries, ef, layer } = start;
     let ef = ef.max(1);
     let SearchScratch { visited, candidates, results, batch_ids, batch_dists, out, .. } = scratch;
@@ -141,8 +162,6 @@ pub fn search_layer_filtered<'s, F: NodeFilter + ?Sized>(
             }
         }
     }
-    let data = graph.vector_data();
-    let stride = graph.stride();
 
     while let Some(Reverse(c)) = candidates.pop() {
         // Unfiltered, every expanded node is in `results` while it holds fewer than ef, so
@@ -161,7 +180,7 @@ pub fn search_layer_filtered<'s, F: NodeFilter + ?Sized>(
             continue;
         }
         batch_dists.resize(batch_ids.len(), 0.0);
-        dist.one_to_many(query, data, stride, batch_ids, batch_dists);
+        scorer.score_many(batch_ids, batch_dists);
         for (&id, &d) in batch_ids.iter().zip(batch_dists.iter()) {
             let cand = Neighbor::new(NodeId(id), d);
             if results.len() < ef || cand < *results.peek().expect("non-empty") {
@@ -251,4 +270,92 @@ fn descend_to_bottom(graph: &HnswGraph, dist: &Distance, query: &[f32]) -> Optio
     let (entry, top) = graph.entry_and_top()?;
     let start = Neighbor::new(entry, dist.eval(query, graph.vector(entry)));
     Some(greedy_descent(graph, dist, query, start, top, Layer::BOTTOM))
+}
+
+/// [`knn_search`] on 8-bit codes with exact re-ranking: the descent and the layer-0 beam score
+/// nodes on `codes` (a quarter of the bytes of the `f32` rows), then every node the beam kept
+/// (up to `ef`) is scored again on its `f32` row, and the `k` nearest by that exact distance
+/// are returned, with exact distances. So a result is never ranked by a code's rounding, only
+/// found through it: recall is lower than [`knn_search`]'s at the same `ef` only where the
+/// rounding kept a true neighbour out of the beam.
+///
+/// `codes` must hold one row per node of `graph` (of the graph's vectors as stored), and
+/// `dist` must be the graph's distance. Falls back to the exact scan as [`knn_search`] does.
+///
+/// # Panics
+/// If the request was made for another dimension than the graph's, or `codes` holds fewer
+/// rows than the graph has nodes.
+pub fn knn_search_codes(
+    graph: &HnswGraph,
+    codes: &Codes,
+    dist: &Distance,
+    request: &Request<'_>,
+    scratch: &mut SearchScratch,
+) -> Vec<Neighbor> {
+    let k = request.k().min(graph.len());
+    if k == 0 {
+        return Vec::new();
+    }
+    match walk_codes(graph, codes, dist, request, &AllNodes, scratch) {
+        Some(found) => found,
+        None => {
+            scratch.exact_fallbacks += 1;
+            crate::brute_force_knn(crate::Rows::of_graph(graph), dist, request.query(), k)
+        }
+    }
+}
+
+/// [`knn_search_filtered`] on 8-bit codes with exact re-ranking (see [`knn_search_codes`]).
+pub fn knn_search_codes_filtered<F: NodeFilter + ?Sized>(
+    graph: &HnswGraph,
+    codes: &Codes,
+    dist: &Distance,
+    request: &Request<'_>,
+    filter: &F,
+    route: Route,
+    scratch: &mut SearchScratch,
+) -> Vec<Neighbor> {
+    let exact = || {
+        crate::brute::brute_force_filtered(crate::Rows::of_graph(graph), dist, request.query(), request.k(), filter)
+    };
+    if route == Route::Scan || graph.is_empty() {
+        return exact();
+    }
+    walk_codes(graph, codes, dist, request, filter, scratch).unwrap_or_else(exact)
+}
+
+/// The walk of [`knn_search_codes`]: `None` when it finds fewer than `min(k, len)` nodes.
+fn walk_codes<F: NodeFilter + ?Sized>(
+    graph: &HnswGraph,
+    codes: &Codes,
+    dist: &Distance,
+    request: &Request<'_>,
+    filter: &F,
+    scratch: &mut SearchScratch,
+) -> Option<Vec<Neighbor>> {
+    assert!(codes.len() >= graph.len(), "{} code rows for {} nodes", codes.len(), graph.len());
+    let (query, k) = (request.query(), request.k().min(graph.len()));
+    let (entry, top) = graph.entry_and_top()?;
+    let mut prepared =
+        scratch.sq8.take().unwrap_or_else(|| omen_distance::Sq8Query::with_kernels(*omen_distance::KernelSet::best()));
+    prepared.set(codes.quantizer(), dist.metric(), query);
+    let scorer = OnCodes::new(codes, &prepared);
+    let start = Neighbor::new(entry, scorer.score(entry));
+    let nearest = greedy_descent_with(graph, &scorer, start, top, Layer::BOTTOM);
+    let begin = Start { entries: &[nearest], ef: request.ef(), layer: Layer::BOTTOM };
+    let found = search_layer_with(graph, &scorer, begin, filter, scratch).len();
+    scratch.sq8 = Some(prepared);
+    if found < k {
+        return None;
+    }
+    // Re-rank: every node the beam kept, on its f32 row.
+    let SearchScratch { out, batch_ids, batch_dists, .. } = scratch;
+    batch_ids.clear();
+    batch_ids.extend(out.iter().map(|n| n.id.0));
+    batch_dists.resize(batch_ids.len(), 0.0);
+    dist.one_to_many(query, graph.vector_data(), graph.stride(), batch_ids, batch_dists);
+    out.clear();
+    out.extend(batch_ids.iter().zip(batch_dists.iter()).map(|(&id, &d)| Neighbor::new(NodeId(id), d)));
+    out.sort_unstable();
+    Some(out[..k].to_vec())
 }

@@ -35,6 +35,7 @@
 
 mod beam;
 mod brute;
+mod codes;
 mod error;
 mod neighbor;
 mod plan;
@@ -43,10 +44,11 @@ mod scratch;
 
 pub use crate::{
     beam::{
-        AllNodes, NodeFilter, Start, greedy_descent, knn_search, knn_search_filtered, search_layer,
-        search_layer_filtered,
+        AllNodes, NodeFilter, Start, greedy_descent, greedy_descent_with, knn_search, knn_search_codes,
+        knn_search_codes_filtered, knn_search_filtered, search_layer, search_layer_filtered, search_layer_with,
     },
     brute::{Rows, brute_force_batch, brute_force_knn, recall_at_k},
+    codes::{Codes, Exact, OnCodes, Scorer},
     error::SearchError,
     neighbor::Neighbor,
     plan::{FilterPlan, Route, SCAN_FACTOR, estimate_allowed},

@@ -50,6 +50,8 @@ pub struct SearchScratch {
     pub(crate) batch_dists: Vec<f32>,
     pub(crate) out: Vec<Neighbor>,
     pub(crate) exact_fallbacks: u64,
+    // The query prepared against codes, kept for its buffers (`knn_search_codes`).
+    pub(crate) sq8: Option<omen_distance::Sq8Query>,
 }
 
 impl SearchScratch {

@@ -200,3 +200,101 @@ mod filtered {
         assert!(got.iter().all(|n| keep_half(n.id)));
     }
 }
+
+mod codes {
+    use super::*;
+    use omen_search::{AllNodes, Codes, knn_search_codes, knn_search_codes_filtered};
+
+    fn knn_codes(g: &HnswGraph, codes: &Codes, dist: &Distance, q: &[f32], k: usize, ef: usize) -> Vec<Neighbor> {
+        let request = Request::new(dist.metric(), g.dim(), q, k, ef).unwrap();
+        knn_search_codes(g, codes, dist, &request, &mut SearchScratch::new())
+    }
+
+    #[test]
+    fn a_beam_over_every_node_re_ranks_to_the_exact_answer() {
+        for metric in [Metric::L2, Metric::InnerProduct] {
+            let g = knn_graph(300, 8, 10, 1);
+            let codes = Codes::for_graph(&g);
+            let dist = Distance::new(metric);
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(2);
+            for _ in 0..30 {
+                let q: Vec<f32> = (0..8).map(|_| rng.random::<f32>()).collect();
+                let got = knn_codes(&g, &codes, &dist, &q, 10, 300);
+                assert_eq!(got, brute_force_knn(Rows::of_graph(&g), &dist, &q, 10), "{metric}");
+            }
+        }
+    }
+
+    #[test]
+    fn results_carry_exact_distances_sorted_and_unique() {
+        let g = knn_graph(400, 16, 8, 3);
+        let codes = Codes::for_graph(&g);
+        let dist = Distance::new(Metric::L2);
+        for k in [1, 5, 37] {
+            let got = knn_codes(&g, &codes, &dist, &[0.5; 16], k, 64);
+            assert_eq!(got.len(), k);
+            assert!(got.windows(2).all(|w| w[0] < w[1]), "sorted by (dist, id), no duplicate");
+            for n in &got {
+                assert_eq!(n.dist, dist.eval(&[0.5; 16], g.vector(n.id)), "exact distance of {:?}", n.id);
+            }
+        }
+    }
+
+    #[test]
+    fn recall_on_codes_is_within_a_point_of_recall_on_rows() {
+        // 2,000 random 32-d rows: the codes' rounding (1/255 of each range) is far below the
+        // gaps between neighbours, so the walk finds what the f32 walk finds.
+        let g = knn_graph(2000, 32, 12, 4);
+        let codes = Codes::for_graph(&g);
+        let dist = Distance::new(Metric::L2);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+        let queries: Vec<f32> = (0..100 * 32).map(|_| rng.random::<f32>()).collect();
+        let truth: Vec<Vec<NodeId>> = brute_force_batch(Rows::of_graph(&g), &dist, Rows::dense(&queries, 32), 10)
+            .into_iter()
+            .map(|r| r.into_iter().map(|n| n.id).collect())
+            .collect();
+        let ids = |r: Vec<Neighbor>| r.into_iter().map(|n| n.id).collect::<Vec<_>>();
+        let mut s = SearchScratch::new();
+        let on_rows: Vec<_> = queries.chunks(32).map(|q| ids(knn(&g, &dist, q, 10, 40, &mut s))).collect();
+        let on_codes: Vec<_> = queries.chunks(32).map(|q| ids(knn_codes(&g, &codes, &dist, q, 10, 40))).collect();
+        let (r_rows, r_codes) = (recall_at_k(&on_rows, &truth, 10), recall_at_k(&on_codes, &truth, 10));
+        assert!(r_rows > 0.8, "the test graph searches well: {r_rows}");
+        assert!(r_codes >= r_rows - 0.01, "codes {r_codes} against rows {r_rows}");
+    }
+
+    #[test]
+    fn identical_rows_have_exact_codes() {
+        let mut g = HnswGraph::new(4, 4).unwrap();
+        for _ in 0..50 {
+            g.push_node(&[0.25, -1.0, 3.0, 0.0], Layer(0)).unwrap();
+        }
+        let codes = Codes::for_graph(&g);
+        assert!(codes.quantizer().steps().iter().all(|&s| s == 0.0));
+        let dist = Distance::new(Metric::L2);
+        let got = knn_codes(&g, &codes, &dist, &[0.0; 4], 3, 10);
+        // No links at all: the walk finds the entry only, and the exact scan answers.
+        assert_eq!(got, brute_force_knn(Rows::of_graph(&g), &dist, &[0.0; 4], 3));
+    }
+
+    #[test]
+    fn a_filtered_walk_on_codes_returns_only_allowed_nodes() {
+        let g = knn_graph(300, 8, 10, 7);
+        let codes = Codes::for_graph(&g);
+        let dist = Distance::new(Metric::L2);
+        let even = |n: NodeId| n.0 % 2 == 0;
+        let q = [0.3f32; 8];
+        let request = Request::new(Metric::L2, 8, &q, 10, 300).unwrap();
+        let mut s = SearchScratch::new();
+        let got = knn_search_codes_filtered(&g, &codes, &dist, &request, &even, Route::Walk, &mut s);
+        let want: Vec<Neighbor> = brute_force_knn(Rows::of_graph(&g), &dist, &q, 300)
+            .into_iter()
+            .filter(|n| even(n.id))
+            .take(10)
+            .collect();
+        assert_eq!(got, want);
+        let scanned = knn_search_codes_filtered(&g, &codes, &dist, &request, &even, Route::Scan, &mut s);
+        assert_eq!(scanned, want);
+        let all = knn_search_codes_filtered(&g, &codes, &dist, &request, &AllNodes, Route::Walk, &mut s);
+        assert_eq!(all, brute_force_knn(Rows::of_graph(&g), &dist, &q, 10));
+    }
+}
