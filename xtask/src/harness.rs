@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use omen::{Fanout, Index, Metric, Neighbor, Params, Query, VectorId, VectorIndex};
+use omen::{Fanout, Index, Metric, Neighbor, Params, Quantization, Query, VectorId, VectorIndex};
 use omen_search::recall_at_k;
 use serde_json::json;
 use xtask::dataset::Dataset;
@@ -47,6 +47,10 @@ pub(crate) struct Common {
     /// Seed of the layer draws.
     #[arg(long, default_value_t = 42)]
     pub(crate) seed: u64,
+    /// How searches read the vectors while walking: none (f32 rows) or int8 (8-bit codes,
+    /// re-ranked on the f32 rows).
+    #[arg(long, default_value = "none")]
+    pub(crate) quantization: Quantization,
     /// Print one JSON object per result on stdout (human text goes to stderr).
     #[arg(long)]
     pub(crate) json: bool,
@@ -101,6 +105,7 @@ pub(crate) fn params(common: &Common, ef_search: usize) -> Params {
         .ef_construction(common.ef_construction)
         .ef_search(ef_search)
         .seed(common.seed)
+        .quantization(common.quantization)
 }
 
 /// Builds an index of the first `n` base vectors; returns it with the build's seconds.

@@ -46,6 +46,15 @@ pub enum BuildError {
     /// The build was stopped through its [`crate::Stop`] flag.
     #[error("the build was stopped")]
     Stopped,
+    /// Codes to walk on that do not cover the graph (fewer rows than nodes, or another
+    /// dimension).
+    #[error("{rows} code rows (or another dimension) for a graph of {nodes} nodes")]
+    CodesMismatch {
+        /// Code rows given.
+        rows: usize,
+        /// Nodes in the graph.
+        nodes: usize,
+    },
     /// The graph store refused the operation.
     #[error(transparent)]
     Graph(#[from] GraphError),

@@ -14,9 +14,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::sync::Mutex as TopLock;
-use omen_distance::{Distance, check_vector};
+use omen_distance::{Distance, KernelSet, Sq8Query, check_vector};
 use omen_graph::{GraphError, HnswGraph, Layer, MAX_LAYER, NodeId};
-use omen_search::{Neighbor, Rows, SearchScratch, greedy_descent, search_layer};
+use omen_search::{
+    AllNodes, Codes, Exact, Neighbor, OnCodes, Rows, Scorer, SearchScratch, Start, greedy_descent_with,
+    search_layer_with,
+};
 use parking_lot::Mutex;
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -94,6 +97,11 @@ pub struct InsertScratch {
     pruned: Vec<Neighbor>,
     kept: Vec<Neighbor>,
     ids: Vec<NodeId>,
+    // The node prepared against the codes, and the re-scored candidates (walks on codes).
+    sq8: Option<Sq8Query>,
+    exact: Vec<Neighbor>,
+    rows: Vec<u32>,
+    dists: Vec<f32>,
 }
 
 impl HnswBuilder {
@@ -171,14 +179,10 @@ impl HnswBuilder {
         self.check_rows(Rows::dense(vector, vector.len().max(1)), graph.dim())?;
         self.check_graph(graph, 1)?;
         let node = self.push(graph, vector, &mut Vec::new())?;
-        let cx = Linker {
-            dist: &self.dist,
-            m: self.params.m,
-            ef: self.params.ef_construction,
-            top_lock: &self.top_lock,
-            stop: self.stop.as_ref(),
-        };
-        link(cx, graph, node, &NoSeeds, &mut self.scratch)?;
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let res = link(self.linker(self.params.ef_construction, None), graph, node, &NoSeeds, &mut scratch);
+        self.scratch = scratch;
+        res?;
         #[cfg(feature = "profile")]
         crate::profile::flush_thread();
         Ok(node)
@@ -223,9 +227,9 @@ impl HnswBuilder {
         Ok(phase!(Alloc, graph.push_detached(stored, layer))?)
     }
 
-    /// The shared part of every insertion with beam `ef`.
-    fn linker(&self, ef: usize) -> Linker<'_> {
-        Linker { dist: &self.dist, m: self.params.m, ef, top_lock: &self.top_lock, stop: self.stop.as_ref() }
+    /// The shared part of every insertion with beam `ef`, walking on `codes` when given.
+    fn linker<'a>(&'a self, ef: usize, codes: Option<&'a Codes>) -> Linker<'a> {
+        Linker { dist: &self.dist, m: self.params.m, ef, top_lock: &self.top_lock, stop: self.stop.as_ref(), codes }
     }
 
     /// Links the detached nodes `nodes` (from [`HnswBuilder::push_batch`]) on every thread of
@@ -235,6 +239,44 @@ impl HnswBuilder {
     /// `nodes` must be pushed and not yet linked; a range past the graph's end is refused.
     pub fn link_batch(&self, graph: &HnswGraph, nodes: std::ops::Range<u32>) -> Result<(), BuildError> {
         self.link_batch_seeded(graph, nodes, &NoSeeds, self.params.ef_construction)
+    }
+
+    /// [`HnswBuilder::link_batch`] whose layer searches walk on `codes` (8-bit codes of every
+    /// node, [`Codes`]): each node is compared with the others through its `f32` row against
+    /// their codes, a quarter of the bytes per visit. The candidates a layer search keeps are
+    /// then scored again on the `f32` rows, so neighbour selection and the links' pruning run on
+    /// exact distances, as without codes. `codes` must hold a row for every node of `graph`.
+    pub fn link_batch_on_codes(
+        &self,
+        graph: &HnswGraph,
+        codes: &Codes,
+        nodes: std::ops::Range<u32>,
+    ) -> Result<(), BuildError> {
+        if codes.len() < graph.len() || codes.dim() != graph.dim() {
+            return Err(BuildError::CodesMismatch { rows: codes.len(), nodes: graph.len() });
+        }
+        self.link_nodes(graph, nodes, &NoSeeds, self.params.ef_construction, Some(codes))
+    }
+
+    /// Links the one detached node `node` on this thread, as [`HnswBuilder::link_batch`] (or,
+    /// with `codes`, [`HnswBuilder::link_batch_on_codes`]) links each: for inserting one
+    /// vector at a time after [`HnswBuilder::push_batch`].
+    pub fn link_node(&mut self, graph: &HnswGraph, node: NodeId, codes: Option<&Codes>) -> Result<(), BuildError> {
+        self.check_graph(graph, 0)?;
+        if node.idx() >= graph.len() {
+            return Err(GraphError::UnknownNode { node, len: graph.len() }.into());
+        }
+        if let Some(codes) = codes
+            && (codes.len() < graph.len() || codes.dim() != graph.dim())
+        {
+            return Err(BuildError::CodesMismatch { rows: codes.len(), nodes: graph.len() });
+        }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let res = link(self.linker(self.params.ef_construction, codes), graph, node, &NoSeeds, &mut scratch);
+        self.scratch = scratch;
+        #[cfg(feature = "profile")]
+        crate::profile::flush_thread();
+        res
     }
 
     /// [`HnswBuilder::link_batch`] where each node's search on each layer also starts from the
@@ -247,6 +289,18 @@ impl HnswBuilder {
         nodes: std::ops::Range<u32>,
         seeds: &S,
         ef_construction: usize,
+    ) -> Result<(), BuildError> {
+        self.link_nodes(graph, nodes, seeds, ef_construction, None)
+    }
+
+    /// The one batch linker behind every public one.
+    fn link_nodes<S: Seeds + ?Sized>(
+        &self,
+        graph: &HnswGraph,
+        nodes: std::ops::Range<u32>,
+        seeds: &S,
+        ef_construction: usize,
+        codes: Option<&Codes>,
     ) -> Result<(), BuildError> {
         if ef_construction == 0 {
             return Err(BuildError::BadEfConstruction { ef_construction });
@@ -263,7 +317,7 @@ impl HnswBuilder {
         // graph holds IN_FLIGHT_RATIO nodes per thread; from then on the nodes in flight are at
         // most 1% of the graph. On one thread nothing changes.
         let warm_end = (nodes.start as usize).max(IN_FLIGHT_RATIO * rayon::current_num_threads()).min(end);
-        let cx = self.linker(ef_construction);
+        let cx = self.linker(ef_construction, codes);
         let mut scratch = InsertScratch::default();
         for i in nodes.start as usize..warm_end {
             link(cx, graph, NodeId(i as u32), seeds, &mut scratch)?;
@@ -301,14 +355,14 @@ impl HnswBuilder {
         if node.idx() >= graph.len() {
             return Err(GraphError::UnknownNode { node, len: graph.len() }.into());
         }
-        let cx = self.linker(self.params.ef_construction);
+        let cx = self.linker(self.params.ef_construction, None);
         link(cx, graph, node, &NoSeeds, &mut InsertScratch::default())
     }
 
     /// Links `nodes`, already linked, again, as an insertion would link them now (their
     /// present neighbours join the candidates), on the current rayon pool.
     pub(crate) fn relink(&self, graph: &HnswGraph, nodes: &[NodeId]) -> Result<(), BuildError> {
-        let cx = self.linker(self.params.ef_construction);
+        let cx = self.linker(self.params.ef_construction, None);
         nodes.par_iter().try_for_each_init(InsertScratch::default, |s, &u| link(cx, graph, u, &NoSeeds, s))
     }
 
@@ -359,7 +413,7 @@ fn link<S: Seeds + ?Sized>(
     seeds: &S,
     s: &mut InsertScratch,
 ) -> Result<(), BuildError> {
-    let Linker { dist, m, ef, top_lock, stop } = cx;
+    let Linker { dist, top_lock, stop, codes, .. } = cx;
     if stop.is_some_and(Stop::is_stopped) {
         return Err(BuildError::Stopped);
     }
@@ -378,8 +432,46 @@ fn link<S: Seeds + ?Sized>(
     };
 
     let vector = graph.vector(node);
-    let start = Neighbor::new(entry, dist.eval(vector, graph.vector(entry)));
-    let nearest = phase!(Navigation, greedy_descent(graph, dist, vector, start, top, layer));
+    // The walk scores nodes on codes when given them (the node's own f32 row against the
+    // others' codes), else on the f32 rows.
+    let mut prepared = s.sq8.take();
+    if let Some(codes) = codes {
+        let q = prepared.get_or_insert_with(|| Sq8Query::with_kernels(*KernelSet::best()));
+        q.set(codes.quantizer(), dist.metric(), vector);
+    }
+    let res = match (codes, &prepared) {
+        (Some(codes), Some(q)) => {
+            link_layers(cx, graph, node, (entry, top, layer), &OnCodes::new(codes, q), true, seeds, s)
+        }
+        _ => link_layers(cx, graph, node, (entry, top, layer), &Exact::new(graph, dist, vector), false, seeds, s),
+    };
+    s.sq8 = prepared;
+    res?;
+    if layer > top {
+        graph.promote_entry(node);
+    }
+    Ok(())
+}
+
+/// The layers part of [`link`]: descends from `entry` (on layer `top`) to the node's layer, then
+/// searches and links every layer from `min(top, layer)` down. `walk` scores the searches; when
+/// it is not exact (`rescore`), the candidates each search keeps are scored again on the f32 rows
+/// before selection, and the search's own distances carry on as the next layer's entries.
+#[allow(clippy::too_many_arguments)]
+fn link_layers<W: Scorer, S: Seeds + ?Sized>(
+    cx: Linker<'_>,
+    graph: &HnswGraph,
+    node: NodeId,
+    (entry, top, layer): (NodeId, Layer, Layer),
+    walk: &W,
+    rescore: bool,
+    seeds: &S,
+    s: &mut InsertScratch,
+) -> Result<(), BuildError> {
+    let Linker { dist, m, ef, .. } = cx;
+    let vector = graph.vector(node);
+    let start = Neighbor::new(entry, walk.score(entry));
+    let nearest = phase!(Navigation, greedy_descent_with(graph, walk, start, top, layer));
     s.found.clear();
     s.found.push(nearest);
 
@@ -394,16 +486,32 @@ fn link<S: Seeds + ?Sized>(
             // Repeats are harmless: search_layer's visited set takes each entry once. A seed
             // that is no node of the graph, or not on this layer, is skipped.
             if seed != node && seed.idx() < graph.len() && graph.node_top(seed) >= l {
-                s.found.push(Neighbor::new(seed, dist.eval(vector, graph.vector(seed))));
+                s.found.push(Neighbor::new(seed, walk.score(seed)));
             }
         }
         phase!(LayerSearch, {
-            let w = search_layer(graph, dist, vector, &s.found, ef, l, &mut s.search);
+            let start = Start { entries: &s.found, ef, layer: l };
+            let w = search_layer_with(graph, walk, start, &AllNodes, &mut s.search);
             s.found.clear();
             // Other threads may already have linked to this node on this layer, so the search
             // can find the node itself.
             s.found.extend(w.iter().filter(|n| n.id != node));
         });
+        // The candidates on exact distances: the search's own, or scored again on f32 rows.
+        let mut cands = std::mem::take(&mut s.exact);
+        cands.clear();
+        if rescore {
+            phase!(LayerSearch, {
+                s.rows.clear();
+                s.rows.extend(s.found.iter().map(|n| n.id.0));
+                s.dists.resize(s.rows.len(), 0.0);
+                dist.one_to_many(vector, graph.vector_data(), graph.stride(), &s.rows, &mut s.dists);
+                cands.extend(s.rows.iter().zip(&s.dists).map(|(&id, &d)| Neighbor::new(NodeId(id), d)));
+                cands.sort_unstable();
+            });
+        } else {
+            cands.extend_from_slice(&s.found);
+        }
 
         // The node's own lock is held from reading its list to writing it: in a parallel build
         // other threads may already have linked to it on this layer (they found it on a layer
@@ -412,18 +520,18 @@ fn link<S: Seeds + ?Sized>(
         // always empty here, so the sequential graph is unchanged.)
         let mut own = graph.lock(node)?;
         phase!(Select, {
-            let before = s.found.len();
+            let before = cands.len();
             for e in own.neighbors(l).iter() {
-                if !s.found.iter().any(|f| f.id == e) {
-                    s.found.push(Neighbor::new(e, dist.eval(vector, graph.vector(e))));
+                if !cands.iter().any(|f| f.id == e) {
+                    cands.push(Neighbor::new(e, dist.eval(vector, graph.vector(e))));
                 }
             }
-            if s.found.len() > before {
-                s.found.sort_unstable();
+            if cands.len() > before {
+                cands.sort_unstable();
             }
-            select_neighbors(graph, dist, &s.found, m, &mut s.selected)
+            select_neighbors(graph, dist, &cands, m, &mut s.selected)
         });
-        phase!(Connect, {
+        let linked = phase!(Connect, {
             s.ids.clear();
             s.ids.extend(s.selected.iter().map(|n| n.id));
             own.set(l, &s.ids)?;
@@ -433,13 +541,16 @@ fn link<S: Seeds + ?Sized>(
                 connect_back(graph, dist, n, node, l, s)?;
             }
             Ok::<(), BuildError>(())
-        })?;
+        });
+        if !rescore {
+            // The exact walk's entries for the next layer are these candidates, own links included.
+            std::mem::swap(&mut s.found, &mut cands);
+        }
+        s.exact = cands;
+        linked?;
         if s.found.is_empty() {
             s.found.push(nearest);
         }
-    }
-    if layer > top {
-        graph.promote_entry(node);
     }
     Ok(())
 }
@@ -453,6 +564,8 @@ struct Linker<'a> {
     ef: usize,
     top_lock: &'a TopLock<()>,
     stop: Option<&'a Stop>,
+    // When given, the layer searches walk on these codes (one row per node).
+    codes: Option<&'a Codes>,
 }
 
 /// Adds the link `n → node` on `layer`, pruning `n`'s list with the heuristic when full.

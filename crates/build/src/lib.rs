@@ -58,7 +58,7 @@ pub use crate::{
     compact::Compacted,
     error::BuildError,
     insert::{HnswBuilder, InsertScratch, NoSeeds, Seeds, Stop, build_parallel, build_sequential},
-    params::Params,
+    params::{Params, Quantization, UnknownQuantization},
     select::{MarkViolation, check_marks},
 };
 

@@ -31,6 +31,66 @@ pub struct Params {
     /// Seed of the layer draws: the same seed, vectors and order give the same graph.
     /// Default 42.
     pub seed: u64,
+    /// How searches read the stored vectors while they walk the graph. Default
+    /// [`Quantization::None`].
+    pub quantization: Quantization,
+}
+
+/// How searches read stored vectors while walking the graph.
+///
+/// ```
+/// use omen_build::Quantization;
+///
+/// assert_eq!("int8".parse::<Quantization>(), Ok(Quantization::Int8));
+/// assert_eq!(Quantization::default().to_string(), "none");
+/// assert!("int4".parse::<Quantization>().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Quantization {
+    /// Every distance on the `f32` rows.
+    #[default]
+    None,
+    /// The walk scores 8-bit codes of the rows (one byte per dimension, per-dimension offset
+    /// and step: [`omen_distance::Sq8`]) and the best candidates are re-scored on the `f32`
+    /// rows, so results carry exact distances. Where codes are too coarse for the data (they
+    /// merge neighbours: [`omen_search::CodeFit`]), the index walks the `f32` rows instead and
+    /// says so.
+    Int8,
+}
+
+impl Quantization {
+    /// Every setting, for sweeps and tests.
+    pub const ALL: [Quantization; 2] = [Quantization::None, Quantization::Int8];
+
+    /// The name on command lines and in reports (`none`, `int8`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Quantization::None => "none",
+            Quantization::Int8 => "int8",
+        }
+    }
+}
+
+impl std::fmt::Display for Quantization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A quantization name that is not `none` or `int8`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown quantization {0:?} (expected none or int8)")]
+pub struct UnknownQuantization(pub String);
+
+impl std::str::FromStr for Quantization {
+    type Err = UnknownQuantization;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "none" | "f32" | "off" => Ok(Quantization::None),
+            "int8" | "i8" | "sq8" => Ok(Quantization::Int8),
+            _ => Err(UnknownQuantization(s.to_owned())),
+        }
+    }
 }
 
 impl Default for Params {
@@ -48,7 +108,7 @@ impl Params {
     /// The common defaults (`m = 16`, `ef_construction = 200`, `ef_search = 64`, seed 42) for
     /// `metric`.
     pub fn new(metric: Metric) -> Self {
-        Params { metric, m: 16, ef_construction: 200, ef_search: 64, seed: 42 }
+        Params { metric, m: 16, ef_construction: 200, ef_search: 64, seed: 42, quantization: Quantization::None }
     }
 
     /// Sets the metric.
@@ -78,6 +138,12 @@ impl Params {
     /// Sets the seed.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
+        self
+    }
+
+    /// Sets the quantization.
+    pub fn quantization(mut self, quantization: Quantization) -> Self {
+        self.quantization = quantization;
         self
     }
 

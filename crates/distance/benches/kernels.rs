@@ -31,8 +31,8 @@ fn kernels(c: &mut Criterion) {
     }
 }
 
-/// The 8-bit code kernels ([`Sq8Query`]) beside the `f32` kernel of the same metric on the same
-/// path: what a distance on codes costs against one on rows, with both in cache.
+/// The 8-bit code kernel ([`Sq8Query`]) beside the `f32` kernel of the same metric on the
+/// same path: what a distance on codes costs against one on rows, with both in cache.
 fn codes(c: &mut Criterion) {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(SEED);
     for metric in [Metric::L2, Metric::InnerProduct] {
@@ -41,14 +41,15 @@ fn codes(c: &mut Criterion) {
             let sq8 = Sq8::train(dim, rows.iter().map(|r| &r[..]));
             let mut code = vec![0u8; dim];
             sq8.encode(&rows[1], &mut code);
+            let norm = sq8.code_norm(&code);
             let mut g = c.benchmark_group(format!("sq8/{metric}/d{dim}"));
             g.throughput(Throughput::Elements(dim as u64));
             for path in SimdPath::ALL {
                 let Some(k) = KernelSet::for_path(path) else { continue };
                 let mut q = Sq8Query::with_kernels(k);
                 q.set(&sq8, metric, &rows[0]);
-                g.bench_function(BenchmarkId::new("codes", path.name()), |bench| {
-                    bench.iter(|| q.distance(black_box(&code)))
+                g.bench_function(BenchmarkId::new("codes", k.code_path()), |bench| {
+                    bench.iter(|| q.distance(black_box(&code), black_box(norm)))
                 });
                 let d = Distance::with_kernels(metric, k);
                 g.bench_function(BenchmarkId::new("f32", path.name()), |bench| {

@@ -149,8 +149,10 @@ impl fmt::Display for SimdPath {
 }
 
 type Kernel = fn(&[f32], &[f32]) -> f32;
-type CodeDot = fn(&[f32], &[u8]) -> f32;
-type CodeL2 = fn(&[f32], &[f32], &[u8]) -> f32;
+pub(crate) type CodeDot = fn(&[u8], &[i8]) -> i32;
+
+/// The most codes one call of a code kernel sums: `255 * 128 * CODE_CHUNK` still fits an `i32`.
+pub(crate) const CODE_CHUNK: usize = 1 << 16;
 
 /// One implementation of every kernel. Obtain the fastest with [`KernelSet::best`], or a given
 /// one (for tests and benchmarks) with [`KernelSet::for_path`].
@@ -162,8 +164,8 @@ pub struct KernelSet {
     l2_sq: Kernel,
     dot: Kernel,
     cosine: Kernel,
-    sq8_dot: CodeDot,
-    sq8_l2: CodeL2,
+    dot_u8_i8: CodeDot,
+    code_path: &'static str,
 }
 
 impl fmt::Debug for KernelSet {
@@ -187,14 +189,11 @@ impl KernelSet {
             assert_eq!(a.len(), b.len(), "vectors of different lengths");
             scalar::cosine(a, b)
         },
-        sq8_dot: |w, c| {
-            assert_eq!(w.len(), c.len(), "weights and codes of different lengths");
-            scalar::sq8_dot(w, c)
+        dot_u8_i8: |c, w| {
+            assert_eq!(c.len(), w.len(), "codes and weights of different lengths");
+            scalar::dot_u8_i8(c, w) as i32
         },
-        sq8_l2: |a, w, c| {
-            assert!(a.len() == c.len() && w.len() == c.len(), "query, weights and codes of different lengths");
-            scalar::sq8_l2(a, w, c)
-        },
+        code_path: "scalar",
     };
 
     const PORTABLE: KernelSet = KernelSet {
@@ -202,8 +201,8 @@ impl KernelSet {
         l2_sq: portable::l2_sq,
         dot: portable::dot,
         cosine: portable::cosine,
-        sq8_dot: portable::sq8_dot,
-        sq8_l2: portable::sq8_l2,
+        dot_u8_i8: portable::dot_u8_i8,
+        code_path: "portable",
     };
 
     /// The fastest kernels this CPU runs, detected once per process.
@@ -254,18 +253,21 @@ impl KernelSet {
         (self.cosine)(a, b)
     }
 
-    /// `Σ w_i c_i` over `f32` weights and 8-bit codes: the inner-product kernel of
-    /// [`Sq8Query`] (panics if the lengths differ).
+    /// `Σ c_i w_i` over 8-bit codes and signed 8-bit weights, exact: the kernel of
+    /// [`Sq8Query`] (panics if the lengths differ). Every path returns the same integer.
     #[inline]
-    pub fn sq8_dot(&self, w: &[f32], c: &[u8]) -> f32 {
-        (self.sq8_dot)(w, c)
+    pub fn dot_u8_i8(&self, c: &[u8], w: &[i8]) -> i64 {
+        assert_eq!(c.len(), w.len(), "codes and weights of different lengths");
+        if c.len() <= CODE_CHUNK {
+            return i64::from((self.dot_u8_i8)(c, w));
+        }
+        c.chunks(CODE_CHUNK).zip(w.chunks(CODE_CHUNK)).map(|(c, w)| i64::from((self.dot_u8_i8)(c, w))).sum()
     }
 
-    /// `Σ (a_i - w_i c_i)²` over `f32` query coordinates `a`, steps `w` and 8-bit codes `c`:
-    /// the L2 kernel of [`Sq8Query`] (panics if the lengths differ).
-    #[inline]
-    pub fn sq8_l2(&self, a: &[f32], w: &[f32], c: &[u8]) -> f32 {
-        (self.sq8_l2)(a, w, c)
+    /// Which instructions the code kernel runs on (`avx512-vnni`, `avx512bw`, `avx2`,
+    /// `portable`, `scalar`): within a path the widest the CPU has.
+    pub fn code_path(&self) -> &'static str {
+        self.code_path
     }
 
     /// The distance of `metric` between `a` and `b`.

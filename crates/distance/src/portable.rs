@@ -83,43 +83,10 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     crate::scalar::cosine_from_parts(ab, aa, bb)
 }
 
-#[inline(always)]
-fn load_codes(c: &[u8]) -> f32x8 {
-    let c: [u8; LANES] = c[..LANES].try_into().expect("slice of 8 codes");
-    f32x8::from(c.map(f32::from))
-}
-
-/// `Σ w_i c_i` on 8-bit codes.
-pub fn sq8_dot(w: &[f32], c: &[u8]) -> f32 {
-    assert_eq!(w.len(), c.len(), "weights and codes of different lengths");
-    let mut acc = f32x8::ZERO;
-    let mut cw = w.chunks_exact(LANES);
-    let mut cc = c.chunks_exact(LANES);
-    for (x, y) in (&mut cw).zip(&mut cc) {
-        acc = load(x).mul_add(load_codes(y), acc);
-    }
-    let mut sum = acc.reduce_add();
-    for (&x, &y) in cw.remainder().iter().zip(cc.remainder()) {
-        sum += x * f32::from(y);
-    }
-    sum
-}
-
-/// `Σ (a_i - w_i c_i)²` on 8-bit codes.
-pub fn sq8_l2(a: &[f32], w: &[f32], c: &[u8]) -> f32 {
-    assert!(a.len() == c.len() && w.len() == c.len(), "query, weights and codes of different lengths");
-    let mut acc = f32x8::ZERO;
-    let mut ca = a.chunks_exact(LANES);
-    let mut cw = w.chunks_exact(LANES);
-    let mut cc = c.chunks_exact(LANES);
-    for ((x, w), y) in (&mut ca).zip(&mut cw).zip(&mut cc) {
-        let d = load(x) - load(w) * load_codes(y);
-        acc = d.mul_add(d, acc);
-    }
-    let mut sum = acc.reduce_add();
-    for ((&x, &w), &y) in ca.remainder().iter().zip(cw.remainder()).zip(cc.remainder()) {
-        let d = x - w * f32::from(y);
-        sum += d * d;
-    }
-    sum
+/// `Σ c_i w_i` over at most [`CODE_CHUNK`](crate::CODE_CHUNK) codes (so the `i32` sum cannot
+/// overflow). A plain loop: the compiler vectorises it for the target.
+pub fn dot_u8_i8(c: &[u8], w: &[i8]) -> i32 {
+    assert_eq!(c.len(), w.len(), "codes and weights of different lengths");
+    debug_assert!(c.len() <= crate::CODE_CHUNK);
+    c.iter().zip(w).map(|(&c, &w)| i32::from(c) * i32::from(w)).sum()
 }

@@ -53,24 +53,9 @@ pub(crate) fn cosine_from_parts(ab: f32, aa: f32, bb: f32) -> f32 {
     }
 }
 
-/// `Σ w_i c_i` over `f32` weights and 8-bit codes, accumulated in `f64`: the reference of the
-/// inner-product kernel on [`Sq8`](crate::Sq8) codes.
-pub fn sq8_dot(w: &[f32], c: &[u8]) -> f32 {
-    debug_assert_eq!(w.len(), c.len());
-    w.iter().zip(c).map(|(&x, &y)| f64::from(x) * f64::from(y)).sum::<f64>() as f32
-}
-
-/// `Σ (a_i - w_i c_i)²` over `f32` query coordinates and steps and 8-bit codes, accumulated in
-/// `f64`: the reference of the L2 kernel on [`Sq8`](crate::Sq8) codes.
-pub fn sq8_l2(a: &[f32], w: &[f32], c: &[u8]) -> f32 {
-    debug_assert_eq!(a.len(), c.len());
-    debug_assert_eq!(w.len(), c.len());
-    a.iter()
-        .zip(w)
-        .zip(c)
-        .map(|((&x, &w), &y)| {
-            let d = f64::from(x) - f64::from(w) * f64::from(y);
-            d * d
-        })
-        .sum::<f64>() as f32
+/// `Σ c_i w_i` over 8-bit codes and signed 8-bit weights, exact: the reference of the code
+/// kernel of [`Sq8Query`](crate::Sq8Query).
+pub fn dot_u8_i8(c: &[u8], w: &[i8]) -> i64 {
+    debug_assert_eq!(c.len(), w.len());
+    c.iter().zip(w).map(|(&c, &w)| i64::from(c) * i64::from(w)).sum()
 }

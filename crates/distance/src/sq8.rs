@@ -4,15 +4,21 @@
 //! to `0..=255`, where `lo_i` and `step_i` come from the range of that dimension in a training
 //! sample ([`Sq8::train`]). A code row is a quarter of the `f32` row's bytes.
 //!
-//! Distances are asymmetric: the query stays `f32` and is compared with the code's decoded
-//! vector `x̂_i = lo_i + step_i c_i` ([`Sq8Query`]), so the only error is the code's rounding,
-//! never the query's. Each metric is one kernel pass over the codes:
+//! A query is compared with a code's decoded vector `x̂_i = lo_i + step_i c_i` ([`Sq8Query`])
+//! through one integer dot product per row, `Σ c_i ŵ_i` over the codes and signed 8-bit
+//! weights `ŵ` made from the query once ([`KernelSet::dot_u8_i8`]: `vpdpbusd` on AVX-512 VNNI,
+//! 64 codes per instruction; exact on every path):
 //!
 //! ```text
-//! l2       Σ (q_i - lo_i - step_i c_i)²           = sq8_l2(q - lo, step, c)
-//! ip       1 - q·x̂ = (1 - q·lo) - Σ (q_i step_i) c_i = bias - sq8_dot(q ∘ step, c)
+//! l2       |q - x̂|² = Σ a_i² - 2 Σ (a_i step_i) c_i + |x̂ - lo|²      a = q - lo
+//! ip       1 - q·x̂  = (1 - q·lo) - Σ (q_i step_i) c_i
 //! cosine   ip on the normalised query (rows are stored normalised)
 //! ```
+//! where `w_i = a_i step_i` (or `q_i step_i`) is rounded to `ŵ_i = round(w_i / α)` with
+//! `α = max |w_i| / 127`, and `|x̂ - lo|²` is the row's own term ([`Sq8::code_norm`]), stored
+//! beside its codes. So a distance errs by the row's rounding (half a step per component) and the
+//! query weights' (half of `α` per component); a search re-ranks its best candidates on the
+//! `f32` rows to be rid of both.
 
 use std::fmt;
 
@@ -29,7 +35,8 @@ use crate::{KernelSet, Metric};
 /// sq8.encode(&[1.0, 10.0], &mut code);
 /// assert_eq!(code, [255, 0]); // the ends of each dimension's range
 /// let q = Sq8Query::new(&sq8, Metric::L2, &[0.7, 12.0]);
-/// assert!((q.distance(&code) - (0.3f32 * 0.3 + 2.0 * 2.0)).abs() < 1e-4);
+/// let d = q.distance(&code, sq8.code_norm(&code));
+/// assert!((d - (0.3f32 * 0.3 + 2.0 * 2.0)).abs() < 0.2); // codes and query weights both rounded
 /// ```
 #[derive(Clone, PartialEq)]
 pub struct Sq8 {
@@ -150,6 +157,16 @@ impl Sq8 {
         }
     }
 
+    /// The row's own term of an l2 distance to it: `|x̂ - lo|² = Σ (step_i c_i)²`, stored beside
+    /// the codes ([`Sq8Query::distance`]).
+    ///
+    /// # Panics
+    /// If `code` is not `dim()` long.
+    pub fn code_norm(&self, code: &[u8]) -> f32 {
+        assert_eq!(code.len(), self.dim(), "code of the quantizer's dimension");
+        code.iter().zip(&self.step).map(|(&c, &s)| (f64::from(s) * f64::from(c)).powi(2)).sum::<f64>() as f32
+    }
+
     /// The root mean square of the error that rounding to codes adds to an L2 distance between
     /// a query and a row inside the trained range: `sqrt(Σ step_i² / 12)` (each component's
     /// rounding is uniform on `±step_i / 2`). Compare it with the gaps between neighbours' distances
@@ -161,23 +178,29 @@ impl Sq8 {
 
 /// An `f32` query prepared against a quantizer: scores code rows under a metric.
 ///
-/// The distance to a code is the metric's distance ([`Distance`](crate::Distance)) to the
-/// code's decoded vector ([`Sq8::decode`]), up to `f32` rounding; under cosine the rows must have
-/// been encoded as [`Metric::prepare`] stores them (normalised), and the query is normalised
-/// here. Never NaN: as [`Distance::eval`](crate::Distance::eval), NaN becomes `+inf`.
+/// The distance to a code approximates the metric's distance ([`Distance`](crate::Distance))
+/// to the code's decoded vector ([`Sq8::decode`]), within the rounding of the query's weights
+/// (see the module notes); under cosine the rows must have been encoded as [`Metric::prepare`]
+/// stores them (normalised), and the query is normalised here. Never NaN: as
+/// [`Distance::eval`](crate::Distance::eval), NaN becomes `+inf`.
 #[derive(Clone)]
 pub struct Sq8Query {
     metric: Metric,
     kernels: KernelSet,
-    // l2: q - lo and the steps; ip: q ∘ step (and `steps` unused).
-    a: Vec<f32>,
-    steps: Vec<f32>,
+    // The rounded weights ŵ, their scale α, and the query's constant term.
+    weights: Vec<i8>,
+    alpha: f32,
     bias: f32,
+    // Reused for the normalised query under cosine.
+    unit: Vec<f32>,
 }
 
 impl fmt::Debug for Sq8Query {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sq8Query").field("metric", &self.metric).field("dim", &self.a.len()).finish_non_exhaustive()
+        f.debug_struct("Sq8Query")
+            .field("metric", &self.metric)
+            .field("dim", &self.weights.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -194,7 +217,7 @@ impl Sq8Query {
 
     /// An empty query on the given kernels, to [`set`](Sq8Query::set) (and reuse) later.
     pub fn with_kernels(kernels: KernelSet) -> Sq8Query {
-        Sq8Query { metric: Metric::L2, kernels, a: Vec::new(), steps: Vec::new(), bias: 0.0 }
+        Sq8Query { metric: Metric::L2, kernels, weights: Vec::new(), alpha: 0.0, bias: 0.0, unit: Vec::new() }
     }
 
     /// Prepares `query` against `sq8` under `metric`, reusing this query's buffers.
@@ -204,22 +227,26 @@ impl Sq8Query {
     pub fn set(&mut self, sq8: &Sq8, metric: Metric, query: &[f32]) {
         assert_eq!(query.len(), sq8.dim(), "query dimension");
         self.metric = metric;
-        self.a.clear();
-        self.steps.clear();
-        match metric {
-            Metric::L2 => {
-                self.a.extend(query.iter().zip(&sq8.lo).map(|(&q, &l)| q - l));
-                self.steps.extend_from_slice(&sq8.step);
-                self.bias = 0.0;
-            }
-            Metric::InnerProduct | Metric::Cosine => {
-                let mut unit = Vec::new();
-                let q = if metric == Metric::Cosine { metric.prepare_in(query, &mut unit) } else { query };
-                self.a.extend(q.iter().zip(&sq8.step).map(|(&q, &s)| q * s));
-                let q_lo: f64 = q.iter().zip(&sq8.lo).map(|(&q, &l)| f64::from(q) * f64::from(l)).sum();
-                self.bias = (1.0 - q_lo) as f32;
-            }
+        let mut unit = std::mem::take(&mut self.unit);
+        let q = if metric == Metric::Cosine { metric.prepare_in(query, &mut unit) } else { query };
+        // The weights and the constant in f64: one pass, no f32 cancellation in the constant.
+        let (mut bias, mut max) = (0.0f64, 0.0f64);
+        let weight = |i: usize| -> f64 {
+            let (q, lo, step) = (f64::from(q[i]), f64::from(sq8.lo[i]), f64::from(sq8.step[i]));
+            if metric == Metric::L2 { (q - lo) * step } else { q * step }
+        };
+        for (i, (&qi, &lo)) in q.iter().zip(&sq8.lo).enumerate() {
+            let (qi, lo) = (f64::from(qi), f64::from(lo));
+            bias += if metric == Metric::L2 { (qi - lo) * (qi - lo) } else { qi * lo };
+            max = max.max(weight(i).abs());
         }
+        let alpha = max / 127.0;
+        self.weights.clear();
+        self.weights.extend((0..q.len()).map(|i| if alpha > 0.0 { (weight(i) / alpha).round() as i8 } else { 0 }));
+        // l2: Σ a² - 2 α Σ ŵ c + norm; ip: (1 - q·lo) - α Σ ŵ c.
+        self.alpha = if metric == Metric::L2 { (2.0 * alpha) as f32 } else { alpha as f32 };
+        self.bias = if metric == Metric::L2 { bias as f32 } else { (1.0 - bias) as f32 };
+        self.unit = unit;
     }
 
     /// The metric.
@@ -227,30 +254,28 @@ impl Sq8Query {
         self.metric
     }
 
-    /// The distance from the query to the vector `code` stands for.
+    /// The distance from the query to the vector `code` stands for; `norm` is the code's
+    /// [`Sq8::code_norm`] (read only under l2).
     ///
     /// # Panics
     /// If `code` is not as long as the query.
     #[inline]
-    pub fn distance(&self, code: &[u8]) -> f32 {
+    pub fn distance(&self, code: &[u8], norm: f32) -> f32 {
         #[cfg(feature = "count-calls")]
         crate::CALLS.with(|c| c.set(c.get() + 1));
-        let d = match self.metric {
-            Metric::L2 => self.kernels.sq8_l2(&self.a, &self.steps, code),
-            Metric::InnerProduct | Metric::Cosine => self.bias - self.kernels.sq8_dot(&self.a, code),
-        };
-        if d.is_nan() { f32::INFINITY } else { d }
+        self.distance_uncounted(code, norm)
     }
 
-    /// One query against many code rows: `out[i] = distance(codes[rows[i] * stride ..][..dim])`.
-    /// Prefetches each next row while scoring the current one.
+    /// One query against many code rows: `out[i] = distance(code, norm)` for the row
+    /// `codes[rows[i] * stride ..][..dim]` and `norms[rows[i]]`. Prefetches each next row while
+    /// scoring the current one.
     ///
     /// # Panics
     /// If `out.len() != rows.len()`, `stride` is shorter than the query, or a row lies outside
-    /// `codes`.
-    pub fn one_to_many(&self, codes: &[u8], stride: usize, rows: &[u32], out: &mut [f32]) {
+    /// `codes` or `norms` (norms are read only under l2).
+    pub fn one_to_many(&self, codes: &[u8], stride: usize, norms: &[f32], rows: &[u32], out: &mut [f32]) {
         assert_eq!(out.len(), rows.len(), "one output per row");
-        let dim = self.a.len();
+        let dim = self.weights.len();
         assert!(stride >= dim, "stride {stride} shorter than the query ({dim})");
         const AHEAD: usize = 2;
         const LINE: usize = 64;
@@ -272,12 +297,14 @@ impl Sq8Query {
         }
         #[cfg(feature = "count-calls")]
         let t0 = std::time::Instant::now();
+        let l2 = self.metric == Metric::L2;
         for (i, (&r, o)) in rows.iter().zip(out.iter_mut()).enumerate() {
             if let Some(&next) = rows.get(i + AHEAD) {
                 prefetch(next, LINE, dim);
             }
             let start = r as usize * stride;
-            *o = self.distance_uncounted(&codes[start..start + dim]);
+            let norm = if l2 { norms[r as usize] } else { 0.0 };
+            *o = self.distance_uncounted(&codes[start..start + dim], norm);
         }
         #[cfg(feature = "count-calls")]
         {
@@ -291,10 +318,11 @@ impl Sq8Query {
     }
 
     #[inline]
-    fn distance_uncounted(&self, code: &[u8]) -> f32 {
+    fn distance_uncounted(&self, code: &[u8], norm: f32) -> f32 {
+        let dot = self.kernels.dot_u8_i8(code, &self.weights) as f32;
         let d = match self.metric {
-            Metric::L2 => self.kernels.sq8_l2(&self.a, &self.steps, code),
-            Metric::InnerProduct | Metric::Cosine => self.bias - self.kernels.sq8_dot(&self.a, code),
+            Metric::L2 => self.bias - self.alpha * dot + norm,
+            Metric::InnerProduct | Metric::Cosine => self.bias - self.alpha * dot,
         };
         if d.is_nan() { f32::INFINITY } else { d }
     }
@@ -347,23 +375,49 @@ mod tests {
         assert!(matches!(Sq8::from_parts(vec![0.0], vec![f32::INFINITY]), Err(Sq8Error::BadParameter { .. })));
     }
 
+    /// The decoded distance, and how far a code distance may stray from it: each weight is
+    /// rounded by at most α/2, times a code of at most 255 (twice under l2).
+    fn decoded(sq8: &Sq8, metric: Metric, q: &[f32], code: &[u8]) -> (f32, f32) {
+        let mut x = vec![0.0f32; code.len()];
+        sq8.decode(code, &mut x);
+        let (want, w) = if metric == Metric::Cosine {
+            let unit = Metric::Cosine.prepare(q);
+            let w: Vec<f64> = unit.iter().zip(sq8.steps()).map(|(&q, &s)| f64::from(q * s)).collect();
+            (Distance::new(Metric::InnerProduct).eval(&unit, &x), w)
+        } else if metric == Metric::L2 {
+            let w = q.iter().zip(sq8.offsets()).zip(sq8.steps()).map(|((&q, &l), &s)| f64::from((q - l) * s));
+            (Distance::new(metric).eval(q, &x), w.collect())
+        } else {
+            (Distance::new(metric).eval(q, &x), q.iter().zip(sq8.steps()).map(|(&q, &s)| f64::from(q * s)).collect())
+        };
+        let alpha = w.iter().fold(0.0f64, |m, x| m.max(x.abs())) / 127.0;
+        let scale = if metric == Metric::L2 { 2.0 } else { 1.0 };
+        let tol = scale * alpha / 2.0 * code.iter().map(|&c| f64::from(c)).sum::<f64>()
+            + 1e-5 * f64::from(want.abs().max(1.0));
+        (want, tol as f32)
+    }
+
     #[test]
     fn a_query_scores_the_decoded_vector_under_every_metric() {
         let sq8 = Sq8::from_parts(vec![-1.0, 0.0, 2.0, 0.5], vec![0.01, 0.02, 0.0, 0.004]).unwrap();
         let code = [17u8, 250, 0, 128];
-        let mut x = [0.0f32; 4];
-        sq8.decode(&code, &mut x);
         let q = [0.3f32, -0.7, 2.5, 0.1];
         for metric in Metric::ALL {
-            let got = Sq8Query::new(&sq8, metric, &q).distance(&code);
-            let want = if metric == Metric::Cosine {
-                // Rows are stored normalised under cosine: the code stands for x as it is.
-                Distance::new(Metric::InnerProduct).eval(&Metric::Cosine.prepare(&q), &x)
-            } else {
-                Distance::new(metric).eval(&q, &x)
-            };
-            assert!((got - want).abs() < 1e-5, "{metric}: got {got}, want {want}");
+            let got = Sq8Query::new(&sq8, metric, &q).distance(&code, sq8.code_norm(&code));
+            let (want, tol) = decoded(&sq8, metric, &q, &code);
+            assert!((got - want).abs() <= tol, "{metric}: got {got}, want {want} (tol {tol})");
         }
+    }
+
+    #[test]
+    fn weights_that_are_whole_levels_score_exactly() {
+        // Steps of 1 from 0 and an integer query: every weight is a multiple of α, so the only
+        // error left is f32's.
+        let sq8 = Sq8::from_parts(vec![0.0; 3], vec![1.0; 3]).unwrap();
+        let (q, code) = ([127.0f32, -127.0, 0.0], [3u8, 4, 200]);
+        assert_eq!(Sq8Query::new(&sq8, Metric::InnerProduct, &q).distance(&code, 0.0), 1.0 - (381.0 - 508.0));
+        let l2 = Sq8Query::new(&sq8, Metric::L2, &q).distance(&code, sq8.code_norm(&code));
+        assert_eq!(l2, (124.0f32 * 124.0) + (131.0 * 131.0) + (200.0 * 200.0));
     }
 
     #[test]
@@ -372,15 +426,16 @@ mod tests {
         let stride = 64;
         let sq8 = Sq8::from_parts((0..dim).map(|i| i as f32 * 0.1).collect(), vec![0.01; dim]).unwrap();
         let codes: Vec<u8> = (0..stride * 9).map(|i| (i * 31 % 256) as u8).collect();
+        let norms: Vec<f32> = codes.chunks(stride).map(|c| sq8.code_norm(&c[..dim])).collect();
         let q: Vec<f32> = (0..dim).map(|i| (i as f32).sin()).collect();
         let rows = [8u32, 0, 3, 3, 5];
         for metric in Metric::ALL {
             let query = Sq8Query::new(&sq8, metric, &q);
             let mut out = [0.0f32; 5];
-            query.one_to_many(&codes, stride, &rows, &mut out);
+            query.one_to_many(&codes, stride, &norms, &rows, &mut out);
             for (&r, &d) in rows.iter().zip(&out) {
                 let s = r as usize * stride;
-                assert_eq!(d, query.distance(&codes[s..s + dim]), "{metric} row {r}");
+                assert_eq!(d, query.distance(&codes[s..s + dim], norms[r as usize]), "{metric} row {r}");
             }
         }
     }

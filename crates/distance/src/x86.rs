@@ -9,18 +9,19 @@
 
 use core::arch::x86_64::*;
 
-use crate::{KernelSet, SimdPath};
+use crate::{CodeDot, KernelSet, SimdPath};
 
 /// The AVX-512F kernels, if this CPU has AVX-512F.
 pub(crate) fn avx512_kernels() -> Option<KernelSet> {
     if std::arch::is_x86_feature_detected!("avx512f") {
+        let code = avx512_code_kernel();
         Some(KernelSet {
             path: SimdPath::Avx512,
             l2_sq: l2_sq_avx512,
             dot: dot_avx512,
             cosine: cosine_avx512,
-            sq8_dot: sq8_dot_avx512,
-            sq8_l2: sq8_l2_avx512,
+            dot_u8_i8: code.0,
+            code_path: code.1,
         })
     } else {
         None
@@ -35,8 +36,8 @@ pub(crate) fn avx2_kernels() -> Option<KernelSet> {
             l2_sq: l2_sq_avx2,
             dot: dot_avx2,
             cosine: cosine_avx2,
-            sq8_dot: sq8_dot_avx2,
-            sq8_l2: sq8_l2_avx2,
+            dot_u8_i8: dot_u8_i8_avx2,
+            code_path: "avx2",
         })
     } else {
         None
@@ -69,30 +70,60 @@ safe_wrapper!(l2_sq_avx2, l2_sq_avx2_impl);
 safe_wrapper!(dot_avx2, dot_avx2_impl);
 safe_wrapper!(cosine_avx2, cosine_avx2_impl);
 
-fn sq8_dot_avx512(w: &[f32], c: &[u8]) -> f32 {
-    assert_eq!(w.len(), c.len(), "weights and codes of different lengths");
-    // SAFETY: reachable only through a KernelSet built after the CPU reported AVX-512F; both
-    // slices have `w.len()` elements.
-    unsafe { sq8_dot_avx512_impl(w, c) }
+/// The widest code kernel this CPU runs within the AVX-512 path, with its name.
+fn avx512_code_kernel() -> (CodeDot, &'static str) {
+    let has = |f: &str| match f {
+        "vnni" => std::arch::is_x86_feature_detected!("avx512vnni"),
+        "bw" => std::arch::is_x86_feature_detected!("avx512bw"),
+        _ => false,
+    };
+    if has("vnni") && has("bw") {
+        (dot_u8_i8_vnni, "avx512-vnni")
+    } else if has("bw") {
+        (dot_u8_i8_avx512bw, "avx512bw")
+    } else if std::arch::is_x86_feature_detected!("avx2") {
+        (dot_u8_i8_avx2, "avx2")
+    } else {
+        (crate::portable::dot_u8_i8, "portable")
+    }
 }
 
-fn sq8_l2_avx512(a: &[f32], w: &[f32], c: &[u8]) -> f32 {
-    assert!(a.len() == c.len() && w.len() == c.len(), "query, weights and codes of different lengths");
-    // SAFETY: as above; all three slices have `c.len()` elements.
-    unsafe { sq8_l2_avx512_impl(a, w, c) }
+/// Every code kernel this CPU runs, by name: for tests that hold each to the reference.
+#[cfg(test)]
+fn code_kernels() -> Vec<(CodeDot, &'static str)> {
+    let mut all: Vec<(CodeDot, &'static str)> = Vec::new();
+    if std::arch::is_x86_feature_detected!("avx512vnni") && std::arch::is_x86_feature_detected!("avx512bw") {
+        all.push((dot_u8_i8_vnni, "avx512-vnni"));
+    }
+    if std::arch::is_x86_feature_detected!("avx512bw") {
+        all.push((dot_u8_i8_avx512bw, "avx512bw"));
+    }
+    if std::arch::is_x86_feature_detected!("avx2") {
+        all.push((dot_u8_i8_avx2, "avx2"));
+    }
+    all
 }
 
-fn sq8_dot_avx2(w: &[f32], c: &[u8]) -> f32 {
-    assert_eq!(w.len(), c.len(), "weights and codes of different lengths");
-    // SAFETY: reachable only through a KernelSet built after the CPU reported AVX2 and FMA;
-    // both slices have `w.len()` elements.
-    unsafe { sq8_dot_avx2_impl(w, c) }
+fn dot_u8_i8_vnni(c: &[u8], w: &[i8]) -> i32 {
+    assert_eq!(c.len(), w.len(), "codes and weights of different lengths");
+    debug_assert!(c.len() <= crate::CODE_CHUNK);
+    // SAFETY: handed out only after the CPU reported AVX-512F, BW and VNNI (avx512_code_kernel,
+    // code_kernels); both slices have `c.len()` elements.
+    unsafe { dot_u8_i8_vnni_impl(c, w) }
 }
 
-fn sq8_l2_avx2(a: &[f32], w: &[f32], c: &[u8]) -> f32 {
-    assert!(a.len() == c.len() && w.len() == c.len(), "query, weights and codes of different lengths");
-    // SAFETY: as above; all three slices have `c.len()` elements.
-    unsafe { sq8_l2_avx2_impl(a, w, c) }
+fn dot_u8_i8_avx512bw(c: &[u8], w: &[i8]) -> i32 {
+    assert_eq!(c.len(), w.len(), "codes and weights of different lengths");
+    debug_assert!(c.len() <= crate::CODE_CHUNK);
+    // SAFETY: handed out only after the CPU reported AVX-512F and BW; equal lengths.
+    unsafe { dot_u8_i8_avx512bw_impl(c, w) }
+}
+
+fn dot_u8_i8_avx2(c: &[u8], w: &[i8]) -> i32 {
+    assert_eq!(c.len(), w.len(), "codes and weights of different lengths");
+    debug_assert!(c.len() <= crate::CODE_CHUNK);
+    // SAFETY: handed out only after the CPU reported AVX2; equal lengths.
+    unsafe { dot_u8_i8_avx2_impl(c, w) }
 }
 
 /// The lanes of `len - i` remaining elements, as an AVX-512 load mask (`i < len`, fewer than 16 left).
@@ -348,194 +379,117 @@ unsafe fn cosine_avx2_impl(a: &[f32], b: &[f32]) -> f32 {
     crate::scalar::cosine_from_parts(sab, saa, sbb)
 }
 
-/// The sixteen codes at `p` as `f32` lanes.
-///
 /// # Safety
-/// The CPU must support AVX-512F, and `p..p + 16` must be readable.
-#[inline]
-#[target_feature(enable = "avx512f")]
-unsafe fn codes16(p: *const u8) -> __m512 {
-    // SAFETY: 16 readable bytes at `p` (the caller's contract); no alignment requirement.
-    unsafe { _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(p.cast()))) }
-}
-
-/// The last `c.len() - i` (fewer than 16) codes as `f32` lanes, the others zero. A 16-byte
-/// load there could cross into an unmapped page, so the tail is copied first.
-///
-/// # Safety
-/// The CPU must support AVX-512F.
-#[inline]
-#[target_feature(enable = "avx512f")]
-unsafe fn codes_tail(c: &[u8], i: usize) -> __m512 {
-    let mut tail = [0u8; 16];
-    tail[..c.len() - i].copy_from_slice(&c[i..]);
-    // SAFETY: `tail` is 16 readable bytes.
-    unsafe { codes16(tail.as_ptr()) }
-}
-
-/// # Safety
-/// The CPU must support AVX-512F, and `c.len() >= w.len()`.
-#[target_feature(enable = "avx512f")]
-unsafe fn sq8_dot_avx512_impl(w: &[f32], c: &[u8]) -> f32 {
-    debug_assert!(c.len() >= w.len());
-    let (n, pw, pc) = (w.len(), w.as_ptr(), c.as_ptr());
-    let (mut acc0, mut acc1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
-    let (mut acc2, mut acc3) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+/// The CPU must support AVX-512F, BW and VNNI, and `w.len() >= c.len()`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn dot_u8_i8_vnni_impl(c: &[u8], w: &[i8]) -> i32 {
+    debug_assert!(w.len() >= c.len());
+    let (n, pc, pw) = (c.len(), c.as_ptr(), w.as_ptr());
+    let (mut acc0, mut acc1) = (_mm512_setzero_si512(), _mm512_setzero_si512());
     let mut i = 0;
-    while i + 64 <= n {
-        // SAFETY: i + 64 <= n, so lanes i..i+64 are inside both slices.
+    while i + 128 <= n {
+        // SAFETY: i + 128 <= n, so bytes i..i+128 are inside both slices.
         unsafe {
-            acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(pw.add(i)), codes16(pc.add(i)), acc0);
-            acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(pw.add(i + 16)), codes16(pc.add(i + 16)), acc1);
-            acc2 = _mm512_fmadd_ps(_mm512_loadu_ps(pw.add(i + 32)), codes16(pc.add(i + 32)), acc2);
-            acc3 = _mm512_fmadd_ps(_mm512_loadu_ps(pw.add(i + 48)), codes16(pc.add(i + 48)), acc3);
+            acc0 =
+                _mm512_dpbusd_epi32(acc0, _mm512_loadu_si512(pc.add(i).cast()), _mm512_loadu_si512(pw.add(i).cast()));
+            acc1 = _mm512_dpbusd_epi32(
+                acc1,
+                _mm512_loadu_si512(pc.add(i + 64).cast()),
+                _mm512_loadu_si512(pw.add(i + 64).cast()),
+            );
+        }
+        i += 128;
+    }
+    while i < n {
+        let left = n - i;
+        let m: __mmask64 = if left >= 64 { u64::MAX } else { (1u64 << left) - 1 };
+        // SAFETY: the mask enables only bytes i..min(i + 64, n), inside both slices; masked-off
+        // bytes are not read (AVX-512 masked loads suppress faults on disabled lanes) and are zero.
+        unsafe {
+            let (x, y) = (_mm512_maskz_loadu_epi8(m, pc.add(i).cast()), _mm512_maskz_loadu_epi8(m, pw.add(i).cast()));
+            acc0 = _mm512_dpbusd_epi32(acc0, x, y);
         }
         i += 64;
     }
-    while i + 16 <= n {
-        // SAFETY: i + 16 <= n.
-        unsafe { acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(pw.add(i)), codes16(pc.add(i)), acc0) };
-        i += 16;
-    }
-    if i < n {
-        let m = tail_mask(n - i);
-        // SAFETY: the mask enables only lanes i..n, inside `w`; `codes_tail` copies c[i..n].
-        unsafe { acc1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, pw.add(i)), codes_tail(&c[..n], i), acc1) };
-    }
-    _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc0, acc2), _mm512_add_ps(acc1, acc3)))
+    _mm512_reduce_add_epi32(_mm512_add_epi32(acc0, acc1))
 }
 
 /// # Safety
-/// The CPU must support AVX-512F, and `w.len() >= a.len()`, `c.len() >= a.len()`.
-#[target_feature(enable = "avx512f")]
-unsafe fn sq8_l2_avx512_impl(a: &[f32], w: &[f32], c: &[u8]) -> f32 {
-    debug_assert!(w.len() >= a.len() && c.len() >= a.len());
-    let (n, pa, pw, pc) = (a.len(), a.as_ptr(), w.as_ptr(), c.as_ptr());
-    let (mut acc0, mut acc1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
-    let (mut acc2, mut acc3) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+/// The CPU must support AVX-512F and BW, and `w.len() >= c.len()`.
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn dot_u8_i8_avx512bw_impl(c: &[u8], w: &[i8]) -> i32 {
+    debug_assert!(w.len() >= c.len());
+    let (n, pc, pw) = (c.len(), c.as_ptr(), w.as_ptr());
+    let (mut acc0, mut acc1) = (_mm512_setzero_si512(), _mm512_setzero_si512());
     let mut i = 0;
     while i + 64 <= n {
-        // SAFETY: i + 64 <= n, so lanes i..i+64 are inside all three slices.
+        // SAFETY: i + 64 <= n, so bytes i..i+64 are inside both slices. Codes widen to 0..=255
+        // and weights to -128..=127 as i16; madd sums pairs of products into i32 without overflow.
         unsafe {
-            let d0 = _mm512_fnmadd_ps(_mm512_loadu_ps(pw.add(i)), codes16(pc.add(i)), _mm512_loadu_ps(pa.add(i)));
-            let d1 = _mm512_fnmadd_ps(
-                _mm512_loadu_ps(pw.add(i + 16)),
-                codes16(pc.add(i + 16)),
-                _mm512_loadu_ps(pa.add(i + 16)),
-            );
-            let d2 = _mm512_fnmadd_ps(
-                _mm512_loadu_ps(pw.add(i + 32)),
-                codes16(pc.add(i + 32)),
-                _mm512_loadu_ps(pa.add(i + 32)),
-            );
-            let d3 = _mm512_fnmadd_ps(
-                _mm512_loadu_ps(pw.add(i + 48)),
-                codes16(pc.add(i + 48)),
-                _mm512_loadu_ps(pa.add(i + 48)),
-            );
-            acc0 = _mm512_fmadd_ps(d0, d0, acc0);
-            acc1 = _mm512_fmadd_ps(d1, d1, acc1);
-            acc2 = _mm512_fmadd_ps(d2, d2, acc2);
-            acc3 = _mm512_fmadd_ps(d3, d3, acc3);
+            let c0 = _mm512_cvtepu8_epi16(_mm256_loadu_si256(pc.add(i).cast()));
+            let w0 = _mm512_cvtepi8_epi16(_mm256_loadu_si256(pw.add(i).cast()));
+            let c1 = _mm512_cvtepu8_epi16(_mm256_loadu_si256(pc.add(i + 32).cast()));
+            let w1 = _mm512_cvtepi8_epi16(_mm256_loadu_si256(pw.add(i + 32).cast()));
+            acc0 = _mm512_add_epi32(acc0, _mm512_madd_epi16(c0, w0));
+            acc1 = _mm512_add_epi32(acc1, _mm512_madd_epi16(c1, w1));
         }
         i += 64;
     }
-    while i + 16 <= n {
-        // SAFETY: i + 16 <= n.
-        unsafe {
-            let d = _mm512_fnmadd_ps(_mm512_loadu_ps(pw.add(i)), codes16(pc.add(i)), _mm512_loadu_ps(pa.add(i)));
-            acc0 = _mm512_fmadd_ps(d, d, acc0);
-        }
-        i += 16;
+    let mut sum = _mm512_reduce_add_epi32(_mm512_add_epi32(acc0, acc1));
+    for j in i..n {
+        sum += i32::from(c[j]) * i32::from(w[j]);
     }
-    if i < n {
-        let m = tail_mask(n - i);
-        // SAFETY: the mask enables only lanes i..n, inside `a` and `w` (masked-off lanes are
-        // zero in both, so they add nothing); `codes_tail` copies c[i..n].
-        unsafe {
-            let code = codes_tail(&c[..n], i);
-            let d = _mm512_fnmadd_ps(_mm512_maskz_loadu_ps(m, pw.add(i)), code, _mm512_maskz_loadu_ps(m, pa.add(i)));
-            acc1 = _mm512_fmadd_ps(d, d, acc1);
-        }
-    }
-    _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc0, acc2), _mm512_add_ps(acc1, acc3)))
+    sum
 }
 
-/// Eight codes from `c[i..i + 8]` as `f32` lanes.
-///
 /// # Safety
-/// The CPU must support AVX2, and `i + 8 <= c.len()`.
-#[inline]
+/// The CPU must support AVX2, and `w.len() >= c.len()`.
 #[target_feature(enable = "avx2")]
-unsafe fn codes8(c: &[u8], i: usize) -> __m256 {
-    debug_assert!(i + 8 <= c.len());
-    // SAFETY: bytes i..i+8 are inside `c`; the 8-byte load has no alignment requirement.
-    unsafe { _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(c.as_ptr().add(i).cast()))) }
-}
-
-/// # Safety
-/// The CPU must support AVX2 and FMA, and `c.len() >= w.len()`.
-#[target_feature(enable = "avx2,fma")]
-unsafe fn sq8_dot_avx2_impl(w: &[f32], c: &[u8]) -> f32 {
-    debug_assert!(c.len() >= w.len());
-    let (n, pw) = (w.len(), w.as_ptr());
-    let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-    let (mut acc2, mut acc3) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+unsafe fn dot_u8_i8_avx2_impl(c: &[u8], w: &[i8]) -> i32 {
+    debug_assert!(w.len() >= c.len());
+    let (n, pc, pw) = (c.len(), c.as_ptr(), w.as_ptr());
+    let (mut acc0, mut acc1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
     let mut i = 0;
     while i + 32 <= n {
-        // SAFETY: i + 32 <= n, so lanes i..i+32 are inside both slices.
+        // SAFETY: i + 32 <= n, so bytes i..i+32 are inside both slices; widened as in the
+        // AVX-512BW kernel, so no product or pair sum overflows.
         unsafe {
-            acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(pw.add(i)), codes8(c, i), acc0);
-            acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(pw.add(i + 8)), codes8(c, i + 8), acc1);
-            acc2 = _mm256_fmadd_ps(_mm256_loadu_ps(pw.add(i + 16)), codes8(c, i + 16), acc2);
-            acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(pw.add(i + 24)), codes8(c, i + 24), acc3);
+            let c0 = _mm256_cvtepu8_epi16(_mm_loadu_si128(pc.add(i).cast()));
+            let w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(pw.add(i).cast()));
+            let c1 = _mm256_cvtepu8_epi16(_mm_loadu_si128(pc.add(i + 16).cast()));
+            let w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(pw.add(i + 16).cast()));
+            acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(c0, w0));
+            acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(c1, w1));
         }
         i += 32;
     }
-    while i + 8 <= n {
-        // SAFETY: i + 8 <= n.
-        unsafe { acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(pw.add(i)), codes8(c, i), acc0) };
-        i += 8;
-    }
-    // SAFETY: this function runs only on CPUs with AVX2, which implies AVX.
-    let mut sum = unsafe { hsum256(_mm256_add_ps(_mm256_add_ps(acc0, acc2), _mm256_add_ps(acc1, acc3))) };
+    let mut lanes = [0i32; 8];
+    // SAFETY: `lanes` is 8 writable i32; the unaligned store has no alignment requirement.
+    unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), _mm256_add_epi32(acc0, acc1)) };
+    let mut sum: i32 = lanes.iter().sum();
     for j in i..n {
-        sum += w[j] * f32::from(c[j]);
+        sum += i32::from(c[j]) * i32::from(w[j]);
     }
     sum
 }
 
-/// # Safety
-/// The CPU must support AVX2 and FMA, and `w.len() >= a.len()`, `c.len() >= a.len()`.
-#[target_feature(enable = "avx2,fma")]
-unsafe fn sq8_l2_avx2_impl(a: &[f32], w: &[f32], c: &[u8]) -> f32 {
-    debug_assert!(w.len() >= a.len() && c.len() >= a.len());
-    let (n, pa, pw) = (a.len(), a.as_ptr(), w.as_ptr());
-    let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-    let mut i = 0;
-    while i + 16 <= n {
-        // SAFETY: i + 16 <= n, so lanes i..i+16 are inside all three slices.
-        unsafe {
-            let d0 = _mm256_fnmadd_ps(_mm256_loadu_ps(pw.add(i)), codes8(c, i), _mm256_loadu_ps(pa.add(i)));
-            let d1 = _mm256_fnmadd_ps(_mm256_loadu_ps(pw.add(i + 8)), codes8(c, i + 8), _mm256_loadu_ps(pa.add(i + 8)));
-            acc0 = _mm256_fmadd_ps(d0, d0, acc0);
-            acc1 = _mm256_fmadd_ps(d1, d1, acc1);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_kernel_of_this_cpu_equals_the_reference() {
+        let c: Vec<u8> = (0..1200u32).map(|i| (i * 37 % 256) as u8).collect();
+        let w: Vec<i8> = (0..1200i32).map(|i| ((i * 53) % 256 - 128) as i8).collect();
+        for (kernel, name) in code_kernels() {
+            for len in 0..=1100 {
+                for off in [0, 1, 5] {
+                    let (c, w) = (&c[off..off + len], &w[5 - off..5 - off + len]);
+                    assert_eq!(i64::from(kernel(c, w)), crate::scalar::dot_u8_i8(c, w), "{name} len {len} off {off}");
+                }
+            }
+            let (c, w) = (vec![255u8; crate::CODE_CHUNK], vec![-128i8; crate::CODE_CHUNK]);
+            assert_eq!(i64::from(kernel(&c, &w)), crate::scalar::dot_u8_i8(&c, &w), "{name}: the extreme chunk");
         }
-        i += 16;
     }
-    if i + 8 <= n {
-        // SAFETY: i + 8 <= n.
-        unsafe {
-            let d = _mm256_fnmadd_ps(_mm256_loadu_ps(pw.add(i)), codes8(c, i), _mm256_loadu_ps(pa.add(i)));
-            acc0 = _mm256_fmadd_ps(d, d, acc0);
-        }
-        i += 8;
-    }
-    // SAFETY: this function runs only on CPUs with AVX2, which implies AVX.
-    let mut sum = unsafe { hsum256(_mm256_add_ps(acc0, acc1)) };
-    for j in i..n {
-        let d = a[j] - w[j] * f32::from(c[j]);
-        sum += d * d;
-    }
-    sum
 }

@@ -36,12 +36,13 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub use omen_build::{BuildError, Params, Stop};
+pub use omen_build::{BuildError, Params, Quantization, Stop, UnknownQuantization};
 pub use omen_distance::{MAX_NORM, Metric, SimdPath, UnknownMetric, VectorError, check_vector, simd_path};
 pub use omen_graph::{GraphError, GraphStats, InvariantViolation, LayerStats, MinMeanMax, VectorId};
 pub use omen_search::{FilterPlan, SearchError};
 pub use omen_segment::{
-    Error, Fanout, Filter, Index, Neighbor, Query, SegmentId, SegmentPlan, SegmentedIndex, VectorIndex, merge_top_k,
+    Error, Fanout, Filter, Index, Neighbor, QuantizationStatus, Query, SegmentId, SegmentPlan, SegmentedIndex,
+    VectorIndex, merge_top_k,
 };
 pub use omen_store::{
     FORMAT_VERSION, SegmentEntry, SegmentsInfo, StoreError, begin_segments, commit_segments, inspect_segments,

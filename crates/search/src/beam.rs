@@ -315,9 +315,8 @@ pub fn knn_search_codes_filtered<F: NodeFilter + ?Sized>(
     route: Route,
     scratch: &mut SearchScratch,
 ) -> Vec<Neighbor> {
-    let exact = || {
-        crate::brute::brute_force_filtered(crate::Rows::of_graph(graph), dist, request.query(), request.k(), filter)
-    };
+    let exact =
+        || crate::brute::brute_force_filtered(crate::Rows::of_graph(graph), dist, request.query(), request.k(), filter);
     if route == Route::Scan || graph.is_empty() {
         return exact();
     }

@@ -3,6 +3,8 @@
 use omen_distance::{Distance, Sq8, Sq8Query};
 use omen_graph::{HnswGraph, NodeId};
 
+use crate::Neighbor;
+
 /// One 64-byte line of codes: rows start on a line, so a row of `d` codes spans `ceil(d / 64)`
 /// lines.
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -35,6 +37,8 @@ pub struct Codes {
     stride: usize,
     // Invariant: `len * stride / LINE` lines; each row's padding is zero.
     lines: Vec<Line>,
+    // Invariant: one per row, its `Sq8::code_norm`.
+    norms: Vec<f32>,
     len: usize,
 }
 
@@ -52,7 +56,7 @@ impl Codes {
     /// No codes yet, for vectors that `sq8` quantizes.
     pub fn new(sq8: Sq8) -> Codes {
         let stride = sq8.dim().div_ceil(LINE) * LINE;
-        Codes { sq8, stride, lines: Vec::new(), len: 0 }
+        Codes { sq8, stride, lines: Vec::new(), norms: Vec::new(), len: 0 }
     }
 
     /// The quantizer trained on up to [`Codes::TRAIN_ROWS`] of the graph's vectors, evenly
@@ -84,6 +88,7 @@ impl Codes {
     /// Room for `additional` more rows.
     pub fn reserve(&mut self, additional: usize) {
         self.lines.reserve(additional * self.stride / LINE);
+        self.norms.reserve(additional);
     }
 
     /// Appends the codes of `v` as the next row (node `len()`).
@@ -96,6 +101,7 @@ impl Codes {
         let dim = self.dim();
         let row: &mut [u8] = bytemuck::cast_slice_mut(&mut self.lines[start..]);
         self.sq8.encode(v, &mut row[..dim]);
+        self.norms.push(self.sq8.code_norm(&row[..dim]));
         self.len += 1;
     }
 
@@ -103,6 +109,7 @@ impl Codes {
     pub fn truncate(&mut self, len: usize) {
         if len < self.len {
             self.lines.truncate(len * self.stride / LINE);
+            self.norms.truncate(len);
             self.len = len;
         }
     }
@@ -142,6 +149,12 @@ impl Codes {
         &self.data()[s..s + self.dim()]
     }
 
+    /// Each row's own term of an l2 distance ([`Sq8::code_norm`]), in row order.
+    #[inline]
+    pub fn norms(&self) -> &[f32] {
+        &self.norms
+    }
+
     /// Every row, padding included, row `i` at `i * stride()`.
     #[inline]
     pub fn data(&self) -> &[u8] {
@@ -150,7 +163,103 @@ impl Codes {
 
     /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
-        self.lines.capacity() * LINE + 2 * self.dim() * size_of::<f32>()
+        self.lines.capacity() * LINE + self.norms.capacity() * size_of::<f32>() + 2 * self.dim() * size_of::<f32>()
+    }
+}
+
+impl Codes {
+    /// Nodes a fit check ([`Codes::fit`]) uses as queries.
+    pub const FIT_QUERIES: usize = 64;
+    /// Nodes a fit check ranks against each query at most (evenly spaced when there are more).
+    pub const FIT_UNIVERSE: usize = 1 << 18;
+
+    /// How well these codes rank `graph`'s vectors (see [`CodeFit`]): for up to
+    /// [`Codes::FIT_QUERIES`] nodes spread over the graph, each used as a query against the
+    /// others (up to [`Codes::FIT_UNIVERSE`] of them), the share of its exact 10 nearest that
+    /// are among its 20 nearest by codes. On the graph's distance `dist`, on the current rayon pool.
+    ///
+    /// This measures the codes against the gaps between real neighbours in this data: where
+    /// rounding merges neighbours (a dimension with more distinct values than codes, tiny
+    /// spreads), ranking by codes scatters them and the share falls.
+    ///
+    /// # Panics
+    /// If the codes hold fewer rows than the graph has nodes.
+    pub fn fit(&self, graph: &HnswGraph, dist: &Distance) -> CodeFit {
+        use rayon::prelude::*;
+        const K: usize = 10;
+        const WINDOW: usize = 2 * K;
+        let n = graph.len();
+        assert!(self.len >= n, "{} code rows for {n} nodes", self.len);
+        let spread = |count: usize| {
+            let step = (n / count.max(1)).max(1);
+            // Offset by half a step, so the first node (often the entry point) is not special.
+            (0..n).skip(step / 2).step_by(step).take(count)
+        };
+        let universe: Vec<u32> = spread(Codes::FIT_UNIVERSE).map(|i| i as u32).collect();
+        let queries: Vec<u32> = spread(Codes::FIT_QUERIES).map(|i| i as u32).collect();
+        if universe.len() < 2 {
+            return CodeFit { queries: 0, recall: 1.0 };
+        }
+        let shares: Vec<f64> = queries
+            .par_iter()
+            .map(|&q| {
+                let query = graph.vector(NodeId(q));
+                let prepared = Sq8Query::new(&self.sq8, dist.metric(), query);
+                let others = universe.iter().filter(|&&u| u != q);
+                let mut exact: Vec<Neighbor> = others
+                    .clone()
+                    .map(|&u| Neighbor::new(NodeId(u), dist.eval(query, graph.vector(NodeId(u)))))
+                    .collect();
+                let mut coded: Vec<Neighbor> =
+                    others.map(|&u| Neighbor::new(NodeId(u), self.score(&prepared, NodeId(u)))).collect();
+                let k = K.min(exact.len());
+                let window = WINDOW.min(coded.len());
+                nearest(&mut exact, k);
+                nearest(&mut coded, window);
+                let found = exact[..k].iter().filter(|e| coded[..window].iter().any(|c| c.id == e.id)).count();
+                found as f64 / k as f64
+            })
+            .collect();
+        CodeFit { queries: shares.len(), recall: shares.iter().sum::<f64>() / shares.len().max(1) as f64 }
+    }
+}
+
+impl Codes {
+    /// `query`'s distance to `node`'s code.
+    #[inline]
+    fn score(&self, query: &Sq8Query, node: NodeId) -> f32 {
+        query.distance(self.code(node), self.norms[node.idx()])
+    }
+}
+
+/// Moves the `k` smallest of `v` (by distance, then id) to its front, sorted.
+fn nearest(v: &mut [Neighbor], k: usize) {
+    if k == 0 {
+        return;
+    }
+    if k < v.len() {
+        v.select_nth_unstable(k - 1);
+    }
+    v[..k].sort_unstable();
+}
+
+/// How well 8-bit codes rank one graph's vectors ([`Codes::fit`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CodeFit {
+    /// Sample nodes used as queries.
+    pub queries: usize,
+    /// Mean share of a sample node's exact 10 nearest found among its 20 nearest by codes.
+    pub recall: f64,
+}
+
+impl CodeFit {
+    /// The share below which codes are too coarse for the data: a walk on them would need a
+    /// re-rank window well past twice `k` to find what the exact walk finds.
+    pub const MIN_RECALL: f64 = 0.9;
+
+    /// Whether codes rank this data well enough to walk on ([`CodeFit::MIN_RECALL`]).
+    pub fn is_fine(&self) -> bool {
+        self.recall >= CodeFit::MIN_RECALL
     }
 }
 
@@ -213,12 +322,12 @@ impl<'a> OnCodes<'a> {
 impl Scorer for OnCodes<'_> {
     #[inline]
     fn score(&self, node: NodeId) -> f32 {
-        self.query.distance(self.codes.code(node))
+        self.codes.score(self.query, node)
     }
 
     #[inline]
     fn score_many(&self, ids: &[u32], out: &mut [f32]) {
-        self.query.one_to_many(self.codes.data(), self.codes.stride(), ids, out);
+        self.query.one_to_many(self.codes.data(), self.codes.stride(), self.codes.norms(), ids, out);
     }
 
     #[inline]

@@ -48,7 +48,7 @@ pub use crate::{
         knn_search_codes_filtered, knn_search_filtered, search_layer, search_layer_filtered, search_layer_with,
     },
     brute::{Rows, brute_force_batch, brute_force_knn, recall_at_k},
-    codes::{Codes, Exact, OnCodes, Scorer},
+    codes::{CodeFit, Codes, Exact, OnCodes, Scorer},
     error::SearchError,
     neighbor::Neighbor,
     plan::{FilterPlan, Route, SCAN_FACTOR, estimate_allowed},

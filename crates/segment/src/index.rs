@@ -2,11 +2,16 @@
 
 use std::ops::Range;
 
-use omen_build::{HnswBuilder, Params, Stop};
+use omen_build::{HnswBuilder, Params, Quantization, Stop};
+use omen_distance::Distance;
 use omen_graph::{GraphStats, HnswGraph, InvariantViolation, NodeId, VectorId};
-use omen_search::{FilterPlan, Request, Route, Rows, SearchScratch, knn_search, knn_search_filtered};
+use omen_search::{
+    Codes, FilterPlan, NodeFilter, Request, Route, Rows, SearchScratch, knn_search, knn_search_codes,
+    knn_search_codes_filtered, knn_search_filtered,
+};
 
 use crate::names::Names;
+use crate::quant::{QuantizationStatus, Quantized};
 use crate::query::{Filter, Pool};
 use crate::{Error, Neighbor, Query};
 
@@ -38,6 +43,7 @@ pub struct Index {
     builder: HnswBuilder,
     names: Names,
     pool: Pool,
+    quant: Quantized,
 }
 
 /// How a batch is inserted.
@@ -55,7 +61,8 @@ impl Index {
     pub fn new(dim: usize, params: Params) -> Result<Self, Error> {
         let builder = HnswBuilder::new(params)?;
         let graph = builder.new_graph(dim)?;
-        Ok(Index { params, graph, builder, names: Names::default(), pool: Pool::default() })
+        let quant = Quantized::new(&params);
+        Ok(Index { params, graph, builder, names: Names::default(), pool: Pool::default(), quant })
     }
 
     /// An index of `graph`, whose node `i` is the vector named `ids[i]` (`i` without ids),
@@ -71,7 +78,9 @@ impl Index {
         let names = Names::restore(graph.len(), ids, deleted, next_id)?;
         let params = Params { m: graph.m(), ..params };
         let builder = HnswBuilder::new(params)?;
-        Ok(Index { params, graph, builder, names, pool: Pool::default() })
+        let mut quant = Quantized::new(&params);
+        quant.sync(&params, &graph, builder.distance());
+        Ok(Index { params, graph, builder, names, pool: Pool::default(), quant })
     }
 
     /// An index of `vectors` (flat, row-major, checked) named `ids`, inserted as `how` says;
@@ -88,11 +97,7 @@ impl Index {
         if let Some(stop) = stop {
             index.builder.stop_on(stop.clone());
         }
-        let rows = Rows::dense(vectors, dim);
-        match how {
-            Insertion::InOrder => index.builder.insert_all(&mut index.graph, rows).map(|_| ())?,
-            Insertion::Parallel => index.builder.insert_parallel(&mut index.graph, rows).map(|_| ())?,
-        }
+        index.insert_rows(vectors, how)?;
         index.names = Names::restore(ids.len(), Some(ids.to_vec()), None, None)?;
         Ok(index)
     }
@@ -178,7 +183,7 @@ impl Index {
         if id.0 == u64::MAX {
             return Err(Error::Full);
         }
-        let node = self.builder.insert(&mut self.graph, vector)?;
+        let node = self.insert_one(vector)?;
         self.names.push_auto(node.idx(), 1);
         Ok(id)
     }
@@ -189,7 +194,7 @@ impl Index {
         if self.contains(id) {
             return Err(Error::DuplicateId(id));
         }
-        let node = self.builder.insert(&mut self.graph, vector)?;
+        let node = self.insert_one(vector)?;
         self.names.push_named(node, id);
         Ok(())
     }
@@ -214,7 +219,7 @@ impl Index {
         if start.0.checked_add(n as u64 + 1).is_none() {
             return Err(Error::Full);
         }
-        let first = self.insert_rows(vectors)?;
+        let first = self.insert_rows(vectors, Insertion::Parallel)?;
         self.names.push_auto(first, n);
         Ok(start..VectorId(start.0 + n as u64))
     }
@@ -231,7 +236,7 @@ impl Index {
         if let Some(&dup) = ids.iter().find(|&&id| !seen.insert(id) || self.contains(id)) {
             return Err(Error::DuplicateId(dup));
         }
-        let first = self.insert_rows(vectors)?;
+        let first = self.insert_rows(vectors, Insertion::Parallel)?;
         for (i, &id) in ids.iter().enumerate() {
             self.names.push_named(NodeId((first + i) as u32), id);
         }
@@ -247,11 +252,56 @@ impl Index {
         Ok(vectors.len() / dim)
     }
 
-    /// Inserts rows in parallel (each checked first); returns the first new node's number.
-    fn insert_rows(&mut self, vectors: &[f32]) -> Result<usize, Error> {
-        let (first, dim) = (self.graph.len(), self.dim());
-        self.builder.insert_parallel(&mut self.graph, Rows::dense(vectors, dim))?;
+    /// Inserts rows as `how` says (each checked first); returns the first new node's number.
+    /// With quantization the rows are stored first, the codes brought level (trained on the
+    /// first rows), and the rows linked walking on the codes.
+    fn insert_rows(&mut self, vectors: &[f32], how: Insertion) -> Result<usize, Error> {
+        let (first, rows) = (self.graph.len(), Rows::dense(vectors, self.dim()));
+        if self.params.quantization == Quantization::None {
+            match how {
+                Insertion::InOrder => self.builder.insert_all(&mut self.graph, rows).map(|_| ())?,
+                Insertion::Parallel => self.builder.insert_parallel(&mut self.graph, rows).map(|_| ())?,
+            }
+            return Ok(first);
+        }
+        let nodes = self.builder.push_batch(&mut self.graph, rows)?;
+        self.sync_codes();
+        match (self.quant.codes(), how) {
+            (Some(codes), Insertion::Parallel) => self.builder.link_batch_on_codes(&self.graph, codes, nodes)?,
+            (None, Insertion::Parallel) => self.builder.link_batch(&self.graph, nodes)?,
+            (codes, Insertion::InOrder) => {
+                for n in nodes {
+                    self.builder.link_node(&self.graph, NodeId(n), codes)?;
+                }
+            }
+        }
         Ok(first)
+    }
+
+    /// Inserts one vector (checked first), walking on codes with quantization.
+    fn insert_one(&mut self, vector: &[f32]) -> Result<NodeId, Error> {
+        if self.params.quantization == Quantization::None {
+            return Ok(self.builder.insert(&mut self.graph, vector)?);
+        }
+        let dim = self.dim();
+        omen_distance::check_vector(self.params.metric, vector, dim)
+            .map_err(|source| omen_build::BuildError::Vector { row: 0, source })?;
+        let nodes = self.builder.push_batch(&mut self.graph, Rows::dense(vector, dim))?;
+        self.sync_codes();
+        let node = NodeId(nodes.start);
+        self.builder.link_node(&self.graph, node, self.quant.codes())?;
+        Ok(node)
+    }
+
+    /// Brings the codes (when the parameters ask for them) level with the graph.
+    fn sync_codes(&mut self) {
+        self.quant.sync(&self.params, &self.graph, self.builder.distance());
+    }
+
+    /// Whether searches walk on 8-bit codes, and how well the codes fit the data (see
+    /// [`omen_build::Quantization`]).
+    pub fn quantization(&self) -> QuantizationStatus {
+        self.quant.status()
     }
 
     /// Deletes `id`: searches never return it again, but its node keeps routing searches
@@ -303,6 +353,8 @@ impl Index {
     fn replace_graph(&mut self, graph: HnswGraph, ids: Vec<VectorId>) -> Result<(), Error> {
         self.names = Names::restore(ids.len(), Some(ids), None, Some(self.names.next_id()))?;
         self.graph = graph;
+        self.quant.reset(&self.params);
+        self.sync_codes();
         Ok(())
     }
 
@@ -332,21 +384,25 @@ impl Index {
         if self.is_empty() {
             return Vec::new();
         }
-        let (n, ef, dist) = (self.graph.len(), request.ef(), self.builder.distance());
+        let (n, ef, dist, graph) = (self.graph.len(), request.ef(), self.builder.distance(), &self.graph);
+        let codes = self.quant.codes();
         let found = match filter {
             Some(filter) => {
                 let allowed = |node: NodeId| !self.names.is_deleted(node) && filter(self.names.id_of(node));
                 let route = plan.route(n, ef, &allowed);
-                knn_search_filtered(&self.graph, dist, request, &allowed, route, scratch)
+                walk_filtered(graph, codes, dist, request, &allowed, route, scratch)
             }
             // A beam as wide as the index would visit every vector: the exact scan is the
             // cheaper way to that answer, and it finds the vectors HNSW leaves unreachable.
             None if self.names.n_deleted() > 0 || ef >= self.len() => {
                 let live = |node: NodeId| !self.names.is_deleted(node);
                 let route = if ef >= self.len() { Route::Scan } else { Route::cheaper(self.len(), ef, n) };
-                knn_search_filtered(&self.graph, dist, request, &live, route, scratch)
+                walk_filtered(graph, codes, dist, request, &live, route, scratch)
             }
-            None => knn_search(&self.graph, dist, request, scratch),
+            None => match codes {
+                Some(codes) => knn_search_codes(graph, codes, dist, request, scratch),
+                None => knn_search(graph, dist, request, scratch),
+            },
         };
         found.into_iter().map(|h| Neighbor { id: self.names.id_of(h.id), dist: h.dist }).collect()
     }
@@ -369,9 +425,9 @@ impl Index {
         GraphStats::measure(&self.graph)
     }
 
-    /// Bytes of heap held by the vectors and links.
+    /// Bytes of heap held by the vectors, links and codes.
     pub fn heap_bytes(&self) -> usize {
-        self.graph.heap_bytes()
+        self.graph.heap_bytes() + self.quant.heap_bytes()
     }
 
     /// Whether the vectors and links are read from a mapped file ([`Index::open_mmap`]).
@@ -403,5 +459,21 @@ impl Index {
     /// The id of node `node`.
     pub(crate) fn id_of(&self, node: NodeId) -> VectorId {
         self.names.id_of(node)
+    }
+}
+
+/// A filtered search, on codes when the index walks on them.
+fn walk_filtered<F: NodeFilter + ?Sized>(
+    graph: &HnswGraph,
+    codes: Option<&Codes>,
+    dist: &Distance,
+    request: &Request<'_>,
+    allowed: &F,
+    route: Route,
+    scratch: &mut SearchScratch,
+) -> Vec<omen_search::Neighbor> {
+    match codes {
+        Some(codes) => knn_search_codes_filtered(graph, codes, dist, request, allowed, route, scratch),
+        None => knn_search_filtered(graph, dist, request, allowed, route, scratch),
     }
 }

@@ -46,6 +46,7 @@ mod merge;
 mod names;
 mod persist;
 mod plan;
+mod quant;
 mod query;
 mod segmented;
 mod shape;
@@ -55,6 +56,7 @@ pub use crate::{
     fanout::{merge_top_k, sampling_limit},
     index::Index,
     plan::{SegmentId, SegmentPlan},
+    quant::QuantizationStatus,
     query::{Fanout, Filter, Neighbor, Query},
     segmented::{SegmentParts, SegmentedIndex},
     shape::VectorIndex,

@@ -3,7 +3,7 @@
 //! checked, vectors mapped, not read).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use omen_build::{Params, build_parallel};
+use omen_build::{Params, Quantization, build_parallel};
 use omen_distance::Metric;
 use omen_search::Rows;
 use omen_store::{Labels, load_graph, open_graph_mapped, save_graph};
@@ -13,7 +13,14 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 const N: usize = 20_000;
 const DIM: usize = 128;
 const SEED: u64 = 42;
-const SETTINGS: Params = Params { metric: Metric::L2, m: 16, ef_construction: 200, ef_search: 64, seed: SEED };
+const SETTINGS: Params = Params {
+    metric: Metric::L2,
+    m: 16,
+    ef_construction: 200,
+    ef_search: 64,
+    seed: SEED,
+    quantization: Quantization::None,
+};
 
 fn store(c: &mut Criterion) {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(SEED);

@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
-use omen_build::Params;
+use omen_build::{Params, Quantization};
 use omen_distance::{Metric, check_vector};
 use omen_graph::{FileMap, GraphParts, HnswGraph, Layer, MAX_DIM, MAX_M, MappedParts, NodeId, VectorId, VectorRows};
 
@@ -68,12 +68,28 @@ fn metric_from_code(code: u32) -> Result<Metric, StoreError> {
     }
 }
 
+fn quantization_code(q: Quantization) -> u32 {
+    match q {
+        Quantization::None => 0,
+        Quantization::Int8 => 1,
+    }
+}
+
+fn quantization_from_code(code: u32) -> Result<Quantization, StoreError> {
+    match code {
+        0 => Ok(Quantization::None),
+        1 => Ok(Quantization::Int8),
+        c => Err(StoreError::Malformed(format!("unknown quantization code {c}"))),
+    }
+}
+
 /// Both graph files (at byte 40 of `meta`) and manifests (at byte 16) store the [`Params`]
-/// as 32 bytes: metric `u32`, reserved `u32` (0), `ef_construction`, `ef_search` and seed as
-/// `u64`s (`m` is the graph's own, stored with its shape).
+/// as 32 bytes: metric `u32`, quantization `u32` (0 none, 1 int8; version 1 and 2 files wrote
+/// 0 there, a reserved field), `ef_construction`, `ef_search` and seed as `u64`s (`m` is the
+/// graph's own, stored with its shape).
 pub(crate) fn put_params(params: &Params, out: &mut Vec<u8>) {
     out.extend_from_slice(&metric_code(params.metric).to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&quantization_code(params.quantization).to_le_bytes());
     for v in [params.ef_construction as u64, params.ef_search as u64, params.seed] {
         out.extend_from_slice(&v.to_le_bytes());
     }
@@ -82,10 +98,9 @@ pub(crate) fn put_params(params: &Params, out: &mut Vec<u8>) {
 /// Reads the parameter block at byte `at` of `f`, checking every field; `m` is the graph's.
 pub(crate) fn read_params(f: &Fields<'_>, at: usize, m: usize) -> Result<Params, StoreError> {
     let metric = metric_from_code(f.u32(at))?;
-    if f.u32(at + 4) != 0 {
-        return Err(StoreError::Malformed("reserved settings field is not zero".into()));
-    }
+    let quantization = quantization_from_code(f.u32(at + 4))?;
     Ok(Params {
+        quantization,
         metric,
         m,
         ef_construction: f.size(at + 8, "ef_construction", 1..=usize::MAX)?,

@@ -150,30 +150,35 @@ proptest! {
     }
 }
 
-/// The 8-bit code kernels of `k` against the `f64` reference.
-fn check_codes(k: &KernelSet, a: &[f32], w: &[f32], c: &[u8], ctx: &str) {
-    let abs_dot: f32 = w.iter().zip(c).map(|(x, &y)| (x * f32::from(y)).abs()).sum();
-    close(k.sq8_dot(w, c), scalar::sq8_dot(w, c), abs_dot, &format!("{ctx} sq8_dot {}", k.path()));
-    let want = scalar::sq8_l2(a, w, c);
-    close(k.sq8_l2(a, w, c), want, want, &format!("{ctx} sq8_l2 {}", k.path()));
+/// The code kernel of `k` against the exact reference.
+fn check_codes(k: &KernelSet, c: &[u8], w: &[i8], ctx: &str) {
+    assert_eq!(k.dot_u8_i8(c, w), scalar::dot_u8_i8(c, w), "{ctx} dot_u8_i8 on {} ({})", k.path(), k.code_path());
 }
 
 #[test]
 fn every_path_matches_the_code_reference_for_every_length_up_to_1100() {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(13);
-    let a: Vec<f32> = (0..1104).map(|_| rng.random::<f32>() * 300.0 - 20.0).collect();
-    let w: Vec<f32> = (0..1104).map(|_| rng.random::<f32>() * 2.0 - 0.5).collect();
     let c: Vec<u8> = (0..1104).map(|_| rng.random::<u8>()).collect();
+    let w: Vec<i8> = (0..1104).map(|_| rng.random::<i8>()).collect();
     for len in 0..=1100 {
         for off in [0, 1, 3] {
             let ctx = format!("len {len} offset {off}");
             for k in &available() {
-                // Codes end exactly at the buffer's end for off 3: a tail load past it would read
-                // outside the slice (Miri and the page-end test below catch that).
+                // For off 3 the codes end exactly at the buffer's end.
                 let cs = &c[1104 - len - (3 - off)..1104 - (3 - off)];
-                check_codes(k, &a[off..off + len], &w[3 - off..3 - off + len], cs, &ctx);
+                check_codes(k, cs, &w[off..off + len], &ctx);
             }
         }
+    }
+}
+
+#[test]
+fn code_sums_past_one_chunk_do_not_overflow() {
+    // The largest products everywhere: a single i32 sum of 100,000 of them would overflow.
+    let (c, w) = (vec![255u8; 100_000], vec![-128i8; 100_000]);
+    for k in available() {
+        check_codes(&k, &c, &w, "100,000 extreme codes");
+        assert_eq!(k.dot_u8_i8(&c, &w), -255 * 128 * 100_000);
     }
 }
 
@@ -185,11 +190,11 @@ fn code_kernels_read_nothing_past_the_codes() {
     let page = 4096;
     let guarded = GuardedPage::new(page);
     let bytes = guarded.bytes();
-    for len in [1, 7, 8, 9, 15, 16, 17, 33, 100] {
+    for len in [1, 7, 8, 9, 15, 16, 17, 33, 63, 64, 65, 100, 127, 129] {
         let c = &bytes[page - len..];
-        let (a, w) = (vec![0.5f32; len], vec![0.25f32; len]);
+        let w: Vec<i8> = (0..len).map(|i| (i % 200) as i8).collect();
         for k in available() {
-            check_codes(&k, &a, &w, c, &format!("page end, len {len}"));
+            check_codes(&k, c, &w, &format!("page end, len {len}"));
         }
     }
 }
@@ -240,28 +245,26 @@ impl Drop for GuardedPage {
 }
 
 #[test]
-fn sq8_queries_score_decoded_rows_on_every_path() {
+fn sq8_queries_give_one_distance_on_every_path() {
+    // The kernel is exact on every path, so the distance is the same number everywhere.
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(17);
     let dim = 131;
     let rows: Vec<Vec<f32>> = (0..50).map(|_| (0..dim).map(|_| rng.random::<f32>() * 4.0 - 2.0).collect()).collect();
     let sq8 = omen_distance::Sq8::train(dim, rows.iter().map(|r| &r[..]));
     let q: Vec<f32> = (0..dim).map(|_| rng.random::<f32>() * 4.0 - 2.0).collect();
     let mut code = vec![0u8; dim];
-    let mut x = vec![0.0f32; dim];
     for r in &rows {
         sq8.encode(r, &mut code);
-        sq8.decode(&code, &mut x);
-        for k in available() {
-            for metric in Metric::ALL {
-                let mut got = omen_distance::Sq8Query::with_kernels(k);
-                got.set(&sq8, metric, &q);
-                let want = match metric {
-                    Metric::Cosine => scalar::dot(&Metric::Cosine.prepare(&q), &x),
-                    Metric::InnerProduct => scalar::dot(&q, &x),
-                    Metric::L2 => scalar::l2_sq(&q, &x),
-                };
-                let want = if metric == Metric::L2 { want } else { 1.0 - want };
-                close(got.distance(&code), want, 50.0, &format!("{metric} on {}", k.path()));
+        let norm = sq8.code_norm(&code);
+        for metric in Metric::ALL {
+            let on = |k: KernelSet| {
+                let mut query = omen_distance::Sq8Query::with_kernels(k);
+                query.set(&sq8, metric, &q);
+                query.distance(&code, norm)
+            };
+            let reference = on(KernelSet::for_path(SimdPath::Scalar).unwrap());
+            for k in available() {
+                assert_eq!(on(k), reference, "{metric} on {}", k.path());
             }
         }
     }

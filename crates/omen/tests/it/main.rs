@@ -9,6 +9,7 @@ mod degenerate;
 mod mapped;
 mod model;
 mod persist;
+mod quantized;
 mod updates;
 
 pub(crate) fn random(n: usize, dim: usize, seed: u64) -> Vec<f32> {

@@ -281,20 +281,55 @@ mod codes {
         let g = knn_graph(300, 8, 10, 7);
         let codes = Codes::for_graph(&g);
         let dist = Distance::new(Metric::L2);
-        let even = |n: NodeId| n.0 % 2 == 0;
+        let even = |n: NodeId| n.0.is_multiple_of(2);
         let q = [0.3f32; 8];
         let request = Request::new(Metric::L2, 8, &q, 10, 300).unwrap();
         let mut s = SearchScratch::new();
         let got = knn_search_codes_filtered(&g, &codes, &dist, &request, &even, Route::Walk, &mut s);
-        let want: Vec<Neighbor> = brute_force_knn(Rows::of_graph(&g), &dist, &q, 300)
-            .into_iter()
-            .filter(|n| even(n.id))
-            .take(10)
-            .collect();
+        let want: Vec<Neighbor> =
+            brute_force_knn(Rows::of_graph(&g), &dist, &q, 300).into_iter().filter(|n| even(n.id)).take(10).collect();
         assert_eq!(got, want);
         let scanned = knn_search_codes_filtered(&g, &codes, &dist, &request, &even, Route::Scan, &mut s);
         assert_eq!(scanned, want);
         let all = knn_search_codes_filtered(&g, &codes, &dist, &request, &AllNodes, Route::Walk, &mut s);
         assert_eq!(all, brute_force_knn(Rows::of_graph(&g), &dist, &q, 10));
+    }
+}
+
+mod fit {
+    use super::*;
+    use omen_search::{CodeFit, Codes};
+
+    #[test]
+    fn codes_fit_ordinary_data() {
+        let g = knn_graph(2000, 32, 4, 8);
+        let fit = Codes::for_graph(&g).fit(&g, &Distance::new(Metric::L2));
+        assert_eq!(fit.queries, Codes::FIT_QUERIES.min(2000));
+        assert!(fit.is_fine(), "{fit:?}");
+    }
+
+    #[test]
+    fn codes_that_merge_neighbours_do_not_fit() {
+        // One dimension, 20,000 distinct values: about 80 values share each of the 256 codes,
+        // so by codes a row's 10 nearest are lost among ties.
+        let mut g = HnswGraph::new(1, 4).unwrap();
+        for i in 0..20_000 {
+            g.push_node(&[(i as f32 * 0.618_034).fract()], Layer(0)).unwrap();
+        }
+        let fit = Codes::for_graph(&g).fit(&g, &Distance::new(Metric::L2));
+        assert!(!fit.is_fine(), "{fit:?}");
+        assert!(fit.recall < CodeFit::MIN_RECALL);
+    }
+
+    #[test]
+    fn identical_rows_and_tiny_graphs_fit() {
+        let mut g = HnswGraph::new(3, 4).unwrap();
+        for _ in 0..500 {
+            g.push_node(&[1.0, 2.0, 3.0], Layer(0)).unwrap();
+        }
+        assert_eq!(Codes::for_graph(&g).fit(&g, &Distance::new(Metric::L2)).recall, 1.0);
+        let mut one = HnswGraph::new(3, 4).unwrap();
+        one.push_node(&[1.0, 2.0, 3.0], Layer(0)).unwrap();
+        assert!(Codes::for_graph(&one).fit(&one, &Distance::new(Metric::L2)).is_fine());
     }
 }

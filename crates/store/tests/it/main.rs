@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use omen_build::{Params, build_sequential};
+use omen_build::{Params, Quantization, build_sequential};
 use omen_distance::Metric;
 use omen_graph::{HnswGraph, Layer, NodeId, VectorId};
 use omen_search::Rows;
@@ -25,7 +25,8 @@ fn graph(n: usize, dim: usize, m: usize, seed: u64) -> HnswGraph {
     build_sequential(params, Rows::dense(&data, dim)).unwrap()
 }
 
-const SETTINGS: Params = Params { metric: Metric::L2, m: 4, ef_construction: 32, ef_search: 20, seed: 9 };
+const SETTINGS: Params =
+    Params { metric: Metric::L2, m: 4, ef_construction: 32, ef_search: 20, seed: 9, quantization: Quantization::None };
 
 /// The two graphs hold the same nodes, layers, lists, vectors and entry point.
 fn assert_same(a: &HnswGraph, b: &HnswGraph) {
@@ -541,4 +542,26 @@ fn a_manifest_for_files_in_remote_storage_loads_once_the_files_are_beside_it() {
         assert!(write_manifest_for_remote(assembled.path(), &SETTINGS, bad_dim, generation, &entries, None).is_err());
     }
     assert!(write_manifest_for_remote(assembled.path(), &SETTINGS, 6, generation, &[], None).is_err());
+}
+
+#[test]
+fn the_quantization_setting_round_trips_and_an_unknown_one_is_refused() {
+    let g = graph(50, 4, 4, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q.omen");
+    let params = Params { quantization: Quantization::Int8, ..SETTINGS };
+    save_graph(&path, &params, &g, Labels::default()).unwrap();
+    assert_eq!(load_graph(&path).unwrap().params.quantization, Quantization::Int8);
+    // The quantization word follows the metric at byte 40 of the meta section.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let meta = omen_store::inspect(&path).unwrap().sections.into_iter().find(|s| s.tag == "meta").unwrap();
+    let at = meta.offset as usize + 44;
+    assert_eq!(u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()), 1);
+    bytes[at..at + 4].copy_from_slice(&7u32.to_le_bytes());
+    reseal(&mut bytes);
+    std::fs::write(&path, &bytes).unwrap();
+    match load_graph(&path) {
+        Err(StoreError::Malformed(why)) => assert!(why.contains("unknown quantization code 7"), "{why}"),
+        other => panic!("{other:?}"),
+    }
 }
