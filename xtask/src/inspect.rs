@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use omen::{Index, SegmentedIndex};
+use omen::{Index, QuantizationStatus, SegmentedIndex};
 use serde_json::json;
 use xtask::dataset::Dataset;
 use xtask::synthetic::Synthetic;
@@ -37,6 +37,22 @@ pub(crate) fn open(path: &std::path::Path, mmap: bool, queries: usize) -> Result
 }
 
 /// `cargo xtask inspect PATH`.
+/// Whether the index walks on 8-bit codes, and their measured fit.
+fn print_codes(index: &Index) {
+    match index.quantization() {
+        QuantizationStatus::Off => {}
+        QuantizationStatus::Untrained => println!("  codes: none yet (no vector to train on)"),
+        QuantizationStatus::Codes(fit) => println!(
+            "  codes: 8-bit, made on load; fit {:.3} (share of {} sample vectors' exact 10 nearest among their 20 nearest by codes): walked on",
+            fit.recall, fit.queries
+        ),
+        QuantizationStatus::TooCoarse(fit) => println!(
+            "  codes: 8-bit, made on load; fit {:.3} over {} sample vectors, below 0.9: too coarse, the f32 rows are walked",
+            fit.recall, fit.queries
+        ),
+    }
+}
+
 pub(crate) fn inspect(path: &std::path::Path) -> Result<(), Failure> {
     let print_stats = |stats: &omen::GraphStats| {
         for line in stats.to_string().lines() {
@@ -46,9 +62,16 @@ pub(crate) fn inspect(path: &std::path::Path) -> Result<(), Failure> {
     if path.is_dir() {
         let index = SegmentedIndex::load(path)?;
         println!("{}: segmented index, format version {}", path.display(), omen::FORMAT_VERSION);
-        println!("  {} vectors of dimension {} in {} segments", index.len(), index.dim(), index.segments().len());
+        println!(
+            "  {} vectors of dimension {} in {} segments, quantization {}",
+            index.len(),
+            index.dim(),
+            index.segments().len(),
+            index.params().quantization
+        );
         for (s, (segment, stats)) in index.segments().iter().zip(index.stats()).enumerate() {
             println!("segment {s}: {} vectors", segment.graph().len());
+            print_codes(segment);
             print_stats(&stats);
         }
         index.check_invariants().map_err(|(s, v)| Failure::Missed(format!("segment {s}: invariant broken: {v}")))?;
@@ -63,15 +86,17 @@ pub(crate) fn inspect(path: &std::path::Path) -> Result<(), Failure> {
     let index = Index::load(path)?;
     let p = index.params();
     println!(
-        "  {} vectors, dimension {}, metric {}, m {}, ef_construction {}, ef_search {}, seed {}",
+        "  {} vectors, dimension {}, metric {}, m {}, ef_construction {}, ef_search {}, seed {}, quantization {}",
         index.len(),
         index.dim(),
         index.metric(),
         p.m,
         p.ef_construction,
         p.ef_search,
-        p.seed
+        p.seed,
+        p.quantization
     );
+    print_codes(&index);
     print_stats(&index.stats());
     index.check_invariants().map_err(|v| Failure::Missed(format!("invariant broken: {v}")))?;
     println!("checksums ok, invariants ok");

@@ -31,7 +31,8 @@ pub(crate) struct ReportArgs {
     /// and ../shared/data/minilm-rustdoc when present.
     #[arg(long = "data")]
     data: Vec<PathBuf>,
-    /// Libraries: omen and any peer bench.py runs; a peer whose package is missing is skipped.
+    /// Libraries: omen (omen-int8: walking on 8-bit codes) and any peer bench.py runs
+    /// (faiss-sq8 and usearch-i8 their 8-bit variants); a peer whose package is missing is skipped.
     #[arg(long, value_delimiter = ',', default_value = "omen,hnswlib,faiss,usearch,omendb")]
     libs: Vec<String>,
     /// Build thread counts (queries always run on one thread).
@@ -64,6 +65,15 @@ fn peer_module(lib: &str) -> Option<&'static str> {
         "omen-py" => "omen",
         _ => return None,
     })
+}
+
+/// omen's own rows: `omen` on f32 rows, `omen-int8` walking on 8-bit codes.
+fn omen_quantization(lib: &str) -> Option<&'static str> {
+    match lib {
+        "omen" => Some("none"),
+        "omen-int8" => Some("int8"),
+        _ => None,
+    }
 }
 
 fn installed(lib: &str) -> bool {
@@ -108,10 +118,10 @@ fn default_datasets(peers: &Path, notes: &mut Vec<String>) -> Result<Vec<PathBuf
 
 /// One run of `lib` on `data` with `threads` build threads: its JSON line.
 fn run_one(lib: &str, data: &Path, threads: u16, peers: &Path) -> Result<Value, Failure> {
-    let out = if lib == "omen" {
+    let out = if let Some(quantization) = omen_quantization(lib) {
         Command::new(std::env::current_exe()?)
             .current_dir(repo_root())
-            .args(["bench", "--json", "--threads", &threads.to_string(), "--data"])
+            .args(["bench", "--json", "--quantization", quantization, "--threads", &threads.to_string(), "--data"])
             .arg(data)
             .output()
     } else {
@@ -192,7 +202,7 @@ fn run_all(a: &ReportArgs, path: &Path, notes: &mut Vec<String>) -> Result<(), F
     };
     let mut libs = Vec::new();
     for lib in &a.libs {
-        if lib == "omen" || installed(lib) {
+        if omen_quantization(lib).is_some() || installed(lib) {
             libs.push(lib.clone());
         } else {
             notes.push(format!("{lib}: not installed (see ../shared/peers/README.md), not measured"));

@@ -17,8 +17,8 @@ use crate::sync::Mutex as TopLock;
 use omen_distance::{Distance, KernelSet, Sq8Query, check_vector};
 use omen_graph::{GraphError, HnswGraph, Layer, MAX_LAYER, NodeId};
 use omen_search::{
-    AllNodes, Codes, Exact, Neighbor, OnCodes, Rows, Scorer, SearchScratch, Start, greedy_descent_with,
-    search_layer_with,
+    Codes, Neighbor, OnCodes, Rows, Scorer, SearchScratch, Start, greedy_descent, greedy_descent_on_codes,
+    search_layer, search_layer_on_codes,
 };
 use parking_lot::Mutex;
 use rand_core::{Rng, SeedableRng};
@@ -439,12 +439,11 @@ fn link<S: Seeds + ?Sized>(
         let q = prepared.get_or_insert_with(|| Sq8Query::with_kernels(*KernelSet::best()));
         q.set(codes.quantizer(), dist.metric(), vector);
     }
-    let res = match (codes, &prepared) {
-        (Some(codes), Some(q)) => {
-            link_layers(cx, graph, node, (entry, top, layer), &OnCodes::new(codes, q), true, seeds, s)
-        }
-        _ => link_layers(cx, graph, node, (entry, top, layer), &Exact::new(graph, dist, vector), false, seeds, s),
+    let walk = match (codes, &prepared) {
+        (Some(codes), Some(q)) => Walk::Codes(codes, q),
+        _ => Walk::Rows,
     };
+    let res = link_layers(cx, graph, node, (entry, top, layer), walk, seeds, s);
     s.sq8 = prepared;
     res?;
     if layer > top {
@@ -453,25 +452,48 @@ fn link<S: Seeds + ?Sized>(
     Ok(())
 }
 
+/// What an insertion's searches score nodes on.
+#[derive(Clone, Copy)]
+enum Walk<'a> {
+    /// The f32 rows: exact distances.
+    Rows,
+    /// The codes, against the node prepared as a query.
+    Codes(&'a Codes, &'a Sq8Query),
+}
+
+impl Walk<'_> {
+    fn score(self, graph: &HnswGraph, dist: &Distance, vector: &[f32], node: NodeId) -> f32 {
+        match self {
+            Walk::Rows => dist.eval(vector, graph.vector(node)),
+            Walk::Codes(codes, q) => OnCodes::new(codes, q).score(node),
+        }
+    }
+}
+
 /// The layers part of [`link`]: descends from `entry` (on layer `top`) to the node's layer, then
-/// searches and links every layer from `min(top, layer)` down. `walk` scores the searches; when
-/// it is not exact (`rescore`), the candidates each search keeps are scored again on the f32 rows
-/// before selection, and the search's own distances carry on as the next layer's entries.
-#[allow(clippy::too_many_arguments)]
-fn link_layers<W: Scorer, S: Seeds + ?Sized>(
+/// searches and links every layer from `min(top, layer)` down. On codes, the candidates each
+/// search keeps are scored again on the f32 rows before selection, and the search's own
+/// distances carry on as the next layer's entries.
+fn link_layers<S: Seeds + ?Sized>(
     cx: Linker<'_>,
     graph: &HnswGraph,
     node: NodeId,
     (entry, top, layer): (NodeId, Layer, Layer),
-    walk: &W,
-    rescore: bool,
+    walk: Walk<'_>,
     seeds: &S,
     s: &mut InsertScratch,
 ) -> Result<(), BuildError> {
     let Linker { dist, m, ef, .. } = cx;
     let vector = graph.vector(node);
-    let start = Neighbor::new(entry, walk.score(entry));
-    let nearest = phase!(Navigation, greedy_descent_with(graph, walk, start, top, layer));
+    let rescore = matches!(walk, Walk::Codes(..));
+    let start = Neighbor::new(entry, walk.score(graph, dist, vector, entry));
+    let nearest = phase!(
+        Navigation,
+        match walk {
+            Walk::Rows => greedy_descent(graph, dist, vector, start, top, layer),
+            Walk::Codes(codes, q) => greedy_descent_on_codes(graph, codes, q, start, top, layer),
+        }
+    );
     s.found.clear();
     s.found.push(nearest);
 
@@ -486,32 +508,37 @@ fn link_layers<W: Scorer, S: Seeds + ?Sized>(
             // Repeats are harmless: search_layer's visited set takes each entry once. A seed
             // that is no node of the graph, or not on this layer, is skipped.
             if seed != node && seed.idx() < graph.len() && graph.node_top(seed) >= l {
-                s.found.push(Neighbor::new(seed, walk.score(seed)));
+                s.found.push(Neighbor::new(seed, walk.score(graph, dist, vector, seed)));
             }
         }
         phase!(LayerSearch, {
-            let start = Start { entries: &s.found, ef, layer: l };
-            let w = search_layer_with(graph, walk, start, &AllNodes, &mut s.search);
+            let w = match walk {
+                Walk::Rows => search_layer(graph, dist, vector, &s.found, ef, l, &mut s.search),
+                Walk::Codes(codes, q) => {
+                    search_layer_on_codes(graph, codes, q, Start { entries: &s.found, ef, layer: l }, &mut s.search)
+                }
+            };
             s.found.clear();
             // Other threads may already have linked to this node on this layer, so the search
             // can find the node itself.
             s.found.extend(w.iter().filter(|n| n.id != node));
         });
         // The candidates on exact distances: the search's own, or scored again on f32 rows.
-        let mut cands = std::mem::take(&mut s.exact);
-        cands.clear();
-        if rescore {
+        let mut cands = if rescore {
+            let mut exact = std::mem::take(&mut s.exact);
             phase!(LayerSearch, {
                 s.rows.clear();
                 s.rows.extend(s.found.iter().map(|n| n.id.0));
                 s.dists.resize(s.rows.len(), 0.0);
                 dist.one_to_many(vector, graph.vector_data(), graph.stride(), &s.rows, &mut s.dists);
-                cands.extend(s.rows.iter().zip(&s.dists).map(|(&id, &d)| Neighbor::new(NodeId(id), d)));
-                cands.sort_unstable();
+                exact.clear();
+                exact.extend(s.rows.iter().zip(&s.dists).map(|(&id, &d)| Neighbor::new(NodeId(id), d)));
+                exact.sort_unstable();
             });
+            exact
         } else {
-            cands.extend_from_slice(&s.found);
-        }
+            std::mem::take(&mut s.found)
+        };
 
         // The node's own lock is held from reading its list to writing it: in a parallel build
         // other threads may already have linked to it on this layer (they found it on a layer
@@ -542,11 +569,12 @@ fn link_layers<W: Scorer, S: Seeds + ?Sized>(
             }
             Ok::<(), BuildError>(())
         });
-        if !rescore {
+        if rescore {
+            s.exact = cands;
+        } else {
             // The exact walk's entries for the next layer are these candidates, own links included.
-            std::mem::swap(&mut s.found, &mut cands);
+            s.found = cands;
         }
-        s.exact = cands;
         linked?;
         if s.found.is_empty() {
             s.found.push(nearest);

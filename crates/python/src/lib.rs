@@ -14,7 +14,9 @@ use std::sync::{Arc, OnceLock};
 
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
-use omen::{BuildError, Metric, Params, Query, SearchError, StoreError, VectorId, VectorIndex};
+use omen::{
+    BuildError, Metric, Params, Quantization, QuantizationStatus, Query, SearchError, StoreError, VectorId, VectorIndex,
+};
 use parking_lot::{Mutex, RwLock};
 use pyo3::create_exception;
 use pyo3::exceptions::{
@@ -154,9 +156,19 @@ impl Allowed<'_> {
 }
 
 /// The parameters of a new index; `seed = None` keeps the default.
-fn params(metric: &str, m: usize, ef_construction: usize, ef_search: usize, seed: Option<u64>) -> PyResult<Params> {
+fn params(
+    metric: &str,
+    m: usize,
+    ef_construction: usize,
+    ef_search: usize,
+    seed: Option<u64>,
+    quantization: &str,
+) -> PyResult<Params> {
     let metric: Metric = metric.parse().map_err(|e: omen::UnknownMetric| PyValueError::new_err(e.to_string()))?;
-    let mut p = Params::new(metric).m(m).ef_construction(ef_construction).ef_search(ef_search);
+    let quantization: Quantization =
+        quantization.parse().map_err(|e: omen::UnknownQuantization| PyValueError::new_err(e.to_string()))?;
+    let mut p =
+        Params::new(metric).m(m).ef_construction(ef_construction).ef_search(ef_search).quantization(quantization);
     if let Some(seed) = seed {
         p = p.seed(seed);
     }
@@ -341,7 +353,7 @@ impl Index {
 #[pymethods]
 impl Index {
     #[new]
-    #[pyo3(signature = (dim, metric, m, ef_construction, ef_search, seed))]
+    #[pyo3(signature = (dim, metric, m, ef_construction, ef_search, seed, quantization))]
     fn new(
         dim: usize,
         metric: &str,
@@ -349,8 +361,9 @@ impl Index {
         ef_construction: usize,
         ef_search: usize,
         seed: Option<u64>,
+        quantization: &str,
     ) -> PyResult<Self> {
-        let p = params(metric, m, ef_construction, ef_search, seed)?;
+        let p = params(metric, m, ef_construction, ef_search, seed, quantization)?;
         let index = omen::Index::new(dim, p).map_err(to_py)?;
         Ok(Index { inner: RwLock::new(index) })
     }
@@ -530,6 +543,17 @@ impl Index {
     }
 
     #[getter]
+    fn quantization(&self, py: Python<'_>) -> &'static str {
+        self.read(py, |i| i.params().quantization.name())
+    }
+
+    /// Whether searches walk on codes: {"status", "fit_recall", "fit_queries"}.
+    #[getter]
+    fn quantization_status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        status_dict(py, self.read(py, omen::Index::quantization))
+    }
+
+    #[getter]
     fn deleted(&self, py: Python<'_>) -> usize {
         self.read(py, omen::Index::deleted)
     }
@@ -571,8 +595,25 @@ impl Index {
     }
 }
 
-/// Parameters as the Python layer passes them: metric, m, ef_construction, ef_search, seed.
-type ParamArgs = (String, usize, usize, usize, Option<u64>);
+/// Parameters as the Python layer passes them: metric, m, ef_construction, ef_search, seed,
+/// quantization.
+type ParamArgs = (String, usize, usize, usize, Option<u64>, String);
+
+/// A quantization status as Python sees it: {"status": "off" | "untrained" | "codes" |
+/// "too_coarse", "fit_recall": float or None, "fit_queries": int or None}.
+fn status_dict(py: Python<'_>, status: QuantizationStatus) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    let (name, fit) = match status {
+        QuantizationStatus::Off => ("off", None),
+        QuantizationStatus::Untrained => ("untrained", None),
+        QuantizationStatus::Codes(fit) => ("codes", Some(fit)),
+        QuantizationStatus::TooCoarse(fit) => ("too_coarse", Some(fit)),
+    };
+    d.set_item("status", name)?;
+    d.set_item("fit_recall", fit.map(|f| f.recall))?;
+    d.set_item("fit_queries", fit.map(|f| f.queries))?;
+    Ok(d)
+}
 
 /// Segments of HNSW graphs built in parallel and searched together (see
 /// `omen.SegmentedIndex`).
@@ -750,6 +791,19 @@ impl SegmentedIndex {
     }
 
     #[getter]
+    fn quantization(&self, py: Python<'_>) -> &'static str {
+        self.read(py, |i| i.params().quantization.name())
+    }
+
+    /// Each segment's `Index.quantization_status`, in segment order.
+    #[getter]
+    fn quantization_status<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let all: Vec<QuantizationStatus> =
+            self.read(py, |i| i.segments().iter().map(omen::Index::quantization).collect());
+        all.into_iter().map(|s| status_dict(py, s)).collect()
+    }
+
+    #[getter]
     fn memory_usage(&self, py: Python<'_>) -> usize {
         self.read(py, omen::SegmentedIndex::heap_bytes)
     }
@@ -768,9 +822,10 @@ fn begin_segments(py: Python<'_>, folder: PathBuf) -> PyResult<u64> {
     py.detach(|| omen::begin_segments(&folder)).map_err(|e| to_py(e.into()))
 }
 
-/// The parameters from Python's tuple (metric, m, ef_construction, ef_search, seed), checked.
-fn params_of((metric, m, efc, efs, seed): ParamArgs) -> PyResult<Params> {
-    params(&metric, m, efc, efs, seed)
+/// The parameters from Python's tuple (metric, m, ef_construction, ef_search, seed,
+/// quantization), checked.
+fn params_of((metric, m, efc, efs, seed, quantization): ParamArgs) -> PyResult<Params> {
+    params(&metric, m, efc, efs, seed, &quantization)
 }
 
 /// What a manifest is written from: the parameters and each segment's (length, checksum).
@@ -816,7 +871,7 @@ fn write_manifest_for_remote(
 }
 
 /// What the manifest of the segmented index in `folder` says: {"dim", "metric", "m",
-/// "ef_construction", "ef_search", "seed", "lens", "next_id", "generation"}.
+/// "ef_construction", "ef_search", "seed", "quantization", "lens", "next_id", "generation"}.
 #[pyfunction]
 fn inspect_segments<'py>(py: Python<'py>, folder: PathBuf) -> PyResult<Bound<'py, PyDict>> {
     let info = py.detach(|| omen::inspect_segments(&folder)).map_err(|e| to_py(e.into()))?;
@@ -827,6 +882,7 @@ fn inspect_segments<'py>(py: Python<'py>, folder: PathBuf) -> PyResult<Bound<'py
     d.set_item("ef_construction", info.params.ef_construction)?;
     d.set_item("ef_search", info.params.ef_search)?;
     d.set_item("seed", info.params.seed)?;
+    d.set_item("quantization", info.params.quantization.name())?;
     d.set_item("lens", info.lens)?;
     d.set_item("next_id", info.next_id.map(|id| id.0))?;
     d.set_item("generation", info.generation)?;

@@ -473,3 +473,49 @@ def test_merge_topk_refuses_what_it_cannot_merge() -> None:
     ]:
         with pytest.raises(ValueError, match=match):
             omen.merge_topk(*bad)  # type: ignore[arg-type]
+
+
+def test_an_index_on_int8_codes_answers_with_exact_distances(tmp_path: os.PathLike[str]) -> None:
+    base = data(3000, 32, 11)
+    queries = data(100, 32, 12)
+    plain = omen.Index(32, m=12, ef_construction=100, seed=3)
+    coded = omen.Index(32, m=12, ef_construction=100, seed=3, quantization="int8")
+    assert (plain.quantization, coded.quantization) == ("none", "int8")
+    assert plain.quantization_status["status"] == "off"
+    assert coded.quantization_status["status"] == "untrained"
+    plain.add(base)
+    coded.add(base)
+    status = coded.quantization_status
+    assert status["status"] == "codes" and status["fit_recall"] >= 0.9 and status["fit_queries"] == 64
+    truth = exact(base, queries, 10)
+    ids, dists = coded.search(queries, k=10)
+    want = ((queries[:, None, :] - base[ids]) ** 2).sum(-1)
+    np.testing.assert_allclose(dists, want, rtol=1e-4, atol=1e-4)
+    recall = lambda found: np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)])  # noqa: E731
+    assert recall(ids) >= recall(plain.search(queries, k=10)[0]) - 0.02
+    assert "quantization='int8'" in repr(coded)
+    again = pickle.loads(pickle.dumps(coded))
+    assert again.quantization == "int8" and again.quantization_status == status
+    np.testing.assert_array_equal(again.search(queries, k=10)[0], ids)
+    with pytest.raises(ValueError, match="unknown quantization"):
+        omen.Index(4, quantization="int4")
+    with pytest.raises(ValueError, match="quantization must be a string"):
+        omen.Index(4, quantization=8)  # type: ignore[arg-type]
+    seg = omen.SegmentedIndex.build(base, segments=3, quantization="int8", seed=1)
+    assert seg.quantization == "int8" and [s["status"] for s in seg.quantization_status] == ["codes"] * 3
+    folder = os.path.join(os.fspath(tmp_path), "seg")
+    seg.save(folder)
+    assert omen._omen.inspect_segments(folder)["quantization"] == "int8"
+
+
+def test_codes_too_coarse_for_the_data_fall_back_to_float32_rows() -> None:
+    # 2-d vectors normalised onto a circle, 3,000 of them: neighbours closer than a code step.
+    angles = np.random.default_rng(5).uniform(0, 2 * np.pi, 3000)
+    base = np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32)
+    index = omen.Index(2, "cosine", quantization="int8", seed=2)
+    index.add(base)
+    status = index.quantization_status
+    assert status["status"] == "too_coarse" and status["fit_recall"] < 0.9
+    _, dists = index.search(base[:200], k=1)
+    assert float(dists.max()) < 1e-6, "each stored vector is found at distance 0 on the f32 rows"
+

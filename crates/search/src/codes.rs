@@ -276,32 +276,39 @@ pub trait Scorer {
 /// Scores on the graph's `f32` rows: exact distances.
 #[derive(Debug, Clone, Copy)]
 pub struct Exact<'a> {
-    graph: &'a HnswGraph,
+    // The graph's rows, read once here rather than on every score.
+    data: &'a [f32],
+    stride: usize,
     dist: &'a Distance,
     query: &'a [f32],
 }
 
 impl<'a> Exact<'a> {
     /// `query` against the rows of `graph` under `dist`.
+    ///
+    /// # Panics
+    /// If `query.len() != graph.dim()`.
     pub fn new(graph: &'a HnswGraph, dist: &'a Distance, query: &'a [f32]) -> Self {
-        Exact { graph, dist, query }
+        assert_eq!(query.len(), graph.dim(), "query dimension");
+        Exact { data: graph.vector_data(), stride: graph.stride(), dist, query }
     }
 }
 
 impl Scorer for Exact<'_> {
     #[inline]
     fn score(&self, node: NodeId) -> f32 {
-        self.dist.eval(self.query, self.graph.vector(node))
+        let s = node.idx() * self.stride;
+        self.dist.eval(self.query, &self.data[s..s + self.query.len()])
     }
 
     #[inline]
     fn score_many(&self, ids: &[u32], out: &mut [f32]) {
-        self.dist.one_to_many(self.query, self.graph.vector_data(), self.graph.stride(), ids, out);
+        self.dist.one_to_many(self.query, self.data, self.stride, ids, out);
     }
 
     #[inline]
     fn prefetch(&self, node: NodeId) {
-        omen_distance::prefetch_row(self.graph.vector_data(), node.idx() * self.graph.stride());
+        omen_distance::prefetch_row(self.data, node.idx() * self.stride);
     }
 }
 

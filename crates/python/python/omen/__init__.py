@@ -86,10 +86,26 @@ def _int(name: str, value: Any, low: int = 0, high: int = _I64_MAX) -> int:
     return int(value)
 
 
-def _params(metric: str, m: int, ef_construction: int, ef_search: int, seed: Any) -> tuple[str, int, int, int, Any]:
+def _quantization(value: object) -> str:
+    """``value`` as a quantization name the core parses (``"none"`` or ``"int8"``)."""
+    if not isinstance(value, str):
+        raise ValueError(f"quantization must be a string, not {type(value).__name__}")
+    return value
+
+
+def _params(
+    metric: str, m: int, ef_construction: int, ef_search: int, seed: Any, quantization: str = "none"
+) -> tuple[str, int, int, int, Any, str]:
     """The core's parameter tuple, each value checked for its type and lower bound (the core
     checks the rest)."""
-    return (metric, _int("m", m, 2), _int("ef_construction", ef_construction, 1), _int("ef_search", ef_search, 1), seed)
+    return (
+        metric,
+        _int("m", m, 2),
+        _int("ef_construction", ef_construction, 1),
+        _int("ef_search", ef_search, 1),
+        seed,
+        _quantization(quantization),
+    )
 
 
 def _id(value: object) -> Optional[int]:
@@ -253,6 +269,11 @@ class _Shape:
         self._core.ef_search = _int("ef_search", ef, 1)
 
     @property
+    def quantization(self) -> str:
+        """``"none"`` or ``"int8"``: what the index was asked to walk on."""
+        return str(self._core.quantization)
+
+    @property
     def deleted(self) -> int:
         """Deleted vectors whose nodes still route searches (until ``compact``)."""
         return int(self._core.deleted)
@@ -272,7 +293,10 @@ class Index(_Shape):
     ``metric``: ``"l2"`` (squared Euclidean), ``"ip"`` (``1 - a·b``) or ``"cosine"``
     (``1 - cos``; vectors stored normalised). ``m``: neighbours per node (layer 0 keeps
     ``2 * m``); ``ef_construction``: the build's beam; ``ef_search``: the default search beam
-    (raised to ``k``); ``seed``: fixes the graph for a given insertion order on one thread.
+    (raised to ``k``); ``seed``: fixes the graph for a given insertion order on one thread;
+    ``quantization``: ``"none"``, or ``"int8"`` to walk the graph (building and searching) on
+    8-bit codes of the vectors and re-rank on the float32 rows (results keep exact distances;
+    ``quantization_status`` says whether the codes fit the data).
     """
 
     __slots__ = ()
@@ -287,15 +311,21 @@ class Index(_Shape):
         ef_construction: int = 200,
         ef_search: int = 64,
         seed: Optional[int] = None,
+        quantization: str = "none",
     ) -> None:
         if not isinstance(metric, str):
             raise ValueError(f"metric must be a string, not {type(metric).__name__}")
         dim = _int("dim", dim, 1)
         s = None if seed is None else _int("seed", seed, 0, 2**64 - 1)
+        self._core = _omen.Index(dim, *_params(metric, m, ef_construction, ef_search, s, quantization))
 
-        self._core = _omen.Index(
-            dim, metric, _int("m", m, 2), _int("ef_construction", ef_construction, 1), _int("ef_search", ef_search, 1), s
-        )
+    @property
+    def quantization_status(self) -> dict[str, Any]:
+        """``{"status": "off" | "untrained" | "codes" | "too_coarse", "fit_recall",
+        "fit_queries"}``: whether searches walk on 8-bit codes, and the measured share of sample
+        vectors' exact 10 nearest among their 20 nearest by codes (below 0.9 the codes are too
+        coarse for the data and the index walks the float32 rows)."""
+        return dict(self._core.quantization_status)
 
     def add(self, vectors: npt.ArrayLike, ids: Optional[npt.ArrayLike] = None, *, threads: int = 0) -> npt.NDArray[np.int64]:
         """Adds ``vectors`` (2-D, one per row; 1-D is one vector) and returns their ids (int64):
@@ -324,7 +354,8 @@ class Index(_Shape):
     def __repr__(self) -> str:
         return (
             f"omen.Index(dim={self.dim}, metric={self.metric!r}, len={len(self)}, m={self._core.m}, "
-            f"ef_construction={self._core.ef_construction}, ef_search={self.ef_search})"
+            f"ef_construction={self._core.ef_construction}, ef_search={self.ef_search}, "
+            f"quantization={self.quantization!r})"
         )
 
     def __getstate__(self) -> bytes:
@@ -367,11 +398,13 @@ class SegmentedIndex(_Shape):
         ef_construction: int = 200,
         ef_search: int = 64,
         seed: Optional[int] = None,
+        quantization: str = "none",
         threads: int = 0,
     ) -> "SegmentedIndex":
         """Segments of ``vectors`` (2-D, one per row) named ``ids`` (default ``0..n``): either
         ``segments`` segments of equal size or segments sealed at ``max_segment_size`` vectors,
-        built in parallel on ``threads`` threads (0: every core)."""
+        built in parallel on ``threads`` threads (0: every core). ``quantization``: as for
+        ``Index``, per segment."""
         if (segments is None) == (max_segment_size is None):
             raise ValueError("give segments or max_segment_size, one of them")
         if not isinstance(metric, str):
@@ -389,8 +422,13 @@ class SegmentedIndex(_Shape):
             None if max_segment_size is None else _int("max_segment_size", max_segment_size, 1),
         )
         s = None if seed is None else _int("seed", seed, 0, 2**64 - 1)
-        params = _params(metric, m, ef_construction, ef_search, s)
+        params = _params(metric, m, ef_construction, ef_search, s, quantization)
         return cls._wrap(_omen.SegmentedIndex.build(rows, given, params, plan, _int("threads", threads)))
+
+    @property
+    def quantization_status(self) -> list[dict[str, Any]]:
+        """Each segment's ``Index.quantization_status``, in segment order."""
+        return [dict(d) for d in self._core.quantization_status]
 
     def add_segment(self, vectors: npt.ArrayLike, ids: Optional[npt.ArrayLike] = None, *, threads: int = 0) -> npt.NDArray[np.int64]:
         """Adds ``vectors`` as a new segment, under ``ids`` (none live in the index; a deleted

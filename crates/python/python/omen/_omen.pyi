@@ -27,7 +27,7 @@ def begin_segments(folder: str) -> int: ...
 def commit_segments(
     folder: str,
     generation: int,
-    params: tuple[str, int, int, int, Optional[int]],
+    params: tuple[str, int, int, int, Optional[int], str],
     dim: int,
     entries: list[tuple[int, int]],
     next_id: Optional[int],
@@ -39,7 +39,7 @@ def inspect_segments(folder: str) -> dict[str, Any]: ...
 def write_manifest_for_remote(
     folder: str,
     generation: int,
-    params: tuple[str, int, int, int, Optional[int]],
+    params: tuple[str, int, int, int, Optional[int], str],
     dim: int,
     entries: list[tuple[int, int]],
     next_id: Optional[int],
@@ -48,7 +48,14 @@ def write_manifest_for_remote(
 @final
 class Index:
     def __new__(
-        cls, dim: int, metric: str, m: int, ef_construction: int, ef_search: int, seed: Optional[int]
+        cls,
+        dim: int,
+        metric: str,
+        m: int,
+        ef_construction: int,
+        ef_search: int,
+        seed: Optional[int],
+        quantization: str,
     ) -> Index: ...
     def add(
         self, vectors: npt.NDArray[np.float32], ids: Optional[npt.NDArray[np.int64]], threads: int
@@ -87,6 +94,10 @@ class Index:
     @property
     def seed(self) -> int: ...
     @property
+    def quantization(self) -> str: ...
+    @property
+    def quantization_status(self) -> dict[str, Any]: ...
+    @property
     def deleted(self) -> int: ...
     @property
     def memory_usage(self) -> int: ...
@@ -101,7 +112,7 @@ class SegmentedIndex:
     def build(
         vectors: npt.NDArray[np.float32],
         ids: Optional[npt.NDArray[np.int64]],
-        params: tuple[str, int, int, int, Optional[int]],
+        params: tuple[str, int, int, int, Optional[int], str],
         plan: tuple[Optional[int], Optional[int]],
         threads: int,
     ) -> SegmentedIndex: ...
@@ -140,6 +151,10 @@ class SegmentedIndex:
     def deleted(self) -> int: ...
     @property
     def segment_count(self) -> int: ...
+    @property
+    def quantization(self) -> str: ...
+    @property
+    def quantization_status(self) -> list[dict[str, Any]]: ...
     @property
     def memory_usage(self) -> int: ...
     def check_invariants(self) -> None: ...

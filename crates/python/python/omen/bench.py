@@ -1,6 +1,7 @@
 """omen beside hnswlib, FAISS and USearch, through Python, in one process, alternating.
 
     python -m omen.bench --data DIR [--data DIR ...] [--libs omen,hnswlib,faiss,usearch]
+                         (also omen-int8, faiss-sq8, usearch-i8: the 8-bit variants)
                          [--threads 1,2] [--reps 3] [--rust REPO] [--out runs.jsonl]
 
 ``DIR`` is a TEXMEX folder (``base.fvecs``, ``query.fvecs``, ``groundtruth.ivecs`` with the exact
@@ -114,9 +115,10 @@ class Lib:
 
 class Omen(Lib):
     name, module = "omen", "omen"
+    quantization = "none"
 
     def build(self, xb: F32, m: int, efc: int, seed: int, threads: int) -> None:
-        self.index = self.mod.Index(self.dim, "l2", m=m, ef_construction=efc, seed=seed)
+        self.index = self.mod.Index(self.dim, "l2", m=m, ef_construction=efc, seed=seed, quantization=self.quantization)
         self.index.add(xb, threads=threads)
 
     def set_ef(self, ef: int) -> None:
@@ -136,6 +138,13 @@ class Omen(Lib):
         from importlib.metadata import version
 
         return version("omen")
+
+
+class OmenInt8(Omen):
+    """omen walking on 8-bit codes, re-ranking on the float32 rows (``quantization="int8"``)."""
+
+    name = "omen-int8"
+    quantization = "int8"
 
 
 class Hnswlib(Lib):
@@ -222,7 +231,40 @@ class Usearch(Lib):
         return version("usearch")
 
 
-KINDS: dict[str, Callable[[int, int], Lib]] = {"omen": Omen, "hnswlib": Hnswlib, "faiss": Faiss, "usearch": Usearch}
+class FaissSq8(Faiss):
+    """FAISS ``IndexHNSWSQ(d, QT_8bit, M)``, as the peers' protocol runs it: trained on every base
+    vector (timed with the build), built and searched on the codes, no re-ranking."""
+
+    name = "faiss-sq8"
+
+    def build(self, xb: F32, m: int, efc: int, seed: int, threads: int) -> None:
+        self.mod.omp_set_num_threads(threads)
+        self.index = self.mod.IndexHNSWSQ(self.dim, self.mod.ScalarQuantizer.QT_8bit, m)
+        self.index.hnsw.efConstruction = efc
+        self.index.train(xb)
+        self.index.add(xb)
+        self.mod.omp_set_num_threads(1)
+
+
+class UsearchI8(Usearch):
+    """USearch with ``dtype="i8"`` storage: built and searched on the codes, no re-ranking."""
+
+    name = "usearch-i8"
+
+    def build(self, xb: F32, m: int, efc: int, seed: int, threads: int) -> None:
+        self.index = self.mod.Index(ndim=self.dim, metric="l2sq", dtype="i8", connectivity=m, expansion_add=efc)
+        self.index.add(np.arange(xb.shape[0], dtype=np.uint64), xb, threads=threads)
+
+
+KINDS: dict[str, Callable[[int, int], Lib]] = {
+    "omen": Omen,
+    "omen-int8": OmenInt8,
+    "hnswlib": Hnswlib,
+    "faiss": Faiss,
+    "faiss-sq8": FaissSq8,
+    "usearch": Usearch,
+    "usearch-i8": UsearchI8,
+}
 
 
 def measure(lib: Lib, xb: F32, xq: F32, gt: npt.NDArray[Any], a: argparse.Namespace, threads: int) -> dict[str, Any]:
@@ -356,7 +398,7 @@ def table(runs: list[dict[str, Any]]) -> str:
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m omen.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", action="append", required=True, help="a TEXMEX folder (repeatable)")
-    ap.add_argument("--libs", default=",".join(LIBS), help=f"comma-separated, of {', '.join(LIBS)}")
+    ap.add_argument("--libs", default=",".join(LIBS), help=f"comma-separated, of {', '.join(KINDS)}")
     ap.add_argument("--threads", default="1,2", help="build thread counts (batch searches run on each too)")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--M", type=int, default=16)
@@ -380,7 +422,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     names = [n for n in a.libs.split(",") if n]
     for n in names:
         if n not in KINDS:
-            ap.error(f"unknown library {n!r}: choose among {', '.join(LIBS)}")
+            ap.error(f"unknown library {n!r}: choose among {', '.join(KINDS)}")
 
     datasets = []
     for d in a.data:

@@ -119,7 +119,7 @@ def _build_part(
     block: Any,
     given: Any,
     dim: int,
-    params: tuple[str, int, int, int, int],
+    params: tuple[str, int, int, int, int, str],
     generation: int,
     out: str,
     threads: int,
@@ -137,8 +137,10 @@ def _build_part(
         ids = _ids(np.asarray(block[given]), len(rows))
     else:
         ids = _ids(given, len(rows))
-    metric, m, efc, efs, seed = params
-    index = Index(dim, metric, m=m, ef_construction=efc, ef_search=efs, seed=(seed + number) % _U64)
+    metric, m, efc, efs, seed, quantization = params
+    index = Index(
+        dim, metric, m=m, ef_construction=efc, ef_search=efs, seed=(seed + number) % _U64, quantization=quantization
+    )
     index.add(rows, ids, threads=threads)
     if before_write is not None:
         before_write(number, out)
@@ -271,6 +273,7 @@ def build(
     ef_construction: int = 200,
     ef_search: int = 64,
     seed: Optional[int] = None,
+    quantization: str = "none",
     cpus_per_task: int = 1,
     vector_column: str = "vector",
     id_column: Optional[str] = None,
@@ -289,7 +292,8 @@ def build(
     ``segments`` (equal parts) or ``max_segment_size`` (parts sealed at that size) says how to
     split; each part is built by one Ray task on ``cpus_per_task`` cores (retried up to
     ``max_retries`` times if its worker dies) with the seed plus its number, as
-    ``SegmentedIndex.build`` seeds its segments. ``progress(done, total)`` runs on the driver
+    ``SegmentedIndex.build`` seeds its segments (``quantization`` as for ``omen.Index``).
+    ``progress(done, total)`` runs on the driver
     as segments finish.
 
     ``out``: a local folder (on a cluster, one every node mounts) or an fsspec URL every worker
@@ -308,7 +312,7 @@ def build(
     cpus = _int("cpus_per_task", cpus_per_task, 1, 1024)
     retries = _int("max_retries", max_retries, 0, 100)
     base_seed = _DEFAULT_SEED if seed is None else _int("seed", seed, 0, _U64 - 1)
-    params = _params(metric, m, ef_construction, ef_search, base_seed)
+    params = _params(metric, m, ef_construction, ef_search, base_seed, quantization)
     fs, root = _split_url(out)
     folder = root if fs is None else os.fspath(out)
     started = time.perf_counter()
@@ -317,7 +321,9 @@ def build(
     if dim < 1:
         raise ValueError("vectors must have at least one component")
     # The parameters are checked here, once, not by every task.
-    Index(dim, metric, m=params[1], ef_construction=params[2], ef_search=params[3], seed=base_seed)
+    Index(
+        dim, metric, m=params[1], ef_construction=params[2], ef_search=params[3], seed=base_seed, quantization=params[5]
+    )
     if len(parts) > 65535:
         raise ValueError(f"{len(parts)} segments: at most 65535")
     if fs is None:
@@ -372,7 +378,7 @@ def _commit_remote(
     fs: Any,
     root: str,
     generation: int,
-    params: tuple[str, int, int, int, int],
+    params: tuple[str, int, int, int, int, str],
     dim: int,
     entries: list[tuple[int, int]],
     next_id: int,
