@@ -43,6 +43,8 @@ pub struct Sq8 {
     // Invariant: equal lengths, at least 1, all finite, every step >= 0.
     lo: Vec<f32>,
     step: Vec<f32>,
+    // 1 / step (0 where the step is 0): encoding multiplies rather than divides.
+    inv: Vec<f64>,
 }
 
 impl fmt::Debug for Sq8 {
@@ -105,7 +107,12 @@ impl Sq8 {
             .map(|(&l, &h)| if h > l { ((f64::from(h) - f64::from(l)) / max) as f32 } else { 0.0 })
             .collect();
         let lo = lo.into_iter().map(|l| if l.is_finite() { l } else { 0.0 }).collect();
-        Sq8 { lo, step }
+        Sq8::with_inverse(lo, step)
+    }
+
+    fn with_inverse(lo: Vec<f32>, step: Vec<f32>) -> Sq8 {
+        let inv = step.iter().map(|&s| if s > 0.0 { 1.0 / f64::from(s) } else { 0.0 }).collect();
+        Sq8 { lo, step, inv }
     }
 
     /// A quantizer from saved offsets and steps.
@@ -116,7 +123,7 @@ impl Sq8 {
         if let Some(dim) = lo.iter().zip(&step).position(|(l, s)| !l.is_finite() || !s.is_finite() || *s < 0.0) {
             return Err(Sq8Error::BadParameter { dim, lo: lo[dim], step: step[dim] });
         }
-        Ok(Sq8 { lo, step })
+        Ok(Sq8::with_inverse(lo, step))
     }
 
     /// The dimension.
@@ -141,8 +148,9 @@ impl Sq8 {
     pub fn encode(&self, v: &[f32], out: &mut [u8]) {
         assert!(v.len() == self.dim() && out.len() == self.dim(), "vector and code of the quantizer's dimension");
         let max = f64::from(Sq8::LEVELS - 1);
-        for (((o, &x), &l), &s) in out.iter_mut().zip(v).zip(&self.lo).zip(&self.step) {
-            *o = if s > 0.0 { ((f64::from(x) - f64::from(l)) / f64::from(s)).round().clamp(0.0, max) as u8 } else { 0 };
+        for (((o, &x), &l), &inv) in out.iter_mut().zip(v).zip(&self.lo).zip(&self.inv) {
+            // A zero step has inv 0: code 0, exact for the constant it stands for.
+            *o = ((f64::from(x) - f64::from(l)) * inv).round().clamp(0.0, max) as u8;
         }
     }
 
