@@ -14,10 +14,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::sync::Mutex as TopLock;
-use omen_distance::{Distance, KernelSet, Sq8Query, check_vector};
+use omen_distance::{Distance, Sq8Query, check_vector};
 use omen_graph::{GraphError, HnswGraph, Layer, MAX_LAYER, NodeId};
 use omen_search::{
-    Codes, Neighbor, OnCodes, Rows, Scorer, SearchScratch, Start, greedy_descent, greedy_descent_on_codes,
+    Codes, Neighbor, OnCodes, Rows, Scorer, SearchScratch, Start, greedy_descent, greedy_descent_on_codes, rescore,
     search_layer, search_layer_on_codes,
 };
 use parking_lot::Mutex;
@@ -100,8 +100,6 @@ pub struct InsertScratch {
     // The node prepared against the codes, and the re-scored candidates (walks on codes).
     sq8: Option<Sq8Query>,
     exact: Vec<Neighbor>,
-    rows: Vec<u32>,
-    dists: Vec<f32>,
 }
 
 impl HnswBuilder {
@@ -176,16 +174,18 @@ impl HnswBuilder {
     /// from a bug in omen (a list the graph refuses); the node then stays stored but partly
     /// linked.
     pub fn insert(&mut self, graph: &mut HnswGraph, vector: &[f32]) -> Result<NodeId, BuildError> {
+        let node = self.push_one(graph, vector)?;
+        self.link_node(graph, node, None)?;
+        Ok(node)
+    }
+
+    /// The first half of [`HnswBuilder::insert`]: checks `vector` (on error the graph and the
+    /// layer sequence are unchanged), draws its layer and pushes it detached, to be linked by
+    /// [`HnswBuilder::link_node`].
+    pub fn push_one(&mut self, graph: &mut HnswGraph, vector: &[f32]) -> Result<NodeId, BuildError> {
         self.check_rows(Rows::dense(vector, vector.len().max(1)), graph.dim())?;
         self.check_graph(graph, 1)?;
-        let node = self.push(graph, vector, &mut Vec::new())?;
-        let mut scratch = std::mem::take(&mut self.scratch);
-        let res = link(self.linker(self.params.ef_construction, None), graph, node, &NoSeeds, &mut scratch);
-        self.scratch = scratch;
-        res?;
-        #[cfg(feature = "profile")]
-        crate::profile::flush_thread();
-        Ok(node)
+        self.push(graph, vector, &mut Vec::new())
     }
 
     /// Inserts every row of `rows` in order, on this thread; returns the id of the first.
@@ -252,9 +252,7 @@ impl HnswBuilder {
         codes: &Codes,
         nodes: std::ops::Range<u32>,
     ) -> Result<(), BuildError> {
-        if codes.len() < graph.len() || codes.dim() != graph.dim() {
-            return Err(BuildError::CodesMismatch { rows: codes.len(), nodes: graph.len() });
-        }
+        check_codes(graph, codes)?;
         self.link_nodes(graph, nodes, &NoSeeds, self.params.ef_construction, Some(codes))
     }
 
@@ -266,10 +264,8 @@ impl HnswBuilder {
         if node.idx() >= graph.len() {
             return Err(GraphError::UnknownNode { node, len: graph.len() }.into());
         }
-        if let Some(codes) = codes
-            && (codes.len() < graph.len() || codes.dim() != graph.dim())
-        {
-            return Err(BuildError::CodesMismatch { rows: codes.len(), nodes: graph.len() });
+        if let Some(codes) = codes {
+            check_codes(graph, codes)?;
         }
         let mut scratch = std::mem::take(&mut self.scratch);
         let res = link(self.linker(self.params.ef_construction, codes), graph, node, &NoSeeds, &mut scratch);
@@ -384,6 +380,14 @@ impl HnswBuilder {
     }
 }
 
+/// Refuses codes that do not cover `graph` (fewer rows than nodes, or another dimension).
+fn check_codes(graph: &HnswGraph, codes: &Codes) -> Result<(), BuildError> {
+    if codes.len() < graph.len() || codes.dim() != graph.dim() {
+        return Err(BuildError::CodesMismatch { rows: codes.len(), nodes: graph.len() });
+    }
+    Ok(())
+}
+
 /// Under debug assertions, the full structural check after every bulk insertion.
 fn debug_check(graph: &HnswGraph, n_rows: usize) {
     #[cfg(debug_assertions)]
@@ -436,7 +440,7 @@ fn link<S: Seeds + ?Sized>(
     // others' codes), else on the f32 rows.
     let mut prepared = s.sq8.take();
     if let Some(codes) = codes {
-        let q = prepared.get_or_insert_with(|| Sq8Query::with_kernels(*KernelSet::best()));
+        let q = prepared.get_or_insert_with(Sq8Query::default);
         q.set(codes.quantizer(), dist.metric(), vector);
     }
     let walk = match (codes, &prepared) {
@@ -485,7 +489,7 @@ fn link_layers<S: Seeds + ?Sized>(
 ) -> Result<(), BuildError> {
     let Linker { dist, m, ef, .. } = cx;
     let vector = graph.vector(node);
-    let rescore = matches!(walk, Walk::Codes(..));
+    let on_codes = matches!(walk, Walk::Codes(..));
     let start = Neighbor::new(entry, walk.score(graph, dist, vector, entry));
     let nearest = phase!(
         Navigation,
@@ -524,16 +528,12 @@ fn link_layers<S: Seeds + ?Sized>(
             s.found.extend(w.iter().filter(|n| n.id != node));
         });
         // The candidates on exact distances: the search's own, or scored again on f32 rows.
-        let mut cands = if rescore {
+        let mut cands = if on_codes {
             let mut exact = std::mem::take(&mut s.exact);
             phase!(LayerSearch, {
-                s.rows.clear();
-                s.rows.extend(s.found.iter().map(|n| n.id.0));
-                s.dists.resize(s.rows.len(), 0.0);
-                dist.one_to_many(vector, graph.vector_data(), graph.stride(), &s.rows, &mut s.dists);
                 exact.clear();
-                exact.extend(s.rows.iter().zip(&s.dists).map(|(&id, &d)| Neighbor::new(NodeId(id), d)));
-                exact.sort_unstable();
+                exact.extend_from_slice(&s.found);
+                rescore(graph, dist, vector, &mut exact, &mut s.search);
             });
             exact
         } else {
@@ -569,7 +569,7 @@ fn link_layers<S: Seeds + ?Sized>(
             }
             Ok::<(), BuildError>(())
         });
-        if rescore {
+        if on_codes {
             s.exact = cands;
         } else {
             // The exact walk's entries for the next layer are these candidates, own links included.

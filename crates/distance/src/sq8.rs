@@ -212,13 +212,20 @@ impl fmt::Debug for Sq8Query {
     }
 }
 
+impl Default for Sq8Query {
+    /// An empty query on the fastest kernels of this CPU, to [`set`](Sq8Query::set) later.
+    fn default() -> Self {
+        Sq8Query::with_kernels(*KernelSet::best())
+    }
+}
+
 impl Sq8Query {
     /// `query` prepared against `sq8` under `metric`, on the fastest kernels of this CPU.
     ///
     /// # Panics
     /// If `query.len() != sq8.dim()`.
     pub fn new(sq8: &Sq8, metric: Metric, query: &[f32]) -> Sq8Query {
-        let mut q = Sq8Query::with_kernels(*KernelSet::best());
+        let mut q = Sq8Query::default();
         q.set(sq8, metric, query);
         q
     }

@@ -157,7 +157,6 @@ pub fn search_layer_filtered<'s, F: NodeFilter + ?Sized>(
     filter: &F,
     scratch: &'s mut SearchScratch,
 ) -> &'s [Neighbor] {
-    assert_eq!(query.len(), graph.dim(), "query dimension");
     search_layer_with(graph, &Exact::new(graph, dist, query), start, filter, scratch)
 }
 
@@ -364,8 +363,7 @@ fn walk_codes<F: NodeFilter + ?Sized>(
     assert!(codes.len() >= graph.len(), "{} code rows for {} nodes", codes.len(), graph.len());
     let (query, k) = (request.query(), request.k().min(graph.len()));
     let (entry, top) = graph.entry_and_top()?;
-    let mut prepared =
-        scratch.sq8.take().unwrap_or_else(|| omen_distance::Sq8Query::with_kernels(*omen_distance::KernelSet::best()));
+    let mut prepared = scratch.sq8.take().unwrap_or_default();
     prepared.set(codes.quantizer(), dist.metric(), query);
     let scorer = OnCodes::new(codes, &prepared);
     let start = Neighbor::new(entry, scorer.score(entry));
@@ -378,12 +376,36 @@ fn walk_codes<F: NodeFilter + ?Sized>(
     }
     // Re-rank: every node the beam kept, on its f32 row.
     let SearchScratch { out, batch_ids, batch_dists, .. } = scratch;
-    batch_ids.clear();
-    batch_ids.extend(out.iter().map(|n| n.id.0));
-    batch_dists.resize(batch_ids.len(), 0.0);
-    dist.one_to_many(query, graph.vector_data(), graph.stride(), batch_ids, batch_dists);
-    out.clear();
-    out.extend(batch_ids.iter().zip(batch_dists.iter()).map(|(&id, &d)| Neighbor::new(NodeId(id), d)));
-    out.sort_unstable();
+    rescore_with(graph, dist, query, out, batch_ids, batch_dists);
     Some(out[..k].to_vec())
+}
+
+/// Scores every node of `list` again on its `f32` row (`query` under `dist`), in place, and
+/// sorts the list by the new distances: how a walk on codes ends, in a search (re-ranking its
+/// beam) and in an insertion (before neighbour selection). `scratch` lends its buffers.
+pub fn rescore(
+    graph: &HnswGraph,
+    dist: &Distance,
+    query: &[f32],
+    list: &mut Vec<Neighbor>,
+    scratch: &mut SearchScratch,
+) {
+    rescore_with(graph, dist, query, list, &mut scratch.batch_ids, &mut scratch.batch_dists);
+}
+
+fn rescore_with(
+    graph: &HnswGraph,
+    dist: &Distance,
+    query: &[f32],
+    list: &mut Vec<Neighbor>,
+    ids: &mut Vec<u32>,
+    dists: &mut Vec<f32>,
+) {
+    ids.clear();
+    ids.extend(list.iter().map(|n| n.id.0));
+    dists.resize(ids.len(), 0.0);
+    dist.one_to_many(query, graph.vector_data(), graph.stride(), ids, dists);
+    list.clear();
+    list.extend(ids.iter().zip(dists.iter()).map(|(&id, &d)| Neighbor::new(NodeId(id), d)));
+    list.sort_unstable();
 }

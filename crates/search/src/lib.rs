@@ -45,7 +45,7 @@ mod scratch;
 pub use crate::{
     beam::{
         AllNodes, NodeFilter, Start, greedy_descent, greedy_descent_on_codes, greedy_descent_with, knn_search,
-        knn_search_codes, knn_search_codes_filtered, knn_search_filtered, search_layer, search_layer_filtered,
+        knn_search_codes, knn_search_codes_filtered, knn_search_filtered, rescore, search_layer, search_layer_filtered,
         search_layer_on_codes, search_layer_with,
     },
     brute::{Rows, brute_force_batch, brute_force_knn, recall_at_k},

@@ -283,12 +283,8 @@ impl Index {
         if self.params.quantization == Quantization::None {
             return Ok(self.builder.insert(&mut self.graph, vector)?);
         }
-        let dim = self.dim();
-        omen_distance::check_vector(self.params.metric, vector, dim)
-            .map_err(|source| omen_build::BuildError::Vector { row: 0, source })?;
-        let nodes = self.builder.push_batch(&mut self.graph, Rows::dense(vector, dim))?;
+        let node = self.builder.push_one(&mut self.graph, vector)?;
         self.sync_codes();
-        let node = NodeId(nodes.start);
         self.builder.link_node(&self.graph, node, self.quant.codes())?;
         Ok(node)
     }
