@@ -3,56 +3,89 @@
 
 use std::time::Instant;
 
-use omen::{Index, QuantizationStatus, SegmentedIndex};
+use omen::{Index, QuantizationStatus, Query, SegmentedIndex, VectorId};
 use serde_json::json;
 use xtask::dataset::Dataset;
 use xtask::synthetic::Synthetic;
 use xtask::sysinfo;
+use xtask::texmex;
 
 use crate::Failure;
 
-/// `cargo xtask open PATH [--mmap]`.
-pub(crate) fn open(path: &std::path::Path, mmap: bool, queries: usize) -> Result<(), Failure> {
+/// `cargo xtask open PATH [--mmap] [--data DIR] [--ef N]`.
+pub(crate) fn open(
+    path: &std::path::Path,
+    mmap: bool,
+    queries: usize,
+    data: Option<&std::path::Path>,
+    ef: Option<usize>,
+) -> Result<(), Failure> {
     let rss = || sysinfo::proc_status_mb("VmRSS:").unwrap_or(f64::NAN);
+    // The queries (and truth) from a file first, so that the figures below count the index alone.
+    let from_file = match data {
+        Some(dir) => {
+            let q = texmex::read_vectors(&dir.join("query.fvecs")).map_err(|e| Failure::Bad(e.to_string()))?;
+            let gt = dir.join("groundtruth.ivecs");
+            let truth = gt.exists().then(|| texmex::read_ground_truth(&gt, usize::MAX)).transpose();
+            Some((q, truth.map_err(|e| Failure::Bad(e.to_string()))?))
+        }
+        None => None,
+    };
     let before = rss();
     let started = Instant::now();
     let index = if mmap { Index::open_mmap(path)? } else { Index::load(path)? };
     let open_s = started.elapsed().as_secs_f64();
     let after_open = rss();
-    let data = Synthetic::parse(&format!("random-{}", index.dim())).map_err(Failure::Bad)?;
-    let q = Dataset::synthetic(data, 0, queries.max(1));
+    let (q, truth) = match from_file {
+        Some(file) => file,
+        // A few hundred KB of random queries, made after the open.
+        None => {
+            let data = Synthetic::parse(&format!("random-{}", index.dim())).map_err(Failure::Bad)?;
+            (Dataset::synthetic(data, 0, queries.max(1)).queries, None)
+        }
+    };
+    let n_q = queries.clamp(1, q.len());
+    let ef = ef.unwrap_or(index.params().ef_search).max(10);
     let started = Instant::now();
-    for i in 0..q.queries.len() {
-        index.search(q.queries.row(i), 10)?;
+    let mut found = Vec::with_capacity(n_q);
+    for i in 0..n_q {
+        let hits = index.query(&Query::new(q.row(i), 10).ef(ef))?;
+        found.push(hits.iter().map(|h| h.id).collect::<Vec<_>>());
     }
-    let qps = q.queries.len() as f64 / started.elapsed().as_secs_f64();
+    let qps = n_q as f64 / started.elapsed().as_secs_f64();
+    let recall = truth.filter(|t| t.depth >= 10 && t.ids.len() >= n_q).map(|t| {
+        let truth: Vec<Vec<VectorId>> =
+            t.ids[..n_q].iter().map(|r| r[..10].iter().map(|&i| VectorId(u64::from(i))).collect()).collect();
+        omen_search::recall_at_k(&found, &truth, 10)
+    });
     let out = json!({
         "file": path.display().to_string(), "file_mb": std::fs::metadata(path)?.len() as f64 / 1048576.0,
         "mode": if mmap { "open_mmap" } else { "load" }, "n": index.len(), "dim": index.dim(),
+        "quantization": index.params().quantization.to_string(),
         "open_s": open_s, "rss_before_mb": before, "rss_after_open_mb": after_open,
-        "rss_after_queries_mb": rss(), "queries": q.queries.len(), "qps_1t": qps,
+        "rss_after_queries_mb": rss(), "queries": n_q, "ef": ef, "recall_at_10": recall, "qps_1t": qps,
     });
     println!("{out}");
     Ok(())
 }
 
-/// `cargo xtask inspect PATH`.
 /// Whether the index walks on 8-bit codes, and their measured fit.
 fn print_codes(index: &Index) {
     match index.quantization() {
         QuantizationStatus::Off => {}
         QuantizationStatus::Untrained => println!("  codes: none yet (no vector to train on)"),
         QuantizationStatus::Codes(fit) => println!(
-            "  codes: 8-bit, made on load; fit {:.3} (share of {} sample vectors' exact 10 nearest among their 20 nearest by codes): walked on",
+            "  codes: 8-bit; fit {:.3} (share of {} sample vectors' exact 10 nearest among their 20 nearest by codes): walked on",
             fit.recall, fit.queries
         ),
         QuantizationStatus::TooCoarse(fit) => println!(
-            "  codes: 8-bit, made on load; fit {:.3} over {} sample vectors, below 0.9: too coarse, the f32 rows are walked",
+            "  codes: 8-bit; fit {:.3} over {} sample vectors, below 0.9: too coarse, the f32 rows are walked",
             fit.recall, fit.queries
         ),
     }
 }
 
+/// `cargo xtask inspect PATH`.
 pub(crate) fn inspect(path: &std::path::Path) -> Result<(), Failure> {
     let print_stats = |stats: &omen::GraphStats| {
         for line in stats.to_string().lines() {

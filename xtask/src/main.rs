@@ -49,16 +49,23 @@ enum Task {
     /// Check that internal dependencies follow ARCHITECTURE.md.
     Tidy,
     /// Open a saved index file (read into memory, or mapped with --mmap) and report the open
-    /// time, resident memory after opening and after a run of random queries, and their speed.
+    /// time, resident memory after opening and after a run of queries, and their speed.
     Open {
         /// The index file.
         path: PathBuf,
         /// Map the file instead of reading it (Index::open_mmap).
         #[arg(long)]
         mmap: bool,
-        /// Random queries to run after opening.
+        /// Random queries to run after opening (the first N of --data's queries with --data).
         #[arg(long, default_value_t = 1000)]
         queries: usize,
+        /// Take the queries from this TEXMEX folder's query.fvecs, and report recall@10 when
+        /// its groundtruth.ivecs names the index's ids (an index of its base vectors in order).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Beam width of the queries (default: the index's ef_search).
+        #[arg(long)]
+        ef: Option<usize>,
     },
     /// Filtered search at several selectivities (graph walk, exact scan, automatic choice) and
     /// recall after deleting shares of the vectors, before and after compaction.
@@ -88,7 +95,7 @@ fn main() -> ExitCode {
         Task::Tidy => run_tidy(),
         Task::Inspect { path } => inspect::inspect(&path),
         Task::Updates(a) => updates::updates(a),
-        Task::Open { path, mmap, queries } => inspect::open(&path, mmap, queries),
+        Task::Open { path, mmap, queries, data, ef } => inspect::open(&path, mmap, queries, data.as_deref(), ef),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

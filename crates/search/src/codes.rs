@@ -1,7 +1,7 @@
 //! 8-bit codes of a graph's vectors, and how a search scores nodes: on `f32` rows or on codes.
 
 use omen_distance::{Distance, Sq8, Sq8Query};
-use omen_graph::{HnswGraph, NodeId};
+use omen_graph::{FileMap, HnswGraph, NodeId};
 
 use crate::Neighbor;
 
@@ -12,6 +12,112 @@ use crate::Neighbor;
 struct Line([u8; 64]);
 
 const LINE: usize = 64;
+
+/// The bytes of code rows: on the heap, or mapped from an index file (which the first change
+/// copies to the heap).
+pub struct CodeRows(Storage);
+
+enum Storage {
+    Heap(Vec<Line>),
+    // Invariant: its length a multiple of `LINE` and its start `LINE`-aligned (`CodeRows::mapped`).
+    Mapped(FileMap),
+}
+
+impl CodeRows {
+    /// `len` zero bytes on the heap, to be filled through [`CodeRows::as_bytes_mut`]; `None`
+    /// when `len` is not a multiple of 64 or cannot be allocated.
+    pub fn zeroed(len: usize) -> Option<CodeRows> {
+        if !len.is_multiple_of(LINE) {
+            return None;
+        }
+        let mut lines = Vec::new();
+        lines.try_reserve_exact(len / LINE).ok()?;
+        lines.resize(len / LINE, Line([0; LINE]));
+        Some(CodeRows(Storage::Heap(lines)))
+    }
+
+    /// A mapped region of code rows; `None` when its length is not a multiple of 64 or its
+    /// start not 64-byte aligned (an index file's sections start on 64-byte boundaries).
+    pub fn mapped(map: FileMap) -> Option<CodeRows> {
+        bytemuck::try_cast_slice::<u8, Line>(map.as_bytes()).ok()?;
+        Some(CodeRows(Storage::Mapped(map)))
+    }
+
+    /// The bytes.
+    #[inline]
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Storage::Heap(lines) => bytemuck::cast_slice(lines),
+            Storage::Mapped(map) => map.as_bytes(),
+        }
+    }
+
+    /// The bytes, writable: a mapped region is copied to the heap first.
+    pub fn as_bytes_mut(&mut self) -> &mut [u8] {
+        bytemuck::cast_slice_mut(self.lines())
+    }
+
+    /// Whether the rows are read from a mapped file.
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.0, Storage::Mapped(_))
+    }
+
+    /// The lines as a growable vector: a mapped region is copied to the heap first.
+    fn lines(&mut self) -> &mut Vec<Line> {
+        if let Storage::Mapped(map) = &self.0 {
+            // The invariant makes the cast succeed.
+            self.0 = Storage::Heap(bytemuck::cast_slice(map.as_bytes()).to_vec());
+        }
+        match &mut self.0 {
+            Storage::Heap(lines) => lines,
+            Storage::Mapped(_) => unreachable!("copied to the heap above"),
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match &self.0 {
+            Storage::Heap(lines) => lines.capacity() * LINE,
+            Storage::Mapped(_) => 0,
+        }
+    }
+}
+
+impl Clone for CodeRows {
+    /// A copy on the heap (of a mapped region too).
+    fn clone(&self) -> Self {
+        CodeRows(Storage::Heap(bytemuck::cast_slice(self.as_bytes()).to_vec()))
+    }
+}
+
+impl std::fmt::Debug for CodeRows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CodeRows").field("bytes", &self.as_bytes().len()).field("mapped", &self.is_mapped()).finish()
+    }
+}
+
+/// Why saved codes cannot be used ([`Codes::from_parts`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CodesError {
+    /// The rows' bytes are not `len` rows of the quantizer's stride.
+    #[error("code rows hold {found} bytes, {len} rows of {stride} take {expected}")]
+    Length {
+        /// Rows expected.
+        len: usize,
+        /// Bytes per row.
+        stride: usize,
+        /// Bytes expected.
+        expected: usize,
+        /// Bytes found.
+        found: usize,
+    },
+    /// A row's padding past the last code is not zero.
+    #[error("code row {row} has non-zero padding")]
+    Padding {
+        /// The row.
+        row: usize,
+    },
+}
 
 /// The 8-bit codes ([`Sq8`]) of a graph's stored vectors, one row per node in node order, each
 /// row padded to whole 64-byte lines: a quarter of the bytes of the `f32` rows, which a search
@@ -35,8 +141,8 @@ const LINE: usize = 64;
 pub struct Codes {
     sq8: Sq8,
     stride: usize,
-    // Invariant: `len * stride / LINE` lines; each row's padding is zero.
-    lines: Vec<Line>,
+    // Invariant: `len * stride` bytes; each row's padding is zero.
+    rows: CodeRows,
     // Invariant: one per row, its `Sq8::code_norm`.
     norms: Vec<f32>,
     len: usize,
@@ -56,7 +162,28 @@ impl Codes {
     /// No codes yet, for vectors that `sq8` quantizes.
     pub fn new(sq8: Sq8) -> Codes {
         let stride = sq8.dim().div_ceil(LINE) * LINE;
-        Codes { sq8, stride, lines: Vec::new(), norms: Vec::new(), len: 0 }
+        Codes { sq8, stride, rows: CodeRows(Storage::Heap(Vec::new())), norms: Vec::new(), len: 0 }
+    }
+
+    /// Codes of `len` rows saved earlier (by an index file): `rows` holds them one after the
+    /// other, each [`Codes::stride`] bytes for `sq8` with zero padding past its last code.
+    /// Each row's own term is computed again here, not trusted from a file.
+    pub fn from_parts(sq8: Sq8, rows: CodeRows, len: usize) -> Result<Codes, CodesError> {
+        let (dim, stride) = (sq8.dim(), sq8.dim().div_ceil(LINE) * LINE);
+        let bytes = rows.as_bytes();
+        let expected = len.checked_mul(stride);
+        if expected != Some(bytes.len()) {
+            let expected = expected.unwrap_or(usize::MAX);
+            return Err(CodesError::Length { len, stride, expected, found: bytes.len() });
+        }
+        let mut norms = Vec::with_capacity(len);
+        for (row, code) in bytes.chunks_exact(stride.max(1)).enumerate() {
+            if code[dim..].iter().any(|&b| b != 0) {
+                return Err(CodesError::Padding { row });
+            }
+            norms.push(sq8.code_norm(&code[..dim]));
+        }
+        Ok(Codes { sq8, stride, rows, norms, len })
     }
 
     /// The quantizer trained on up to [`Codes::TRAIN_ROWS`] of the graph's vectors, evenly
@@ -87,7 +214,7 @@ impl Codes {
 
     /// Room for `additional` more rows.
     pub fn reserve(&mut self, additional: usize) {
-        self.lines.reserve(additional * self.stride / LINE);
+        self.rows.lines().reserve(additional * self.stride / LINE);
         self.norms.reserve(additional);
     }
 
@@ -96,10 +223,11 @@ impl Codes {
     /// # Panics
     /// If `v` is not `dim()` long.
     pub fn push(&mut self, v: &[f32]) {
-        let start = self.lines.len();
-        self.lines.resize(start + self.stride / LINE, Line([0; LINE]));
-        let dim = self.dim();
-        let row: &mut [u8] = bytemuck::cast_slice_mut(&mut self.lines[start..]);
+        let lines = self.rows.lines();
+        let start = lines.len();
+        lines.resize(start + self.stride / LINE, Line([0; LINE]));
+        let dim = self.sq8.dim();
+        let row: &mut [u8] = bytemuck::cast_slice_mut(&mut lines[start..]);
         self.sq8.encode(v, &mut row[..dim]);
         self.norms.push(self.sq8.code_norm(&row[..dim]));
         self.len += 1;
@@ -108,7 +236,7 @@ impl Codes {
     /// Keeps the first `len` rows.
     pub fn truncate(&mut self, len: usize) {
         if len < self.len {
-            self.lines.truncate(len * self.stride / LINE);
+            self.rows.lines().truncate(len * self.stride / LINE);
             self.norms.truncate(len);
             self.len = len;
         }
@@ -158,12 +286,17 @@ impl Codes {
     /// Every row, padding included, row `i` at `i * stride()`.
     #[inline]
     pub fn data(&self) -> &[u8] {
-        bytemuck::cast_slice(&self.lines)
+        self.rows.as_bytes()
     }
 
-    /// Heap bytes held.
+    /// Whether the rows are read from a mapped file (until the first change copies them).
+    pub fn is_mapped(&self) -> bool {
+        self.rows.is_mapped()
+    }
+
+    /// Heap bytes held (mapped rows count none).
     pub fn heap_bytes(&self) -> usize {
-        self.lines.capacity() * LINE + self.norms.capacity() * size_of::<f32>() + 2 * self.dim() * size_of::<f32>()
+        self.rows.heap_bytes() + self.norms.capacity() * size_of::<f32>() + 2 * self.dim() * size_of::<f32>()
     }
 }
 
@@ -263,6 +396,19 @@ impl CodeFit {
     }
 }
 
+/// Codes as an index keeps (and saves) them: how many nodes the quantizer was trained on, how
+/// well the codes fit the data, and the codes themselves when that fit allows walking on them.
+#[derive(Debug, Clone)]
+pub struct TrainedCodes {
+    /// Nodes the quantizer was trained and fitted on (at least 1).
+    pub trained_on: usize,
+    /// The codes' measured fit ([`Codes::fit`]).
+    pub fit: CodeFit,
+    /// The codes, one row per node, when the index walks on them; `None` when the fit found
+    /// them too coarse and the index walks the `f32` rows.
+    pub codes: Option<Codes>,
+}
+
 /// Scores stored nodes against one query: what a graph walk needs of its distance.
 pub trait Scorer {
     /// The distance from the query to `node`.
@@ -315,31 +461,36 @@ impl Scorer for Exact<'_> {
 /// Scores on 8-bit codes: the distance to each node's decoded vector.
 #[derive(Debug, Clone, Copy)]
 pub struct OnCodes<'a> {
-    codes: &'a Codes,
+    // The codes' rows and terms, read once here rather than on every score.
+    data: &'a [u8],
+    norms: &'a [f32],
+    stride: usize,
+    dim: usize,
     query: &'a Sq8Query,
 }
 
 impl<'a> OnCodes<'a> {
     /// `query` (prepared against `codes`' quantizer) against `codes`.
     pub fn new(codes: &'a Codes, query: &'a Sq8Query) -> Self {
-        OnCodes { codes, query }
+        OnCodes { data: codes.data(), norms: codes.norms(), stride: codes.stride(), dim: codes.dim(), query }
     }
 }
 
 impl Scorer for OnCodes<'_> {
     #[inline]
     fn score(&self, node: NodeId) -> f32 {
-        self.codes.score(self.query, node)
+        let s = node.idx() * self.stride;
+        self.query.distance(&self.data[s..s + self.dim], self.norms[node.idx()])
     }
 
     #[inline]
     fn score_many(&self, ids: &[u32], out: &mut [f32]) {
-        self.query.one_to_many(self.codes.data(), self.codes.stride(), self.codes.norms(), ids, out);
+        self.query.one_to_many(self.data, self.stride, self.norms, ids, out);
     }
 
     #[inline]
     fn prefetch(&self, node: NodeId) {
-        if let Some(x) = self.codes.data().get(node.idx() * self.codes.stride()) {
+        if let Some(x) = self.data.get(node.idx() * self.stride) {
             omen_distance::prefetch_addr(x);
         }
     }

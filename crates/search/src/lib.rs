@@ -49,7 +49,7 @@ pub use crate::{
         search_layer_on_codes, search_layer_with,
     },
     brute::{Rows, brute_force_batch, brute_force_knn, recall_at_k},
-    codes::{CodeFit, Codes, Exact, OnCodes, Scorer},
+    codes::{CodeFit, CodeRows, Codes, CodesError, Exact, OnCodes, Scorer, TrainedCodes},
     error::SearchError,
     neighbor::Neighbor,
     plan::{FilterPlan, Route, SCAN_FACTOR, estimate_allowed},

@@ -6,7 +6,7 @@ use omen_build::{HnswBuilder, Params, Quantization, Stop};
 use omen_distance::Distance;
 use omen_graph::{GraphStats, HnswGraph, InvariantViolation, NodeId, VectorId};
 use omen_search::{
-    Codes, FilterPlan, NodeFilter, Request, Route, Rows, SearchScratch, knn_search, knn_search_codes,
+    Codes, FilterPlan, NodeFilter, Request, Route, Rows, SearchScratch, TrainedCodes, knn_search, knn_search_codes,
     knn_search_codes_filtered, knn_search_filtered,
 };
 
@@ -67,19 +67,19 @@ impl Index {
 
     /// An index of `graph`, whose node `i` is the vector named `ids[i]` (`i` without ids),
     /// with the nodes set in `deleted` deleted; `add` hands out ids from `next_id` on (or from
-    /// above every id in use). `graph` holds vectors as `params.metric` stores them.
+    /// above every id in use), and searches walk on `codes` when the parameters ask for codes
+    /// (trained and encoded here when none are given). `graph` holds vectors as
+    /// `params.metric` stores them.
     pub(crate) fn from_graph(
         params: Params,
         graph: HnswGraph,
-        ids: Option<Vec<VectorId>>,
-        deleted: Option<Vec<u64>>,
-        next_id: Option<VectorId>,
+        (ids, deleted, next_id): (Option<Vec<VectorId>>, Option<Vec<u64>>, Option<VectorId>),
+        codes: Option<TrainedCodes>,
     ) -> Result<Self, Error> {
         let names = Names::restore(graph.len(), ids, deleted, next_id)?;
         let params = Params { m: graph.m(), ..params };
         let builder = HnswBuilder::new(params)?;
-        let mut quant = Quantized::new(&params);
-        quant.sync(&params, &graph, builder.distance());
+        let quant = Quantized::restore(&params, codes, &graph, builder.distance());
         Ok(Index { params, graph, builder, names, pool: Pool::default(), quant })
     }
 
@@ -291,7 +291,7 @@ impl Index {
 
     /// Brings the codes (when the parameters ask for them) level with the graph.
     fn sync_codes(&mut self) {
-        self.quant.sync(&self.params, &self.graph, self.builder.distance());
+        self.quant.sync(&self.graph, self.builder.distance());
     }
 
     /// Whether searches walk on 8-bit codes, and how well the codes fit the data (see
@@ -349,7 +349,7 @@ impl Index {
     fn replace_graph(&mut self, graph: HnswGraph, ids: Vec<VectorId>) -> Result<(), Error> {
         self.names = Names::restore(ids.len(), Some(ids), None, Some(self.names.next_id()))?;
         self.graph = graph;
-        self.quant.reset(&self.params);
+        self.quant.reset();
         self.sync_codes();
         Ok(())
     }
@@ -431,9 +431,15 @@ impl Index {
         self.graph.is_mapped()
     }
 
-    /// The graph, taken out of the index.
-    pub(crate) fn into_graph(self) -> HnswGraph {
-        self.graph
+    /// The graph and its trained codes, taken out of the index.
+    pub(crate) fn into_graph(self) -> (HnswGraph, Option<TrainedCodes>) {
+        (self.graph, self.quant.into_trained())
+    }
+
+    /// The trained codes to save with the graph (`None` without quantization or before the
+    /// first vector).
+    pub(crate) fn trained_codes(&self) -> Option<&TrainedCodes> {
+        self.quant.trained()
     }
 
     /// The builder (for merging segments).

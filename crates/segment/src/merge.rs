@@ -119,7 +119,7 @@ impl SegmentedIndex {
         let seeds = MergeSeeds { segments, first_inserted, origin, renamed };
         builder.link_batch_seeded(&graph, first_inserted..graph.len() as u32, &seeds, ef_construction).map_err(wrap)?;
         let params = crate::segmented::segment_params(*self.params(), SegmentId(0));
-        let merged = Index::from_graph(params, graph, Some(ids), None, None).map_err(in_base)?;
+        let merged = Index::from_graph(params, graph, (Some(ids), None, None), None).map_err(in_base)?;
         Ok(self.with_segments(vec![merged]))
     }
 }

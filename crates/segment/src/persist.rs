@@ -15,7 +15,7 @@ impl Index {
     /// file intact. Searches may run while it saves.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), Error> {
         let (ids, deleted) = self.labels();
-        let labels = Labels { ids, deleted, next_id: Some(self.next_id()) };
+        let labels = Labels { ids, deleted, next_id: Some(self.next_id()), codes: self.trained_codes() };
         omen_store::save_graph(path.as_ref(), self.params(), self.graph(), labels)?;
         Ok(())
     }
@@ -57,8 +57,8 @@ impl Index {
     }
 
     fn from_stored(stored: StoredGraph) -> Result<Self, Error> {
-        let StoredGraph { params, graph, ids, deleted, next_id, .. } = stored;
-        Index::from_graph(params, graph, ids, deleted, next_id)
+        let StoredGraph { params, graph, ids, deleted, next_id, codes, .. } = stored;
+        Index::from_graph(params, graph, (ids, deleted, next_id), codes)
     }
 }
 
@@ -100,7 +100,7 @@ impl Index {
             Some(ids) => Cow::Borrowed(ids),
             None => Cow::Owned(self.ids().collect()),
         };
-        let part = SegmentRef { graph: self.graph(), ids: &ids, deleted: self.labels().1 };
+        let part = SegmentRef { graph: self.graph(), ids: &ids, deleted: self.labels().1, codes: self.trained_codes() };
         Ok(omen_store::write_segment(dir.as_ref(), generation, number, self.params(), part)?)
     }
 }
@@ -123,7 +123,7 @@ impl SegmentedIndex {
             .segments()
             .iter()
             .zip(&ids)
-            .map(|(s, ids)| SegmentRef { graph: s.graph(), ids, deleted: s.labels().1 })
+            .map(|(s, ids)| SegmentRef { graph: s.graph(), ids, deleted: s.labels().1, codes: s.trained_codes() })
             .collect();
         omen_store::save_segments(dir.as_ref(), self.params(), &parts, Some(self.next_id()))?;
         Ok(())
@@ -156,8 +156,10 @@ impl SegmentedIndex {
 
     fn from_stored(stored: StoredSegments) -> Result<Self, Error> {
         let StoredSegments { params, dim, segments, next_id } = stored;
-        let parts =
-            segments.into_iter().map(|s| SegmentParts { graph: s.graph, ids: s.ids, deleted: s.deleted }).collect();
+        let parts = segments
+            .into_iter()
+            .map(|s| SegmentParts { graph: s.graph, ids: s.ids, deleted: s.deleted, codes: s.codes })
+            .collect();
         SegmentedIndex::from_segments(dim, params, parts, next_id)
     }
 }

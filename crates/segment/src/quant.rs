@@ -3,7 +3,7 @@
 use omen_build::{Params, Quantization};
 use omen_distance::Distance;
 use omen_graph::{HnswGraph, NodeId};
-use omen_search::{CodeFit, Codes};
+use omen_search::{CodeFit, Codes, TrainedCodes};
 
 /// Whether an index's searches walk on 8-bit codes ([`crate::Index::quantization`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -30,57 +30,71 @@ impl QuantizationStatus {
 /// The codes of an index's graph and how they were chosen.
 #[derive(Debug, Clone)]
 pub(crate) struct Quantized {
-    // Some exactly when the status is Codes; one row per node of the graph after `sync`.
-    codes: Option<Codes>,
-    status: QuantizationStatus,
-    // Nodes the quantizer was trained (and fitted) on; 0 before.
-    trained_on: usize,
+    on: bool,
+    // None until the first sync of a non-empty graph (and always when off); its codes, when
+    // held, have one row per node of the graph after `sync`.
+    state: Option<TrainedCodes>,
 }
 
 impl Quantized {
     pub(crate) fn new(params: &Params) -> Self {
-        let status = match params.quantization {
-            Quantization::None => QuantizationStatus::Off,
-            Quantization::Int8 => QuantizationStatus::Untrained,
-        };
-        Quantized { codes: None, status, trained_on: 0 }
+        Quantized { on: params.quantization != Quantization::None, state: None }
+    }
+
+    /// The codes saved with `graph` (when it was saved with some), brought level with it.
+    pub(crate) fn restore(params: &Params, saved: Option<TrainedCodes>, graph: &HnswGraph, dist: &Distance) -> Self {
+        let mut q = Quantized::new(params);
+        // Codes of another length than the graph (a file never holds such) are made again.
+        let fits = |t: &TrainedCodes| t.codes.as_ref().is_none_or(|c| c.len() == graph.len());
+        q.state = saved.filter(|t| q.on && t.trained_on > 0 && fits(t));
+        q.sync(graph, dist);
+        q
     }
 
     pub(crate) fn status(&self) -> QuantizationStatus {
-        self.status
+        match &self.state {
+            _ if !self.on => QuantizationStatus::Off,
+            None => QuantizationStatus::Untrained,
+            Some(TrainedCodes { fit, codes: Some(_), .. }) => QuantizationStatus::Codes(*fit),
+            Some(TrainedCodes { fit, codes: None, .. }) => QuantizationStatus::TooCoarse(*fit),
+        }
     }
 
     /// The codes to walk on, when the index walks on codes.
     pub(crate) fn codes(&self) -> Option<&Codes> {
-        self.codes.as_ref()
+        self.state.as_ref().and_then(|t| t.codes.as_ref())
+    }
+
+    /// The codes and how they were chosen, once trained.
+    pub(crate) fn trained(&self) -> Option<&TrainedCodes> {
+        self.state.as_ref()
+    }
+
+    /// Takes the trained codes out.
+    pub(crate) fn into_trained(self) -> Option<TrainedCodes> {
+        self.state
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.codes.as_ref().map_or(0, Codes::heap_bytes)
+        self.codes().map_or(0, Codes::heap_bytes)
     }
 
     /// Brings the codes level with `graph` after it changed: trains the quantizer on the graph
     /// (and measures its fit) the first time and whenever the graph has doubled since, while
     /// the training sample can still grow; otherwise encodes the new nodes with the quantizer
     /// it has. `graph` holds the old nodes unchanged, or was replaced after [`Quantized::reset`].
-    pub(crate) fn sync(&mut self, params: &Params, graph: &HnswGraph, dist: &Distance) {
-        if params.quantization == Quantization::None || graph.is_empty() {
+    pub(crate) fn sync(&mut self, graph: &HnswGraph, dist: &Distance) {
+        if !self.on || graph.is_empty() {
             return;
         }
         let n = graph.len();
-        let retrain = self.trained_on == 0 || (n >= 2 * self.trained_on && self.trained_on < Codes::TRAIN_ROWS);
-        if retrain {
+        let trained_on = self.state.as_ref().map_or(0, |t| t.trained_on);
+        if trained_on == 0 || (n >= 2 * trained_on && trained_on < Codes::TRAIN_ROWS) {
             let codes = Codes::for_graph(graph);
             let fit = codes.fit(graph, dist);
-            self.trained_on = n;
-            if fit.is_fine() {
-                self.codes = Some(codes);
-                self.status = QuantizationStatus::Codes(fit);
-            } else {
-                self.codes = None;
-                self.status = QuantizationStatus::TooCoarse(fit);
-            }
-        } else if let Some(codes) = &mut self.codes {
+            self.state = Some(TrainedCodes { trained_on: n, fit, codes: fit.is_fine().then_some(codes) });
+        } else if let Some(codes) = self.state.as_mut().and_then(|t| t.codes.as_mut()).filter(|c| c.len() < n) {
+            // (Only when rows are missing: a change copies mapped rows to the heap.)
             codes.reserve(n - codes.len());
             for i in codes.len()..n {
                 codes.push(graph.vector(NodeId(i as u32)));
@@ -89,7 +103,7 @@ impl Quantized {
     }
 
     /// Forgets the codes, for a graph that replaces the old one.
-    pub(crate) fn reset(&mut self, params: &Params) {
-        *self = Quantized::new(params);
+    pub(crate) fn reset(&mut self) {
+        self.state = None;
     }
 }

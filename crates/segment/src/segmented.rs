@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicU64;
 
 use omen_build::{HnswBuilder, Params, Stop};
 use omen_graph::{GraphStats, HnswGraph, InvariantViolation, NodeId, VectorId};
-use omen_search::Rows;
+use omen_search::{Rows, TrainedCodes};
 use rayon::prelude::*;
 
 use crate::index::Insertion;
@@ -64,6 +64,9 @@ pub struct SegmentParts {
     /// The deleted-node bitset (bit `i % 64` of word `i / 64` for node `i`), or `None` when no
     /// node is deleted.
     pub deleted: Option<Vec<u64>>,
+    /// The segment's trained codes, for parameters with quantization (`None`: trained and
+    /// encoded again when the parameters ask for codes).
+    pub codes: Option<TrainedCodes>,
 }
 
 impl SegmentedIndex {
@@ -187,14 +190,14 @@ impl SegmentedIndex {
         let mut live = HashSet::new();
         let mut out = Vec::with_capacity(segments.len());
         let mut top = next_id.map_or(0, |n| n.0);
-        for (s, SegmentParts { graph, ids, deleted }) in segments.into_iter().enumerate() {
+        for (s, SegmentParts { graph, ids, deleted, codes }) in segments.into_iter().enumerate() {
             let segment = SegmentId(s as u16);
             if graph.dim() != dim || graph.m() != params.m {
                 let what = format!("dim {} and m {}, the index has {dim} and {}", graph.dim(), graph.m(), params.m);
                 return Err(Error::Mismatch(what).in_segment(segment));
             }
             top = top.max(ids.iter().map(|id| id.0.saturating_add(1)).max().unwrap_or(0));
-            let seg = Index::from_graph(segment_params(params, segment), graph, Some(ids), deleted, None)
+            let seg = Index::from_graph(segment_params(params, segment), graph, (Some(ids), deleted, None), codes)
                 .map_err(|e| e.in_segment(segment))?;
             let mut live_ids = seg.ids().enumerate().filter(|&(i, _)| !seg.is_deleted(NodeId(i as u32)));
             if let Some((_, dup)) = live_ids.find(|&(_, id)| !live.insert(id)) {
@@ -214,7 +217,8 @@ impl SegmentedIndex {
             .map(|seg| {
                 let ids = seg.ids().collect();
                 let deleted = seg.labels().1.map(<[u64]>::to_vec);
-                SegmentParts { graph: seg.into_graph(), ids, deleted }
+                let (graph, codes) = seg.into_graph();
+                SegmentParts { graph, ids, deleted, codes }
             })
             .collect()
     }

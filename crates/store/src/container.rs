@@ -21,7 +21,7 @@ use crate::StoreError;
 /// The first eight bytes of every omen file.
 pub const MAGIC: [u8; 8] = *b"OMENHNSW";
 /// The format version this build writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// The oldest format version this build reads (version 1 files have no `nextid` section).
 pub const OLDEST_READ_VERSION: u32 = 1;
 

@@ -7,12 +7,14 @@ use std::path::Path;
 use omen_build::{Params, Quantization};
 use omen_distance::{Metric, check_vector};
 use omen_graph::{FileMap, GraphParts, HnswGraph, Layer, MAX_DIM, MAX_M, MappedParts, NodeId, VectorId, VectorRows};
+use omen_search::{CodeFit, CodeRows, Codes, TrainedCodes};
 
 use crate::StoreError;
 use crate::container::{FileKind, Reader, Section, write_file};
 
-/// What a graph file may hold besides the graph: the caller's id of each node, and which
-/// nodes are deleted (a bitset, bit `i % 64` of word `i / 64` for node `i`).
+/// What a graph file may hold besides the graph: the caller's id of each node, which
+/// nodes are deleted (a bitset, bit `i % 64` of word `i / 64` for node `i`), the next id, and
+/// the 8-bit codes the index walks on.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Labels<'a> {
     /// One id per node; no two live (not deleted) nodes share one.
@@ -23,12 +25,16 @@ pub struct Labels<'a> {
     /// `ids` (or `len` without ids), and above every id it ever held, so ids dropped by a
     /// compaction are not handed out again after a reload.
     pub next_id: Option<VectorId>,
+    /// The trained codes (format version 3), for parameters with quantization: a loader gets
+    /// them back rather than training and encoding again, and a mapped open reads the code
+    /// rows from the file. Their rows, when held, are one per node.
+    pub codes: Option<&'a TrainedCodes>,
 }
 
 impl<'a> Labels<'a> {
     /// Ids only.
     pub fn ids(ids: &'a [VectorId]) -> Self {
-        Labels { ids: Some(ids), deleted: None, next_id: None }
+        Labels { ids: Some(ids), ..Labels::default() }
     }
 }
 
@@ -45,6 +51,9 @@ pub struct StoredGraph {
     pub deleted: Option<Vec<u64>>,
     /// The next id, when saved with one (see [`Labels`]; version 1 files have none).
     pub next_id: Option<VectorId>,
+    /// The trained codes, when saved with them (see [`Labels`]; files before version 3 have
+    /// none). Their rows, when held, are one per node, mapped from the file by a mapped open.
+    pub codes: Option<TrainedCodes>,
     /// The file's header checksum, which names this exact file.
     pub checksum: u64,
 }
@@ -151,11 +160,12 @@ fn mul(parts: &[usize], what: &str) -> Result<usize, StoreError> {
 /// while no writer changes the graph.
 ///
 /// # Panics
-/// If `labels` hold ids of another length than `graph.len()`, or a bitset of another length
-/// than `graph.len().div_ceil(64)`.
+/// If `labels` hold ids of another length than `graph.len()`, a bitset of another length
+/// than `graph.len().div_ceil(64)`, or codes while `params` ask for no quantization, of
+/// another dimension than the graph's or with another number of rows than `graph.len()`.
 pub fn save_graph(path: &Path, params: &Params, graph: &HnswGraph, labels: Labels<'_>) -> Result<u64, StoreError> {
     let n = graph.len();
-    let Labels { ids, deleted, next_id } = labels;
+    let Labels { ids, deleted, next_id, codes } = labels;
     if let Some(ids) = ids {
         assert_eq!(ids.len(), n, "one id per node");
     }
@@ -182,6 +192,14 @@ pub fn save_graph(path: &Path, params: &Params, graph: &HnswGraph, labels: Label
             s.put_u32s(graph.vector_data().iter().map(|v| v.to_bits()))
         }),
     ];
+    if let Some(trained) = codes {
+        assert_ne!(params.quantization, Quantization::None, "codes saved without quantization");
+        sections.push(Section::bytes(QUANT, quant_section(trained)));
+        if let Some(c) = &trained.codes {
+            assert_eq!((c.dim(), c.len()), (graph.dim(), n), "one code row per node, of the graph's dimension");
+            sections.push(Section::new(CODES, c.data().len() as u64, |s| s.put(c.data())));
+        }
+    }
     if let Some(ids) = ids {
         sections.push(Section::new("ids", 8 * n as u64, move |s| {
             for chunk in ids.chunks(4096) {
@@ -273,6 +291,102 @@ fn read_head<R: Read>(r: &mut Reader<R>) -> Result<Head, StoreError> {
     Ok(Head { params, checksum, dim, stride, m, n, entry, upper_rows, tops })
 }
 
+/// The tags of the optional sections holding the trained codes (format version 3).
+const QUANT: &str = "quant";
+const CODES: &str = "codes";
+/// `quant`'s scheme word: 8-bit scalar codes ([`omen_distance::Sq8`]).
+const SCHEME_SQ8: u32 = 1;
+/// Bytes of `quant` before the quantizer's offsets and steps.
+const QUANT_HEAD: usize = 32;
+
+/// The `quant` section: scheme `u32`, codes held `u32` (0 or 1), nodes trained on `u64`, the
+/// fit's queries `u64` and recall `f64`, then (codes held) the `dim` offsets and `dim` steps.
+fn quant_section(t: &TrainedCodes) -> Vec<u8> {
+    let mut out = Vec::with_capacity(QUANT_HEAD + t.codes.as_ref().map_or(0, |c| 8 * c.dim()));
+    out.extend_from_slice(&SCHEME_SQ8.to_le_bytes());
+    out.extend_from_slice(&u32::from(t.codes.is_some()).to_le_bytes());
+    for v in [t.trained_on as u64, t.fit.queries as u64, t.fit.recall.to_bits()] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    if let Some(c) = &t.codes {
+        let q = c.quantizer();
+        for v in q.offsets().iter().chain(q.steps()) {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    out
+}
+
+/// The codes' head read from `quant`, before their rows.
+struct QuantHead {
+    trained_on: usize,
+    fit: CodeFit,
+    // With codes: the quantizer, and the rows' length in bytes.
+    rows: Option<(omen_distance::Sq8, u64)>,
+}
+
+/// Reads the optional `quant` section of a file of `n` nodes with `params`: `None` when the
+/// next section is another one.
+fn read_quant<R: Read>(r: &mut Reader<R>, h: &Head) -> Result<Option<QuantHead>, StoreError> {
+    let Some(s) = r.peek().filter(|s| s.tag == QUANT) else { return Ok(None) };
+    if h.params.quantization == Quantization::None {
+        return Err(StoreError::Malformed("codes saved with parameters that ask for no quantization".into()));
+    }
+    let (len, dim) = (s.len, h.dim);
+    let with_rows = QUANT_HEAD as u64 + 8 * dim as u64;
+    if len != QUANT_HEAD as u64 && len != with_rows {
+        return Err(StoreError::Malformed(format!(
+            "section `{QUANT}` is {len} bytes, expected {QUANT_HEAD} or {with_rows}"
+        )));
+    }
+    let bytes = r.read_vec(QUANT, len as usize)?;
+    let f = Fields(&bytes);
+    if f.u32(0) != SCHEME_SQ8 {
+        return Err(StoreError::Malformed(format!("unknown code scheme {}", f.u32(0))));
+    }
+    let held = match f.u32(4) {
+        0 => false,
+        1 => true,
+        v => return Err(StoreError::Malformed(format!("codes-held word {v}"))),
+    };
+    if held != (len == with_rows) {
+        return Err(StoreError::Malformed(format!("section `{QUANT}` is {len} bytes, its codes-held word {held}")));
+    }
+    let trained_on = f.size(8, "nodes trained on", 1..=usize::MAX)?;
+    let queries = f.size(16, "fit queries", 0..=Codes::FIT_QUERIES)?;
+    let recall = f64::from_bits(f.u64(24));
+    if !(0.0..=1.0).contains(&recall) {
+        return Err(StoreError::Malformed(format!("fit recall {recall} outside 0..=1")));
+    }
+    let rows = if held {
+        let floats = |at: usize| -> Vec<f32> {
+            bytes[at..at + 4 * dim]
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+                .collect()
+        };
+        let sq8 = omen_distance::Sq8::from_parts(floats(QUANT_HEAD), floats(QUANT_HEAD + 4 * dim))
+            .map_err(|e| StoreError::Malformed(format!("quantizer: {e}")))?;
+        let stride = dim.div_ceil(64) * 64;
+        Some((sq8, mul(&[h.n, stride], CODES)? as u64))
+    } else {
+        None
+    };
+    Ok(Some(QuantHead { trained_on, fit: CodeFit { queries, recall }, rows }))
+}
+
+impl QuantHead {
+    fn with_rows(self, rows: Option<CodeRows>, n: usize) -> Result<TrainedCodes, StoreError> {
+        let codes = match (self.rows, rows) {
+            (Some((sq8, _)), Some(rows)) => {
+                Some(Codes::from_parts(sq8, rows, n).map_err(|e| StoreError::Malformed(format!("codes: {e}")))?)
+            }
+            _ => None,
+        };
+        Ok(TrainedCodes { trained_on: self.trained_on, fit: self.fit, codes })
+    }
+}
+
 /// The tag of the optional section holding the next id (format version 2).
 pub(crate) const NEXT_ID: &str = "nextid";
 
@@ -348,6 +462,23 @@ pub fn read_graph(src: impl Read, len: u64) -> Result<StoredGraph, StoreError> {
         VectorRows::zeroed(floats).ok_or_else(|| StoreError::Malformed("vectors cannot be allocated".into()))?;
     r.read_into("vectors", vectors.as_bytes_mut())?;
     vectors.from_le_in_place();
+    let codes = match read_quant(&mut r, &h)? {
+        Some(head) => {
+            let rows = match head.rows {
+                Some((_, len)) => {
+                    r.check_next(CODES, len)?;
+                    let len = usize::try_from(len).map_err(|_| StoreError::Malformed("codes size overflows".into()))?;
+                    let mut rows = CodeRows::zeroed(len)
+                        .ok_or_else(|| StoreError::Malformed("codes cannot be allocated".into()))?;
+                    r.read_into(CODES, rows.as_bytes_mut())?;
+                    Some(rows)
+                }
+                None => None,
+            };
+            Some(head.with_rows(rows, h.n)?)
+        }
+        None => None,
+    };
     let StoredLabels { ids, deleted, next_id } = read_labels(&mut r, h.n)?;
     let Head { params, checksum, dim, m, entry, tops, .. } = h;
     let graph = HnswGraph::from_parts(GraphParts { dim, m, tops, vectors, layer0, upper, entry })?;
@@ -359,13 +490,14 @@ pub fn read_graph(src: impl Read, len: u64) -> Result<StoredGraph, StoreError> {
             check_vector(params.metric, v, dim).map_err(|e| StoreError::Malformed(format!("vector {node} {e}")))?;
         }
     }
-    Ok(StoredGraph { params, graph, ids, deleted, next_id, checksum })
+    Ok(StoredGraph { params, graph, ids, deleted, next_id, codes, checksum })
 }
 
 /// Opens a graph file in place: the vectors and links stay in the file, mapped into memory,
 /// and the OS reads their pages when a search first touches them. Reads and verifies the
-/// header, `meta`, `tops`, `ids` and `deleted`, and the links (checksums and every structural
-/// rule: one pass over them); the vectors are neither read nor checksummed (a corrupt vector
+/// header, `meta`, `tops`, `ids` and `deleted`, the links (checksums and every structural
+/// rule: one pass over them) and the code rows, mapped too (checksum and padding: one pass);
+/// the vectors are neither read nor checksummed (a corrupt vector
 /// can give wrong distances, never a panic; [`load_graph`] or `cargo xtask inspect` verify
 /// them). Link changes stay in this process (copy-on-write), never reach the file.
 ///
@@ -386,6 +518,16 @@ fn open_mapped(path: &Path) -> Result<StoredGraph, StoreError> {
     let layer0 = r.skip("layer0", 4 * h.layer0_words()? as u64)?;
     let upper = r.skip("upper", 4 * h.upper_words()? as u64)?;
     let vectors = r.skip("vectors", 4 * h.vector_floats()? as u64)?;
+    let quant = match read_quant(&mut r, &h)? {
+        Some(head) => {
+            let rows = match head.rows {
+                Some((_, len)) => Some(r.skip(CODES, len)?),
+                None => None,
+            };
+            Some((head, rows))
+        }
+        None => None,
+    };
     let StoredLabels { ids, deleted, next_id } = read_labels(&mut r, h.n)?;
 
     let words = |s: &crate::SectionInfo| -> Result<Option<FileMap>, StoreError> {
@@ -403,9 +545,27 @@ fn open_mapped(path: &Path) -> Result<StoredGraph, StoreError> {
         0 => None,
         len => Some(FileMap::read_only(&file, vectors.offset, len).map_err(|e| StoreError::io(path, &e))?),
     };
+    let codes = match quant {
+        Some((head, rows)) => {
+            let rows = match rows {
+                Some(s) if s.len > 0 => {
+                    let map = FileMap::read_only(&file, s.offset, s.len).map_err(|e| StoreError::io(path, &e))?;
+                    if xxhash_rust::xxh3::xxh3_64(map.as_bytes()) != s.checksum {
+                        return Err(StoreError::ChecksumMismatch { section: s.tag.clone() });
+                    }
+                    let rows = CodeRows::mapped(map);
+                    Some(rows.ok_or_else(|| StoreError::Malformed("codes not on a 64-byte boundary".into()))?)
+                }
+                Some(_) => CodeRows::zeroed(0),
+                None => None,
+            };
+            Some(head.with_rows(rows, h.n)?)
+        }
+        None => None,
+    };
     let Head { params, checksum, dim, m, entry, tops, .. } = h;
     let graph = HnswGraph::from_mapped(MappedParts { dim, m, tops, vectors, layer0, upper, entry })?;
-    Ok(StoredGraph { params, graph, ids, deleted, next_id, checksum })
+    Ok(StoredGraph { params, graph, ids, deleted, next_id, codes, checksum })
 }
 
 fn read_words<R: Read>(r: &mut Reader<R>, tag: &str, words: usize) -> Result<Vec<u32>, StoreError> {

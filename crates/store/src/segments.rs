@@ -17,6 +17,7 @@ use omen_graph::{HnswGraph, MAX_DIM, MAX_M, VectorId};
 use crate::StoreError;
 use crate::container::{FileKind, Reader, Section, sync_dir, write_file};
 use omen_build::Params;
+use omen_search::TrainedCodes;
 
 use crate::graph_file::{
     Fields, Labels, NEXT_ID, load_graph, open_graph_mapped, put_params, read_next_id, read_params, save_graph,
@@ -36,6 +37,8 @@ pub struct StoredSegment {
     pub ids: Vec<VectorId>,
     /// The deleted-node bitset (see [`Labels`]), when the segment had deleted nodes.
     pub deleted: Option<Vec<u64>>,
+    /// The segment's trained codes, when saved with them (see [`Labels`]).
+    pub codes: Option<TrainedCodes>,
 }
 
 /// A segmented index read back from its folder.
@@ -61,6 +64,8 @@ pub struct SegmentRef<'a> {
     pub ids: &'a [VectorId],
     /// The deleted-node bitset (see [`Labels`]), or `None` when no node is deleted.
     pub deleted: Option<&'a [u64]>,
+    /// The segment's trained codes (see [`Labels`]), for parameters with quantization.
+    pub codes: Option<&'a TrainedCodes>,
 }
 
 /// The generation in a segment file's name (`segment-<16 hex digits>-<5 digits>.omen`).
@@ -220,9 +225,9 @@ fn write_one(
     params: &Params,
     segment: &SegmentRef<'_>,
 ) -> Result<SegmentEntry, StoreError> {
-    let SegmentRef { graph, ids, deleted } = *segment;
+    let SegmentRef { graph, ids, deleted, codes } = *segment;
     let path = dir.join(segment_file_name(generation, index));
-    let checksum = save_graph(&path, params, graph, Labels { ids: Some(ids), deleted, next_id: None })?;
+    let checksum = save_graph(&path, params, graph, Labels { ids: Some(ids), deleted, next_id: None, codes })?;
     Ok(SegmentEntry { len: graph.len() as u64, checksum })
 }
 
@@ -349,7 +354,7 @@ pub struct SegmentEntry {
 ///     let mut g = HnswGraph::new(2, 4)?;
 ///     g.push_node(&[s as f32, 0.0], Layer(0))?;
 ///     let ids = [VectorId(s)];
-///     let segment = SegmentRef { graph: &g, ids: &ids, deleted: None };
+///     let segment = SegmentRef { graph: &g, ids: &ids, deleted: None, codes: None };
 ///     let own = params.seed(params.seed + s);
 ///     entries.push(write_segment(dir.path(), generation, s as usize, &own, segment)?);
 /// }
@@ -560,8 +565,8 @@ fn read_segments(
             )));
         }
         // check_stored refuses a segment without ids.
-        let crate::StoredGraph { graph, ids, deleted, .. } = stored;
-        segments.push(StoredSegment { graph, ids: ids.unwrap_or_default(), deleted });
+        let crate::StoredGraph { graph, ids, deleted, codes, .. } = stored;
+        segments.push(StoredSegment { graph, ids: ids.unwrap_or_default(), deleted, codes });
     }
     Ok(StoredSegments { params, dim, segments, next_id })
 }

@@ -101,6 +101,16 @@ fn a_saved_index_on_codes_loads_and_maps_walking_on_codes_and_answers_the_same()
             assert_eq!(loaded.search(q, 10).unwrap(), index.search(q, 10).unwrap());
         }
     }
+    // Mapped, the code rows (64 bytes each here) are read from the file, not held on the heap;
+    // the first add copies them, and the new vector is coded and found.
+    let mut mapped = Index::open_mmap(&path).unwrap();
+    assert!(mapped.heap_bytes() < 3_000 * 64, "{} heap bytes", mapped.heap_bytes());
+    let v = random(1, DIM, 10);
+    let id = mapped.add(&v).unwrap();
+    assert!(mapped.quantization().walks_on_codes());
+    assert!(mapped.heap_bytes() > 3_000 * 64);
+    assert_eq!(mapped.search(&v, 1).unwrap()[0].id, id);
+    assert_eq!(mapped.check_invariants(), Ok(()));
 }
 
 #[test]
@@ -114,5 +124,26 @@ fn every_segment_of_a_segmented_index_walks_on_codes() {
     }
     let q = &data[DIM * 17..DIM * 18];
     let hit = index.search(q, 1).unwrap()[0];
+    assert_eq!((hit.id, hit.dist), (VectorId(17), 0.0));
+
+    // Saved with their codes, and back.
+    let dir = tempfile::tempdir().unwrap();
+    index.save(dir.path()).unwrap();
+    let queries = random(50, DIM, 11);
+    for back in [SegmentedIndex::load(dir.path()).unwrap(), SegmentedIndex::open_mmap(dir.path()).unwrap()] {
+        for (a, b) in back.segments().iter().zip(index.segments()) {
+            assert_eq!(a.quantization(), b.quantization());
+        }
+        for q in queries.chunks(DIM) {
+            assert_eq!(back.search(q, 10).unwrap(), index.search(q, 10).unwrap());
+        }
+    }
+    // Segments handed over without codes train their own.
+    let mut parts = index.into_segments();
+    assert!(parts.iter().all(|p| p.codes.as_ref().is_some_and(|c| c.codes.is_some())));
+    parts.iter_mut().for_each(|p| p.codes = None);
+    let again = SegmentedIndex::from_segments(DIM, params, parts, None).unwrap();
+    assert!(again.segments().iter().all(|s| s.quantization().walks_on_codes()));
+    let hit = again.search(q, 1).unwrap()[0];
     assert_eq!((hit.id, hit.dist), (VectorId(17), 0.0));
 }

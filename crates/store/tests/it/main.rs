@@ -14,6 +14,8 @@ use omen_store::{
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
+mod codes;
+
 fn random_rows(n: usize, dim: usize, seed: u64) -> Vec<f32> {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     (0..n * dim).map(|_| rng.random::<f32>() - 0.5).collect()
@@ -41,7 +43,7 @@ fn assert_same(a: &HnswGraph, b: &HnswGraph) {
 fn saved_bytes(g: &HnswGraph, ids: Option<&[VectorId]>) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("g.omen");
-    save_graph(&path, &SETTINGS, g, Labels { ids, deleted: None, next_id: None }).unwrap();
+    save_graph(&path, &SETTINGS, g, Labels { ids, deleted: None, next_id: None, codes: None }).unwrap();
     std::fs::read(path).unwrap()
 }
 
@@ -117,7 +119,7 @@ fn another_format_version_is_named() {
         bytes[8..12].copy_from_slice(&v.to_le_bytes());
         let err = graph_from_bytes(&bytes).unwrap_err();
         assert_eq!(err, StoreError::UnsupportedVersion { found: v, supported: FORMAT_VERSION });
-        assert_eq!(err.to_string(), format!("unsupported format version {v} (this build reads 1 to 2)"));
+        assert_eq!(err.to_string(), format!("unsupported format version {v} (this build reads 1 to 3)"));
     }
 }
 
@@ -168,7 +170,7 @@ fn the_next_id_round_trips_and_must_lie_above_every_id() {
     let ids: Vec<VectorId> = (0..50).map(|i| VectorId(i * 2)).collect();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("g.omen");
-    let labels = Labels { ids: Some(&ids), deleted: None, next_id: Some(VectorId(1000)) };
+    let labels = Labels { ids: Some(&ids), deleted: None, next_id: Some(VectorId(1000)), codes: None };
     save_graph(&path, &SETTINGS, &g, labels).unwrap();
     assert_eq!(load_graph(&path).unwrap().next_id, Some(VectorId(1000)));
     // Without ids, node i is id i: the next id is at least the node count.
@@ -176,7 +178,8 @@ fn the_next_id_round_trips_and_must_lie_above_every_id() {
     assert_eq!(load_graph(&path).unwrap().next_id, Some(VectorId(50)));
     // Below the highest id (98), or below the node count: malformed, not loaded.
     for (ids, next) in [(Some(&ids[..]), 98), (None, 49)] {
-        save_graph(&path, &SETTINGS, &g, Labels { ids, deleted: None, next_id: Some(VectorId(next)) }).unwrap();
+        save_graph(&path, &SETTINGS, &g, Labels { ids, deleted: None, next_id: Some(VectorId(next)), codes: None })
+            .unwrap();
         assert!(matches!(load_graph(&path), Err(StoreError::Malformed(m)) if m.contains("next id")), "{next}");
     }
 }
@@ -185,7 +188,7 @@ fn the_next_id_round_trips_and_must_lie_above_every_id() {
 fn a_manifest_keeps_the_next_id_and_refuses_one_below_an_id() {
     let g = graph(30, 4, 4, 5);
     let ids: Vec<VectorId> = (0..30).map(VectorId).collect();
-    let part = SegmentRef { graph: &g, ids: &ids, deleted: None };
+    let part = SegmentRef { graph: &g, ids: &ids, deleted: None, codes: None };
     let dir = tempfile::tempdir().unwrap();
     save_segments(dir.path(), &SETTINGS, &[part], Some(VectorId(77))).unwrap();
     assert_eq!(load_segments(dir.path()).unwrap().next_id, Some(VectorId(77)));
@@ -248,7 +251,7 @@ fn segments_round_trip_and_replace_the_previous_save() {
         .iter()
         .zip(&ids)
         .enumerate()
-        .map(|(s, (graph, ids))| SegmentRef { graph, ids, deleted: (s == 1).then_some(&deleted[..]) })
+        .map(|(s, (graph, ids))| SegmentRef { graph, ids, deleted: (s == 1).then_some(&deleted[..]), codes: None })
         .collect();
     save_segments(dir.path(), &SETTINGS, &parts, None).unwrap();
     let back = load_segments(dir.path()).unwrap();
@@ -291,7 +294,7 @@ fn segments_with_one_live_id_twice_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let graphs = [graph(5, 6, 4, 30), graph(5, 6, 4, 31)];
     let ids: Vec<VectorId> = (0..5).map(VectorId).collect();
-    let parts = graphs.each_ref().map(|graph| SegmentRef { graph, ids: &ids, deleted: None });
+    let parts = graphs.each_ref().map(|graph| SegmentRef { graph, ids: &ids, deleted: None, codes: None });
     let err = save_segments(dir.path(), &SETTINGS, &parts, None).unwrap_err();
     assert!(err.to_string().contains("names two live vectors"), "{err}");
     assert!(std::fs::read_dir(dir.path()).map_or(true, |mut d| d.next().is_none()), "nothing written");
@@ -299,8 +302,8 @@ fn segments_with_one_live_id_twice_are_refused() {
     // The same ids are fine once the earlier segment's copies are deleted (replaced).
     let gone = [0b11111u64];
     let parts = [
-        SegmentRef { graph: &graphs[0], ids: &ids, deleted: Some(&gone) },
-        SegmentRef { graph: &graphs[1], ids: &ids, deleted: None },
+        SegmentRef { graph: &graphs[0], ids: &ids, deleted: Some(&gone), codes: None },
+        SegmentRef { graph: &graphs[1], ids: &ids, deleted: None, codes: None },
     ];
     save_segments(dir.path(), &SETTINGS, &parts, None).unwrap();
     assert_eq!(load_segments(dir.path()).unwrap().segments[0].deleted.as_deref(), Some(&gone[..]));
@@ -352,11 +355,13 @@ fn deleted_bits_round_trip_and_stray_bits_are_refused() {
     let deleted = [0b1010u64, 1 << 5];
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("d.omen");
-    save_graph(&path, &SETTINGS, &g, Labels { ids: None, deleted: Some(&deleted), next_id: None }).unwrap();
+    save_graph(&path, &SETTINGS, &g, Labels { ids: None, deleted: Some(&deleted), next_id: None, codes: None })
+        .unwrap();
     assert_eq!(load_graph(&path).unwrap().deleted.as_deref(), Some(&deleted[..]));
 
     // Node 70 does not exist: its bit must not be set.
-    save_graph(&path, &SETTINGS, &g, Labels { ids: None, deleted: Some(&[0, 1 << 6]), next_id: None }).unwrap();
+    save_graph(&path, &SETTINGS, &g, Labels { ids: None, deleted: Some(&[0, 1 << 6]), next_id: None, codes: None })
+        .unwrap();
     assert!(matches!(load_graph(&path), Err(StoreError::Malformed(_))));
 }
 
@@ -366,8 +371,8 @@ fn segments_whose_labels_do_not_fit_are_refused_before_anything_is_written() {
     let g = graph(70, 4, 4, 50);
     let ids: Vec<VectorId> = (0..70).map(VectorId).collect();
     let bad = [
-        SegmentRef { graph: &g, ids: &ids[..69], deleted: None },
-        SegmentRef { graph: &g, ids: &ids, deleted: Some(&[0]) },
+        SegmentRef { graph: &g, ids: &ids[..69], deleted: None, codes: None },
+        SegmentRef { graph: &g, ids: &ids, deleted: Some(&[0]), codes: None },
     ];
     for part in bad {
         assert!(matches!(save_segments(dir.path(), &SETTINGS, &[part], None), Err(StoreError::Malformed(_))));
@@ -405,7 +410,7 @@ fn write_parts(dir: &Path, generation: u64, graphs: &[HnswGraph], ids: &[Vec<Vec
         .enumerate()
         .map(|(i, (graph, ids))| {
             let own = SETTINGS.seed(SETTINGS.seed + i as u64);
-            write_segment(dir, generation, i, &own, SegmentRef { graph, ids, deleted: None }).unwrap()
+            write_segment(dir, generation, i, &own, SegmentRef { graph, ids, deleted: None, codes: None }).unwrap()
         })
         .collect()
 }
@@ -431,7 +436,7 @@ fn a_save_written_by_several_writers_commits_as_one_and_loads_as_a_local_save() 
     // The same bytes as one local save of the same segments.
     let local = tempfile::tempdir().unwrap();
     let parts: Vec<SegmentRef<'_>> =
-        graphs.iter().zip(&ids).map(|(graph, ids)| SegmentRef { graph, ids, deleted: None }).collect();
+        graphs.iter().zip(&ids).map(|(graph, ids)| SegmentRef { graph, ids, deleted: None, codes: None }).collect();
     save_segments(local.path(), &SETTINGS, &parts, Some(VectorId(270))).unwrap();
     for i in 0..3 {
         let name = segment_file_name(1, i);
@@ -462,7 +467,7 @@ fn a_commit_checks_every_file_and_writes_no_manifest_on_a_fault() {
         "another file" => {
             let other = graph(30, 6, 4, 52);
             let own = SETTINGS.seed(SETTINGS.seed + 1);
-            let seg = SegmentRef { graph: &other, ids: &ids[1], deleted: None };
+            let seg = SegmentRef { graph: &other, ids: &ids[1], deleted: None, codes: None };
             write_segment(dir, generation, 1, &own, seg).unwrap();
         }
         "length" => entries[0].len += 1,
@@ -472,17 +477,20 @@ fn a_commit_checks_every_file_and_writes_no_manifest_on_a_fault() {
         "none" => entries.clear(),
         "dimension" => {
             let other = graph(30, 5, 4, 53);
-            let seg = SegmentRef { graph: &other, ids: &ids[1], deleted: None };
+            let seg = SegmentRef { graph: &other, ids: &ids[1], deleted: None, codes: None };
             entries[1] = write_segment(dir, generation, 1, &SETTINGS, seg).unwrap();
         }
         "id twice" => {
-            let seg = SegmentRef { graph: &graphs[1], ids: &ids[0], deleted: None };
+            let seg = SegmentRef { graph: &graphs[1], ids: &ids[0], deleted: None, codes: None };
             entries[1] = write_segment(dir, generation, 1, &SETTINGS, seg).unwrap();
         }
-        "stale" => {
-            save_segments(dir, &SETTINGS, &[SegmentRef { graph: &graphs[0], ids: &ids[0], deleted: None }], None)
-                .unwrap()
-        }
+        "stale" => save_segments(
+            dir,
+            &SETTINGS,
+            &[SegmentRef { graph: &graphs[0], ids: &ids[0], deleted: None, codes: None }],
+            None,
+        )
+        .unwrap(),
         _ => unreachable!(),
     };
     for what in ["missing", "another file", "length", "too few", "none", "dimension", "id twice", "stale"] {
@@ -519,7 +527,7 @@ fn a_manifest_for_files_in_remote_storage_loads_once_the_files_are_beside_it() {
     let generation = 7;
     let entries: Vec<SegmentEntry> = (0..2)
         .map(|i| {
-            let seg = SegmentRef { graph: &graphs[i], ids: &ids[i], deleted: None };
+            let seg = SegmentRef { graph: &graphs[i], ids: &ids[i], deleted: None, codes: None };
             write_segment(writers[i].path(), generation, i, &SETTINGS.seed(SETTINGS.seed + i as u64), seg).unwrap()
         })
         .collect();
