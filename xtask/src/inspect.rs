@@ -12,15 +12,32 @@ use xtask::texmex;
 
 use crate::Failure;
 
-/// `cargo xtask open PATH [--mmap] [--data DIR] [--ef N]`.
-pub(crate) fn open(
-    path: &std::path::Path,
-    mmap: bool,
-    queries: usize,
-    data: Option<&std::path::Path>,
-    ef: Option<usize>,
-) -> Result<(), Failure> {
-    let rss = || sysinfo::proc_status_mb("VmRSS:").unwrap_or(f64::NAN);
+/// How `cargo xtask open` opens and queries an index.
+pub(crate) struct OpenOptions<'a> {
+    pub(crate) mmap: bool,
+    pub(crate) queries: usize,
+    pub(crate) data: Option<&'a std::path::Path>,
+    pub(crate) ef: Option<usize>,
+    pub(crate) cold: bool,
+}
+
+/// Drops `path`'s pages from the page cache (they are clean: written and synced).
+fn drop_from_cache(path: &std::path::Path) -> Result<(), Failure> {
+    #[cfg(target_os = "linux")]
+    {
+        let file = std::fs::File::open(path)?;
+        rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed)
+            .map_err(|e| Failure::Bad(format!("{}: dropping from the page cache: {e}", path.display())))?;
+        Ok(())
+    }
+    #[cfg(not(target_os = "linux"))]
+    Err(Failure::Bad(format!("{}: --cold needs Linux", path.display())))
+}
+
+/// `cargo xtask open PATH [--mmap] [--data DIR] [--ef N] [--cold]`.
+pub(crate) fn open(path: &std::path::Path, opts: OpenOptions<'_>) -> Result<(), Failure> {
+    let OpenOptions { mmap, queries, data, ef, cold } = opts;
+    let rss = |field: &str| sysinfo::proc_status_mb(field).unwrap_or(f64::NAN);
     // The queries (and truth) from a file first, so that the figures below count the index alone.
     let from_file = match data {
         Some(dir) => {
@@ -31,11 +48,14 @@ pub(crate) fn open(
         }
         None => None,
     };
-    let before = rss();
+    if cold {
+        drop_from_cache(path)?;
+    }
+    let (before, file_before) = (rss("VmRSS:"), rss("RssFile:"));
     let started = Instant::now();
     let index = if mmap { Index::open_mmap(path)? } else { Index::load(path)? };
     let open_s = started.elapsed().as_secs_f64();
-    let after_open = rss();
+    let (after_open, file_after_open) = (rss("VmRSS:"), rss("RssFile:"));
     let (q, truth) = match from_file {
         Some(file) => file,
         // A few hundred KB of random queries, made after the open.
@@ -62,8 +82,11 @@ pub(crate) fn open(
         "file": path.display().to_string(), "file_mb": std::fs::metadata(path)?.len() as f64 / 1048576.0,
         "mode": if mmap { "open_mmap" } else { "load" }, "n": index.len(), "dim": index.dim(),
         "quantization": index.params().quantization.to_string(),
-        "open_s": open_s, "rss_before_mb": before, "rss_after_open_mb": after_open,
-        "rss_after_queries_mb": rss(), "queries": n_q, "ef": ef, "recall_at_10": recall, "qps_1t": qps,
+        "cold": cold, "open_s": open_s, "rss_before_mb": before, "rss_after_open_mb": after_open,
+        "rss_after_queries_mb": rss("VmRSS:"),
+        "rss_file_before_mb": file_before, "rss_file_after_open_mb": file_after_open,
+        "rss_file_after_queries_mb": rss("RssFile:"),
+        "queries": n_q, "ef": ef, "recall_at_10": recall, "qps_1t": qps,
     });
     println!("{out}");
     Ok(())

@@ -66,6 +66,10 @@ enum Task {
         /// Beam width of the queries (default: the index's ef_search).
         #[arg(long)]
         ef: Option<usize>,
+        /// Drop the file's pages from the page cache first (Linux), so that resident memory
+        /// counts the pages the open and the queries read, not those cached before.
+        #[arg(long)]
+        cold: bool,
     },
     /// Filtered search at several selectivities (graph walk, exact scan, automatic choice) and
     /// recall after deleting shares of the vectors, before and after compaction.
@@ -95,7 +99,9 @@ fn main() -> ExitCode {
         Task::Tidy => run_tidy(),
         Task::Inspect { path } => inspect::inspect(&path),
         Task::Updates(a) => updates::updates(a),
-        Task::Open { path, mmap, queries, data, ef } => inspect::open(&path, mmap, queries, data.as_deref(), ef),
+        Task::Open { path, mmap, queries, data, ef, cold } => {
+            inspect::open(&path, inspect::OpenOptions { mmap, queries, data: data.as_deref(), ef, cold })
+        }
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

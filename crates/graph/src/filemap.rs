@@ -45,6 +45,19 @@ impl FileMap {
         Ok(FileMap(Kind::CopyOnWrite(map)))
     }
 
+    /// Tells the OS that the pages will be read in no order (`MADV_RANDOM`): a page fault reads
+    /// that page alone, not the pages around it. For rows read one at a time (a search's
+    /// re-ranking of mapped vectors), so that what is resident is what was read. A hint: where
+    /// the OS has no such advice, nothing happens.
+    pub fn advise_random(&self) -> io::Result<()> {
+        #[cfg(unix)]
+        match &self.0 {
+            Kind::ReadOnly(m) => m.advise(memmap2::Advice::Random)?,
+            Kind::CopyOnWrite(m) => m.advise(memmap2::Advice::Random)?,
+        }
+        Ok(())
+    }
+
     /// The mapped bytes.
     pub fn as_bytes(&self) -> &[u8] {
         match &self.0 {

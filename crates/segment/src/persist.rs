@@ -29,12 +29,14 @@ impl Index {
         Index::from_stored(omen_store::load_graph(path.as_ref())?)
     }
 
-    /// Opens an index saved by [`Index::save`] in place: vectors and links stay in the file,
-    /// mapped into memory and read by the OS as searches touch them, so a large index is
-    /// searchable at once and holds little memory. Checks the header, parameters, ids and
-    /// links (checksums and every structural rule) but not the vectors, which [`Index::load`]
-    /// and `cargo xtask inspect` verify. The first [`Index::add`] copies the index to memory;
-    /// link changes never reach the file.
+    /// Opens an index saved by [`Index::save`] in place: vectors, links and 8-bit codes stay
+    /// in the file, mapped into memory and read by the OS as searches touch them, so a large
+    /// index is searchable at once and holds little memory. Checks the header, parameters, ids,
+    /// links and codes (checksums and every structural rule) but not the vectors, which
+    /// [`Index::load`] and `cargo xtask inspect` verify. An index walking on codes reads a
+    /// vector only to re-rank a candidate, so its resident memory is its codes and links plus
+    /// the pages of the vectors re-ranked (`docs/benchmarks.md`, "Memory, opened in place").
+    /// The first [`Index::add`] copies the index to memory; link changes never reach the file.
     ///
     /// # The file must not change while it is open
     ///
