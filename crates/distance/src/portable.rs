@@ -4,7 +4,7 @@
 //! code (two 4-lane halves); with `-C target-cpu=native` it becomes AVX2. It is the path on every
 //! target without a faster run-time choice, and is always available.
 
-use wide::f32x8;
+use wide::{f32x8, i16x16, i32x8};
 
 const LANES: usize = 8;
 
@@ -84,9 +84,21 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// `Σ c_i w_i` over at most [`CODE_CHUNK`](crate::CODE_CHUNK) codes (so the `i32` sum cannot
-/// overflow). A plain loop: the compiler vectorises it for the target.
+/// overflow). Sixteen codes at a time widened to 16 bits, where one product (at most
+/// 255 × 128) fits, and multiplied pairwise into 32-bit sums (`i16x16::dot`: `pmaddwd` on
+/// SSE2, `vmull` and a pairwise add on NEON); a plain loop over 32-bit products, the first
+/// version, was not vectorised on SSE2 (no 32-bit multiply before SSE4.1): 84 ns at d = 384.
 pub fn dot_u8_i8(c: &[u8], w: &[i8]) -> i32 {
+    const N: usize = 16;
     assert_eq!(c.len(), w.len(), "codes and weights of different lengths");
     debug_assert!(c.len() <= crate::CODE_CHUNK);
-    c.iter().zip(w).map(|(&c, &w)| i32::from(c) * i32::from(w)).sum()
+    let mut acc = i32x8::ZERO;
+    let (mut cc, mut cw) = (c.chunks_exact(N), w.chunks_exact(N));
+    for (c, w) in (&mut cc).zip(&mut cw) {
+        let c: [i16; N] = std::array::from_fn(|j| i16::from(c[j]));
+        let w: [i16; N] = std::array::from_fn(|j| i16::from(w[j]));
+        acc += i16x16::from(c).dot(i16x16::from(w));
+    }
+    let tail: i32 = cc.remainder().iter().zip(cw.remainder()).map(|(&c, &w)| i32::from(c) * i32::from(w)).sum();
+    acc.reduce_add() + tail
 }
