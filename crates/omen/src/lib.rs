@@ -46,7 +46,7 @@ pub use omen_segment::{
 };
 pub use omen_store::{
     FORMAT_VERSION, SegmentEntry, SegmentsInfo, StoreError, begin_segments, commit_segments, inspect_segments,
-    write_manifest_for_remote,
+    is_garbage_after, segment_file_name, segment_of, temporary_target, write_manifest_for_remote,
 };
 
 /// The README's example, compiled and run as a doctest so it stays true.

@@ -870,6 +870,32 @@ fn write_manifest_for_remote(
         .map_err(|e| to_py(e.into()))
 }
 
+/// The file name of segment `number` of save `generation` in a segmented index's folder.
+#[pyfunction]
+fn segment_file_name(generation: u64, number: usize) -> String {
+    omen::segment_file_name(generation, number)
+}
+
+/// The (generation, number) a segment file's name stands for, or None for any other name.
+#[pyfunction]
+fn segment_of(name: &str) -> Option<(u64, usize)> {
+    omen::segment_of(name)
+}
+
+/// The name of the file a temporary file `name` (`.<target>.<process>.<counter>.tmp`) was to
+/// become, or None for any other name.
+#[pyfunction]
+fn temporary_target(name: &str) -> Option<String> {
+    omen::temporary_target(name).map(str::to_owned)
+}
+
+/// Whether the file `name` in a segmented index's folder is garbage once the manifest of save
+/// `generation` with `count` segments is in place (what a commit removes).
+#[pyfunction]
+fn is_garbage_after(name: &str, generation: u64, count: usize) -> bool {
+    omen::is_garbage_after(name, generation, count)
+}
+
 /// What the manifest of the segmented index in `folder` says: {"dim", "metric", "m",
 /// "ef_construction", "ef_search", "seed", "quantization", "lens", "next_id", "generation"}.
 #[pyfunction]
@@ -960,6 +986,10 @@ fn _omen(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(commit_segments, m)?)?;
     m.add_function(wrap_pyfunction!(merge_topk, m)?)?;
     m.add_function(wrap_pyfunction!(inspect_segments, m)?)?;
+    m.add_function(wrap_pyfunction!(segment_file_name, m)?)?;
+    m.add_function(wrap_pyfunction!(segment_of, m)?)?;
+    m.add_function(wrap_pyfunction!(temporary_target, m)?)?;
+    m.add_function(wrap_pyfunction!(is_garbage_after, m)?)?;
     m.add_function(wrap_pyfunction!(write_manifest_for_remote, m)?)?;
     m.add("CorruptIndexError", m.py().get_type::<CorruptIndexError>())?;
     m.add("FORMAT_VERSION", omen::FORMAT_VERSION)?;

@@ -142,7 +142,7 @@ def test_a_killed_build_task_is_retried_and_leaves_nothing_behind(local_ray: Non
         if number == 1 and not os.path.exists(marker):
             open(marker, "w").close()
             # What a save cut short leaves: a temporary file named as the store names them.
-            with open(os.path.join(out, ".segment-partial.omen.1.0.tmp"), "wb") as f:
+            with open(os.path.join(out, f".segment-0000000000000001-{number:05}.omen.1.0.tmp"), "wb") as f:
                 f.write(b"OMEN" + b"\0" * 100)
             os._exit(1)
 

@@ -527,3 +527,22 @@ def test_codes_too_coarse_for_the_data_fall_back_to_float32_rows() -> None:
     _, dists = index.search(base[:200], k=1)
     assert float(dists.max()) < 1e-6, "each stored vector is found at distance 0 on the f32 rows"
 
+
+
+def test_the_folder_naming_and_sweep_rule_are_the_rust_ones(tmp_path: object) -> None:
+    rng = np.random.default_rng(5)
+    seg = omen.SegmentedIndex.build(rng.standard_normal((300, 4), dtype=np.float32), segments=3, seed=1)
+    folder = os.path.join(os.fspath(tmp_path), "seg")
+    seg.save(folder)
+    seg.save(folder)  # the second save's commit swept the first's files
+    generation = omen._omen.inspect_segments(folder)["generation"]
+    names = sorted(os.listdir(folder))
+    segments = [n for n in names if omen._omen.segment_of(n) is not None]
+    assert segments == [omen._omen.segment_file_name(generation, i) for i in range(3)]
+    assert [omen._omen.segment_of(n) for n in segments] == [(generation, i) for i in range(3)]
+    assert not any(omen._omen.is_garbage_after(n, generation, 3) for n in names)
+    assert omen._omen.is_garbage_after(omen._omen.segment_file_name(generation - 1, 0), generation, 3)
+    temp = f".{segments[0]}.77.0.tmp"
+    assert omen._omen.temporary_target(temp) == segments[0]
+    assert omen._omen.is_garbage_after(temp, generation, 3)
+    assert omen._omen.temporary_target("manifest.omen") is None

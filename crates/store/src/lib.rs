@@ -53,8 +53,9 @@ pub use crate::{
     graph_file::{Labels, StoredGraph, graph_from_bytes, load_graph, open_graph_mapped, read_graph, save_graph},
     segments::{
         LOCK, MANIFEST, SegmentEntry, SegmentRef, SegmentsInfo, StoredSegment, StoredSegments, begin_segments,
-        commit_segments, inspect_segments, load_segments, open_segments_mapped, open_segments_mapped_part,
-        save_segments, segment_file_name, write_manifest_for_remote, write_segment,
+        commit_segments, inspect_segments, is_garbage_after, load_segments, open_segments_mapped,
+        open_segments_mapped_part, save_segments, segment_file_name, segment_of, temporary_target,
+        write_manifest_for_remote, write_segment,
     },
 };
 

@@ -68,17 +68,50 @@ pub struct SegmentRef<'a> {
     pub codes: Option<&'a TrainedCodes>,
 }
 
-/// The generation in a segment file's name (`segment-<16 hex digits>-<5 digits>.omen`).
-fn generation_of(name: &str) -> Option<u64> {
+/// The save generation and segment number named by a segment file's name
+/// (`segment-<generation, 16 hex digits>-<number, 5 digits>.omen`, as [`segment_file_name`]
+/// writes it); `None` for any other name.
+pub fn segment_of(name: &str) -> Option<(u64, usize)> {
     let rest = name.strip_prefix("segment-")?.strip_suffix(".omen")?;
-    let (generation, index) = rest.split_once('-')?;
-    (generation.len() == 16 && index.len() == 5 && index.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| u64::from_str_radix(generation, 16).ok())?
+    let (generation, number) = rest.split_once('-')?;
+    let hex = |s: &str| s.len() == 16 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let digits = |s: &str| s.len() == 5 && s.bytes().all(|b| b.is_ascii_digit());
+    if !(hex(generation) && digits(number)) {
+        return None;
+    }
+    Some((u64::from_str_radix(generation, 16).ok()?, number.parse().ok()?))
+}
+
+/// The generation in a segment file's name.
+fn generation_of(name: &str) -> Option<u64> {
+    segment_of(name).map(|(g, _)| g)
 }
 
 /// The file name of segment `index` of save `generation`.
 pub fn segment_file_name(generation: u64, index: usize) -> String {
     format!("segment-{generation:016x}-{index:05}.omen")
+}
+
+/// The name of the file a temporary file `name` was to become (every omen file is written
+/// as `.<name>.<process>.<counter>.tmp` beside its target, then renamed); `None` for any
+/// other name.
+pub fn temporary_target(name: &str) -> Option<&str> {
+    let inner = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let (rest, counter) = inner.rsplit_once('.')?;
+    let (target, process) = rest.rsplit_once('.')?;
+    let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (numeric(counter) && numeric(process) && !target.is_empty()).then_some(target)
+}
+
+/// Whether the file `name` in a segmented index's folder is garbage once the manifest of save
+/// `generation` with `count` segments is in place: a segment file of another save (or
+/// numbered past `count`), or the temporary file of a segment or manifest whose save never
+/// finished. What a commit removes ([`commit_segments`], [`save_segments`]); exposed so that
+/// a caller sweeping remote storage applies the same rule.
+pub fn is_garbage_after(name: &str, generation: u64, count: usize) -> bool {
+    let stale = segment_of(name).is_some_and(|(g, i)| g != generation || i >= count);
+    let temporary = temporary_target(name).is_some_and(|t| t == MANIFEST || segment_of(t).is_some());
+    stale || temporary
 }
 
 /// A manifest's contents: parameters (with m), dimension, save generation, and per segment its length
@@ -279,14 +312,9 @@ fn write_manifest(
     // The new manifest is in place and durable: files of other generations, and temporary
     // files of saves that never finished, are garbage now. A failure to remove one leaves
     // garbage, never a wrong index.
-    let keep: HashSet<String> = (0..entries.len()).map(|i| segment_file_name(generation, i)).collect();
     if let Ok(found) = fs::read_dir(dir) {
         for e in found.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let old_segment = name.starts_with("segment-") && name.ends_with(".omen") && !keep.contains(&name);
-            let temp =
-                (name.starts_with(".segment-") || name.starts_with(&format!(".{MANIFEST}."))) && name.ends_with(".tmp");
-            if old_segment || temp {
+            if is_garbage_after(&e.file_name().to_string_lossy(), generation, entries.len()) {
                 let _ = fs::remove_file(e.path());
             }
         }

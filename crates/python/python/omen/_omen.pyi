@@ -16,6 +16,10 @@ __all__ = [
     "merge_topk",
     "inspect_segments",
     "write_manifest_for_remote",
+    "segment_file_name",
+    "segment_of",
+    "temporary_target",
+    "is_garbage_after",
 ]
 
 FORMAT_VERSION: int
@@ -36,6 +40,10 @@ def merge_topk(
     ids: list[npt.NDArray[np.int64]], distances: list[npt.NDArray[np.float32]], k: int
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
 def inspect_segments(folder: str) -> dict[str, Any]: ...
+def segment_file_name(generation: int, number: int) -> str: ...
+def segment_of(name: str) -> Optional[tuple[int, int]]: ...
+def temporary_target(name: str) -> Optional[str]: ...
+def is_garbage_after(name: str, generation: int, count: int) -> bool: ...
 def write_manifest_for_remote(
     folder: str,
     generation: int,

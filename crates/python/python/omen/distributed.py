@@ -59,19 +59,12 @@ def _split_url(out: Union[str, "os.PathLike[str]"]) -> tuple[Any, str]:
 
 
 def _segment_name(generation: int, number: int) -> str:
-    return f"segment-{generation:016x}-{number:05}.omen"
+    return _omen.segment_file_name(generation, number)
 
 
 def _generation_of(name: str) -> Optional[int]:
-    if not (name.startswith("segment-") and name.endswith(".omen")):
-        return None
-    parts = name[len("segment-") : -len(".omen")].split("-")
-    if len(parts) != 2 or len(parts[0]) != 16 or len(parts[1]) != 5 or not parts[1].isdigit():
-        return None
-    try:
-        return int(parts[0], 16)
-    except ValueError:
-        return None
+    seg = _omen.segment_of(name)
+    return None if seg is None else seg[0]
 
 
 def _remote_names(fs: Any, root: str) -> list[str]:
@@ -397,11 +390,8 @@ def _commit_remote(
     with tempfile.TemporaryDirectory(prefix="omen-manifest-") as tmp:
         _omen.write_manifest_for_remote(tmp, generation, params, dim, entries, next_id)
         _upload(fs, os.path.join(tmp, "manifest.omen"), root, "manifest.omen")
-    keep = {_segment_name(generation, i) for i in range(len(entries))}
     for name in names:
-        stale = _generation_of(name) is not None and name not in keep
-        temp = (name.startswith(".segment-") or name.startswith(".manifest.omen.")) and name.endswith(".tmp")
-        if stale or temp:
+        if _omen.is_garbage_after(name, generation, len(entries)):
             try:
                 fs.rm(f"{root}/{name}")
             except OSError:
@@ -410,13 +400,12 @@ def _commit_remote(
 
 def _remove_generation(fs: Any, folder: str, generation: int) -> None:
     """Removes the segment files of a build that failed (the manifest never named them)."""
-    prefix = f"segment-{generation:016x}-"
     try:
         names = os.listdir(folder) if fs is None else _remote_names(fs, folder)
     except OSError:
         return
     for name in names:
-        if name.startswith(prefix) or (name.startswith("." + prefix) and name.endswith(".tmp")):
+        if _generation_of(_omen.temporary_target(name) or name) == generation:
             try:
                 if fs is None:
                     os.remove(os.path.join(folder, name))

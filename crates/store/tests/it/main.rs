@@ -425,7 +425,9 @@ fn a_save_written_by_several_writers_commits_as_one_and_loads_as_a_local_save() 
     let entries = write_parts(dir.path(), generation, &graphs, &ids);
     // Before the commit the folder holds no index.
     assert!(load_segments(dir.path()).is_err());
-    std::fs::write(dir.path().join(".segment-killed-writer.omen.1.0.tmp"), b"half").unwrap();
+    // A writer killed half-way through a segment file leaves its temporary file.
+    let killed = format!(".{}.4242.0.tmp", segment_file_name(generation, 1));
+    std::fs::write(dir.path().join(killed), b"half").unwrap();
     commit_segments(dir.path(), &SETTINGS, 6, generation, &entries, Some(VectorId(270))).unwrap();
     let back = load_segments(dir.path()).unwrap();
     assert_eq!((back.dim, back.params, back.next_id), (6, SETTINGS, Some(VectorId(270))));
@@ -571,5 +573,39 @@ fn the_quantization_setting_round_trips_and_an_unknown_one_is_refused() {
     match load_graph(&path) {
         Err(StoreError::Malformed(why)) => assert!(why.contains("unknown quantization code 7"), "{why}"),
         other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn folder_file_names_parse_and_the_sweep_rule_keeps_the_committed_save() {
+    use omen_store::{is_garbage_after, segment_of, temporary_target};
+    let name = segment_file_name(0xab, 7);
+    assert_eq!(name, "segment-00000000000000ab-00007.omen");
+    assert_eq!(segment_of(&name), Some((0xab, 7)));
+    for other in [
+        "segment-00000000000000ab-0007.omen",
+        "segment-00000000000000ag-00007.omen",
+        "segment-+0000000000000ab-00007.omen",
+        "segment-00000000000000ab-00007.omen.bak",
+        "segment-00000000000000ab.omen",
+        "manifest.omen",
+    ] {
+        assert_eq!(segment_of(other), None, "{other}");
+    }
+    let temp = format!(".{name}.4242.3.tmp");
+    assert_eq!(temporary_target(&temp), Some(name.as_str()));
+    assert_eq!(temporary_target(".manifest.omen.1.0.tmp"), Some(MANIFEST));
+    for other in [".manifest.omen.x.0.tmp", "manifest.omen.1.0.tmp", "..1.0.tmp", ".a.1.tmp", name.as_str()] {
+        assert_eq!(temporary_target(other), None, "{other}");
+    }
+    // After the manifest of save 0xab with 8 segments: its files stay; other saves' files,
+    // files numbered past 8 and unfinished temporaries of ours go; other files stay.
+    assert!(!is_garbage_after(&name, 0xab, 8));
+    assert!(is_garbage_after(&name, 0xab, 7));
+    assert!(is_garbage_after(&segment_file_name(0xaa, 0), 0xab, 8));
+    assert!(is_garbage_after(&temp, 0xab, 8));
+    assert!(is_garbage_after(".manifest.omen.1.0.tmp", 0xab, 8));
+    for kept in [MANIFEST, omen_store::LOCK, "notes.txt", ".notes.txt.1.0.tmp", "segment-x.omen"] {
+        assert!(!is_garbage_after(kept, 0xab, 8), "{kept}");
     }
 }
