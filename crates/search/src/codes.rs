@@ -161,7 +161,7 @@ impl Codes {
 
     /// No codes yet, for vectors that `sq8` quantizes.
     pub fn new(sq8: Sq8) -> Codes {
-        let stride = sq8.dim().div_ceil(LINE) * LINE;
+        let stride = Codes::stride_for(sq8.dim());
         Codes { sq8, stride, rows: CodeRows(Storage::Heap(Vec::new())), norms: Vec::new(), len: 0 }
     }
 
@@ -169,7 +169,7 @@ impl Codes {
     /// other, each [`Codes::stride`] bytes for `sq8` with zero padding past its last code.
     /// Each row's own term is computed again here, not trusted from a file.
     pub fn from_parts(sq8: Sq8, rows: CodeRows, len: usize) -> Result<Codes, CodesError> {
-        let (dim, stride) = (sq8.dim(), sq8.dim().div_ceil(LINE) * LINE);
+        let (dim, stride) = (sq8.dim(), Codes::stride_for(sq8.dim()));
         let bytes = rows.as_bytes();
         let expected = len.checked_mul(stride);
         if expected != Some(bytes.len()) {
@@ -212,10 +212,12 @@ impl Codes {
         codes
     }
 
-    /// Room for `additional` more rows.
+    /// Room for `additional` more rows (none asked: nothing changes, mapped rows stay mapped).
     pub fn reserve(&mut self, additional: usize) {
-        self.rows.lines().reserve(additional * self.stride / LINE);
-        self.norms.reserve(additional);
+        if additional > 0 {
+            self.rows.lines().reserve(additional * self.stride / LINE);
+            self.norms.reserve(additional);
+        }
     }
 
     /// Appends the codes of `v` as the next row (node `len()`).
@@ -260,6 +262,11 @@ impl Codes {
     /// Bytes from one row's start to the next's (the dimension rounded up to 64).
     pub fn stride(&self) -> usize {
         self.stride
+    }
+
+    /// The [`Codes::stride`] of codes of `dim` dimensions: rows start on 64-byte lines.
+    pub const fn stride_for(dim: usize) -> usize {
+        dim.div_ceil(LINE) * LINE
     }
 
     /// The quantizer.

@@ -44,8 +44,9 @@ impl Quantized {
     /// The codes saved with `graph` (when it was saved with some), brought level with it.
     pub(crate) fn restore(params: &Params, saved: Option<TrainedCodes>, graph: &HnswGraph, dist: &Distance) -> Self {
         let mut q = Quantized::new(params);
-        // Codes of another length than the graph (a file never holds such) are made again.
-        let fits = |t: &TrainedCodes| t.codes.as_ref().is_none_or(|c| c.len() == graph.len());
+        // Codes of another length or dimension than the graph (a file never holds such; a
+        // caller's `SegmentParts` might) are made again.
+        let fits = |t: &TrainedCodes| t.codes.as_ref().is_none_or(|c| (c.len(), c.dim()) == (graph.len(), graph.dim()));
         q.state = saved.filter(|t| q.on && t.trained_on > 0 && fits(t));
         q.sync(graph, dist);
         q
@@ -93,8 +94,7 @@ impl Quantized {
             let codes = Codes::for_graph(graph);
             let fit = codes.fit(graph, dist);
             self.state = Some(TrainedCodes { trained_on: n, fit, codes: fit.is_fine().then_some(codes) });
-        } else if let Some(codes) = self.state.as_mut().and_then(|t| t.codes.as_mut()).filter(|c| c.len() < n) {
-            // (Only when rows are missing: a change copies mapped rows to the heap.)
+        } else if let Some(codes) = self.state.as_mut().and_then(|t| t.codes.as_mut()) {
             codes.reserve(n - codes.len());
             for i in codes.len()..n {
                 codes.push(graph.vector(NodeId(i as u32)));

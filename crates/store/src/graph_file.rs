@@ -367,8 +367,7 @@ fn read_quant<R: Read>(r: &mut Reader<R>, h: &Head) -> Result<Option<QuantHead>,
         };
         let sq8 = omen_distance::Sq8::from_parts(floats(QUANT_HEAD), floats(QUANT_HEAD + 4 * dim))
             .map_err(|e| StoreError::Malformed(format!("quantizer: {e}")))?;
-        let stride = dim.div_ceil(64) * 64;
-        Some((sq8, mul(&[h.n, stride], CODES)? as u64))
+        Some((sq8, mul(&[h.n, Codes::stride_for(dim)], CODES)? as u64))
     } else {
         None
     };
@@ -530,33 +529,31 @@ fn open_mapped(path: &Path) -> Result<StoredGraph, StoreError> {
     };
     let StoredLabels { ids, deleted, next_id } = read_labels(&mut r, h.n)?;
 
-    let words = |s: &crate::SectionInfo| -> Result<Option<FileMap>, StoreError> {
+    // A section mapped by `map` (none when empty), its checksum verified: one pass over it.
+    type Map = fn(&std::fs::File, u64, u64) -> std::io::Result<FileMap>;
+    let checked = |s: &crate::SectionInfo, map: Map| -> Result<Option<FileMap>, StoreError> {
         if s.len == 0 {
             return Ok(None);
         }
-        let map = FileMap::copy_on_write(&file, s.offset, s.len).map_err(|e| StoreError::io(path, &e))?;
+        let map = map(&file, s.offset, s.len).map_err(|e| StoreError::io(path, &e))?;
         if xxhash_rust::xxh3::xxh3_64(map.as_bytes()) != s.checksum {
             return Err(StoreError::ChecksumMismatch { section: s.tag.clone() });
         }
         Ok(Some(map))
     };
-    let (layer0, upper) = (words(&layer0)?, words(&upper)?);
+    let (layer0, upper) = (checked(&layer0, FileMap::copy_on_write)?, checked(&upper, FileMap::copy_on_write)?);
     let vectors = match vectors.len {
         0 => None,
         len => Some(FileMap::read_only(&file, vectors.offset, len).map_err(|e| StoreError::io(path, &e))?),
     };
     let codes = match quant {
         Some((head, rows)) => {
-            let rows = match rows {
-                Some(s) if s.len > 0 => {
-                    let map = FileMap::read_only(&file, s.offset, s.len).map_err(|e| StoreError::io(path, &e))?;
-                    if xxhash_rust::xxh3::xxh3_64(map.as_bytes()) != s.checksum {
-                        return Err(StoreError::ChecksumMismatch { section: s.tag.clone() });
-                    }
-                    let rows = CodeRows::mapped(map);
-                    Some(rows.ok_or_else(|| StoreError::Malformed("codes not on a 64-byte boundary".into()))?)
-                }
-                Some(_) => CodeRows::zeroed(0),
+            let rows = match rows.map(|s| checked(&s, FileMap::read_only)).transpose()? {
+                Some(Some(map)) => Some(
+                    CodeRows::mapped(map)
+                        .ok_or_else(|| StoreError::Malformed("codes not on a 64-byte boundary".into()))?,
+                ),
+                Some(None) => CodeRows::zeroed(0),
                 None => None,
             };
             Some(head.with_rows(rows, h.n)?)

@@ -138,12 +138,21 @@ fn every_segment_of_a_segmented_index_walks_on_codes() {
             assert_eq!(back.search(q, 10).unwrap(), index.search(q, 10).unwrap());
         }
     }
-    // Segments handed over without codes train their own.
+    // Segments handed over without codes, or with codes of another dimension, train their own.
     let mut parts = index.into_segments();
     assert!(parts.iter().all(|p| p.codes.as_ref().is_some_and(|c| c.codes.is_some())));
+    let mut wrong = omen_graph::HnswGraph::new(DIM + 1, 4).unwrap();
+    for _ in 0..parts[0].graph.len() {
+        wrong.push_node(&[0.5; DIM + 1], omen_graph::Layer(0)).unwrap();
+    }
+    let fit = omen_search::CodeFit { queries: 1, recall: 1.0 };
+    let codes = Some(omen_search::Codes::for_graph(&wrong));
+    let wrong = omen_search::TrainedCodes { trained_on: wrong.len(), fit, codes };
     parts.iter_mut().for_each(|p| p.codes = None);
+    parts[0].codes = Some(wrong);
     let again = SegmentedIndex::from_segments(DIM, params, parts, None).unwrap();
     assert!(again.segments().iter().all(|s| s.quantization().walks_on_codes()));
+    assert_ne!(again.segments()[0].quantization(), QuantizationStatus::Codes(fit), "trained again, fit measured");
     let hit = again.search(q, 1).unwrap()[0];
     assert_eq!((hit.id, hit.dist), (VectorId(17), 0.0));
 }
