@@ -44,10 +44,20 @@ pub use omen_segment::{
     Error, Fanout, Filter, Index, Neighbor, QuantizationStatus, Query, SegmentId, SegmentPlan, SegmentedIndex,
     VectorIndex, merge_top_k,
 };
-pub use omen_store::{
-    FORMAT_VERSION, SegmentEntry, SegmentsInfo, StoreError, begin_segments, commit_segments, inspect_segments,
-    is_garbage_after, segment_file_name, segment_of, temporary_target, write_manifest_for_remote,
-};
+pub use omen_store::{FORMAT_VERSION, MAX_FILE_NAME_LEN, SegmentsInfo, StoreError, inspect_segments};
+
+/// A segmented index's folder written by several writers: the protocol under
+/// [`SegmentedIndex::save`], for builds whose segments are written by other processes or
+/// machines ([`begin_segments`](folder::begin_segments), [`Index::write_segment`] per writer,
+/// [`SegmentsBuild::commit`](folder::SegmentsBuild::commit)), with the folder's naming and
+/// sweeping rules for callers that keep the folder in remote storage.
+pub mod folder {
+    pub use omen_store::{
+        LOCK, MANIFEST, SegmentEntry, SegmentsBuild, begin_segments, build_marker_name, generation_named,
+        is_garbage_after, segment_file_name, segment_of, temporary_target, verify_segment_file, with_interrupt_check,
+        write_manifest_for_remote,
+    };
+}
 
 /// The README's example, compiled and run as a doctest so it stays true.
 #[cfg(doctest)]

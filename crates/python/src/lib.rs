@@ -34,6 +34,13 @@ create_exception!(
     "An index file that fails its checks: truncated, corrupt, foreign, or another format version."
 );
 
+create_exception!(
+    _omen,
+    SaveConflictError,
+    PyOSError,
+    "Another save of the same folder stands in the way (one committed since this save began, or a write into a generation no save is writing); nothing stored was changed."
+);
+
 /// The Python exception for an omen error: `KeyError` for an unknown id, `OSError` for I/O,
 /// `CorruptIndexError` (an `OSError`) for a file that fails its checks, `ValueError` for every
 /// bad argument.
@@ -54,6 +61,7 @@ fn to_py(e: omen::Error) -> PyErr {
             std::io::ErrorKind::NotADirectory => PyNotADirectoryError::new_err(text),
             _ => PyOSError::new_err(text),
         },
+        omen::Error::Store(StoreError::Conflict(_)) => SaveConflictError::new_err(text),
         omen::Error::Store(_) => CorruptIndexError::new_err(text),
         _ => PyValueError::new_err(text),
     }
@@ -125,6 +133,31 @@ fn until_signal<T: Send>(py: Python<'_>, stop: &omen::Stop, f: impl FnOnce() -> 
             Err(panic) => std::panic::resume_unwind(panic),
         }
     })
+}
+
+/// Runs `f`, a call that may wait for a segmented folder's lock, without the GIL. A signal that
+/// interrupts the wait runs Python's handlers: one that raises (Ctrl-C's `KeyboardInterrupt`)
+/// ends the wait with its exception, one that returns lets the wait go on.
+fn folder_call<T: Send, E: Into<omen::Error> + Send>(
+    py: Python<'_>,
+    f: impl FnOnce() -> Result<T, E> + Send,
+) -> PyResult<T> {
+    let raised: Arc<Mutex<Option<PyErr>>> = Arc::default();
+    let seen = Arc::clone(&raised);
+    let check = move || {
+        Python::attach(|py| match py.check_signals() {
+            Ok(()) => false,
+            Err(e) => {
+                *seen.lock() = Some(e);
+                true
+            }
+        })
+    };
+    let res = py.detach(|| omen::folder::with_interrupt_check(check, f));
+    if let Some(e) = raised.lock().take() {
+        return Err(e);
+    }
+    res.map_err(|e| to_py(e.into()))
 }
 
 /// The most values a batch search returns (`queries * k`): 2^28 ids and as many distances,
@@ -448,7 +481,14 @@ impl Index {
     /// Writes this index as segment `number` of save `generation` of `folder` (see
     /// `begin_segments`); returns what the manifest records of the file: (length, checksum).
     fn write_segment(&self, py: Python<'_>, folder: PathBuf, generation: u64, number: usize) -> PyResult<(u64, u64)> {
-        let entry = py.detach(|| self.inner.read().write_segment(&folder, generation, number)).map_err(to_py)?;
+        let entry = folder_call(py, || self.inner.read().write_segment(&folder, generation, number))?;
+        Ok((entry.len, entry.checksum))
+    }
+
+    /// Writes this index to `path` as a segment file outside any folder's save (a writer
+    /// whose folder is remote storage); returns (length, checksum).
+    fn write_segment_file(&self, py: Python<'_>, path: PathBuf) -> PyResult<(u64, u64)> {
+        let entry = py.detach(|| self.inner.read().write_segment_file(&path)).map_err(to_py)?;
         Ok((entry.len, entry.checksum))
     }
 
@@ -738,21 +778,21 @@ impl SegmentedIndex {
     }
 
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
-        self.read(py, |i| i.save(&path)).map_err(to_py)
+        folder_call(py, || self.inner.read().save(&path))
     }
 
     #[staticmethod]
     fn load(py: Python<'_>, path: PathBuf, mmap: bool) -> PyResult<Self> {
-        let index = py
-            .detach(|| if mmap { omen::SegmentedIndex::open_mmap(&path) } else { omen::SegmentedIndex::load(&path) })
-            .map_err(to_py)?;
+        let index = folder_call(py, || {
+            if mmap { omen::SegmentedIndex::open_mmap(&path) } else { omen::SegmentedIndex::load(&path) }
+        })?;
         Ok(SegmentedIndex { inner: RwLock::new(index) })
     }
 
     /// Opens segments `which` of the folder in place (a share of a larger index).
     #[staticmethod]
     fn open_mmap_part(py: Python<'_>, path: PathBuf, which: Vec<usize>) -> PyResult<Self> {
-        let index = py.detach(|| omen::SegmentedIndex::open_mmap_part(&path, &which)).map_err(to_py)?;
+        let index = folder_call(py, || omen::SegmentedIndex::open_mmap_part(&path, &which))?;
         Ok(SegmentedIndex { inner: RwLock::new(index) })
     }
 
@@ -815,11 +855,56 @@ impl SegmentedIndex {
     }
 }
 
-/// The generation a save of segments written by several writers goes under (see
+/// A save of a segmented folder whose segments several writers write (see
+/// `omen_store::SegmentsBuild`): its generation is reserved while this object lives; `commit`
+/// or `abort` ends it (dropping it aborts).
+#[pyclass(frozen, module = "omen._omen")]
+struct FolderBuild {
+    build: Mutex<Option<omen::folder::SegmentsBuild>>,
+    generation: u64,
+}
+
+#[pymethods]
+impl FolderBuild {
+    /// The generation the writers write under.
+    #[getter]
+    fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Checks every segment file `entries` names ((length, checksum) of segments 0..) and
+    /// writes the manifest (see `omen_store::SegmentsBuild::commit`).
+    #[pyo3(signature = (params, dim, entries, next_id))]
+    fn commit(
+        &self,
+        py: Python<'_>,
+        params: ParamArgs,
+        dim: usize,
+        entries: Vec<(u64, u64)>,
+        next_id: Option<u64>,
+    ) -> PyResult<()> {
+        let (p, entries) = manifest_of(params, entries)?;
+        folder_call(py, || match self.build.lock().as_mut() {
+            Some(b) => b.commit(&p, dim, &entries, next_id.map(VectorId)),
+            None => Err(StoreError::Conflict(format!("the save of generation {} has ended", self.generation))),
+        })
+    }
+
+    /// Ends the save without a manifest, removing every file written under its generation.
+    fn abort(&self, py: Python<'_>) -> PyResult<()> {
+        folder_call(py, || match self.build.lock().take() {
+            Some(b) => b.abort(),
+            None => Ok(()),
+        })
+    }
+}
+
+/// Begins a save of segments written by several writers into `folder` (see
 /// `omen_store::begin_segments`).
 #[pyfunction]
-fn begin_segments(py: Python<'_>, folder: PathBuf) -> PyResult<u64> {
-    py.detach(|| omen::begin_segments(&folder)).map_err(|e| to_py(e.into()))
+fn begin_segments(py: Python<'_>, folder: PathBuf) -> PyResult<FolderBuild> {
+    let build = folder_call(py, || omen::folder::begin_segments(&folder))?;
+    Ok(FolderBuild { generation: build.generation(), build: Mutex::new(Some(build)) })
 }
 
 /// The parameters from Python's tuple (metric, m, ef_construction, ef_search, seed,
@@ -829,27 +914,17 @@ fn params_of((metric, m, efc, efs, seed, quantization): ParamArgs) -> PyResult<P
 }
 
 /// What a manifest is written from: the parameters and each segment's (length, checksum).
-fn manifest_of(args: ParamArgs, entries: Vec<(u64, u64)>) -> PyResult<(Params, Vec<omen::SegmentEntry>)> {
-    let entries = entries.into_iter().map(|(len, checksum)| omen::SegmentEntry { len, checksum }).collect();
+fn manifest_of(args: ParamArgs, entries: Vec<(u64, u64)>) -> PyResult<(Params, Vec<omen::folder::SegmentEntry>)> {
+    let entries = entries.into_iter().map(|(len, checksum)| omen::folder::SegmentEntry { len, checksum }).collect();
     Ok((params_of(args)?, entries))
 }
 
-/// Checks every segment file `entries` names ((length, checksum) of segments 0..) and writes
-/// the manifest of save `generation` (see `omen_store::commit_segments`).
+/// Checks segment file `path` as a commit checks each (every section and rule); returns its
+/// (length, checksum). What a writer whose folder is remote storage checks before its upload.
 #[pyfunction]
-#[pyo3(signature = (folder, generation, params, dim, entries, next_id))]
-fn commit_segments(
-    py: Python<'_>,
-    folder: PathBuf,
-    generation: u64,
-    params: ParamArgs,
-    dim: usize,
-    entries: Vec<(u64, u64)>,
-    next_id: Option<u64>,
-) -> PyResult<()> {
-    let (p, entries) = manifest_of(params, entries)?;
-    py.detach(|| omen::commit_segments(&folder, &p, dim, generation, &entries, next_id.map(VectorId)))
-        .map_err(|e| to_py(e.into()))
+fn verify_segment_file(py: Python<'_>, path: PathBuf) -> PyResult<(u64, u64)> {
+    let entry = py.detach(|| omen::folder::verify_segment_file(&path)).map_err(|e| to_py(e.into()))?;
+    Ok((entry.len, entry.checksum))
 }
 
 /// Writes into `folder` the manifest of save `generation` whose segment files, verified by
@@ -866,41 +941,56 @@ fn write_manifest_for_remote(
     next_id: Option<u64>,
 ) -> PyResult<()> {
     let (p, entries) = manifest_of(params, entries)?;
-    py.detach(|| omen::write_manifest_for_remote(&folder, &p, dim, generation, &entries, next_id.map(VectorId)))
-        .map_err(|e| to_py(e.into()))
+    folder_call(py, || {
+        omen::folder::write_manifest_for_remote(&folder, &p, dim, generation, &entries, next_id.map(VectorId))
+    })
 }
 
 /// The file name of segment `number` of save `generation` in a segmented index's folder.
 #[pyfunction]
 fn segment_file_name(generation: u64, number: usize) -> String {
-    omen::segment_file_name(generation, number)
+    omen::folder::segment_file_name(generation, number)
+}
+
+/// The file name of the marker of save `generation` while it is being written.
+#[pyfunction]
+fn build_marker_name(generation: u64) -> String {
+    omen::folder::build_marker_name(generation)
+}
+
+/// The generation a file of a segmented folder belongs to (a segment file, a build marker, or
+/// a temporary file of either), or None.
+#[pyfunction]
+fn generation_named(name: &str) -> Option<u64> {
+    omen::folder::generation_named(name)
 }
 
 /// The (generation, number) a segment file's name stands for, or None for any other name.
 #[pyfunction]
 fn segment_of(name: &str) -> Option<(u64, usize)> {
-    omen::segment_of(name)
+    omen::folder::segment_of(name)
 }
 
 /// The name of the file a temporary file `name` (`.<target>.<process>.<counter>.tmp`) was to
 /// become, or None for any other name.
 #[pyfunction]
 fn temporary_target(name: &str) -> Option<String> {
-    omen::temporary_target(name).map(str::to_owned)
+    omen::folder::temporary_target(name).map(str::to_owned)
 }
 
 /// Whether the file `name` in a segmented index's folder is garbage once the manifest of save
-/// `generation` with `count` segments is in place (what a commit removes).
+/// `generation` with `count` segments is in place (what a commit removes), keeping the files of
+/// the generations in `keep` (saves still being written).
 #[pyfunction]
-fn is_garbage_after(name: &str, generation: u64, count: usize) -> bool {
-    omen::is_garbage_after(name, generation, count)
+fn is_garbage_after(name: &str, generation: u64, count: usize, keep: Vec<u64>) -> bool {
+    omen::folder::is_garbage_after(name, generation, count, &keep)
 }
 
 /// What the manifest of the segmented index in `folder` says: {"dim", "metric", "m",
 /// "ef_construction", "ef_search", "seed", "quantization", "lens", "next_id", "generation"}.
 #[pyfunction]
 fn inspect_segments<'py>(py: Python<'py>, folder: PathBuf) -> PyResult<Bound<'py, PyDict>> {
-    let info = py.detach(|| omen::inspect_segments(&folder)).map_err(|e| to_py(e.into()))?;
+    let info = folder_call(py, || omen::inspect_segments(&folder))?;
     let d = PyDict::new(py);
     d.set_item("dim", info.dim)?;
     d.set_item("metric", info.params.metric.name())?;
@@ -982,8 +1072,11 @@ fn _omen(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Index>()?;
     m.add_class::<SegmentedIndex>()?;
     m.add_function(wrap_pyfunction!(simd_path, m)?)?;
+    m.add_class::<FolderBuild>()?;
     m.add_function(wrap_pyfunction!(begin_segments, m)?)?;
-    m.add_function(wrap_pyfunction!(commit_segments, m)?)?;
+    m.add_function(wrap_pyfunction!(verify_segment_file, m)?)?;
+    m.add_function(wrap_pyfunction!(build_marker_name, m)?)?;
+    m.add_function(wrap_pyfunction!(generation_named, m)?)?;
     m.add_function(wrap_pyfunction!(merge_topk, m)?)?;
     m.add_function(wrap_pyfunction!(inspect_segments, m)?)?;
     m.add_function(wrap_pyfunction!(segment_file_name, m)?)?;
@@ -992,6 +1085,7 @@ fn _omen(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(is_garbage_after, m)?)?;
     m.add_function(wrap_pyfunction!(write_manifest_for_remote, m)?)?;
     m.add("CorruptIndexError", m.py().get_type::<CorruptIndexError>())?;
+    m.add("SaveConflictError", m.py().get_type::<SaveConflictError>())?;
     m.add("FORMAT_VERSION", omen::FORMAT_VERSION)?;
     Ok(())
 }

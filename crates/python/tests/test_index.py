@@ -540,9 +540,13 @@ def test_the_folder_naming_and_sweep_rule_are_the_rust_ones(tmp_path: object) ->
     segments = [n for n in names if omen._omen.segment_of(n) is not None]
     assert segments == [omen._omen.segment_file_name(generation, i) for i in range(3)]
     assert [omen._omen.segment_of(n) for n in segments] == [(generation, i) for i in range(3)]
-    assert not any(omen._omen.is_garbage_after(n, generation, 3) for n in names)
-    assert omen._omen.is_garbage_after(omen._omen.segment_file_name(generation - 1, 0), generation, 3)
+    assert not any(omen._omen.is_garbage_after(n, generation, 3, []) for n in names)
+    older = omen._omen.segment_file_name(generation - 1, 0)
+    assert omen._omen.is_garbage_after(older, generation, 3, [])
+    assert not omen._omen.is_garbage_after(older, generation, 3, [generation - 1]), "a build still being written"
     temp = f".{segments[0]}.77.0.tmp"
     assert omen._omen.temporary_target(temp) == segments[0]
-    assert omen._omen.is_garbage_after(temp, generation, 3)
+    assert omen._omen.is_garbage_after(temp, generation, 3, [])
+    assert omen._omen.generation_named(temp) == generation
+    assert omen._omen.generation_named(omen._omen.build_marker_name(9)) == 9
     assert omen._omen.temporary_target("manifest.omen") is None

@@ -69,19 +69,21 @@ impl Index {
     /// [`omen_store::begin_segments`] (generation `generation`), for a build whose segments
     /// are made by several processes or machines: each builds its part as an `Index` (ids
     /// given, seed the index's plus `number`) and writes it here; one then commits them all
-    /// with [`omen_store::commit_segments`], which checks every file before the manifest
-    /// makes the folder a [`SegmentedIndex`].
+    /// with [`omen_store::SegmentsBuild::commit`], which checks every file before the manifest
+    /// makes the folder a [`SegmentedIndex`]. A generation no save is writing (never begun,
+    /// committed or aborted) is refused with [`omen_store::StoreError::Conflict`].
     ///
     /// ```
     /// use omen_build::Params;
     /// use omen_distance::Metric;
     /// use omen_graph::VectorId;
     /// use omen_segment::{Index, SegmentedIndex};
-    /// use omen_store::{begin_segments, commit_segments};
+    /// use omen_store::begin_segments;
     ///
     /// let params = Params::new(Metric::L2).seed(3);
     /// let dir = tempfile::tempdir()?;
-    /// let generation = begin_segments(dir.path())?;
+    /// let mut build = begin_segments(dir.path())?;
+    /// let generation = build.generation();
     /// let mut entries = Vec::new();
     /// for part in 0..3u64 {
     ///     // On each worker: its rows, under the ids the driver gave them.
@@ -92,18 +94,34 @@ impl Index {
     ///     entries.push(index.write_segment(dir.path(), generation, part as usize)?);
     /// }
     /// // On the driver, once every worker is done.
-    /// commit_segments(dir.path(), &params, 2, generation, &entries, None)?;
+    /// build.commit(&params, 2, &entries, None)?;
     /// let index = SegmentedIndex::load(dir.path())?;
     /// assert_eq!((index.len(), index.segments().len()), (30, 3));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn write_segment(&self, dir: impl AsRef<Path>, generation: u64, number: usize) -> Result<SegmentEntry, Error> {
-        let ids: Cow<'_, [VectorId]> = match self.labels().0 {
+        let ids = self.segment_ids();
+        Ok(omen_store::write_segment(dir.as_ref(), generation, number, self.params(), self.as_segment(&ids))?)
+    }
+
+    /// Writes this index to `path` as a segment file ([`Index::write_segment`]'s file) outside
+    /// any folder's save: a writer whose folder is remote storage writes here, checks the file
+    /// ([`omen_store::verify_segment_file`]), then uploads it.
+    pub fn write_segment_file(&self, path: impl AsRef<Path>) -> Result<SegmentEntry, Error> {
+        let ids = self.segment_ids();
+        Ok(omen_store::write_segment_file(path.as_ref(), self.params(), self.as_segment(&ids))?)
+    }
+
+    /// Each node's id, as a segment file holds them.
+    fn segment_ids(&self) -> Cow<'_, [VectorId]> {
+        match self.labels().0 {
             Some(ids) => Cow::Borrowed(ids),
             None => Cow::Owned(self.ids().collect()),
-        };
-        let part = SegmentRef { graph: self.graph(), ids: &ids, deleted: self.labels().1, codes: self.trained_codes() };
-        Ok(omen_store::write_segment(dir.as_ref(), generation, number, self.params(), part)?)
+        }
+    }
+
+    fn as_segment<'a>(&'a self, ids: &'a [VectorId]) -> SegmentRef<'a> {
+        SegmentRef { graph: self.graph(), ids, deleted: self.labels().1, codes: self.trained_codes() }
     }
 }
 

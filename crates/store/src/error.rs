@@ -62,6 +62,10 @@ pub enum StoreError {
     /// Checksums hold, yet the contents break the format (a file not written by omen).
     #[error("malformed index file: {0}")]
     Malformed(String),
+    /// Another save of the same folder stands in the way: a save committed since this one
+    /// began, or a write into a generation no save is writing. Nothing stored was changed.
+    #[error("{0}")]
+    Conflict(String),
     /// The stored graph breaks a structural rule.
     #[error("stored graph is invalid: {0}")]
     Graph(#[from] GraphError),

@@ -10,7 +10,7 @@ use omen_graph::{FileMap, GraphParts, HnswGraph, Layer, MAX_DIM, MAX_M, MappedPa
 use omen_search::{CodeFit, CodeRows, Codes, TrainedCodes};
 
 use crate::StoreError;
-use crate::container::{FileKind, Reader, Section, write_file};
+use crate::container::{FileKind, Reader, Section, write_file_when};
 
 /// What a graph file may hold besides the graph: the caller's id of each node, which
 /// nodes are deleted (a bitset, bit `i % 64` of word `i / 64` for node `i`), the next id, and
@@ -118,11 +118,10 @@ pub(crate) fn read_params(f: &Fields<'_>, at: usize, m: usize) -> Result<Params,
     })
 }
 
-/// Opens `path` for reading; returns it with its length.
+/// Opens `path` for reading ([`open_regular`]: a FIFO or a device is refused before a byte is
+/// read); returns it with its length.
 pub(crate) fn open_file(path: &Path) -> Result<(File, u64), StoreError> {
-    let file = File::open(path).map_err(|e| StoreError::io(path, &e))?;
-    let len = file.metadata().map_err(|e| StoreError::io(path, &e))?.len();
-    Ok((file, len))
+    crate::container::open_regular(path)
 }
 
 pub(crate) struct Fields<'b>(pub(crate) &'b [u8]);
@@ -164,6 +163,17 @@ fn mul(parts: &[usize], what: &str) -> Result<usize, StoreError> {
 /// than `graph.len().div_ceil(64)`, or codes while `params` ask for no quantization, of
 /// another dimension than the graph's or with another number of rows than `graph.len()`.
 pub fn save_graph(path: &Path, params: &Params, graph: &HnswGraph, labels: Labels<'_>) -> Result<u64, StoreError> {
+    save_graph_when(path, params, graph, labels, || Ok(()))
+}
+
+/// [`save_graph`] whose rename waits for `ready` (see [`write_file_when`]).
+pub(crate) fn save_graph_when<G>(
+    path: &Path,
+    params: &Params,
+    graph: &HnswGraph,
+    labels: Labels<'_>,
+    ready: impl FnOnce() -> Result<G, StoreError>,
+) -> Result<u64, StoreError> {
     let n = graph.len();
     let Labels { ids, deleted, next_id, codes } = labels;
     if let Some(ids) = ids {
@@ -215,7 +225,7 @@ pub fn save_graph(path: &Path, params: &Params, graph: &HnswGraph, labels: Label
     if let Some(next) = next_id {
         sections.push(Section::bytes(NEXT_ID, next.0.to_le_bytes().to_vec()));
     }
-    write_file(path, FileKind::Graph, sections)
+    write_file_when(path, FileKind::Graph, sections, ready)
 }
 
 /// Loads a graph file, verifying every checksum and the graph's structure.
@@ -481,15 +491,21 @@ pub fn read_graph(src: impl Read, len: u64) -> Result<StoredGraph, StoreError> {
     let StoredLabels { ids, deleted, next_id } = read_labels(&mut r, h.n)?;
     let Head { params, checksum, dim, m, entry, tops, .. } = h;
     let graph = HnswGraph::from_parts(GraphParts { dim, m, tops, vectors, layer0, upper, entry })?;
-    // The rule every vector meets on its way in: the graph checked dimension and finiteness,
-    // which is all of it under cosine; l2 and ip also bound the norm, checked here.
+    // The graph checked dimension and finiteness, which is all of the rule under cosine.
     if params.metric != Metric::Cosine {
-        for node in 0..graph.len() {
-            let v = graph.vector(NodeId(node as u32));
-            check_vector(params.metric, v, dim).map_err(|e| StoreError::Malformed(format!("vector {node} {e}")))?;
-        }
+        check_vectors(&graph, params.metric)?;
     }
     Ok(StoredGraph { params, graph, ids, deleted, next_id, codes, checksum })
+}
+
+/// The rule every vector meets on its way in ([`check_vector`]: finite values, and under l2
+/// and ip a bounded norm), for every stored vector.
+fn check_vectors(graph: &HnswGraph, metric: Metric) -> Result<(), StoreError> {
+    for node in 0..graph.len() {
+        let v = graph.vector(NodeId(node as u32));
+        check_vector(metric, v, graph.dim()).map_err(|e| StoreError::Malformed(format!("vector {node} {e}")))?;
+    }
+    Ok(())
 }
 
 /// Opens a graph file in place: the vectors and links stay in the file, mapped into memory,
@@ -507,10 +523,29 @@ pub fn open_graph_mapped(path: &Path) -> Result<StoredGraph, StoreError> {
     if cfg!(target_endian = "big") {
         return load_graph(path);
     }
-    open_mapped(path).map_err(|e| with_path(e, path))
+    open_mapped(path, Vectors::Unread).map_err(|e| with_path(e, path))
 }
 
-fn open_mapped(path: &Path) -> Result<StoredGraph, StoreError> {
+/// [`open_graph_mapped`] that also verifies the vectors as [`load_graph`] does (their checksum,
+/// and the vector rule for each), through the mapping: what a file must pass before a manifest
+/// names it, without holding it in memory.
+pub(crate) fn verify_graph_mapped(path: &Path) -> Result<StoredGraph, StoreError> {
+    if cfg!(target_endian = "big") {
+        return load_graph(path);
+    }
+    open_mapped(path, Vectors::Verified).map_err(|e| with_path(e, path))
+}
+
+/// What a mapped open does with the vectors.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Vectors {
+    /// Neither read nor checksummed (a search reads the rows it needs).
+    Unread,
+    /// Checksummed and each checked against the vector rule.
+    Verified,
+}
+
+fn open_mapped(path: &Path, vectors_check: Vectors) -> Result<StoredGraph, StoreError> {
     let (file, len) = open_file(path)?;
     let mut r = Reader::open(BufReader::with_capacity(1 << 16, &file), len)?;
     let h = read_head(&mut r)?;
@@ -542,9 +577,12 @@ fn open_mapped(path: &Path) -> Result<StoredGraph, StoreError> {
         Ok(Some(map))
     };
     let (layer0, upper) = (checked(&layer0, FileMap::copy_on_write)?, checked(&upper, FileMap::copy_on_write)?);
-    let vectors = match vectors.len {
-        0 => None,
-        len => Some(FileMap::read_only(&file, vectors.offset, len).map_err(|e| StoreError::io(path, &e))?),
+    let vectors = match (vectors.len, vectors_check) {
+        (0, _) => None,
+        (_, Vectors::Verified) => checked(&vectors, FileMap::read_only)?,
+        (len, Vectors::Unread) => {
+            Some(FileMap::read_only(&file, vectors.offset, len).map_err(|e| StoreError::io(path, &e))?)
+        }
     };
     let codes = match quant {
         Some((head, rows)) => {
@@ -570,6 +608,9 @@ fn open_mapped(path: &Path) -> Result<StoredGraph, StoreError> {
     }
     let Head { params, checksum, dim, m, entry, tops, .. } = h;
     let graph = HnswGraph::from_mapped(MappedParts { dim, m, tops, vectors, layer0, upper, entry })?;
+    if vectors_check == Vectors::Verified {
+        check_vectors(&graph, params.metric)?;
+    }
     Ok(StoredGraph { params, graph, ids, deleted, next_id, codes, checksum })
 }
 

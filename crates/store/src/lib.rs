@@ -42,20 +42,22 @@
 mod container;
 mod error;
 mod graph_file;
+mod interrupt;
 mod segments;
 
 use std::io::BufReader;
 use std::path::Path;
 
 pub use crate::{
-    container::{FORMAT_VERSION, FileInfo, FileKind, MAGIC, OLDEST_READ_VERSION, SectionInfo},
+    container::{FORMAT_VERSION, FileInfo, FileKind, MAGIC, MAX_FILE_NAME_LEN, OLDEST_READ_VERSION, SectionInfo},
     error::StoreError,
     graph_file::{Labels, StoredGraph, graph_from_bytes, load_graph, open_graph_mapped, read_graph, save_graph},
+    interrupt::with_interrupt_check,
     segments::{
-        LOCK, MANIFEST, SegmentEntry, SegmentRef, SegmentsInfo, StoredSegment, StoredSegments, begin_segments,
-        commit_segments, inspect_segments, is_garbage_after, load_segments, open_segments_mapped,
-        open_segments_mapped_part, save_segments, segment_file_name, segment_of, temporary_target,
-        write_manifest_for_remote, write_segment,
+        LOCK, MANIFEST, SegmentEntry, SegmentRef, SegmentsBuild, SegmentsInfo, StoredSegment, StoredSegments,
+        begin_segments, build_marker_name, generation_named, inspect_segments, is_garbage_after, load_segments,
+        open_segments_mapped, open_segments_mapped_part, save_segments, segment_file_name, segment_of,
+        temporary_target, verify_segment_file, write_manifest_for_remote, write_segment, write_segment_file,
     },
 };
 

@@ -3,24 +3,29 @@
 //! ```text
 //! DIR/manifest.omen                     parameters, generation, per segment: length and checksum
 //! DIR/segment-<generation>-<i>.omen     graph file of segment i, with its caller ids
+//! DIR/omen.lock                         the folder's lock; holds the last generation handed out
+//! DIR/build-<generation>.lock           a save begun by begin_segments and not yet ended
 //! ```
 //! A save writes the new generation's segment files first and the manifest last (atomically),
 //! so until the manifest's rename the folder still opens as the previous index; the previous
-//! generation's segment files are removed after it.
+//! generation's segment files are removed after it. Every save draws a generation no save of
+//! the folder had before, and files of a save still being written are never removed.
 
 use std::collections::HashSet;
 use std::fs::{self, File};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use omen_graph::{HnswGraph, MAX_DIM, MAX_M, VectorId};
 
 use crate::StoreError;
-use crate::container::{FileKind, Reader, Section, sync_dir, write_file};
+use crate::container::{FileKind, Reader, Section, not_regular, open_regular, sync_dir, write_file};
 use omen_build::Params;
 use omen_search::TrainedCodes;
 
 use crate::graph_file::{
-    Fields, Labels, NEXT_ID, load_graph, open_graph_mapped, put_params, read_next_id, read_params, save_graph,
+    Fields, Labels, NEXT_ID, load_graph, open_graph_mapped, put_params, read_next_id, read_params, save_graph_when,
+    verify_graph_mapped,
 };
 
 /// The manifest's file name inside a segmented index's folder.
@@ -82,14 +87,30 @@ pub fn segment_of(name: &str) -> Option<(u64, usize)> {
     Some((u64::from_str_radix(generation, 16).ok()?, number.parse().ok()?))
 }
 
-/// The generation in a segment file's name.
-fn generation_of(name: &str) -> Option<u64> {
-    segment_of(name).map(|(g, _)| g)
-}
-
 /// The file name of segment `index` of save `generation`.
 pub fn segment_file_name(generation: u64, index: usize) -> String {
     format!("segment-{generation:016x}-{index:05}.omen")
+}
+
+/// The file name of the marker of save `generation` begun by [`begin_segments`] and not yet
+/// ended: while it is there, writes into the generation are accepted, and while its save is
+/// alive (the process that began it holds a lock on it) no other save removes the
+/// generation's files.
+pub fn build_marker_name(generation: u64) -> String {
+    format!("build-{generation:016x}.lock")
+}
+
+/// The generation a build marker's name stands for.
+fn marker_of(name: &str) -> Option<u64> {
+    let hex = name.strip_prefix("build-")?.strip_suffix(".lock")?;
+    (hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| u64::from_str_radix(hex, 16).ok())?
+}
+
+/// The generation a file of a segmented index's folder belongs to: a segment file's, a build marker's, or
+/// that of the file a temporary file was to become.
+pub fn generation_named(name: &str) -> Option<u64> {
+    let name = temporary_target(name).unwrap_or(name);
+    segment_of(name).map(|(g, _)| g).or_else(|| marker_of(name))
 }
 
 /// The name of the file a temporary file `name` was to become (every omen file is written
@@ -105,13 +126,19 @@ pub fn temporary_target(name: &str) -> Option<&str> {
 
 /// Whether the file `name` in a segmented index's folder is garbage once the manifest of save
 /// `generation` with `count` segments is in place: a segment file of another save (or
-/// numbered past `count`), or the temporary file of a segment or manifest whose save never
-/// finished. What a commit removes ([`commit_segments`], [`save_segments`]); exposed so that
-/// a caller sweeping remote storage applies the same rule.
-pub fn is_garbage_after(name: &str, generation: u64, count: usize) -> bool {
+/// numbered past `count`), the marker of another save, or the temporary file of a segment,
+/// marker or manifest whose save never finished; but never a file of a generation in `keep`
+/// (saves still being written). What a commit removes ([`SegmentsBuild::commit`],
+/// [`save_segments`]); exposed so that a caller sweeping remote storage applies the same rule.
+pub fn is_garbage_after(name: &str, generation: u64, count: usize, keep: &[u64]) -> bool {
+    if generation_named(name).is_some_and(|g| keep.contains(&g)) {
+        return false;
+    }
     let stale = segment_of(name).is_some_and(|(g, i)| g != generation || i >= count);
-    let temporary = temporary_target(name).is_some_and(|t| t == MANIFEST || segment_of(t).is_some());
-    stale || temporary
+    let marker = marker_of(name).is_some_and(|g| g != generation);
+    let temporary =
+        temporary_target(name).is_some_and(|t| t == MANIFEST || segment_of(t).is_some() || marker_of(t).is_some());
+    stale || marker || temporary
 }
 
 /// A manifest's contents: parameters (with m), dimension, save generation, and per segment its length
@@ -125,9 +152,21 @@ struct Manifest {
     next_id: Option<VectorId>,
 }
 
+/// The largest manifest a folder can hold (the header, the settings and 32 bytes for each of
+/// at most 65,535 segments come to about 2 MiB): a larger file is refused before it is read.
+const MAX_MANIFEST_LEN: u64 = 4 << 20;
+
 fn read_manifest(dir: &Path) -> Result<Manifest, StoreError> {
     let path = dir.join(MANIFEST);
-    let bytes = fs::read(&path).map_err(|e| StoreError::io(&path, &e))?;
+    let (file, len) = open_regular(&path)?;
+    if len > MAX_MANIFEST_LEN {
+        return Err(StoreError::Malformed(format!(
+            "{}: {len} bytes, more than any manifest holds ({MAX_MANIFEST_LEN})",
+            path.display()
+        )));
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.take(MAX_MANIFEST_LEN).read_to_end(&mut bytes).map_err(|e| StoreError::io(&path, &e))?;
     let mut r = Reader::open(bytes.as_slice(), bytes.len() as u64)?;
     if r.info().kind != FileKind::Manifest {
         return Err(StoreError::WrongKind { expected: "manifest", found: r.info().kind.name() });
@@ -147,36 +186,195 @@ fn read_manifest(dir: &Path) -> Result<Manifest, StoreError> {
     Ok(Manifest { params, dim, generation, entries, next_id })
 }
 
-/// The lock file of a segmented index's folder. A save holds it exclusively from reading the
-/// old manifest to removing the old generation's files; a load holds it shared while it reads
+/// The lock file of a segmented index's folder. A save holds it exclusively from drawing its
+/// generation to removing the old generation's files; a load holds it shared while it reads
 /// the manifest and the files it names. It is an advisory lock (`flock` on Unix, `LockFileEx`
 /// on Windows) that the OS releases when the process ends, so a killed save leaves no stale
-/// lock behind; the empty file itself stays.
+/// lock behind; the file itself stays, holding the last generation handed out. It must be a
+/// regular file in the folder: a symbolic link (which would create or lock a file elsewhere), a
+/// FIFO or a device there is refused.
 pub const LOCK: &str = "omen.lock";
 
-/// Takes the folder's lock for a save, waiting for other saves and loads to finish.
-fn lock_for_save(dir: &Path) -> Result<File, StoreError> {
-    let path = dir.join(LOCK);
-    let io = |e: std::io::Error| StoreError::io(&path, &e);
-    let file = File::options().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
-    file.lock().map_err(io)?;
+/// What the lock file starts with once it records a generation (then the generation, 8 bytes
+/// little-endian).
+const HANDED_OUT: &[u8; 8] = b"omen-gen";
+
+/// Opens a lock file (the folder's or a build marker) without following a symbolic link and
+/// without blocking on a FIFO; `create`: creating it if missing (`Some(true)`: it must not
+/// exist). Refuses anything but a regular file.
+fn open_lock_file(path: &Path, create: Option<bool>) -> Result<File, StoreError> {
+    let mut options = File::options();
+    options.read(true);
+    match create {
+        Some(true) => options.write(true).create_new(true),
+        Some(false) => options.write(true).create(true).truncate(false),
+        None => &mut options,
+    };
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    let symlink = || StoreError::Io {
+        path: path.to_path_buf(),
+        kind: std::io::ErrorKind::InvalidInput,
+        message: "a symbolic link: a folder's lock must be a regular file in the folder (remove the link)".into(),
+    };
+    #[cfg(not(unix))]
+    if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(symlink());
+    }
+    let file = options.open(path).map_err(|e| {
+        #[cfg(unix)]
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            return symlink();
+        }
+        StoreError::io(path, &e)
+    })?;
+    if !file.metadata().map_err(|e| StoreError::io(path, &e))?.is_file() {
+        return Err(not_regular(path));
+    }
     Ok(file)
 }
 
-/// Takes the folder's lock for a load, waiting for a save to finish; none when the folder has
-/// no lock file (written before there was one, or never saved into since), which is then read
-/// as it is.
-fn lock_for_load(dir: &Path) -> Result<Option<File>, StoreError> {
-    let path = dir.join(LOCK);
-    match File::open(&path) {
-        Ok(file) => match file.lock_shared() {
-            Ok(()) => Ok(Some(file)),
+/// Waits for a lock on `file`: through signals that interrupt the wait (a handler that runs
+/// and returns), unless [`crate::interrupt`]'s check says to stop, which ends it with an
+/// error of kind `Interrupted`.
+fn wait_for_lock(file: &File, path: &Path, exclusive: bool) -> Result<(), StoreError> {
+    loop {
+        let res = if exclusive { file.lock() } else { file.lock_shared() };
+        match res {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                if crate::interrupt::interrupted() {
+                    return Err(StoreError::io(path, &e));
+                }
+            }
+            Err(e) => return Err(StoreError::io(path, &e)),
+        }
+    }
+}
+
+/// A folder's [`LOCK`], held (released when dropped).
+struct FolderLock {
+    file: File,
+    path: PathBuf,
+}
+
+impl FolderLock {
+    /// Takes the folder's lock for a save (creating the file), waiting for other saves and
+    /// loads to finish.
+    fn for_save(dir: &Path) -> Result<FolderLock, StoreError> {
+        let path = dir.join(LOCK);
+        let file = open_lock_file(&path, Some(false))?;
+        wait_for_lock(&file, &path, true)?;
+        Ok(FolderLock { file, path })
+    }
+
+    /// Takes the folder's lock for a load, waiting for a save to finish; none when the folder
+    /// has no lock file (written before there was one, or never saved into since), which is
+    /// then read as it is.
+    fn for_load(dir: &Path) -> Result<Option<FolderLock>, StoreError> {
+        let path = dir.join(LOCK);
+        match fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            _ => {}
+        }
+        let file = open_lock_file(&path, None)?;
+        match wait_for_lock(&file, &path, false) {
+            Ok(()) => Ok(Some(FolderLock { file, path })),
             // A file system without advisory locks: read as a folder without a lock file.
-            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => Ok(None),
-            Err(e) => Err(StoreError::io(&path, &e)),
-        },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(StoreError::io(&path, &e)),
+            Err(StoreError::Io { kind: std::io::ErrorKind::Unsupported, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The last generation handed out in the folder, as the lock file records it (0 where it
+    /// records none: a lock file of an older version, or one damaged).
+    fn handed_out(&self) -> u64 {
+        let mut buf = [0u8; 16];
+        let mut f = &self.file;
+        match f.seek(SeekFrom::Start(0)).and_then(|_| f.read_exact(&mut buf)) {
+            Ok(()) if buf[..8] == *HANDED_OUT => u64::from_le_bytes(buf[8..].try_into().expect("8 bytes")),
+            _ => 0,
+        }
+    }
+
+    /// Draws the generation of a new save into `dir` (whose lock this is) and records it as
+    /// handed out: above every generation handed out before (by the lock file's record), the
+    /// manifest's, and every generation a file in the folder names, so that no two saves, and
+    /// no retry of an ended one, ever write under one generation, and a manifest that cannot
+    /// be read never makes a save overwrite the files it names.
+    fn next_generation(&self, dir: &Path) -> Result<u64, StoreError> {
+        let in_files = fs::read_dir(dir)
+            .map_err(|e| StoreError::io(dir, &e))?
+            .flatten()
+            .filter_map(|e| generation_named(&e.file_name().to_string_lossy()))
+            .max()
+            .unwrap_or(0);
+        let manifest = read_manifest(dir).map_or(0, |m| m.generation);
+        let generation =
+            self.handed_out().max(manifest).max(in_files).checked_add(1).ok_or_else(|| {
+                StoreError::Malformed(format!("{}: every save generation has been used", dir.display()))
+            })?;
+        let mut record = Vec::with_capacity(16);
+        record.extend_from_slice(HANDED_OUT);
+        record.extend_from_slice(&generation.to_le_bytes());
+        let mut f = &self.file;
+        let io = |e: std::io::Error| StoreError::io(&self.path, &e);
+        f.seek(SeekFrom::Start(0)).map_err(io)?;
+        f.write_all(&record).map_err(io)?;
+        f.sync_data().map_err(io)?;
+        Ok(generation)
+    }
+}
+
+/// The generations of saves begun in `dir` whose process is alive: it holds the lock on the
+/// save's marker. A marker that cannot be opened or locked for another reason counts as alive
+/// (its files are kept: garbage, never a loss).
+fn alive_builds(dir: &Path) -> Vec<u64> {
+    let Ok(found) = fs::read_dir(dir) else { return Vec::new() };
+    found
+        .flatten()
+        .filter_map(|e| marker_of(&e.file_name().to_string_lossy()))
+        .filter(|&g| match open_lock_file(&dir.join(build_marker_name(g)), None) {
+            Ok(file) => !matches!(file.try_lock(), Ok(())),
+            Err(StoreError::Io { kind: std::io::ErrorKind::NotFound, .. }) => false,
+            Err(_) => true,
+        })
+        .collect()
+}
+
+/// Removes from `dir` what is garbage once the manifest of save `generation` with `count`
+/// segments is in place ([`is_garbage_after`]), keeping the files of saves still being
+/// written. The caller holds the lock. A failure to remove one leaves garbage, never a wrong
+/// index.
+fn sweep(dir: &Path, generation: u64, count: usize) {
+    let keep = alive_builds(dir);
+    if let Ok(found) = fs::read_dir(dir) {
+        for e in found.flatten() {
+            if is_garbage_after(&e.file_name().to_string_lossy(), generation, count, &keep) {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+/// Removes every file of `generation` from `dir` (segment files, temporary files, the marker
+/// last); the caller holds the lock.
+fn remove_generation(dir: &Path, generation: u64) {
+    let Ok(found) = fs::read_dir(dir) else { return };
+    let mut marker = None;
+    for e in found.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if generation_named(&name) != Some(generation) {
+            continue;
+        }
+        if marker_of(&name).is_some() {
+            marker = Some(e.path());
+        } else {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+    if let Some(m) = marker {
+        let _ = fs::remove_file(m);
     }
 }
 
@@ -236,31 +434,17 @@ fn make_dir(dir: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The generation of a new save into `dir` (whose lock the caller holds): above the manifest's
-/// and above every segment file's in the folder, so that a manifest that cannot be read
-/// (corrupt, another version) never makes a save overwrite the files an older manifest names
-/// before the new manifest is in place.
-fn generation_after(dir: &Path) -> Result<u64, StoreError> {
-    let in_files = fs::read_dir(dir)
-        .map_err(|e| StoreError::io(dir, &e))?
-        .flatten()
-        .filter_map(|e| generation_of(&e.file_name().to_string_lossy()))
-        .max()
-        .unwrap_or(0);
-    Ok(read_manifest(dir).map_or(0, |old| old.generation).max(in_files).wrapping_add(1))
-}
-
-/// Writes segment `index` of save `generation` with `params` (the segment's own).
-fn write_one(
-    dir: &Path,
-    generation: u64,
-    index: usize,
+/// Writes segment `index` of save `generation` with `params` (the segment's own) to `path`;
+/// the rename waits for `ready`.
+fn write_one<G>(
+    path: &Path,
     params: &Params,
     segment: &SegmentRef<'_>,
+    ready: impl FnOnce() -> Result<G, StoreError>,
 ) -> Result<SegmentEntry, StoreError> {
     let SegmentRef { graph, ids, deleted, codes } = *segment;
-    let path = dir.join(segment_file_name(generation, index));
-    let checksum = save_graph(&path, params, graph, Labels { ids: Some(ids), deleted, next_id: None, codes })?;
+    let labels = Labels { ids: Some(ids), deleted, next_id: None, codes };
+    let checksum = save_graph_when(path, params, graph, labels, ready)?;
     Ok(SegmentEntry { len: graph.len() as u64, checksum })
 }
 
@@ -295,42 +479,16 @@ fn manifest_sections(
     sections
 }
 
-/// Writes the manifest of save `generation` naming `entries`, then removes the files of other
-/// generations and the temporary files of saves that never finished (the caller holds the
-/// lock, so no other save runs).
-fn write_manifest(
-    dir: &Path,
-    params: &Params,
-    (dim, m): (usize, usize),
-    generation: u64,
-    entries: &[SegmentEntry],
-    next_id: Option<VectorId>,
-) -> Result<(), StoreError> {
-    let sections = manifest_sections(params, (dim, m), generation, entries, next_id);
-    write_file(&dir.join(MANIFEST), FileKind::Manifest, sections)?;
-
-    // The new manifest is in place and durable: files of other generations, and temporary
-    // files of saves that never finished, are garbage now. A failure to remove one leaves
-    // garbage, never a wrong index.
-    if let Ok(found) = fs::read_dir(dir) {
-        for e in found.flatten() {
-            if is_garbage_after(&e.file_name().to_string_lossy(), generation, entries.len()) {
-                let _ = fs::remove_file(e.path());
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Saves segments into folder `dir`, created if missing, with the id the index hands out next
 /// (when it keeps one: see [`Labels::next_id`]). A segment whose ids or deleted bitset do not
 /// fit its graph, or a next id not above every id, is an error, before anything is written.
 /// Segment files come first, the manifest last, each written atomically and fsynced with the
 /// folder: a crash at any point leaves `dir` opening as the previous save or the new one, never
 /// a mix. The previous generation's files, and temporary files a killed save left, are
-/// removed once the new manifest is durable; any fsync error fails the save first, keeping
-/// them. Saves into one folder, from threads or processes, take turns ([`LOCK`]): the last
-/// one wins, whole.
+/// removed once the new manifest is durable (never those of a save begun with
+/// [`begin_segments`] and still being written); any fsync error fails the save first, keeping
+/// them. A save that fails (a full disk, say) removes the files it wrote. Saves into one
+/// folder, from threads or processes, take turns ([`LOCK`]): the last one wins, whole.
 pub fn save_segments(
     dir: &Path,
     params: &Params,
@@ -339,14 +497,30 @@ pub fn save_segments(
 ) -> Result<(), StoreError> {
     let shape = check_segments(segments, next_id)?;
     make_dir(dir)?;
-    let _lock = lock_for_save(dir)?;
-    let generation = generation_after(dir)?;
-    let mut entries = Vec::with_capacity(segments.len());
-    for (i, s) in segments.iter().enumerate() {
-        let seg_params = Params { seed: params.seed.wrapping_add(i as u64), ..*params };
-        entries.push(write_one(dir, generation, i, &seg_params, s)?);
+    let lock = FolderLock::for_save(dir)?;
+    let generation = lock.next_generation(dir)?;
+    let written = (|| {
+        let mut entries = Vec::with_capacity(segments.len());
+        for (i, s) in segments.iter().enumerate() {
+            let seg_params = Params { seed: params.seed.wrapping_add(i as u64), ..*params };
+            let path = dir.join(segment_file_name(generation, i));
+            entries.push(write_one(&path, &seg_params, s, || Ok(()))?);
+        }
+        let sections = manifest_sections(params, shape, generation, &entries, next_id);
+        write_file(&dir.join(MANIFEST), FileKind::Manifest, sections)?;
+        Ok(entries.len())
+    })();
+    match written {
+        Ok(count) => {
+            sweep(dir, generation, count);
+            Ok(())
+        }
+        Err(e) => {
+            // No manifest names this generation: its files are this save's alone.
+            remove_generation(dir, generation);
+            Err(e)
+        }
     }
-    write_manifest(dir, params, shape, generation, &entries, next_id)
 }
 
 /// What a manifest records of one segment file written by [`write_segment`].
@@ -358,24 +532,41 @@ pub struct SegmentEntry {
     pub checksum: u64,
 }
 
-/// The first step of a save whose segments are written by several writers (processes or
-/// machines sharing the folder): the generation their files go under, above every save the
-/// folder holds (`dir` is created if missing). Then each writer calls [`write_segment`], and
-/// one caller [`commit_segments`] with what they returned.
+/// A save begun with [`begin_segments`] whose segments several writers (processes or machines
+/// sharing the folder) write with [`write_segment`], and which one caller ends: with
+/// [`commit`](SegmentsBuild::commit), or [`abort`](SegmentsBuild::abort) (dropping it aborts
+/// too). While it lives, its generation is reserved: no other save draws it, and no other
+/// save's commit removes its files. Until the commit, the folder opens as the previous save.
 ///
-/// Until the commit, the folder opens as the previous save. A local save into the folder in
-/// the meantime removes the files written so far (they are of another generation), and the
-/// commit then fails: give such a build a folder of its own.
+/// It holds a lock on the save's marker file ([`build_marker_name`]), so liveness is the
+/// process's: a process killed before the end leaves a marker that the next save into the
+/// folder sees unlocked, and removes with its files.
+#[derive(Debug)]
+pub struct SegmentsBuild {
+    dir: PathBuf,
+    generation: u64,
+    /// The marker, locked; `None` once the save has ended.
+    marker: Option<File>,
+}
+
+/// The first step of a save whose segments are written by several writers: reserves a new
+/// generation of folder `dir` (created if missing), above every generation the folder ever
+/// handed out. Then each writer calls [`write_segment`] with it, and one caller
+/// [`SegmentsBuild::commit`]s with what they returned.
+///
+/// A local save into the folder meanwhile ([`save_segments`]) draws a later generation and
+/// leaves this one's files alone; this save's commit then fails, as the folder holds a newer
+/// save, and its files are removed when it is dropped.
 ///
 /// ```
 /// use omen_build::Params;
 /// use omen_distance::Metric;
 /// use omen_graph::{HnswGraph, Layer, VectorId};
-/// use omen_store::{SegmentRef, commit_segments, load_segments, begin_segments, write_segment};
+/// use omen_store::{SegmentRef, begin_segments, load_segments, write_segment};
 ///
 /// let params = Params::new(Metric::L2).m(4).seed(7);
 /// let dir = tempfile::tempdir()?;
-/// let generation = begin_segments(dir.path())?;
+/// let mut build = begin_segments(dir.path())?;
 /// let mut entries = Vec::new();
 /// for s in 0..2u64 {
 ///     // Each writer builds its segment (seed: the index's plus the segment's number).
@@ -384,23 +575,130 @@ pub struct SegmentEntry {
 ///     let ids = [VectorId(s)];
 ///     let segment = SegmentRef { graph: &g, ids: &ids, deleted: None, codes: None };
 ///     let own = params.seed(params.seed + s);
-///     entries.push(write_segment(dir.path(), generation, s as usize, &own, segment)?);
+///     entries.push(write_segment(dir.path(), build.generation(), s as usize, &own, segment)?);
 /// }
-/// commit_segments(dir.path(), &params, 2, generation, &entries, None)?;
+/// build.commit(&params, 2, &entries, None)?;
 /// assert_eq!(load_segments(dir.path())?.segments.len(), 2);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn begin_segments(dir: &Path) -> Result<u64, StoreError> {
+pub fn begin_segments(dir: &Path) -> Result<SegmentsBuild, StoreError> {
     make_dir(dir)?;
-    let _lock = lock_for_save(dir)?;
-    generation_after(dir)
+    let lock = FolderLock::for_save(dir)?;
+    let generation = lock.next_generation(dir)?;
+    let path = dir.join(build_marker_name(generation));
+    let marker = open_lock_file(&path, Some(true))?;
+    if let Err(e) = marker.try_lock() {
+        let _ = fs::remove_file(&path);
+        return Err(StoreError::io(&path, &std::io::Error::from(e)));
+    }
+    sync_dir(dir)?;
+    Ok(SegmentsBuild { dir: dir.to_path_buf(), generation, marker: Some(marker) })
+}
+
+impl SegmentsBuild {
+    /// The generation the writers write under.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The last step: checks every segment file the entries name (present, the very file that
+    /// writer wrote (its header checksum), its dimension, m, metric and length those of the
+    /// index, every section's checksum and every rule a load checks (links, ids, each
+    /// vector), no id live in two segments, `next_id` above every id), then writes the
+    /// manifest, which makes the save visible, and removes other generations' files (not those
+    /// of saves still being written) and the temporary files of killed writers. On any error
+    /// no manifest is written: the folder opens as before, and the save may be committed again
+    /// once its files are mended. Fails too when another save was committed to the folder
+    /// since this one began, or when this save has ended.
+    pub fn commit(
+        &mut self,
+        params: &Params,
+        dim: usize,
+        entries: &[SegmentEntry],
+        next_id: Option<VectorId>,
+    ) -> Result<(), StoreError> {
+        if self.marker.is_none() {
+            return Err(self.ended());
+        }
+        check_entry_count(entries)?;
+        let (dir, generation) = (self.dir.as_path(), self.generation);
+        let _lock = FolderLock::for_save(dir)?;
+        if let Ok(now) = read_manifest(dir)
+            && now.generation >= generation
+        {
+            return Err(StoreError::Conflict(format!(
+                "{}: a save of generation {} was committed since this one (generation {generation}) began",
+                dir.display(),
+                now.generation
+            )));
+        }
+        let mut seen = HashSet::new();
+        let mut top = 0u64;
+        for (i, e) in entries.iter().enumerate() {
+            let path = dir.join(segment_file_name(generation, i));
+            let stored = verify_graph_mapped(&path)?;
+            top = top.max(check_stored(&path, &stored, (e.len, e.checksum), params, dim, &mut seen)?);
+        }
+        if let Some(next) = next_id.filter(|n| n.0 < top) {
+            return Err(StoreError::Malformed(format!("next id {next} is not above every id in the index ({top})")));
+        }
+        let sections = manifest_sections(params, (dim, params.m), generation, entries, next_id);
+        write_file(&dir.join(MANIFEST), FileKind::Manifest, sections)?;
+        // Committed: the marker goes (its files are the index now), then the garbage.
+        let _ = fs::remove_file(dir.join(build_marker_name(generation)));
+        self.marker = None;
+        sweep(dir, generation, entries.len());
+        Ok(())
+    }
+
+    /// Ends the save without a manifest: removes every file written under its generation and
+    /// its marker. Writes into the generation are refused from then on.
+    pub fn abort(mut self) -> Result<(), StoreError> {
+        self.end()
+    }
+
+    fn end(&mut self) -> Result<(), StoreError> {
+        if self.marker.is_none() {
+            return Ok(());
+        }
+        let _lock = FolderLock::for_save(&self.dir)?;
+        remove_generation(&self.dir, self.generation);
+        self.marker = None;
+        Ok(())
+    }
+
+    fn ended(&self) -> StoreError {
+        StoreError::Conflict(format!(
+            "{}: the save of generation {} has ended (committed or aborted)",
+            self.dir.display(),
+            self.generation
+        ))
+    }
+}
+
+impl Drop for SegmentsBuild {
+    /// Aborts a save neither committed nor aborted (an error here leaves its files for the
+    /// next save's sweep).
+    fn drop(&mut self) {
+        let _ = self.end();
+    }
 }
 
 /// Writes segment `index` of save `generation` (from [`begin_segments`]) into `dir`, as
 /// [`save_segments`] writes each of its files: atomically, so a writer killed midway leaves
-/// only a temporary file (removed by the commit) and a retried one replaces the file whole.
-/// `params` are the segment's own: the index's with the seed plus `index`, as a segmented
-/// build draws them. Returns what the manifest records of the file.
+/// only a temporary file (removed by a later commit) and a retried one replaces the file
+/// whole. `params` are the segment's own: the index's with the seed plus `index`, as a
+/// segmented build draws them. Returns what the manifest records of the file.
+///
+/// The file is written first and put in place under the folder's lock, which refuses it
+/// ([`StoreError::Conflict`], the file removed) unless the save of `generation` was begun
+/// and has not ended: a generation no save reserved, or one committed or aborted, is never
+/// written into.
 pub fn write_segment(
     dir: &Path,
     generation: u64,
@@ -412,55 +710,45 @@ pub fn write_segment(
         return Err(StoreError::Malformed(format!("segment number {index} is out of range")));
     }
     check_segment(index, &segment)?;
-    write_one(dir, generation, index, params, &segment)
+    let path = dir.join(segment_file_name(generation, index));
+    write_one(&path, params, &segment, || {
+        let lock = FolderLock::for_save(dir)?;
+        let begun = fs::symlink_metadata(dir.join(build_marker_name(generation))).is_ok_and(|m| m.is_file());
+        let committed = read_manifest(dir).is_ok_and(|m| m.generation >= generation);
+        if !begun || committed {
+            return Err(StoreError::Conflict(format!(
+                "{}: no save of generation {generation} is being written (never begun, or committed, aborted or superseded)",
+                dir.display()
+            )));
+        }
+        Ok(lock)
+    })
 }
 
-/// The last step of a save begun with [`begin_segments`]: checks every segment file the
-/// entries name (present, the very file that writer wrote (its header checksum), its
-/// dimension, m, metric and length those of the index, its ids, links and checksums verified
-/// as a mapped open verifies them, no id live in two segments, `next_id` above every id),
-/// then writes the manifest, which makes the save visible, and removes other generations'
-/// files and the temporary files of killed writers. On any error no manifest is written: the
-/// folder opens as before. Fails too when another save was committed to the folder since
-/// `generation` was drawn.
-pub fn commit_segments(
-    dir: &Path,
-    params: &Params,
-    dim: usize,
-    generation: u64,
-    entries: &[SegmentEntry],
-    next_id: Option<VectorId>,
-) -> Result<(), StoreError> {
-    check_entry_count(entries)?;
-    let _lock = lock_for_save(dir)?;
-    if let Ok(now) = read_manifest(dir)
-        && now.generation >= generation
-    {
-        return Err(StoreError::Malformed(format!(
-            "{}: a save of generation {} was committed since this one (generation {generation}) began",
-            dir.display(),
-            now.generation
-        )));
+/// Writes segment file `path` as [`write_segment`] writes one, outside any folder's save: a
+/// writer whose folder is remote storage writes here, checks the file, then uploads it.
+pub fn write_segment_file(path: &Path, params: &Params, segment: SegmentRef<'_>) -> Result<SegmentEntry, StoreError> {
+    check_segment(0, &segment)?;
+    write_one(path, params, &segment, || Ok(()))
+}
+
+/// Checks a segment file as [`SegmentsBuild::commit`] checks each (every section's checksum
+/// and every rule a load checks), opening it in place; returns its entry (length, header
+/// checksum). What a writer whose folder is remote storage checks before uploading.
+pub fn verify_segment_file(path: &Path) -> Result<SegmentEntry, StoreError> {
+    let stored = verify_graph_mapped(path)?;
+    if stored.ids.is_none() {
+        return Err(StoreError::Malformed(format!("{}: segment file without ids", path.display())));
     }
-    let mut seen = HashSet::new();
-    let mut top = 0u64;
-    for (i, e) in entries.iter().enumerate() {
-        let path = dir.join(segment_file_name(generation, i));
-        let stored = open_graph_mapped(&path)?;
-        top = top.max(check_stored(&path, &stored, (e.len, e.checksum), params, dim, &mut seen)?);
-    }
-    if let Some(next) = next_id.filter(|n| n.0 < top) {
-        return Err(StoreError::Malformed(format!("next id {next} is not above every id in the index ({top})")));
-    }
-    write_manifest(dir, params, (dim, params.m), generation, entries, next_id)
+    Ok(SegmentEntry { len: stored.graph.len() as u64, checksum: stored.checksum })
 }
 
 /// Writes into `dir` (created if missing) the manifest of save `generation` whose segment
 /// files are not there: a save into remote storage, whose writers verified their own files
-/// (reopened them as [`open_graph_mapped`] does) and reported `entries`. Nothing is checked
-/// against the files and nothing is swept: the caller uploads this manifest after every
-/// segment file, and a load of the assembled folder verifies everything ([`load_segments`]).
-/// Prefer [`commit_segments`] wherever the files can be read.
+/// ([`verify_segment_file`]) and reported `entries`. Nothing is checked against the files and
+/// nothing is swept: the caller uploads this manifest after every segment file, and a load of
+/// the assembled folder verifies everything ([`load_segments`]). Prefer
+/// [`SegmentsBuild::commit`] wherever the files can be read.
 pub fn write_manifest_for_remote(
     dir: &Path,
     params: &Params,
@@ -474,7 +762,7 @@ pub fn write_manifest_for_remote(
         return Err(StoreError::Malformed(format!("dimension {dim} is out of range")));
     }
     make_dir(dir)?;
-    let _lock = lock_for_save(dir)?;
+    let _lock = FolderLock::for_save(dir)?;
     let sections = manifest_sections(params, (dim, params.m), generation, entries, next_id);
     write_file(&dir.join(MANIFEST), FileKind::Manifest, sections)?;
     Ok(())
@@ -537,7 +825,7 @@ pub struct SegmentsInfo {
 /// how many there are and how large, for a caller that spreads them over servers
 /// ([`open_segments_mapped_part`]).
 pub fn inspect_segments(dir: &Path) -> Result<SegmentsInfo, StoreError> {
-    let _lock = lock_for_load(dir)?;
+    let _lock = FolderLock::for_load(dir)?;
     let Manifest { params, dim, entries, next_id, generation } = read_manifest(dir)?;
     Ok(SegmentsInfo { params, dim, lens: entries.iter().map(|e| e.0).collect(), next_id, generation })
 }
@@ -568,7 +856,7 @@ fn read_segments(
     which: Option<&[usize]>,
 ) -> Result<StoredSegments, StoreError> {
     // Held until every file is read (or mapped: a mapping outlives the removal of its file).
-    let _lock = lock_for_load(dir)?;
+    let _lock = FolderLock::for_load(dir)?;
     let Manifest { params, dim, generation, entries, next_id } = read_manifest(dir)?;
     let all: Vec<usize> = (0..entries.len()).collect();
     let which = which.unwrap_or(&all);

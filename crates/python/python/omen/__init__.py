@@ -12,7 +12,8 @@ add or delete waits for the searches in flight (and they for it), so no thread s
 half-changed. Arrays are read in place while the GIL is released: do not modify an array in
 another thread while a call is reading it (as with any library that releases the GIL). Bad input raises ``ValueError`` (shape, dimension, NaN or infinite values, ``k``,
 ``ef``), ``KeyError`` (an unknown id) or ``OSError`` (files; ``CorruptIndexError`` for a file
-that fails its checks), and leaves the index as it was.
+that fails its checks, ``SaveConflictError`` for a save that another save of the same folder
+stands in the way of), and leaves the index as it was.
 """
 
 from __future__ import annotations
@@ -25,9 +26,18 @@ import numpy as np
 import numpy.typing as npt
 
 from omen import _omen
-from omen._omen import FORMAT_VERSION, CorruptIndexError, simd_path
+from omen._omen import FORMAT_VERSION, CorruptIndexError, SaveConflictError, simd_path
 
-__all__ = ["Index", "SegmentedIndex", "Neighbors", "CorruptIndexError", "FORMAT_VERSION", "simd_path", "merge_topk"]
+__all__ = [
+    "Index",
+    "SegmentedIndex",
+    "Neighbors",
+    "CorruptIndexError",
+    "SaveConflictError",
+    "FORMAT_VERSION",
+    "simd_path",
+    "merge_topk",
+]
 
 Filter = Union[npt.ArrayLike, Callable[[int], bool], None]
 

@@ -63,8 +63,9 @@ def _segment_name(generation: int, number: int) -> str:
 
 
 def _generation_of(name: str) -> Optional[int]:
-    seg = _omen.segment_of(name)
-    return None if seg is None else seg[0]
+    """The generation a file of the folder belongs to (segment file, build marker, or a
+    temporary file of either)."""
+    return _omen.generation_named(name)
 
 
 def _remote_names(fs: Any, root: str) -> list[str]:
@@ -74,10 +75,13 @@ def _remote_names(fs: Any, root: str) -> list[str]:
 
 
 def _upload(fs: Any, local: str, root: str, name: str) -> None:
-    """Puts ``local`` at ``root/name`` whole: under a temporary name first, then moved."""
-    import uuid
+    """Puts ``local`` at ``root/name`` whole: under a temporary name first, then moved. The
+    temporary name follows the one rule for temporary files (``.<name>.<process>.<counter>.tmp``,
+    here a random counter, as writers on many machines share the folder), so a sweep knows
+    what a killed upload left."""
+    import secrets
 
-    tmp = f"{root}/.{name}.{uuid.uuid4().hex}.tmp"
+    tmp = f"{root}/.{name}.{os.getpid()}.{secrets.randbits(63)}.tmp"
     fs.put(local, tmp)
     fs.mv(tmp, f"{root}/{name}")
 
@@ -142,16 +146,17 @@ def _build_part(
         length, checksum = index._core.write_segment(root, generation, number)
         return number, length, checksum, ids
     # Remote storage: written and verified here (the driver cannot read the file cheaply), then
-    # uploaded whole.
+    # uploaded whole, while the build's marker says the generation is being written.
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="omen-segment-") as tmp:
-        length, checksum = index._core.write_segment(tmp, generation, number)
         local = os.path.join(tmp, _segment_name(generation, number))
-        check = Index.load(local, mmap=True)  # every checksum, id and link verified
-        if len(check) != length:
-            raise ValueError(f"segment {number} reads back with {len(check)} vectors, not {length}")
-        del check
+        length, checksum = index._core.write_segment_file(local)
+        # Every section and rule, as a local commit checks each file.
+        if _omen.verify_segment_file(local) != (length, checksum):
+            raise ValueError(f"segment {number} reads back as another file")
+        if not fs.exists(f"{root}/{_omen.build_marker_name(generation)}"):
+            raise ValueError(f"{root}: no save of generation {generation} is being written (it has ended)")
         _upload(fs, local, root, _segment_name(generation, number))
     return number, length, checksum, ids
 
@@ -319,11 +324,15 @@ def build(
     )
     if len(parts) > 65535:
         raise ValueError(f"{len(parts)} segments: at most 65535")
+    local_build = None
     if fs is None:
-        generation = _omen.begin_segments(folder)
+        # Reserves a generation no save of the folder had; a local save meanwhile leaves its
+        # files alone.
+        local_build = _omen.begin_segments(folder)
+        generation = local_build.generation
     else:
         fs.makedirs(root, exist_ok=True)
-        generation = 1 + max([g for g in map(_generation_of, _remote_names(fs, root)) if g is not None], default=0)
+        generation = _begin_remote(fs, root)
     # Spread over the nodes: each partition wants a machine's cores and memory bandwidth.
     task = ray.remote(num_cpus=cpus, max_retries=retries, scheduling_strategy="SPREAD")(_build_part)
     pending = {
@@ -351,20 +360,38 @@ def build(
             raise ValueError(f"id {dup} is in partitions {owners[0]} and {owners[1] if len(owners) > 1 else owners[0]}")
         entries = [(results[i][0], results[i][1]) for i in range(len(parts))]
         next_id = int(all_ids.max()) + 1 if len(all_ids) else 0
-        if fs is None:
-            _omen.commit_segments(folder, generation, params, dim, entries, next_id)
+        if local_build is not None:
+            local_build.commit(params, dim, entries, next_id)
         else:
             _commit_remote(fs, root, generation, params, dim, entries, next_id)
     except BaseException:
-        # Stop the tasks still running and wait for them to end before removing this build's
-        # files, so that none writes one after.
+        # Stop the tasks still running, then remove this build's files (its generation alone:
+        # a local folder refuses a late task's write once the build is aborted).
         for r in pending:
             ray.cancel(r, force=True)
         if pending:
             ray.wait(list(pending), num_returns=len(pending), timeout=120)
-        _remove_generation(fs, root, generation)
+        if local_build is not None:
+            local_build.abort()
+        else:
+            _remove_generation(fs, root, generation)
         raise
     return BuildReport(folder, [results[i][0] for i in range(len(parts))], time.perf_counter() - started)
+
+
+def _begin_remote(fs: Any, root: str) -> int:
+    """Reserves a generation of a folder in remote storage: above every generation its files
+    name, marked by an empty build marker that keeps the generation's files from other builds'
+    sweeps until this build ends. Remote storage has no lock: two drivers starting into one
+    folder at the same moment can still draw one generation (give each build its own folder)."""
+    import tempfile
+
+    generation = 1 + max([g for g in map(_generation_of, _remote_names(fs, root)) if g is not None], default=0)
+    with tempfile.TemporaryDirectory(prefix="omen-marker-") as tmp:
+        marker = os.path.join(tmp, "marker")
+        open(marker, "wb").close()
+        _upload(fs, marker, root, _omen.build_marker_name(generation))
+    return generation
 
 
 def _commit_remote(
@@ -390,8 +417,16 @@ def _commit_remote(
     with tempfile.TemporaryDirectory(prefix="omen-manifest-") as tmp:
         _omen.write_manifest_for_remote(tmp, generation, params, dim, entries, next_id)
         _upload(fs, os.path.join(tmp, "manifest.omen"), root, "manifest.omen")
+    own = _omen.build_marker_name(generation)
+    try:
+        fs.rm(f"{root}/{own}")
+    except OSError:
+        pass
+    # Builds still marked keep their files (remote storage cannot tell a live build from a
+    # killed one: a killed driver's marker and files stay until removed by hand).
+    keep = [g for g in (_generation_of(n) for n in names if n != own and n.startswith("build-")) if g is not None]
     for name in names:
-        if _omen.is_garbage_after(name, generation, len(entries)):
+        if name != own and _omen.is_garbage_after(name, generation, len(entries), keep):
             try:
                 fs.rm(f"{root}/{name}")
             except OSError:
@@ -399,26 +434,27 @@ def _commit_remote(
 
 
 def _remove_generation(fs: Any, folder: str, generation: int) -> None:
-    """Removes the segment files of a build that failed (the manifest never named them)."""
+    """Removes the files of a build into remote storage that failed (the manifest never named
+    them), its marker last."""
     try:
-        names = os.listdir(folder) if fs is None else _remote_names(fs, folder)
+        names = _remote_names(fs, folder)
     except OSError:
         return
-    for name in names:
-        if _generation_of(_omen.temporary_target(name) or name) == generation:
+    marker = _omen.build_marker_name(generation)
+    for name in sorted(names, key=lambda n: n == marker):
+        if _generation_of(name) == generation:
             try:
-                if fs is None:
-                    os.remove(os.path.join(folder, name))
-                else:
-                    fs.rm(f"{folder}/{name}")
+                fs.rm(f"{folder}/{name}")
             except OSError:
                 pass
 
 
 class _Shard:
-    """A Ray actor holding segments ``which`` of a folder, opened in place."""
+    """A Ray actor holding segments ``which`` of save ``generation`` of a folder, opened in
+    place. It opens that generation or none: a folder re-saved since the pool was made (a
+    restart after a re-save) fails the actor, loudly, rather than mixing two saves' answers."""
 
-    def __init__(self, out: str, which: list[int]) -> None:
+    def __init__(self, out: str, which: list[int], generation: int) -> None:
         from omen import SegmentedIndex
 
         fs, root = _split_url(out)
@@ -428,12 +464,17 @@ class _Shard:
 
             cache = tempfile.mkdtemp(prefix="omen-shard-")
             fs.get(f"{root}/manifest.omen", os.path.join(cache, "manifest.omen"))
-            generation = int(_omen.inspect_segments(cache)["generation"])
+            _check_generation(out, int(_omen.inspect_segments(cache)["generation"]), generation)
             for i in which:
                 name = _segment_name(generation, i)
                 fs.get(f"{root}/{name}", os.path.join(cache, name))
             root = cache
-        self.index = SegmentedIndex.load(root, mmap=True, segments=which)
+        before = int(_omen.inspect_segments(root)["generation"])
+        index = SegmentedIndex.load(root, mmap=True, segments=which)
+        after = int(_omen.inspect_segments(root)["generation"])
+        # Generations only grow: the same one before and after is the one the load read.
+        _check_generation(out, before if before != generation else after, generation)
+        self.index = index
 
     def ready(self) -> int:
         return len(self.index)
@@ -446,8 +487,21 @@ class _Shard:
         return hits.ids, hits.distances
 
 
+def _check_generation(out: str, found: int, expected: int) -> None:
+    if found != expected:
+        raise RuntimeError(
+            f"{out} holds save generation {found}, this pool serves generation {expected}: the folder was "
+            "re-saved since the pool was made; Searcher.reload() moves the pool to the new save"
+        )
+
+
 class Searcher:
     """A pool of Ray actors answering queries over the segmented index in folder ``out``.
+
+    A pool serves exactly one save of the folder, the one there when it was made
+    (``generation``): every actor opens that save, and an actor restarted after the folder
+    was re-saved fails (its calls raise) rather than answer from another save; ``reload()``
+    moves the pool to the folder's newest save.
 
     The segments are split into shares of ``segments_per_actor`` (default: one each); each
     share is held by ``replicas`` actors (``cpus_per_actor`` cores each), which open their
@@ -467,6 +521,12 @@ class Searcher:
         cpus_per_actor: float = 1,
         max_restarts: int = 3,
     ) -> None:
+        self._options = (out, replicas, segments_per_actor, cpus_per_actor, max_restarts)
+        self.actors: list[list[Any]] = []
+        self._start()
+
+    def _start(self) -> None:
+        out, replicas, segments_per_actor, cpus_per_actor, max_restarts = self._options
         ray = _ray()
         fs, root = _split_url(out)
         self.out = root if fs is None else os.fspath(out)
@@ -479,6 +539,7 @@ class Searcher:
                 fs.get(f"{root}/manifest.omen", os.path.join(tmp, "manifest.omen"))
                 info = _omen.inspect_segments(tmp)
         self.dim: int = int(info["dim"])
+        self.generation: int = int(info["generation"])
         count = len(info["lens"])
         per = 1 if segments_per_actor is None else _int("segments_per_actor", segments_per_actor, 1)
         replicas = _int("replicas", replicas, 1, 1024)
@@ -494,9 +555,15 @@ class Searcher:
                 f"{len(self.shares)} shares x {replicas} replicas x {cpus_per_actor} CPUs = {need:g} CPUs, "
                 f"the cluster has {have:g}: lower cpus_per_actor or replicas, or raise segments_per_actor"
             )
-        self.actors: list[list[Any]] = [[actor.remote(self.out, share) for _ in range(replicas)] for share in self.shares]
+        self.actors = [[actor.remote(self.out, share, self.generation) for _ in range(replicas)] for share in self.shares]
         ray.get([a.ready.remote() for group in self.actors for a in group])
         self._turn = 0
+
+    def reload(self) -> None:
+        """Moves the pool to the folder's newest save: the actors stop (freeing their CPUs),
+        and new ones open it."""
+        self.close()
+        self._start()
 
     def search(self, queries: npt.ArrayLike, k: int = 10, *, ef: Optional[int] = None) -> Neighbors:
         """The ``k`` nearest of each query (2-D, one per row; 1-D is one query) over every

@@ -7,27 +7,28 @@ use omen_distance::Metric;
 use omen_graph::{HnswGraph, Layer, NodeId, VectorId};
 use omen_search::Rows;
 use omen_store::{
-    FORMAT_VERSION, FileKind, Labels, MANIFEST, SegmentEntry, SegmentRef, StoreError, begin_segments, commit_segments,
-    graph_from_bytes, inspect, inspect_segments, load_graph, load_segments, open_segments_mapped_part, save_graph,
-    save_segments, segment_file_name, write_manifest_for_remote, write_segment,
+    FORMAT_VERSION, FileKind, Labels, MANIFEST, SegmentEntry, SegmentRef, StoreError, begin_segments, graph_from_bytes,
+    inspect, inspect_segments, load_graph, load_segments, open_segments_mapped_part, save_graph, save_segments,
+    segment_file_name, write_manifest_for_remote, write_segment,
 };
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 mod codes;
+mod folder;
 
 fn random_rows(n: usize, dim: usize, seed: u64) -> Vec<f32> {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     (0..n * dim).map(|_| rng.random::<f32>() - 0.5).collect()
 }
 
-fn graph(n: usize, dim: usize, m: usize, seed: u64) -> HnswGraph {
+pub(crate) fn graph(n: usize, dim: usize, m: usize, seed: u64) -> HnswGraph {
     let data = random_rows(n, dim, seed);
     let params = Params::new(Metric::L2).m(m).ef_construction(32).seed(seed);
     build_sequential(params, Rows::dense(&data, dim)).unwrap()
 }
 
-const SETTINGS: Params =
+pub(crate) const SETTINGS: Params =
     Params { metric: Metric::L2, m: 4, ef_construction: 32, ef_search: 20, seed: 9, quantization: Quantization::None };
 
 /// The two graphs hold the same nodes, layers, lists, vectors and entry point.
@@ -421,14 +422,15 @@ fn a_save_written_by_several_writers_commits_as_one_and_loads_as_a_local_save() 
     let graphs = [graph(60, 6, 4, 40), graph(50, 6, 4, 41), graph(70, 6, 4, 42)];
     let ids: Vec<Vec<VectorId>> =
         [0..60u64, 60..110, 200..270].into_iter().map(|r| r.map(VectorId).collect()).collect();
-    let generation = begin_segments(dir.path()).unwrap();
+    let mut build = begin_segments(dir.path()).unwrap();
+    let generation = build.generation();
     let entries = write_parts(dir.path(), generation, &graphs, &ids);
     // Before the commit the folder holds no index.
     assert!(load_segments(dir.path()).is_err());
     // A writer killed half-way through a segment file leaves its temporary file.
     let killed = format!(".{}.4242.0.tmp", segment_file_name(generation, 1));
     std::fs::write(dir.path().join(killed), b"half").unwrap();
-    commit_segments(dir.path(), &SETTINGS, 6, generation, &entries, Some(VectorId(270))).unwrap();
+    build.commit(&SETTINGS, 6, &entries, Some(VectorId(270))).unwrap();
     let back = load_segments(dir.path()).unwrap();
     assert_eq!((back.dim, back.params, back.next_id), (6, SETTINGS, Some(VectorId(270))));
     for ((s, g), i) in back.segments.iter().zip(&graphs).zip(&ids) {
@@ -497,11 +499,12 @@ fn a_commit_checks_every_file_and_writes_no_manifest_on_a_fault() {
     };
     for what in ["missing", "another file", "length", "too few", "none", "dimension", "id twice", "stale"] {
         let dir = tempfile::tempdir().unwrap();
-        let generation = begin_segments(dir.path()).unwrap();
+        let mut build = begin_segments(dir.path()).unwrap();
+        let generation = build.generation();
         let mut entries = write_parts(dir.path(), generation, &graphs, &ids);
         fault(what, &mut entries, dir.path(), generation);
         let had_manifest = dir.path().join(MANIFEST).exists();
-        let res = commit_segments(dir.path(), &SETTINGS, 6, generation, &entries, None);
+        let res = build.commit(&SETTINGS, 6, &entries, None);
         if what == "too few" {
             // Fewer entries than files is a smaller index, not a fault: the extra file is swept.
             res.unwrap();
@@ -514,9 +517,9 @@ fn a_commit_checks_every_file_and_writes_no_manifest_on_a_fault() {
     }
     // A next id below an id in the segments is refused too.
     let dir = tempfile::tempdir().unwrap();
-    let generation = begin_segments(dir.path()).unwrap();
-    let entries = write_parts(dir.path(), generation, &graphs, &ids);
-    assert!(commit_segments(dir.path(), &SETTINGS, 6, generation, &entries, Some(VectorId(59))).is_err());
+    let mut build = begin_segments(dir.path()).unwrap();
+    let entries = write_parts(dir.path(), build.generation(), &graphs, &ids);
+    assert!(build.commit(&SETTINGS, 6, &entries, Some(VectorId(59))).is_err());
     assert!(!dir.path().join(MANIFEST).exists());
 }
 
@@ -530,7 +533,12 @@ fn a_manifest_for_files_in_remote_storage_loads_once_the_files_are_beside_it() {
     let entries: Vec<SegmentEntry> = (0..2)
         .map(|i| {
             let seg = SegmentRef { graph: &graphs[i], ids: &ids[i], deleted: None, codes: None };
-            write_segment(writers[i].path(), generation, i, &SETTINGS.seed(SETTINGS.seed + i as u64), seg).unwrap()
+            let path = writers[i].path().join(segment_file_name(generation, i));
+            let own = SETTINGS.seed(SETTINGS.seed + i as u64);
+            let entry = omen_store::write_segment_file(&path, &own, seg).unwrap();
+            // What the writer checks before its upload: every section, as a commit would.
+            assert_eq!(omen_store::verify_segment_file(&path).unwrap(), entry);
+            entry
         })
         .collect();
     let assembled = tempfile::tempdir().unwrap();
@@ -600,12 +608,23 @@ fn folder_file_names_parse_and_the_sweep_rule_keeps_the_committed_save() {
     }
     // After the manifest of save 0xab with 8 segments: its files stay; other saves' files,
     // files numbered past 8 and unfinished temporaries of ours go; other files stay.
-    assert!(!is_garbage_after(&name, 0xab, 8));
-    assert!(is_garbage_after(&name, 0xab, 7));
-    assert!(is_garbage_after(&segment_file_name(0xaa, 0), 0xab, 8));
-    assert!(is_garbage_after(&temp, 0xab, 8));
-    assert!(is_garbage_after(".manifest.omen.1.0.tmp", 0xab, 8));
+    assert!(!is_garbage_after(&name, 0xab, 8, &[]));
+    assert!(is_garbage_after(&name, 0xab, 7, &[]));
+    assert!(is_garbage_after(&segment_file_name(0xaa, 0), 0xab, 8, &[]));
+    assert!(is_garbage_after(&temp, 0xab, 8, &[]));
+    assert!(is_garbage_after(".manifest.omen.1.0.tmp", 0xab, 8, &[]));
     for kept in [MANIFEST, omen_store::LOCK, "notes.txt", ".notes.txt.1.0.tmp", "segment-x.omen"] {
-        assert!(!is_garbage_after(kept, 0xab, 8), "{kept}");
+        assert!(!is_garbage_after(kept, 0xab, 8, &[]), "{kept}");
     }
+    // A save still being written keeps its files, its temporaries and its marker; an ended
+    // one's marker goes.
+    let other = segment_file_name(0xac, 0);
+    let marker = omen_store::build_marker_name(0xac);
+    for kept in [other.clone(), format!(".{other}.7.0.tmp"), marker.clone()] {
+        assert!(!is_garbage_after(&kept, 0xab, 8, &[0xac]), "{kept}");
+        assert!(is_garbage_after(&kept, 0xab, 8, &[]), "{kept}");
+    }
+    assert_eq!(omen_store::generation_named(&marker), Some(0xac));
+    assert_eq!(omen_store::generation_named(&format!(".{other}.7.0.tmp")), Some(0xac));
+    assert_eq!(omen_store::generation_named(MANIFEST), None);
 }
