@@ -240,3 +240,49 @@ def test_an_fsspec_url_as_the_folder(local_ray: None, tmp_path: Path) -> None:
         distributed.build(bad, url, segments=2, m=8, ef_construction=32)
     assert len(omen.SegmentedIndex.load(tmp_path / "remote")) == 2000
     assert len(os.listdir(tmp_path / "remote")) == 3
+
+
+def test_a_pool_serves_one_save_across_a_resave(local_ray: None, tmp_path: Path) -> None:
+    out = tmp_path / "index"
+    distributed.build(clustered(3000, 8), out, segments=2, m=8, ef_construction=32, seed=1)
+    queries = clustered(50, 10)
+    want = omen.SegmentedIndex.load(out).search(queries, 10, ef=32)
+    searcher = distributed.Searcher(out, cpus_per_actor=0.25, max_restarts=2)
+    try:
+        np.testing.assert_array_equal(searcher.search(queries, 10, ef=32).distances, want.distances)
+        # The folder re-saved with other vectors under the same ids.
+        omen.SegmentedIndex.build(clustered(3000, 9), segments=2, m=8, ef_construction=32, seed=1).save(out)
+        assert searcher.generation < omen._omen.inspect_segments(str(out))["generation"]
+        got = searcher.search(queries, 10, ef=32)
+        np.testing.assert_array_equal(got.distances, want.distances)  # the actors hold the old save
+        # An actor restarted now may not serve the new save beside one serving the old.
+        ray.kill(searcher.actors[1][0], no_restart=False)
+        try:
+            got = searcher.search(queries, 10, ef=32)
+        except Exception as e:  # the restart fails, loudly
+            assert "re-saved" in str(e), e
+        else:
+            np.testing.assert_array_equal(got.distances, want.distances)
+        searcher.reload()
+        new = omen.SegmentedIndex.load(out).search(queries, 10, ef=32)
+        np.testing.assert_array_equal(searcher.search(queries, 10, ef=32).distances, new.distances)
+        assert searcher.generation == omen._omen.inspect_segments(str(out))["generation"]
+    finally:
+        searcher.close()
+
+
+def test_a_local_save_during_a_build_is_never_overwritten(local_ray: None, tmp_path: Path) -> None:
+    out = tmp_path / "index"
+
+    def _save_beside(number: int, out: str) -> None:
+        """A local save into the folder while the build's partition 0 is about to write."""
+        if number == 0:
+            rows = np.random.default_rng(11).standard_normal((200, DIM)).astype(np.float32)
+            omen.SegmentedIndex.build(rows, segments=1, seed=4).save(out)
+
+    with pytest.raises(ValueError, match="partition 0"):
+        distributed.build(clustered(2000, 12), out, segments=2, m=8, ef_construction=32, _before_write=_save_beside)
+    loaded = omen.SegmentedIndex.load(out)
+    assert len(loaded) == 200, "the local save loads whole"
+    generation = omen._omen.inspect_segments(str(out))["generation"]
+    assert sorted(os.listdir(out)) == ["manifest.omen", "omen.lock", omen._omen.segment_file_name(generation, 0)]
