@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::ops::Range;
 use std::sync::atomic::AtomicU64;
 
-use omen_build::{HnswBuilder, Params, Stop};
+use omen_build::{BuildError, HnswBuilder, Params, Stop};
 use omen_graph::{GraphStats, HnswGraph, InvariantViolation, NodeId, VectorId};
 use omen_search::{Rows, TrainedCodes};
 use rayon::prelude::*;
@@ -175,8 +175,11 @@ impl SegmentedIndex {
     /// An index of ready-made segments, as read back from files. Every graph must have
     /// dimension `dim` and `params.m`, one id per node, a deleted bitset (if any) of one bit per
     /// node, and no id may name two live vectors in the index (a deleted vector's id may be
-    /// taken by a later one); at least one segment. `add_segment` hands out ids from `next_id`
-    /// on, or from above every id in the segments when that is higher.
+    /// taken by a later one); at least one segment; every vector must meet the vector rule
+    /// ([`omen_distance::check_vector`]: a non-finite value, or under l2 and ip a norm above
+    /// [`omen_distance::MAX_NORM`], is [`BuildError::Vector`] naming its segment and node).
+    /// `add_segment` hands out ids from `next_id` on, or from above every id in the segments
+    /// when that is higher.
     pub fn from_segments(
         dim: usize,
         params: Params,
@@ -195,6 +198,12 @@ impl SegmentedIndex {
             if graph.dim() != dim || graph.m() != params.m {
                 let what = format!("dim {} and m {}, the index has {dim} and {}", graph.dim(), graph.m(), params.m);
                 return Err(Error::Mismatch(what).in_segment(segment));
+            }
+            // The vector rule holds for every vector that enters an index, these too (the
+            // index would save, and its load refuse its own file).
+            for node in 0..graph.len() {
+                omen_distance::check_vector(params.metric, graph.vector(NodeId(node as u32)), dim)
+                    .map_err(|source| Error::from(BuildError::Vector { row: node, source }).in_segment(segment))?;
             }
             top = top.max(ids.iter().map(|id| id.0.saturating_add(1)).max().unwrap_or(0));
             let seg = Index::from_graph(segment_params(params, segment), graph, (Some(ids), deleted, None), codes)

@@ -405,6 +405,24 @@ fn segments_taken_apart_and_put_together_keep_their_deletes() {
     parts[0].deleted = Some(vec![1 << 7, 0]);
     let c = SegmentedIndex::from_segments(dim, params, parts, None).unwrap();
     assert_eq!(c.locate(taken), Some(SegmentId(1)));
+
+    // A vector that breaks the vector rule, pushed onto a part, is refused as at every other
+    // way in (the index would save, and its load refuse its own file).
+    for (bad, metric) in
+        [(f32::NAN, Metric::L2), (f32::INFINITY, Metric::Cosine), (3e19, Metric::L2), (3e19, Metric::InnerProduct)]
+    {
+        let params = Params::new(metric).m(6);
+        let mut parts =
+            SegmentedIndex::build_with_ids(dim, params, &data, &ids, SegmentPlan::Count(2)).unwrap().into_segments();
+        let v = [bad, 0.0, 0.0, 0.0];
+        parts[1].graph.push_node(&v, omen_graph::Layer(0)).unwrap();
+        parts[1].ids.push(VectorId(1_000_000));
+        let err = SegmentedIndex::from_segments(dim, params, parts, None).unwrap_err();
+        assert!(
+            matches!(&err, Error::Segment { segment: SegmentId(1), source } if matches!(**source, Error::Build(omen_build::BuildError::Vector { row: 100, .. }))),
+            "{bad} under {metric}: {err}"
+        );
+    }
 }
 
 #[test]
