@@ -47,7 +47,9 @@ def merge_topk(answers: Sequence[tuple[npt.ArrayLike, npt.ArrayLike]], k: int) -
     """The ``k`` nearest of each query over several answers to the same queries (each an
     ``(ids, distances)`` pair of ``(n, k_i)`` arrays, such as ``Neighbors`` from servers holding
     parts of an index; ``-1`` ids are padding): by distance then id, each id once, padded with
-    ``-1`` / ``+inf``. The merge a segmented search does over its segments.
+    ``-1`` / ``+inf``. The merge a segmented search does over its segments. Ids of any
+    integer type are taken; one above int64's range (a uint64 above ``2**63 - 1``) raises
+    ``ValueError`` rather than wrap to a negative id or to ``-1``.
 
     >>> a = (np.array([[4, 9]]), np.array([[0.5, 0.7]], dtype=np.float32))
     >>> b = (np.array([[2, 4, -1]]), np.array([[0.5, 0.5, np.inf]], dtype=np.float32))
@@ -66,6 +68,7 @@ def merge_topk(answers: Sequence[tuple[npt.ArrayLike, npt.ArrayLike]], k: int) -
         a_ = np.asarray(a)
         if a_.size and not np.issubdtype(a_.dtype, np.integer):
             raise ValueError(f"answer {i}: ids must be integers, not {a_.dtype}")
+        _check_int64(f"answer {i}: ids", a_)
         ids.append(np.ascontiguousarray(a_.reshape(1, -1) if a_.ndim == 1 else a_, dtype=np.int64))
         d_ = np.asarray(d)
         dists.append(np.ascontiguousarray(d_.reshape(1, -1) if d_.ndim == 1 else d_, dtype=np.float32))
@@ -159,9 +162,15 @@ def _ids(data: npt.ArrayLike, n: Optional[int]) -> npt.NDArray[np.int64]:
         raise ValueError(f"ids must not be negative (found {arr.min()})")
     if n is not None and arr.shape[0] != n:
         raise ValueError(f"{arr.shape[0]} ids for {n} vectors")
-    if arr.size and arr.dtype == np.uint64 and int(arr.max()) > np.iinfo(np.int64).max:
-        raise ValueError("ids must fit in int64")
+    _check_int64("ids", arr)
     return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def _check_int64(name: str, arr: npt.NDArray[Any]) -> None:
+    """Refuses integers above int64's range (only uint64 holds them): cast to int64 they would
+    wrap to negative numbers, and ``2**64 - 1`` to ``-1``, the padding marker."""
+    if arr.size and arr.dtype == np.uint64 and int(arr.max()) > _I64_MAX:
+        raise ValueError(f"{name} must fit in int64 (at most {_I64_MAX}), not {int(arr.max())}")
 
 
 def _search(core: Any, dim: int, queries: npt.ArrayLike, k: int, ef: Optional[int], filter: Filter, threads: int) -> Neighbors:
