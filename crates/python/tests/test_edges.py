@@ -27,3 +27,36 @@ def test_merge_topk_refuses_ids_outside_int64() -> None:
     assert omen.merge_topk([(top, d)], 2).ids.tolist() == [[2**63 - 1, 7]]
     padded = omen.merge_topk([(np.array([[5, -1]]), np.array([[0.3, np.inf]], dtype=np.float32))], 2)
     assert padded.ids.tolist() == [[5, -1]]
+
+
+
+
+@pytest.mark.parametrize("shape", ["index", "segmented"])
+def test_a_filter_is_a_bool_mask_or_wide_integer_ids_and_nothing_else(shape: str) -> None:
+    base = data(300, 8, 1)
+    index: omen.Index | omen.SegmentedIndex
+    if shape == "index":
+        index = omen.Index(8, seed=3)
+        index.add(base)
+    else:
+        index = omen.SegmentedIndex.build(base, segments=2, seed=3)
+    q = data(4, 8, 2)
+    mask = np.zeros(300, dtype=bool)
+    mask[[5, 17, 200]] = True
+    want = index.search(q, k=3, ef=300, filter=mask).ids
+    assert sorted(want[0].tolist()) == [5, 17, 200]
+    ids = np.array([5, 17, 200])
+    for dtype in (np.int32, np.int64, np.uint32, np.uint64):
+        np.testing.assert_array_equal(index.search(q, k=3, ef=300, filter=ids.astype(dtype)).ids, want)
+    np.testing.assert_array_equal(index.search(q, k=3, ef=300, filter=[5, 17, 200]).ids, want)
+    np.testing.assert_array_equal(index.search(q, k=3, ef=300, filter=mask.tolist()).ids, want)
+    assert (index.search(q, k=3, filter=[]).ids == -1).all()
+    # A mask of 0s and 1s in a narrow integer type would read as the ids {0, 1}; floats are
+    # neither a mask nor ids. Each is refused, naming the conversion that says which was meant.
+    for dtype in (np.int8, np.uint8, np.int16, np.uint16, np.float16, np.float32, np.float64):
+        for bad in (mask.astype(dtype), ids.astype(dtype), np.zeros(0, dtype=dtype)):
+            with pytest.raises(ValueError, match=r"astype\(bool\).*astype\(np\.int64\)"):
+                index.search(q, k=3, filter=bad)
+    for bad_list in ([1.0, 2.0], ["a"], [None]):
+        with pytest.raises(ValueError, match="astype"):
+            index.search(q, k=3, filter=bad_list)

@@ -173,6 +173,27 @@ def _check_int64(name: str, arr: npt.NDArray[Any]) -> None:
         raise ValueError(f"{name} must fit in int64 (at most {_I64_MAX}), not {int(arr.max())}")
 
 
+_ID_DTYPES = tuple(np.dtype(t) for t in (np.int32, np.int64, np.uint32, np.uint64))
+
+
+def _filter_array(filter: npt.ArrayLike) -> npt.NDArray[Any]:
+    """A filter as the core reads it: a bool mask as it is, ids as int64. Any other dtype is
+    refused: a mask of 0s and 1s in a narrow integer type would read as the ids {0, 1}."""
+    arr = np.asarray(filter)
+    if arr.dtype == np.bool_:
+        if arr.ndim != 1:
+            raise ValueError(f"a filter mask must be 1-D, not {arr.ndim}-D")
+        return np.ascontiguousarray(arr)
+    if arr.size == 0 and not isinstance(filter, np.ndarray):
+        return np.zeros(0, dtype=np.int64)  # an empty list: no id allowed
+    if arr.dtype not in _ID_DTYPES:
+        raise ValueError(
+            f"a filter is a bool mask over ids or an array of ids of int32, int64, uint32 or uint64, not "
+            f"{arr.dtype}: for a mask of 0s and 1s pass mask.astype(bool), for ids pass ids.astype(np.int64)"
+        )
+    return _ids(arr, None)
+
+
 def _search(core: Any, dim: int, queries: npt.ArrayLike, k: int, ef: Optional[int], filter: Filter, threads: int) -> Neighbors:
     """The search of both index shapes: arguments checked and converted, then the core's."""
     rows = _rows("queries", queries, dim)
@@ -185,13 +206,7 @@ def _search(core: Any, dim: int, queries: npt.ArrayLike, k: int, ef: Optional[in
         keep = np.fromiter((bool(filter(int(i))) for i in live), dtype=np.bool_, count=len(live))
         allowed = np.ascontiguousarray(live[keep])
     elif filter is not None:
-        arr = np.asarray(filter)
-        if arr.dtype == np.bool_:
-            if arr.ndim != 1:
-                raise ValueError(f"a filter mask must be 1-D, not {arr.ndim}-D")
-            allowed = np.ascontiguousarray(arr)
-        else:
-            allowed = _ids(arr, None)
+        allowed = _filter_array(filter)
     ids, dists = core.search(rows, k, ef_, allowed, threads)
     return Neighbors(ids, dists)
 
@@ -220,8 +235,11 @@ class _Shape:
     ) -> Neighbors:
         """The ``k`` nearest vectors of each query (2-D, one per row; 1-D is one query), with
         beam ``ef`` (default ``max(ef_search, k)``; at least ``k``). ``filter``: a boolean mask
-        over ids (``mask[id]``), an array of the ids allowed, or a callable ``id -> bool``
-        (slow: it runs Python for every candidate). Queries run in parallel on ``threads``
+        over ids (``mask[id]``, dtype ``bool``), an array of the ids allowed (int32, int64,
+        uint32 or uint64, or a list of ints), or a callable ``id -> bool`` (slow: it runs
+        Python for every candidate). Any other dtype raises ``ValueError``: a mask of 0s and 1s
+        in uint8 would otherwise read as the ids {0, 1} (pass ``mask.astype(bool)``; narrow ids:
+        ``ids.astype(np.int64)``). Queries run in parallel on ``threads``
         threads (0: every core). Rows with fewer than ``k`` answers are padded (-1, +inf).
         A segmented index merges its segments' answers."""
         return _search(self._core, self.dim, queries, k, ef, filter, threads)
