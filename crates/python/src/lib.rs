@@ -8,9 +8,8 @@
 //! and are read in place.
 #![deny(unsafe_code)]
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
 
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
@@ -26,6 +25,9 @@ use pyo3::exceptions::{
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use rayon::prelude::*;
+
+mod pools;
+use pools::pool;
 
 create_exception!(
     _omen,
@@ -57,29 +59,6 @@ fn to_py(e: omen::Error) -> PyErr {
         omen::Error::Store(_) => CorruptIndexError::new_err(text),
         _ => PyValueError::new_err(text),
     }
-}
-
-/// The most threads a call may ask for: far above any core count, below what starts to fail.
-const MAX_THREADS: usize = 1024;
-
-/// A rayon pool of `threads` threads (0: the global pool, every core), kept for reuse (at most
-/// one per thread count, and counts are capped, so the pools stay few).
-fn pool(threads: usize) -> Result<Option<Arc<rayon::ThreadPool>>, String> {
-    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
-    if threads == 0 {
-        return Ok(None);
-    }
-    if threads > MAX_THREADS {
-        return Err(format!("threads must be at most {MAX_THREADS}, not {threads}"));
-    }
-    let mut pools = POOLS.get_or_init(Default::default).lock();
-    if let Some(p) = pools.get(&threads) {
-        return Ok(Some(Arc::clone(p)));
-    }
-    let p = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| e.to_string())?;
-    let p = Arc::new(p);
-    pools.insert(threads, Arc::clone(&p));
-    Ok(Some(p))
 }
 
 /// Runs `f` on `threads` threads (0: all); `Err` when such a pool cannot start.

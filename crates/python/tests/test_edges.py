@@ -1,6 +1,10 @@
-"""What the package survives at its edges: ids and filters that could be misread."""
+"""What the package survives at its edges: ids and filters that could be misread, and many
+thread counts."""
 
 from __future__ import annotations
+
+import os
+import time
 
 import numpy as np
 import pytest
@@ -53,10 +57,42 @@ def test_a_filter_is_a_bool_mask_or_wide_integer_ids_and_nothing_else(shape: str
     assert (index.search(q, k=3, filter=[]).ids == -1).all()
     # A mask of 0s and 1s in a narrow integer type would read as the ids {0, 1}; floats are
     # neither a mask nor ids. Each is refused, naming the conversion that says which was meant.
-    for dtype in (np.int8, np.uint8, np.int16, np.uint16, np.float16, np.float32, np.float64):
-        for bad in (mask.astype(dtype), ids.astype(dtype), np.zeros(0, dtype=dtype)):
+    for other in (np.int8, np.uint8, np.int16, np.uint16, np.float16, np.float32, np.float64):
+        for bad in (mask.astype(other), ids.astype(other), np.zeros(0, dtype=other)):
             with pytest.raises(ValueError, match=r"astype\(bool\).*astype\(np\.int64\)"):
                 index.search(q, k=3, filter=bad)
     for bad_list in ([1.0, 2.0], ["a"], [None]):
         with pytest.raises(ValueError, match="astype"):
-            index.search(q, k=3, filter=bad_list)
+            index.search(q, k=3, filter=bad_list)  # type: ignore[arg-type]
+
+
+def threads_now() -> int:
+    """This process's OS thread count."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+    raise AssertionError("no Threads: line in /proc/self/status")
+
+
+# How many thread counts' pools the binding keeps between calls (KEPT in src/pools.rs).
+KEPT_POOLS = 4
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads /proc/self/status (Linux)")
+def test_many_thread_counts_leave_only_the_kept_pools_threads() -> None:
+    index = omen.Index(4, seed=1)
+    index.add(data(50, 4, 70), threads=1)
+    q = data(4, 4, 71)
+    # Pools kept by earlier calls are evicted below, so this bounds what is left from above.
+    before = threads_now()
+    counts = list(range(2, 42))  # 860 threads, were every pool kept
+    for t in counts:
+        assert index.search(q, k=1, threads=t).ids.shape == (4, 1)
+    # The kept pools are those of the most recent counts; an evicted pool's threads exit on
+    # their own once it is dropped, so the count is polled until it settles.
+    bound = before + sum(counts[-KEPT_POOLS:]) + 8
+    deadline = time.monotonic() + 60
+    while (now := threads_now()) > bound and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert now <= bound, f"{now} threads after {len(counts)} thread counts, {before} before (bound {bound})"
