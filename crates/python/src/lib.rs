@@ -29,6 +29,21 @@ use rayon::prelude::*;
 mod pools;
 use pools::pool;
 
+/// An index shape as the batch search sees it.
+trait Shape: VectorIndex {
+    /// Whether one query may run rayon code: a segmented index searches its segments in
+    /// parallel, a single graph answers on the calling thread (no pool, no thread hop).
+    const FANS_OUT: bool;
+}
+
+impl Shape for omen::Index {
+    const FANS_OUT: bool = false;
+}
+
+impl Shape for omen::SegmentedIndex {
+    const FANS_OUT: bool = true;
+}
+
 create_exception!(
     _omen,
     CorruptIndexError,
@@ -58,14 +73,6 @@ fn to_py(e: omen::Error) -> PyErr {
         },
         omen::Error::Store(_) => CorruptIndexError::new_err(text),
         _ => PyValueError::new_err(text),
-    }
-}
-
-/// Runs `f` on `threads` threads (0: all); `Err` when such a pool cannot start.
-fn on_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> PyResult<T> {
-    match pool(threads).map_err(PyValueError::new_err)? {
-        Some(p) => Ok(p.install(f)),
-        None => Ok(f()),
     }
 }
 
@@ -234,7 +241,7 @@ struct Ask {
 
 /// The batch search of either index shape: every row of `queries` answered (in parallel on
 /// `threads` threads), padded to `(n, k)` arrays.
-fn search_any<'py, I: VectorIndex>(
+fn search_any<'py, I: Shape>(
     py: Python<'py>,
     lock: &RwLock<I>,
     queries: PyReadonlyArray2<'py, f32>,
@@ -271,6 +278,8 @@ fn search_any<'py, I: VectorIndex>(
         (None, None) => Allowed::All,
     };
     let filtered = !matches!(allowed, Allowed::All);
+    pools::check(threads)?;
+    let pool = if n > 1 || I::FANS_OUT { Some(pool(py, threads)?) } else { None };
     let answers: PyResult<Vec<Vec<omen::Neighbor>>> = py.detach(|| {
         let guard = lock.read();
         let index: &I = &guard;
@@ -293,10 +302,16 @@ fn search_any<'py, I: VectorIndex>(
                 res => res,
             }
         };
-        let res: Result<Vec<_>, omen::Error> = if n <= 1 {
-            q.chunks(width.max(1)).take(n).map(one).collect()
-        } else {
-            on_threads(threads, || q.par_chunks(width.max(1)).take(n).map(one).collect())?
+        let all = || -> Result<Vec<_>, omen::Error> {
+            if n <= 1 {
+                q.chunks(width.max(1)).take(n).map(one).collect()
+            } else {
+                q.par_chunks(width.max(1)).take(n).map(one).collect()
+            }
+        };
+        let res = match &pool {
+            Some(p) => p.install(all),
+            None => all(),
         };
         res.map_err(to_py)
     });
@@ -370,7 +385,7 @@ impl Index {
         };
         let index: &mut omen::Index = &mut guard;
         py.detach(|| check_batch(index, rows, n, width, given.as_deref()))?;
-        let pool = pool(threads).map_err(PyValueError::new_err)?;
+        let pool = pool(py, threads)?;
         // Room for the whole batch at once, not chunk by chunk.
         py.detach(|| index.reserve(n));
         // Added in chunks, each sized to take about a quarter of a second, with Ctrl-C checked
@@ -383,14 +398,11 @@ impl Index {
             let part = &rows[at * width..end * width];
             let started = std::time::Instant::now();
             let res: Result<Vec<VectorId>, omen::Error> = py.detach(|| {
-                let mut run = || match &given {
+                let run = || match &given {
                     Some(ids) => index.add_batch_with_ids(&ids[at..end], part).map(|()| ids[at..end].to_vec()),
                     None => index.add_batch(part).map(|r| (r.start.0..r.end.0).map(VectorId).collect()),
                 };
-                match &pool {
-                    Some(p) => p.install(run),
-                    None => run(),
-                }
+                pool.install(run)
             });
             match res {
                 Ok(ids) => added.extend(ids),
@@ -455,19 +467,21 @@ impl Index {
 
     #[pyo3(signature = (threads))]
     fn compact(&self, py: Python<'_>, threads: usize) -> PyResult<usize> {
+        let pool = pool(py, threads)?;
         py.detach(|| {
             let mut guard = self.inner.write();
             let index: &mut omen::Index = &mut guard;
-            on_threads(threads, || index.compact())?.map_err(to_py)
+            pool.install(|| index.compact()).map_err(to_py)
         })
     }
 
     #[pyo3(signature = (threads))]
     fn rebuild(&self, py: Python<'_>, threads: usize) -> PyResult<usize> {
+        let pool = pool(py, threads)?;
         py.detach(|| {
             let mut guard = self.inner.write();
             let index: &mut omen::Index = &mut guard;
-            on_threads(threads, || index.rebuild())?.map_err(to_py)
+            pool.install(|| index.rebuild()).map_err(to_py)
         })
     }
 
@@ -477,8 +491,11 @@ impl Index {
 
     #[staticmethod]
     fn load(py: Python<'_>, path: PathBuf, mmap: bool) -> PyResult<Self> {
-        let index =
-            py.detach(|| if mmap { omen::Index::open_mmap(&path) } else { omen::Index::load(&path) }).map_err(to_py)?;
+        // A load may train codes and measure their fit, in parallel.
+        let pool = pool(py, 0)?;
+        let index = py
+            .detach(|| pool.install(|| if mmap { omen::Index::open_mmap(&path) } else { omen::Index::load(&path) }))
+            .map_err(to_py)?;
         Ok(Index { inner: RwLock::new(index) })
     }
 
@@ -636,9 +653,10 @@ impl SegmentedIndex {
         };
         // Ctrl-C stops the build within one insertion.
         let stop = omen::Stop::new();
+        let pool = pool(py, threads)?;
         let built = until_signal(py, &stop, || {
-            on_threads(threads, || omen::SegmentedIndex::build_stoppable(dim, p, rows, &ids, plan, &stop))
-        })??;
+            pool.install(|| omen::SegmentedIndex::build_stoppable(dim, p, rows, &ids, plan, &stop))
+        })?;
         Ok(SegmentedIndex { inner: RwLock::new(built.map_err(to_py)?) })
     }
 
@@ -654,15 +672,16 @@ impl SegmentedIndex {
         let rows = vectors.as_slice().map_err(|e| PyValueError::new_err(e.to_string()))?;
         let (n, width) = (vectors.shape()[0], vectors.shape()[1]);
         let given = given_ids(&ids)?;
+        let pool = pool(py, threads)?;
         let added: PyResult<Vec<i64>> = self.write(py, |index| {
             check_width(index.dim(), width)?;
             if given.is_none() {
                 check_id_room(index.next_id(), n)?;
             }
-            let res = on_threads(threads, || match &given {
+            let res = pool.install(|| match &given {
                 Some(ids) => index.add_segment_with_ids(ids, rows).map(|_| ids.iter().map(|id| id.0 as i64).collect()),
                 None => index.add_segment(rows).map(|r| (r.start.0..r.end.0).map(|id| id as i64).collect()),
-            })?;
+            });
             res.map_err(to_py)
         });
         Ok(added?.into_pyarray(py))
@@ -706,13 +725,15 @@ impl SegmentedIndex {
 
     #[pyo3(signature = (threads))]
     fn compact(&self, py: Python<'_>, threads: usize) -> PyResult<usize> {
-        self.write(py, |i| on_threads(threads, || i.compact()))?.map_err(to_py)
+        let pool = pool(py, threads)?;
+        self.write(py, |i| pool.install(|| i.compact())).map_err(to_py)
     }
 
     /// Every segment folded into one graph (a new index; this one is unchanged).
     #[pyo3(signature = (ef_construction, threads))]
     fn merged(&self, py: Python<'_>, ef_construction: usize, threads: usize) -> PyResult<Self> {
-        let merged = self.read(py, |i| on_threads(threads, || i.merged(ef_construction)))?.map_err(to_py)?;
+        let pool = pool(py, threads)?;
+        let merged = self.read(py, |i| pool.install(|| i.merged(ef_construction))).map_err(to_py)?;
         Ok(SegmentedIndex { inner: RwLock::new(merged) })
     }
 
@@ -722,8 +743,14 @@ impl SegmentedIndex {
 
     #[staticmethod]
     fn load(py: Python<'_>, path: PathBuf, mmap: bool) -> PyResult<Self> {
+        // A load may train codes and measure their fit, in parallel.
+        let pool = pool(py, 0)?;
         let index = py
-            .detach(|| if mmap { omen::SegmentedIndex::open_mmap(&path) } else { omen::SegmentedIndex::load(&path) })
+            .detach(|| {
+                pool.install(|| {
+                    if mmap { omen::SegmentedIndex::open_mmap(&path) } else { omen::SegmentedIndex::load(&path) }
+                })
+            })
             .map_err(to_py)?;
         Ok(SegmentedIndex { inner: RwLock::new(index) })
     }
@@ -731,7 +758,9 @@ impl SegmentedIndex {
     /// Opens segments `which` of the folder in place (a share of a larger index).
     #[staticmethod]
     fn open_mmap_part(py: Python<'_>, path: PathBuf, which: Vec<usize>) -> PyResult<Self> {
-        let index = py.detach(|| omen::SegmentedIndex::open_mmap_part(&path, &which)).map_err(to_py)?;
+        let pool = pool(py, 0)?;
+        let index =
+            py.detach(|| pool.install(|| omen::SegmentedIndex::open_mmap_part(&path, &which))).map_err(to_py)?;
         Ok(SegmentedIndex { inner: RwLock::new(index) })
     }
 

@@ -1,10 +1,15 @@
-"""What the package survives at its edges: ids and filters that could be misread, and many
-thread counts."""
+"""What the package survives at its edges: ids and filters that could be misread, many
+thread counts, and a fork."""
 
 from __future__ import annotations
 
 import os
+import pickle
+import sys
 import time
+import traceback
+import warnings
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -96,3 +101,134 @@ def test_many_thread_counts_leave_only_the_kept_pools_threads() -> None:
     while (now := threads_now()) > bound and time.monotonic() < deadline:
         time.sleep(0.05)
     assert now <= bound, f"{now} threads after {len(counts)} thread counts, {before} before (bound {bound})"
+
+
+def run_forked(calls: dict[str, Callable[[], None]], deadline_s: float = 120) -> dict[str, str]:
+    """Forks one child per call, all at once; each runs its call and exits 0, or 1 on an
+    exception (printed). Returns each call's outcome: "ok", "exit N", "signal N" or "hung"
+    (still running at the deadline, then killed)."""
+    pids: dict[int, str] = {}
+    with warnings.catch_warnings():
+        # Python 3.12+ warns that forking a process with threads may deadlock the child:
+        # that is what these children check.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        for name, call in calls.items():
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    call()
+                    code = 0
+                except BaseException:  # noqa: BLE001 - reported by the exit code
+                    traceback.print_exc()
+                finally:
+                    sys.stderr.flush()
+                    os._exit(code)
+            pids[pid] = name
+    outcome: dict[str, str] = {}
+    end = time.monotonic() + deadline_s
+    while pids and time.monotonic() < end:
+        for pid in list(pids):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                code = os.waitstatus_to_exitcode(status)
+                outcome[pids.pop(pid)] = "ok" if code == 0 else f"exit {code}" if code > 0 else f"signal {-code}"
+        time.sleep(0.02)
+    for pid, name in pids.items():
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        outcome[name] = "hung"
+    return outcome
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_every_call_works_in_a_forked_child(tmp_path: os.PathLike[str]) -> None:
+    base, extra, q = data(600, 8, 60), data(200, 8, 61), data(20, 8, 62)
+    index = omen.Index(8, seed=1)
+    index.add(base, threads=0)
+    seg = omen.SegmentedIndex.build(base, segments=3, seed=1, threads=2)
+    coded = omen.Index(8, seed=1, quantization="int8")
+    coded.add(base, threads=2)
+    file, folder = os.path.join(tmp_path, "index.omen"), os.path.join(tmp_path, "segments")
+    index.save(file)
+    seg.save(folder)
+    # Every pool the children ask for is started here first: threads=0 and threads=2, batch
+    # and single queries, builds.
+    want, want_seg, want_coded = {}, {}, {}
+    for t in (0, 2):
+        want[t] = index.search(q, k=5, threads=t).ids
+        want_seg[t] = seg.search(q, k=5, threads=t).ids
+        want_coded[t] = coded.search(q, k=5, threads=t).ids
+        seg.search(q[0], k=5, threads=t)
+        omen.SegmentedIndex.build(base[:100], segments=2, threads=t)
+
+    def index_add(t: int) -> None:
+        assert index.add(extra, threads=t).tolist() == list(range(600, 800)) and len(index) == 800
+        index.check_invariants()
+
+    def coded_build(t: int) -> None:
+        fresh = omen.Index(8, seed=1, quantization="int8")
+        fresh.add(base, threads=t)  # trains the codes and measures their fit, in parallel
+        assert fresh.quantization_status == coded.quantization_status
+
+    def index_search(t: int) -> None:
+        np.testing.assert_array_equal(index.search(q, k=5, threads=t).ids, want[t])
+        np.testing.assert_array_equal(index.search(q[0], k=5, threads=t).ids, want[t][:1])
+        np.testing.assert_array_equal(coded.search(q, k=5, threads=t).ids, want_coded[t])
+
+    def index_compact(t: int) -> None:
+        index.delete(3)
+        assert index.compact(threads=t) == 1 and 3 not in index and len(index) == 599
+        index.check_invariants()
+
+    def index_rebuild(t: int) -> None:
+        index.delete(4)
+        assert index.rebuild(threads=t) == 1 and 4 not in index and len(index) == 599
+        index.check_invariants()
+
+    def index_load(t: int) -> None:
+        np.testing.assert_array_equal(omen.Index.load(file).search(q, k=5, threads=t).ids, want[t])
+        np.testing.assert_array_equal(omen.Index.load(file, mmap=True).search(q, k=5, threads=t).ids, want[t])
+        again = pickle.loads(pickle.dumps(coded))
+        np.testing.assert_array_equal(again.search(q, k=5, threads=t).ids, want_coded[t])
+
+    def seg_build(t: int) -> None:
+        built = omen.SegmentedIndex.build(base, segments=3, seed=1, threads=t)
+        assert (len(built), built.segment_count) == (600, 3)
+        built.check_invariants()
+
+    def seg_add_segment(t: int) -> None:
+        assert seg.add_segment(extra, threads=t).tolist() == list(range(600, 800)) and seg.segment_count == 4
+        seg.check_invariants()
+
+    def seg_search(t: int) -> None:
+        np.testing.assert_array_equal(seg.search(q, k=5, threads=t).ids, want_seg[t])
+        np.testing.assert_array_equal(seg.search(q[0], k=5, threads=t).ids, want_seg[t][:1])
+
+    def seg_compact(t: int) -> None:
+        seg.delete(3)
+        assert seg.compact(threads=t) == 1 and 3 not in seg and len(seg) == 599
+        seg.check_invariants()
+
+    def seg_merged(t: int) -> None:
+        one = seg.merged(threads=t)
+        assert (len(one), one.segment_count) == (600, 1)
+        one.check_invariants()
+
+    def seg_load(t: int) -> None:
+        for loaded in (omen.SegmentedIndex.load(folder), omen.SegmentedIndex.load(folder, mmap=True)):
+            np.testing.assert_array_equal(loaded.search(q, k=5, threads=t).ids, want_seg[t])
+
+    checks = [
+        index_add, coded_build, index_search, index_compact, index_rebuild, index_load,
+        seg_build, seg_add_segment, seg_search, seg_compact, seg_merged, seg_load,
+    ]  # fmt: skip
+    calls: dict[str, Callable[[], None]] = {}
+    for check in checks:
+        for t in (0, 2):
+            calls[f"{check.__name__}(threads={t})"] = lambda check=check, t=t: check(t)  # type: ignore[misc]
+    outcome = run_forked(calls)
+    failed = [f"{name}: {how}" for name, how in outcome.items() if how != "ok"]
+    assert not failed, "in a forked child:\n" + "\n".join(failed)
+    # The parent's pools still serve it.
+    np.testing.assert_array_equal(index.search(q, k=5, threads=2).ids, want[2])

@@ -9,11 +9,15 @@
 
 Every build and search releases the GIL: Python threads search one index in parallel, and an
 add or delete waits for the searches in flight (and they for it), so no thread sees an index
-half-changed. A call with ``threads=t`` runs on a pool of ``t`` threads (0: every core); the
-pools of the 4 most recently used counts are kept, others end. Arrays are read in place while the GIL is released: do not modify an array in
-another thread while a call is reading it (as with any library that releases the GIL). Bad input raises ``ValueError`` (shape, dimension, NaN or infinite values, ``k``,
-``ef``), ``KeyError`` (an unknown id) or ``OSError`` (files; ``CorruptIndexError`` for a file
-that fails its checks), and leaves the index as it was.
+half-changed. Arrays are read in place while the GIL is released: do not modify an array in
+another thread while a call is reading it (as with any library that releases the GIL). Bad
+input raises ``ValueError`` (shape, dimension, NaN or infinite values, ``k``, ``ef``),
+``KeyError`` (an unknown id) or ``OSError`` (files; ``CorruptIndexError`` for a file that
+fails its checks), and leaves the index as it was.
+
+A call with ``threads=t`` runs on a pool of ``t`` threads (0: every core); the pools of the 4
+most recently used counts are kept, others end. A forked child (multiprocessing's ``fork``,
+DataLoader workers, gunicorn) starts pools of its own: every call works there.
 """
 
 from __future__ import annotations
