@@ -3,7 +3,9 @@
 //!
 //! An `Index` holds an `omen::Index` behind a read-write lock: searches share it, an add or
 //! a delete takes it alone, and every build and search runs with the GIL released, so Python
-//! threads search in parallel and never see an index half-changed. Arrays come in as
+//! threads search in parallel and never see an index half-changed (a long add lets it go
+//! between chunks, while signal handlers run). No lock is held while Python code runs on the
+//! thread holding it, and every pool is this process's (see `pools`). Arrays come in as
 //! float32 / int64 C-contiguous numpy arrays (the Python layer converts anything else once)
 //! and are read in place.
 #![deny(unsafe_code)]
@@ -16,7 +18,7 @@ use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2,
 use omen::{
     BuildError, Metric, Params, Quantization, QuantizationStatus, Query, SearchError, StoreError, VectorId, VectorIndex,
 };
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
 use pyo3::create_exception;
 use pyo3::exceptions::{
     PyFileExistsError, PyFileNotFoundError, PyIsADirectoryError, PyKeyError, PyNotADirectoryError, PyOSError,
@@ -342,6 +344,17 @@ impl Index {
     fn read<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&omen::Index) -> T + Send) -> T {
         py.detach(|| f(&self.inner.read()))
     }
+
+    /// The write guard, kept on this thread (it is not Send): the lock is waited for without
+    /// the GIL, then taken with the GIL held, again if another thread took it in between.
+    fn write_here(&self, py: Python<'_>) -> RwLockWriteGuard<'_, omen::Index> {
+        loop {
+            if let Some(g) = self.inner.try_write() {
+                return g;
+            }
+            py.detach(|| drop(self.inner.write()));
+        }
+    }
 }
 
 #[pymethods]
@@ -375,43 +388,45 @@ impl Index {
         let rows = vectors.as_slice().map_err(|e| PyValueError::new_err(e.to_string()))?;
         let (n, width) = (vectors.shape()[0], vectors.shape()[1]);
         let given = given_ids(&ids)?;
-        // The guard stays on this thread (it is not Send): wait for the lock without the GIL,
-        // then take it with the GIL held, again if another thread took it in between.
-        let mut guard = loop {
-            if let Some(g) = self.inner.try_write() {
-                break g;
-            }
-            py.detach(|| drop(self.inner.write()));
-        };
+        let mut workers = pool(py, threads)?;
+        let mut guard = self.write_here(py);
         let index: &mut omen::Index = &mut guard;
         py.detach(|| check_batch(index, rows, n, width, given.as_deref()))?;
-        let pool = pool(py, threads)?;
         // Room for the whole batch at once, not chunk by chunk.
         py.detach(|| index.reserve(n));
-        // Added in chunks, each sized to take about a quarter of a second, with Ctrl-C checked
-        // between them: a long build stops within a second, and what it added is deleted again
-        // (the index holds what it held; those ids are not handed out again).
+        // Added in chunks, each sized to take about a quarter of a second, with signals checked
+        // between them: Ctrl-C stops a long add within a second, and what it added is deleted
+        // again (the index holds what it held; those ids are not handed out again). A signal
+        // handler is Python code run on this thread that may use this index (`len`, a search, a
+        // save of what was added so far): the lock is let go while it runs, so it, and any
+        // other thread, sees the index between two chunks.
         let mut added: Vec<VectorId> = Vec::with_capacity(n);
         let (mut at, mut chunk) = (0, 1024usize);
         while at < n {
             let end = (at + chunk).min(n);
             let part = &rows[at * width..end * width];
+            let index: &mut omen::Index = &mut guard;
             let started = std::time::Instant::now();
             let res: Result<Vec<VectorId>, omen::Error> = py.detach(|| {
-                let run = || match &given {
+                workers.install(|| match &given {
                     Some(ids) => index.add_batch_with_ids(&ids[at..end], part).map(|()| ids[at..end].to_vec()),
                     None => index.add_batch(part).map(|r| (r.start.0..r.end.0).map(VectorId).collect()),
-                };
-                pool.install(run)
+                })
             });
+            let secs = started.elapsed().as_secs_f64().max(1e-6);
             match res {
                 Ok(ids) => added.extend(ids),
                 Err(e) => return Err(undo(index, &added, to_py(e))),
             }
-            if let Err(e) = py.check_signals() {
-                return Err(undo(index, &added, e));
+            drop(guard);
+            let signal = py.check_signals();
+            // A handler may have forked this process: its pool is looked up again.
+            let again = pool(py, threads);
+            guard = self.write_here(py);
+            match (signal, again) {
+                (Err(e), _) | (_, Err(e)) => return Err(undo(&mut guard, &added, e)),
+                (Ok(()), Ok(p)) => workers = p,
             }
-            let secs = started.elapsed().as_secs_f64().max(1e-6);
             chunk = (((end - at) as f64 / secs) * 0.25).clamp(256.0, 1_048_576.0) as usize;
             at = end;
         }

@@ -1,11 +1,14 @@
 """What the package survives at its edges: ids and filters that could be misread, many
-thread counts, and a fork."""
+thread counts, a fork, and signal handlers that use the index."""
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
+import subprocess
 import sys
+import textwrap
 import time
 import traceback
 import warnings
@@ -232,3 +235,86 @@ def test_every_call_works_in_a_forked_child(tmp_path: os.PathLike[str]) -> None:
     assert not failed, "in a forked child:\n" + "\n".join(failed)
     # The parent's pools still serve it.
     np.testing.assert_array_equal(index.search(q, k=5, threads=2).ids, want[2])
+
+
+# A signal handler that uses the index while an add runs on the same thread: run in a
+# subprocess, so that a deadlock fails the test (by its timeout) instead of hanging the suite.
+SIGNAL_SCRIPT = textwrap.dedent(
+    """
+    import json, os, signal, sys
+    import numpy as np
+    import omen
+
+    folder = sys.argv[1]
+    path = os.path.join(folder, "on-signal.omen")
+    rng = np.random.default_rng(0)
+    q = rng.standard_normal((3, 16)).astype(np.float32)
+    report = {}
+
+    def add_with_handler(n, handler):
+        # The first chunk is 1,024 rows: over 10 ms of work, so a 10 ms timer has fired by the
+        # first check between chunks; n is doubled until a handler ran inside the add.
+        while True:
+            index = omen.Index(16, seed=1)
+            vecs = rng.standard_normal((n, 16)).astype(np.float32)
+            seen = []
+            signal.signal(signal.SIGALRM, lambda *_: handler(index, seen))
+            signal.setitimer(signal.ITIMER_REAL, 0.01, 0.01)
+            try:
+                ids = index.add(vecs, threads=1)
+                err = None
+            except KeyboardInterrupt:
+                ids, err = None, "KeyboardInterrupt"
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, signal.SIG_DFL)
+            inside = [s for s in seen if 0 < s < n]
+            if inside or n >= 1 << 22:
+                return index, n, ids, err, inside
+            n *= 2
+
+    def use(index, seen):
+        seen.append(len(index))
+        assert index.search(q, k=2).ids.shape == (3, 2)
+        index.save(path)
+
+    index, n, ids, err, inside = add_with_handler(4096, use)
+    saved = len(omen.Index.load(path))
+    report["used"] = dict(n=n, err=err, inside=len(inside), len=len(index),
+                          ids_ok=ids is not None and ids.tolist() == list(range(n)), saved=saved)
+    index.check_invariants()
+
+    def save_and_stop(index, seen):
+        # "Save what we have on Ctrl-C": the chunks added so far, then stop.
+        seen.append(len(index))
+        if 0 < seen[-1]:
+            index.save(path)
+            raise KeyboardInterrupt
+
+    index, n, ids, err, inside = add_with_handler(4096, save_and_stop)
+    report["stopped"] = dict(n=n, err=err, inside=len(inside), len=len(index), saved=len(omen.Index.load(path)),
+                             first=inside[:1])
+    index.check_invariants()
+    print(json.dumps(report))
+    """
+)
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "setitimer"), reason="no setitimer on this platform")
+def test_a_signal_handler_may_use_the_index_while_an_add_runs(tmp_path: os.PathLike[str]) -> None:
+    try:
+        run = subprocess.run(
+            [sys.executable, "-c", SIGNAL_SCRIPT, os.fspath(tmp_path)], capture_output=True, text=True, timeout=120
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the add with a signal handler using the index did not end in 120 s: a deadlock")
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    used, stopped = report["used"], report["stopped"]
+    # The handler ran between chunks, saw them, and the add then completed.
+    assert used["inside"] > 0 and used["err"] is None and used["ids_ok"] and used["len"] == used["n"], used
+    assert 0 < used["saved"] <= used["n"], used
+    # A handler that saves and raises: the file holds the chunks added so far, and the add
+    # deletes what it added, as on Ctrl-C.
+    assert stopped["err"] == "KeyboardInterrupt" and stopped["len"] == 0, stopped
+    assert stopped["saved"] == stopped["first"][0] > 0, stopped

@@ -9,15 +9,19 @@
 
 Every build and search releases the GIL: Python threads search one index in parallel, and an
 add or delete waits for the searches in flight (and they for it), so no thread sees an index
-half-changed. Arrays are read in place while the GIL is released: do not modify an array in
-another thread while a call is reading it (as with any library that releases the GIL). Bad
-input raises ``ValueError`` (shape, dimension, NaN or infinite values, ``k``, ``ef``),
-``KeyError`` (an unknown id) or ``OSError`` (files; ``CorruptIndexError`` for a file that
-fails its checks), and leaves the index as it was.
+half-changed (a long add lets go of the index between its chunks of about a quarter of a
+second: a search, or a signal handler, may see the chunks added so far). Arrays are read in
+place while the GIL is released: do not modify an array in another thread while a call is
+reading it (as with any library that releases the GIL). Bad input raises ``ValueError`` (shape,
+dimension, NaN or infinite values, ``k``, ``ef``), ``KeyError`` (an unknown id) or ``OSError``
+(files; ``CorruptIndexError`` for a file that fails its checks), and leaves the index as it
+was.
 
 A call with ``threads=t`` runs on a pool of ``t`` threads (0: every core); the pools of the 4
 most recently used counts are kept, others end. A forked child (multiprocessing's ``fork``,
-DataLoader workers, gunicorn) starts pools of its own: every call works there.
+DataLoader workers, gunicorn) starts pools of its own: every call works there. A signal
+handler may use the index while an add runs (``len``, a search, ``save`` on Ctrl-C); if it
+raises, the add deletes what it added.
 """
 
 from __future__ import annotations
@@ -362,7 +366,9 @@ class Index(_Shape):
     def add(self, vectors: npt.ArrayLike, ids: Optional[npt.ArrayLike] = None, *, threads: int = 0) -> npt.NDArray[np.int64]:
         """Adds ``vectors`` (2-D, one per row; 1-D is one vector) and returns their ids (int64):
         new ones above every id the index ever held, or ``ids`` (one per row, none in the index
-        already). Inserts on ``threads`` threads (0: every core). On error nothing is added."""
+        already). Inserts on ``threads`` threads (0: every core), in chunks of about a quarter of
+        a second with signals checked between them; a handler (and any thread) sees the chunks
+        added so far. On error, or Ctrl-C, what the call added is deleted again."""
         rows = _rows("vectors", vectors, self.dim)
         given = None if ids is None else _ids(ids, rows.shape[0])
         return self._core.add(rows, given, _int("threads", threads))
