@@ -3,21 +3,24 @@
 //!
 //! An `Index` holds an `omen::Index` behind a read-write lock: searches share it, an add or
 //! a delete takes it alone, and every build and search runs with the GIL released, so Python
-//! threads search in parallel and never see an index half-changed. Arrays come in as
+//! threads search in parallel and never see an index half-changed (a long add lets it go
+//! between chunks, while signal handlers run). No lock is held while Python code runs on the
+//! thread holding it, and every pool is this process's (see `pools`). Arrays come in as
 //! float32 / int64 C-contiguous numpy arrays (the Python layer converts anything else once)
 //! and are read in place.
 #![deny(unsafe_code)]
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use omen::{
     BuildError, Metric, Params, Quantization, QuantizationStatus, Query, SearchError, StoreError, VectorId, VectorIndex,
 };
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
 use pyo3::create_exception;
 use pyo3::exceptions::{
     PyFileExistsError, PyFileNotFoundError, PyIsADirectoryError, PyKeyError, PyNotADirectoryError, PyOSError,
@@ -26,6 +29,24 @@ use pyo3::exceptions::{
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use rayon::prelude::*;
+
+mod pools;
+use pools::pool;
+
+/// An index shape as the batch search sees it.
+trait Shape: VectorIndex {
+    /// Whether one query may run rayon code: a segmented index searches its segments in
+    /// parallel, a single graph answers on the calling thread (no pool, no thread hop).
+    const FANS_OUT: bool;
+}
+
+impl Shape for omen::Index {
+    const FANS_OUT: bool = false;
+}
+
+impl Shape for omen::SegmentedIndex {
+    const FANS_OUT: bool = true;
+}
 
 create_exception!(
     _omen,
@@ -67,41 +88,10 @@ fn to_py(e: omen::Error) -> PyErr {
     }
 }
 
-/// The most threads a call may ask for: far above any core count, below what starts to fail.
-const MAX_THREADS: usize = 1024;
-
-/// A rayon pool of `threads` threads (0: the global pool, every core), kept for reuse (at most
-/// one per thread count, and counts are capped, so the pools stay few).
-fn pool(threads: usize) -> Result<Option<Arc<rayon::ThreadPool>>, String> {
-    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
-    if threads == 0 {
-        return Ok(None);
-    }
-    if threads > MAX_THREADS {
-        return Err(format!("threads must be at most {MAX_THREADS}, not {threads}"));
-    }
-    let mut pools = POOLS.get_or_init(Default::default).lock();
-    if let Some(p) = pools.get(&threads) {
-        return Ok(Some(Arc::clone(p)));
-    }
-    let p = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| e.to_string())?;
-    let p = Arc::new(p);
-    pools.insert(threads, Arc::clone(&p));
-    Ok(Some(p))
-}
-
-/// Runs `f` on `threads` threads (0: all); `Err` when such a pool cannot start.
-fn on_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> PyResult<T> {
-    match pool(threads).map_err(PyValueError::new_err)? {
-        Some(p) => Ok(p.install(f)),
-        None => Ok(f()),
-    }
-}
-
 /// Runs `f` (which watches `stop`) on a thread of its own while this one, holding the GIL
 /// only for a moment every 50 ms, checks for Ctrl-C and other signals; on one, raises `stop`,
 /// waits for `f` to end (within one insertion) and returns the signal's exception.
-fn until_signal<T: Send>(py: Python<'_>, stop: &omen::Stop, f: impl FnOnce() -> T + Send) -> PyResult<T> {
+fn until_signal<T: Send>(py: Python<'_>, on_signal: impl FnOnce(), f: impl FnOnce() -> T + Send) -> PyResult<T> {
     let ended = (Mutex::new(false), parking_lot::Condvar::new());
     std::thread::scope(|s| {
         let worker = s.spawn(|| {
@@ -123,7 +113,7 @@ fn until_signal<T: Send>(py: Python<'_>, stop: &omen::Stop, f: impl FnOnce() -> 
                 break;
             }
             if let Err(e) = py.check_signals() {
-                stop.stop();
+                on_signal();
                 let _ = py.detach(|| worker.join());
                 return Err(e);
             }
@@ -135,28 +125,26 @@ fn until_signal<T: Send>(py: Python<'_>, stop: &omen::Stop, f: impl FnOnce() -> 
     })
 }
 
-/// Runs `f`, a call that may wait for a segmented folder's lock, without the GIL. A signal that
-/// interrupts the wait runs Python's handlers: one that raises (Ctrl-C's `KeyboardInterrupt`)
-/// ends the wait with its exception, one that returns lets the wait go on.
+/// Runs `f`, a call that may wait for a segmented folder's lock, on another thread (on `pool`
+/// when given) while this one runs Python's signal handlers: one that returns lets the call go
+/// on; one that raises (Ctrl-C's `KeyboardInterrupt`) ends a wait for the lock (the call
+/// stops with nothing changed) and is raised.
 fn folder_call<T: Send, E: Into<omen::Error> + Send>(
     py: Python<'_>,
+    pool: Option<Arc<rayon::ThreadPool>>,
     f: impl FnOnce() -> Result<T, E> + Send,
 ) -> PyResult<T> {
-    let raised: Arc<Mutex<Option<PyErr>>> = Arc::default();
-    let seen = Arc::clone(&raised);
-    let check = move || {
-        Python::attach(|py| match py.check_signals() {
-            Ok(()) => false,
-            Err(e) => {
-                *seen.lock() = Some(e);
-                true
-            }
-        })
-    };
-    let res = py.detach(|| omen::folder::with_interrupt_check(check, f));
-    if let Some(e) = raised.lock().take() {
-        return Err(e);
-    }
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&cancel);
+    let run = move || omen::folder::with_interrupt_check(move || flag.load(Ordering::Relaxed), f);
+    let res = until_signal(
+        py,
+        || cancel.store(true, Ordering::Relaxed),
+        || match &pool {
+            Some(p) => p.install(run),
+            None => run(),
+        },
+    )?;
     res.map_err(|e| to_py(e.into()))
 }
 
@@ -288,7 +276,7 @@ struct Ask {
 
 /// The batch search of either index shape: every row of `queries` answered (in parallel on
 /// `threads` threads), padded to `(n, k)` arrays.
-fn search_any<'py, I: VectorIndex>(
+fn search_any<'py, I: Shape>(
     py: Python<'py>,
     lock: &RwLock<I>,
     queries: PyReadonlyArray2<'py, f32>,
@@ -325,6 +313,8 @@ fn search_any<'py, I: VectorIndex>(
         (None, None) => Allowed::All,
     };
     let filtered = !matches!(allowed, Allowed::All);
+    pools::check(threads)?;
+    let pool = if n > 1 || I::FANS_OUT { Some(pool(py, threads)?) } else { None };
     let answers: PyResult<Vec<Vec<omen::Neighbor>>> = py.detach(|| {
         let guard = lock.read();
         let index: &I = &guard;
@@ -347,10 +337,16 @@ fn search_any<'py, I: VectorIndex>(
                 res => res,
             }
         };
-        let res: Result<Vec<_>, omen::Error> = if n <= 1 {
-            q.chunks(width.max(1)).take(n).map(one).collect()
-        } else {
-            on_threads(threads, || q.par_chunks(width.max(1)).take(n).map(one).collect())?
+        let all = || -> Result<Vec<_>, omen::Error> {
+            if n <= 1 {
+                q.chunks(width.max(1)).take(n).map(one).collect()
+            } else {
+                q.par_chunks(width.max(1)).take(n).map(one).collect()
+            }
+        };
+        let res = match &pool {
+            Some(p) => p.install(all),
+            None => all(),
         };
         res.map_err(to_py)
     });
@@ -380,6 +376,17 @@ impl Index {
     /// must not freeze every Python thread waiting for it).
     fn read<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&omen::Index) -> T + Send) -> T {
         py.detach(|| f(&self.inner.read()))
+    }
+
+    /// The write guard, kept on this thread (it is not Send): the lock is waited for without
+    /// the GIL, then taken with the GIL held, again if another thread took it in between.
+    fn write_here(&self, py: Python<'_>) -> RwLockWriteGuard<'_, omen::Index> {
+        loop {
+            if let Some(g) = self.inner.try_write() {
+                return g;
+            }
+            py.detach(|| drop(self.inner.write()));
+        }
     }
 }
 
@@ -414,46 +421,45 @@ impl Index {
         let rows = vectors.as_slice().map_err(|e| PyValueError::new_err(e.to_string()))?;
         let (n, width) = (vectors.shape()[0], vectors.shape()[1]);
         let given = given_ids(&ids)?;
-        // The guard stays on this thread (it is not Send): wait for the lock without the GIL,
-        // then take it with the GIL held, again if another thread took it in between.
-        let mut guard = loop {
-            if let Some(g) = self.inner.try_write() {
-                break g;
-            }
-            py.detach(|| drop(self.inner.write()));
-        };
+        let mut workers = pool(py, threads)?;
+        let mut guard = self.write_here(py);
         let index: &mut omen::Index = &mut guard;
         py.detach(|| check_batch(index, rows, n, width, given.as_deref()))?;
-        let pool = pool(threads).map_err(PyValueError::new_err)?;
         // Room for the whole batch at once, not chunk by chunk.
         py.detach(|| index.reserve(n));
-        // Added in chunks, each sized to take about a quarter of a second, with Ctrl-C checked
-        // between them: a long build stops within a second, and what it added is deleted again
-        // (the index holds what it held; those ids are not handed out again).
+        // Added in chunks, each sized to take about a quarter of a second, with signals checked
+        // between them: Ctrl-C stops a long add within a second, and what it added is deleted
+        // again (the index holds what it held; those ids are not handed out again). A signal
+        // handler is Python code run on this thread that may use this index (`len`, a search, a
+        // save of what was added so far): the lock is let go while it runs, so it, and any
+        // other thread, sees the index between two chunks.
         let mut added: Vec<VectorId> = Vec::with_capacity(n);
         let (mut at, mut chunk) = (0, 1024usize);
         while at < n {
             let end = (at + chunk).min(n);
             let part = &rows[at * width..end * width];
+            let index: &mut omen::Index = &mut guard;
             let started = std::time::Instant::now();
             let res: Result<Vec<VectorId>, omen::Error> = py.detach(|| {
-                let mut run = || match &given {
+                workers.install(|| match &given {
                     Some(ids) => index.add_batch_with_ids(&ids[at..end], part).map(|()| ids[at..end].to_vec()),
                     None => index.add_batch(part).map(|r| (r.start.0..r.end.0).map(VectorId).collect()),
-                };
-                match &pool {
-                    Some(p) => p.install(run),
-                    None => run(),
-                }
+                })
             });
+            let secs = started.elapsed().as_secs_f64().max(1e-6);
             match res {
                 Ok(ids) => added.extend(ids),
                 Err(e) => return Err(undo(index, &added, to_py(e))),
             }
-            if let Err(e) = py.check_signals() {
-                return Err(undo(index, &added, e));
+            drop(guard);
+            let signal = py.check_signals();
+            // A handler may have forked this process: its pool is looked up again.
+            let again = pool(py, threads);
+            guard = self.write_here(py);
+            match (signal, again) {
+                (Err(e), _) | (_, Err(e)) => return Err(undo(&mut guard, &added, e)),
+                (Ok(()), Ok(p)) => workers = p,
             }
-            let secs = started.elapsed().as_secs_f64().max(1e-6);
             chunk = (((end - at) as f64 / secs) * 0.25).clamp(256.0, 1_048_576.0) as usize;
             at = end;
         }
@@ -481,7 +487,7 @@ impl Index {
     /// Writes this index as segment `number` of save `generation` of `folder` (see
     /// `begin_segments`); returns what the manifest records of the file: (length, checksum).
     fn write_segment(&self, py: Python<'_>, folder: PathBuf, generation: u64, number: usize) -> PyResult<(u64, u64)> {
-        let entry = folder_call(py, || self.inner.read().write_segment(&folder, generation, number))?;
+        let entry = folder_call(py, None, || self.inner.read().write_segment(&folder, generation, number))?;
         Ok((entry.len, entry.checksum))
     }
 
@@ -516,19 +522,21 @@ impl Index {
 
     #[pyo3(signature = (threads))]
     fn compact(&self, py: Python<'_>, threads: usize) -> PyResult<usize> {
+        let pool = pool(py, threads)?;
         py.detach(|| {
             let mut guard = self.inner.write();
             let index: &mut omen::Index = &mut guard;
-            on_threads(threads, || index.compact())?.map_err(to_py)
+            pool.install(|| index.compact()).map_err(to_py)
         })
     }
 
     #[pyo3(signature = (threads))]
     fn rebuild(&self, py: Python<'_>, threads: usize) -> PyResult<usize> {
+        let pool = pool(py, threads)?;
         py.detach(|| {
             let mut guard = self.inner.write();
             let index: &mut omen::Index = &mut guard;
-            on_threads(threads, || index.rebuild())?.map_err(to_py)
+            pool.install(|| index.rebuild()).map_err(to_py)
         })
     }
 
@@ -538,8 +546,11 @@ impl Index {
 
     #[staticmethod]
     fn load(py: Python<'_>, path: PathBuf, mmap: bool) -> PyResult<Self> {
-        let index =
-            py.detach(|| if mmap { omen::Index::open_mmap(&path) } else { omen::Index::load(&path) }).map_err(to_py)?;
+        // A load may train codes and measure their fit, in parallel.
+        let pool = pool(py, 0)?;
+        let index = py
+            .detach(|| pool.install(|| if mmap { omen::Index::open_mmap(&path) } else { omen::Index::load(&path) }))
+            .map_err(to_py)?;
         Ok(Index { inner: RwLock::new(index) })
     }
 
@@ -697,9 +708,12 @@ impl SegmentedIndex {
         };
         // Ctrl-C stops the build within one insertion.
         let stop = omen::Stop::new();
-        let built = until_signal(py, &stop, || {
-            on_threads(threads, || omen::SegmentedIndex::build_stoppable(dim, p, rows, &ids, plan, &stop))
-        })??;
+        let pool = pool(py, threads)?;
+        let built = until_signal(
+            py,
+            || stop.stop(),
+            || pool.install(|| omen::SegmentedIndex::build_stoppable(dim, p, rows, &ids, plan, &stop)),
+        )?;
         Ok(SegmentedIndex { inner: RwLock::new(built.map_err(to_py)?) })
     }
 
@@ -715,15 +729,16 @@ impl SegmentedIndex {
         let rows = vectors.as_slice().map_err(|e| PyValueError::new_err(e.to_string()))?;
         let (n, width) = (vectors.shape()[0], vectors.shape()[1]);
         let given = given_ids(&ids)?;
+        let pool = pool(py, threads)?;
         let added: PyResult<Vec<i64>> = self.write(py, |index| {
             check_width(index.dim(), width)?;
             if given.is_none() {
                 check_id_room(index.next_id(), n)?;
             }
-            let res = on_threads(threads, || match &given {
+            let res = pool.install(|| match &given {
                 Some(ids) => index.add_segment_with_ids(ids, rows).map(|_| ids.iter().map(|id| id.0 as i64).collect()),
                 None => index.add_segment(rows).map(|r| (r.start.0..r.end.0).map(|id| id as i64).collect()),
-            })?;
+            });
             res.map_err(to_py)
         });
         Ok(added?.into_pyarray(py))
@@ -767,23 +782,27 @@ impl SegmentedIndex {
 
     #[pyo3(signature = (threads))]
     fn compact(&self, py: Python<'_>, threads: usize) -> PyResult<usize> {
-        self.write(py, |i| on_threads(threads, || i.compact()))?.map_err(to_py)
+        let pool = pool(py, threads)?;
+        self.write(py, |i| pool.install(|| i.compact())).map_err(to_py)
     }
 
     /// Every segment folded into one graph (a new index; this one is unchanged).
     #[pyo3(signature = (ef_construction, threads))]
     fn merged(&self, py: Python<'_>, ef_construction: usize, threads: usize) -> PyResult<Self> {
-        let merged = self.read(py, |i| on_threads(threads, || i.merged(ef_construction)))?.map_err(to_py)?;
+        let pool = pool(py, threads)?;
+        let merged = self.read(py, |i| pool.install(|| i.merged(ef_construction))).map_err(to_py)?;
         Ok(SegmentedIndex { inner: RwLock::new(merged) })
     }
 
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
-        folder_call(py, || self.inner.read().save(&path))
+        folder_call(py, None, || self.inner.read().save(&path))
     }
 
     #[staticmethod]
     fn load(py: Python<'_>, path: PathBuf, mmap: bool) -> PyResult<Self> {
-        let index = folder_call(py, || {
+        // A load may train codes and measure their fit, in parallel.
+        let pool = pool(py, 0)?;
+        let index = folder_call(py, Some(pool), || {
             if mmap { omen::SegmentedIndex::open_mmap(&path) } else { omen::SegmentedIndex::load(&path) }
         })?;
         Ok(SegmentedIndex { inner: RwLock::new(index) })
@@ -792,7 +811,8 @@ impl SegmentedIndex {
     /// Opens segments `which` of the folder in place (a share of a larger index).
     #[staticmethod]
     fn open_mmap_part(py: Python<'_>, path: PathBuf, which: Vec<usize>) -> PyResult<Self> {
-        let index = folder_call(py, || omen::SegmentedIndex::open_mmap_part(&path, &which))?;
+        let pool = pool(py, 0)?;
+        let index = folder_call(py, Some(pool), || omen::SegmentedIndex::open_mmap_part(&path, &which))?;
         Ok(SegmentedIndex { inner: RwLock::new(index) })
     }
 
@@ -884,7 +904,7 @@ impl FolderBuild {
         next_id: Option<u64>,
     ) -> PyResult<()> {
         let (p, entries) = manifest_of(params, entries)?;
-        folder_call(py, || match self.build.lock().as_mut() {
+        folder_call(py, None, || match self.build.lock().as_mut() {
             Some(b) => b.commit(&p, dim, &entries, next_id.map(VectorId)),
             None => Err(StoreError::Conflict(format!("the save of generation {} has ended", self.generation))),
         })
@@ -892,7 +912,7 @@ impl FolderBuild {
 
     /// Ends the save without a manifest, removing every file written under its generation.
     fn abort(&self, py: Python<'_>) -> PyResult<()> {
-        folder_call(py, || match self.build.lock().take() {
+        folder_call(py, None, || match self.build.lock().take() {
             Some(b) => b.abort(),
             None => Ok(()),
         })
@@ -903,7 +923,7 @@ impl FolderBuild {
 /// `omen_store::begin_segments`).
 #[pyfunction]
 fn begin_segments(py: Python<'_>, folder: PathBuf) -> PyResult<FolderBuild> {
-    let build = folder_call(py, || omen::folder::begin_segments(&folder))?;
+    let build = folder_call(py, None, || omen::folder::begin_segments(&folder))?;
     Ok(FolderBuild { generation: build.generation(), build: Mutex::new(Some(build)) })
 }
 
@@ -941,7 +961,7 @@ fn write_manifest_for_remote(
     next_id: Option<u64>,
 ) -> PyResult<()> {
     let (p, entries) = manifest_of(params, entries)?;
-    folder_call(py, || {
+    folder_call(py, None, || {
         omen::folder::write_manifest_for_remote(&folder, &p, dim, generation, &entries, next_id.map(VectorId))
     })
 }
@@ -990,7 +1010,7 @@ fn is_garbage_after(name: &str, generation: u64, count: usize, keep: Vec<u64>) -
 /// "ef_construction", "ef_search", "seed", "quantization", "lens", "next_id", "generation"}.
 #[pyfunction]
 fn inspect_segments<'py>(py: Python<'py>, folder: PathBuf) -> PyResult<Bound<'py, PyDict>> {
-    let info = folder_call(py, || omen::inspect_segments(&folder))?;
+    let info = folder_call(py, None, || omen::inspect_segments(&folder))?;
     let d = PyDict::new(py);
     d.set_item("dim", info.dim)?;
     d.set_item("metric", info.params.metric.name())?;

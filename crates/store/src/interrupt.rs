@@ -1,23 +1,23 @@
-//! What a wait for a folder's lock does when a signal interrupts it.
+//! How a wait for a folder's lock can be ended by its caller.
 //!
-//! A process may install signal handlers that run and return (Python runs its handlers, and
-//! turns Ctrl-C into `KeyboardInterrupt`, between steps of the interpreter): a signal that
-//! arrives while a save or load waits for a folder's [`LOCK`](crate::LOCK) interrupts the wait.
-//! The wait then asks the check set for the thread with [`with_interrupt_check`]: `true` ends it
-//! with an error of kind [`Interrupted`](std::io::ErrorKind::Interrupted), `false` (or no
-//! check) waits on.
+//! A save or load waits for a folder's [`LOCK`](crate::LOCK) as long as another save holds it.
+//! Without a check, the wait blocks, and a signal that interrupts it (a handler that runs and
+//! returns) does not end it. With a check set for the thread by [`with_interrupt_check`], the
+//! wait tries the lock every 10 ms and asks the check: `true` ends it with an error of kind
+//! [`Interrupted`](std::io::ErrorKind::Interrupted). The Python package sets one that another
+//! thread raises on Ctrl-C.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
-type Check = Rc<dyn Fn() -> bool>;
+pub(crate) type Check = Rc<dyn Fn() -> bool>;
 
 thread_local! {
     static CHECK: RefCell<Option<Check>> = const { RefCell::new(None) };
 }
 
-/// Runs `f` with `check` asked, on this thread, whether an interrupted wait for a folder's lock
-/// should stop (`true`) or wait on (`false`); the check in place before is restored after.
+/// Runs `f` with `check` asked, on this thread, whether a wait for a folder's lock should stop
+/// (`true`) or wait on (`false`); the check in place before is restored after.
 ///
 /// ```
 /// let waited = omen_store::with_interrupt_check(|| true, || 7);
@@ -36,8 +36,7 @@ pub fn with_interrupt_check<T>(check: impl Fn() -> bool + 'static, f: impl FnOnc
     f()
 }
 
-/// Whether an interrupted wait should stop, by the check set for this thread.
-pub(crate) fn interrupted() -> bool {
-    let check = CHECK.with(|c| c.borrow().clone());
-    check.is_some_and(|c| c())
+/// The check set for this thread, if any.
+pub(crate) fn check() -> Option<Check> {
+    CHECK.with(|c| c.borrow().clone())
 }

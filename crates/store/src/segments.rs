@@ -234,17 +234,37 @@ fn open_lock_file(path: &Path, create: Option<bool>) -> Result<File, StoreError>
     Ok(file)
 }
 
-/// Waits for a lock on `file`: through signals that interrupt the wait (a handler that runs
-/// and returns), unless [`crate::interrupt`]'s check says to stop, which ends it with an
-/// error of kind `Interrupted`.
+/// Waits for a lock on `file`. Without an interrupt check ([`crate::with_interrupt_check`])
+/// it blocks, through signals that interrupt the wait (a handler that runs and returns); with
+/// one, it tries every 10 ms and stops, with an error of kind `Interrupted`, once the check says
+/// so.
 fn wait_for_lock(file: &File, path: &Path, exclusive: bool) -> Result<(), StoreError> {
+    let check = crate::interrupt::check();
     loop {
-        let res = if exclusive { file.lock() } else { file.lock_shared() };
+        let res = match (&check, exclusive) {
+            (None, true) => file.lock(),
+            (None, false) => file.lock_shared(),
+            (Some(_), _) => {
+                let tried = if exclusive { file.try_lock() } else { file.try_lock_shared() };
+                match tried {
+                    Ok(()) => Ok(()),
+                    Err(std::fs::TryLockError::WouldBlock) => Err(std::io::ErrorKind::Interrupted.into()),
+                    Err(std::fs::TryLockError::Error(e)) => Err(e),
+                }
+            }
+        };
         match res {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
-                if crate::interrupt::interrupted() {
-                    return Err(StoreError::io(path, &e));
+                if let Some(stop) = &check {
+                    if stop() {
+                        let e = std::io::Error::new(
+                            std::io::ErrorKind::Interrupted,
+                            "the wait for the lock was interrupted",
+                        );
+                        return Err(StoreError::io(path, &e));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
                 }
             }
             Err(e) => return Err(StoreError::io(path, &e)),

@@ -9,11 +9,20 @@
 
 Every build and search releases the GIL: Python threads search one index in parallel, and an
 add or delete waits for the searches in flight (and they for it), so no thread sees an index
-half-changed. Arrays are read in place while the GIL is released: do not modify an array in
-another thread while a call is reading it (as with any library that releases the GIL). Bad input raises ``ValueError`` (shape, dimension, NaN or infinite values, ``k``,
-``ef``), ``KeyError`` (an unknown id) or ``OSError`` (files; ``CorruptIndexError`` for a file
-that fails its checks, ``SaveConflictError`` for a save that another save of the same folder
-stands in the way of), and leaves the index as it was.
+half-changed (a long add lets go of the index between its chunks of about a quarter of a
+second: a search, or a signal handler, may see the chunks added so far). Arrays are read in
+place while the GIL is released: do not modify an array in another thread while a call is
+reading it (as with any library that releases the GIL). Bad input raises ``ValueError`` (shape,
+dimension, NaN or infinite values, ``k``, ``ef``), ``KeyError`` (an unknown id) or ``OSError``
+(files; ``CorruptIndexError`` for a file that fails its checks, ``SaveConflictError`` for a
+save that another save of the same folder stands in the way of), and leaves the index as it
+was.
+
+A call with ``threads=t`` runs on a pool of ``t`` threads (0: every core); the pools of the 4
+most recently used counts are kept, others end. A forked child (multiprocessing's ``fork``,
+DataLoader workers, gunicorn) starts pools of its own: every call works there. A signal
+handler may use the index while an add runs (``len``, a search, ``save`` on Ctrl-C); if it
+raises, the add deletes what it added.
 """
 
 from __future__ import annotations
@@ -57,7 +66,9 @@ def merge_topk(answers: Sequence[tuple[npt.ArrayLike, npt.ArrayLike]], k: int) -
     """The ``k`` nearest of each query over several answers to the same queries (each an
     ``(ids, distances)`` pair of ``(n, k_i)`` arrays, such as ``Neighbors`` from servers holding
     parts of an index; ``-1`` ids are padding): by distance then id, each id once, padded with
-    ``-1`` / ``+inf``. The merge a segmented search does over its segments.
+    ``-1`` / ``+inf``. The merge a segmented search does over its segments. Ids of any
+    integer type are taken; one above int64's range (a uint64 above ``2**63 - 1``) raises
+    ``ValueError`` rather than wrap to a negative id or to ``-1``.
 
     >>> a = (np.array([[4, 9]]), np.array([[0.5, 0.7]], dtype=np.float32))
     >>> b = (np.array([[2, 4, -1]]), np.array([[0.5, 0.5, np.inf]], dtype=np.float32))
@@ -76,6 +87,7 @@ def merge_topk(answers: Sequence[tuple[npt.ArrayLike, npt.ArrayLike]], k: int) -
         a_ = np.asarray(a)
         if a_.size and not np.issubdtype(a_.dtype, np.integer):
             raise ValueError(f"answer {i}: ids must be integers, not {a_.dtype}")
+        _check_int64(f"answer {i}: ids", a_)
         ids.append(np.ascontiguousarray(a_.reshape(1, -1) if a_.ndim == 1 else a_, dtype=np.int64))
         d_ = np.asarray(d)
         dists.append(np.ascontiguousarray(d_.reshape(1, -1) if d_.ndim == 1 else d_, dtype=np.float32))
@@ -169,9 +181,36 @@ def _ids(data: npt.ArrayLike, n: Optional[int]) -> npt.NDArray[np.int64]:
         raise ValueError(f"ids must not be negative (found {arr.min()})")
     if n is not None and arr.shape[0] != n:
         raise ValueError(f"{arr.shape[0]} ids for {n} vectors")
-    if arr.size and arr.dtype == np.uint64 and int(arr.max()) > np.iinfo(np.int64).max:
-        raise ValueError("ids must fit in int64")
+    _check_int64("ids", arr)
     return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def _check_int64(name: str, arr: npt.NDArray[Any]) -> None:
+    """Refuses integers above int64's range (only uint64 holds them): cast to int64 they would
+    wrap to negative numbers, and ``2**64 - 1`` to ``-1``, the padding marker."""
+    if arr.size and arr.dtype == np.uint64 and int(arr.max()) > _I64_MAX:
+        raise ValueError(f"{name} must fit in int64 (at most {_I64_MAX}), not {int(arr.max())}")
+
+
+_ID_DTYPES = tuple(np.dtype(t) for t in (np.int32, np.int64, np.uint32, np.uint64))
+
+
+def _filter_array(filter: npt.ArrayLike) -> npt.NDArray[Any]:
+    """A filter as the core reads it: a bool mask as it is, ids as int64. Any other dtype is
+    refused: a mask of 0s and 1s in a narrow integer type would read as the ids {0, 1}."""
+    arr = np.asarray(filter)
+    if arr.dtype == np.bool_:
+        if arr.ndim != 1:
+            raise ValueError(f"a filter mask must be 1-D, not {arr.ndim}-D")
+        return np.ascontiguousarray(arr)
+    if arr.size == 0 and not isinstance(filter, np.ndarray):
+        return np.zeros(0, dtype=np.int64)  # an empty list: no id allowed
+    if arr.dtype not in _ID_DTYPES:
+        raise ValueError(
+            f"a filter is a bool mask over ids or an array of ids of int32, int64, uint32 or uint64, not "
+            f"{arr.dtype}: for a mask of 0s and 1s pass mask.astype(bool), for ids pass ids.astype(np.int64)"
+        )
+    return _ids(arr, None)
 
 
 def _search(core: Any, dim: int, queries: npt.ArrayLike, k: int, ef: Optional[int], filter: Filter, threads: int) -> Neighbors:
@@ -186,13 +225,7 @@ def _search(core: Any, dim: int, queries: npt.ArrayLike, k: int, ef: Optional[in
         keep = np.fromiter((bool(filter(int(i))) for i in live), dtype=np.bool_, count=len(live))
         allowed = np.ascontiguousarray(live[keep])
     elif filter is not None:
-        arr = np.asarray(filter)
-        if arr.dtype == np.bool_:
-            if arr.ndim != 1:
-                raise ValueError(f"a filter mask must be 1-D, not {arr.ndim}-D")
-            allowed = np.ascontiguousarray(arr)
-        else:
-            allowed = _ids(arr, None)
+        allowed = _filter_array(filter)
     ids, dists = core.search(rows, k, ef_, allowed, threads)
     return Neighbors(ids, dists)
 
@@ -221,8 +254,11 @@ class _Shape:
     ) -> Neighbors:
         """The ``k`` nearest vectors of each query (2-D, one per row; 1-D is one query), with
         beam ``ef`` (default ``max(ef_search, k)``; at least ``k``). ``filter``: a boolean mask
-        over ids (``mask[id]``), an array of the ids allowed, or a callable ``id -> bool``
-        (slow: it runs Python for every candidate). Queries run in parallel on ``threads``
+        over ids (``mask[id]``, dtype ``bool``), an array of the ids allowed (int32, int64,
+        uint32 or uint64, or a list of ints), or a callable ``id -> bool`` (slow: it runs
+        Python for every candidate). Any other dtype raises ``ValueError``: a mask of 0s and 1s
+        in uint8 would otherwise read as the ids {0, 1} (pass ``mask.astype(bool)``; narrow ids:
+        ``ids.astype(np.int64)``). Queries run in parallel on ``threads``
         threads (0: every core). Rows with fewer than ``k`` answers are padded (-1, +inf).
         A segmented index merges its segments' answers."""
         return _search(self._core, self.dim, queries, k, ef, filter, threads)
@@ -340,7 +376,9 @@ class Index(_Shape):
     def add(self, vectors: npt.ArrayLike, ids: Optional[npt.ArrayLike] = None, *, threads: int = 0) -> npt.NDArray[np.int64]:
         """Adds ``vectors`` (2-D, one per row; 1-D is one vector) and returns their ids (int64):
         new ones above every id the index ever held, or ``ids`` (one per row, none in the index
-        already). Inserts on ``threads`` threads (0: every core). On error nothing is added."""
+        already). Inserts on ``threads`` threads (0: every core), in chunks of about a quarter of
+        a second with signals checked between them; a handler (and any thread) sees the chunks
+        added so far. On error, or Ctrl-C, what the call added is deleted again."""
         rows = _rows("vectors", vectors, self.dim)
         given = None if ids is None else _ids(ids, rows.shape[0])
         return self._core.add(rows, given, _int("threads", threads))
