@@ -90,7 +90,9 @@ impl Quantized {
         }
         let n = graph.len();
         let trained_on = self.state.as_ref().map_or(0, |t| t.trained_on);
-        if trained_on == 0 || (n >= 2 * trained_on && trained_on < Codes::TRAIN_ROWS) {
+        // `n / 2 >= trained_on` is `n >= 2 * trained_on` without the overflow a file's count
+        // could cause.
+        if trained_on == 0 || (n / 2 >= trained_on && trained_on < Codes::TRAIN_ROWS) {
             let codes = Codes::for_graph(graph);
             let fit = codes.fit(graph, dist);
             self.state = Some(TrainedCodes { trained_on: n, fit, codes: fit.is_fine().then_some(codes) });
@@ -105,5 +107,29 @@ impl Quantized {
     /// Forgets the codes, for a graph that replaces the old one.
     pub(crate) fn reset(&mut self) {
         self.state = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use omen_distance::Metric;
+    use omen_graph::Layer;
+
+    #[test]
+    fn a_saved_training_size_of_any_value_syncs_without_overflow() {
+        let params = Params::new(Metric::L2).quantization(Quantization::Int8);
+        let mut graph = HnswGraph::new(2, 4).unwrap();
+        for i in 0..4 {
+            graph.push_node(&[i as f32, 1.0], Layer(0)).unwrap();
+        }
+        let dist = Distance::new(Metric::L2);
+        for trained_on in [1, 3, usize::MAX / 2, usize::MAX / 2 + 1, usize::MAX] {
+            let saved = TrainedCodes { trained_on, fit: CodeFit { queries: 4, recall: 1.0 }, codes: None };
+            let q = Quantized::restore(&params, Some(saved), &graph, &dist);
+            // Trained again only from a count the graph has doubled since.
+            let again = trained_on <= 2;
+            assert_eq!(q.trained().map(|t| t.trained_on), Some(if again { 4 } else { trained_on }), "{trained_on}");
+        }
     }
 }
