@@ -315,7 +315,9 @@ fn search_any<'py, I: Shape>(
     let filtered = !matches!(allowed, Allowed::All);
     pools::check(threads)?;
     let pool = if n > 1 || I::FANS_OUT { Some(pool(py, threads)?) } else { None };
-    let answers: PyResult<Vec<Vec<omen::Neighbor>>> = py.detach(|| {
+    // Raised on Ctrl-C: the queries not yet begun end at once.
+    let cancel = AtomicBool::new(false);
+    let work = || -> PyResult<Vec<Vec<omen::Neighbor>>> {
         let guard = lock.read();
         let index: &I = &guard;
         if width != index.dim() {
@@ -324,6 +326,9 @@ fn search_any<'py, I: Shape>(
         }
         let filter = |id: VectorId| allowed.allows(id);
         let one = |row: &[f32]| {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(BuildError::Stopped.into());
+            }
             let mut query = Query::new(row, k);
             if let Some(ef) = ef {
                 query = query.ef(ef);
@@ -349,7 +354,14 @@ fn search_any<'py, I: Shape>(
             None => all(),
         };
         res.map_err(to_py)
-    });
+    };
+    // A batch that may run for a while runs beside a signal watcher, so Ctrl-C stops it within
+    // one query per thread; a small one runs here, without a thread's start-up cost.
+    let answers = if n >= WATCHED_QUERIES {
+        until_signal(py, || cancel.store(true, Ordering::Relaxed), work)?
+    } else {
+        py.detach(work)
+    };
     let answers = answers?;
     let mut ids = Array2::<i64>::from_elem((n, k), -1);
     let mut dists = Array2::<f32>::from_elem((n, k), f32::INFINITY);
@@ -361,6 +373,9 @@ fn search_any<'py, I: Shape>(
     }
     Ok((ids.into_pyarray(py), dists.into_pyarray(py)))
 }
+
+/// The smallest batch search run beside a signal watcher (see `search_any`).
+const WATCHED_QUERIES: usize = 256;
 
 /// What a batch search returns: ids (int64) and distances (float32), `(n, k)` each.
 type Answers<'py> = (Bound<'py, PyArray2<i64>>, Bound<'py, PyArray2<f32>>);
@@ -434,7 +449,10 @@ impl Index {
         // save of what was added so far): the lock is let go while it runs, so it, and any
         // other thread, sees the index between two chunks.
         let mut added: Vec<VectorId> = Vec::with_capacity(n);
-        let (mut at, mut chunk) = (0, 1024usize);
+        // The first chunk is small (two rows per thread) and each next one sized by the rate
+        // measured so far: chunked by time, not rows, so an add of costly rows (high dimension,
+        // a wide beam) stops as fast as a cheap one.
+        let (mut at, mut chunk) = (0, 2 * workers.current_num_threads().max(1));
         while at < n {
             let end = (at + chunk).min(n);
             let part = &rows[at * width..end * width];
@@ -460,7 +478,7 @@ impl Index {
                 (Err(e), _) | (_, Err(e)) => return Err(undo(&mut guard, &added, e)),
                 (Ok(()), Ok(p)) => workers = p,
             }
-            chunk = (((end - at) as f64 / secs) * 0.25).clamp(256.0, 1_048_576.0) as usize;
+            chunk = (((end - at) as f64 / secs) * 0.25).clamp(1.0, 1_048_576.0) as usize;
             at = end;
         }
         drop(guard);
