@@ -49,7 +49,7 @@ pub struct HnswBuilder {
 
 /// A flag that stops a long build from another thread (a Ctrl-C handler, a cancelled request):
 /// once [`Stop::stop`] is called, every insertion of a builder watching it
-/// ([`HnswBuilder::stop_on`]) that has not begun fails with [`BuildError::Stopped`], on every
+/// ([`HnswBuilder::set_stop`]) that has not begun fails with [`BuildError::Stopped`], on every
 /// thread, and the batch returns that error. The graph is then partly built: drop it (a
 /// stopped [`HnswBuilder::insert_all`] leaves a valid graph of the rows inserted so far; a
 /// stopped [`HnswBuilder::link_batch`] leaves nodes unlinked). Clones share one flag.
@@ -61,7 +61,7 @@ pub struct HnswBuilder {
 ///
 /// let stop = Stop::new();
 /// let mut builder = HnswBuilder::new(Params::new(Metric::L2))?;
-/// builder.stop_on(stop.clone());
+/// builder.set_stop(Some(stop.clone()));
 /// let mut graph = builder.new_graph(2)?;
 /// stop.stop(); // from any thread
 /// let res = builder.insert_all(&mut graph, Rows::dense(&[0.0, 1.0, 2.0, 3.0], 2));
@@ -119,9 +119,9 @@ impl HnswBuilder {
     }
 
     /// Makes every later insertion of this builder fail with [`BuildError::Stopped`] once
-    /// `stop` is raised (see [`Stop`]).
-    pub fn stop_on(&mut self, stop: Stop) {
-        self.stop = Some(stop);
+    /// `stop` is raised (see [`Stop`]); `None` watches no flag again.
+    pub fn set_stop(&mut self, stop: Option<Stop>) {
+        self.stop = stop;
     }
 
     /// The parameters.

@@ -125,6 +125,14 @@ fn until_signal<T: Send>(py: Python<'_>, on_signal: impl FnOnce(), f: impl FnOnc
     })
 }
 
+/// Runs `f` with a stop flag that Ctrl-C (or any signal handler that raises) raises, beside a
+/// signal watcher (see `until_signal`); on such a signal, returns its exception once `f` has
+/// ended.
+fn until_stopped<T: Send>(py: Python<'_>, f: impl FnOnce(&omen::Stop) -> T + Send) -> PyResult<T> {
+    let stop = omen::Stop::new();
+    until_signal(py, || stop.stop(), || f(&stop))
+}
+
 /// Runs `f`, a call that may wait for a segmented folder's lock, on another thread (on `pool`
 /// when given) while this one runs Python's signal handlers: one that returns lets the call go
 /// on; one that raises (Ctrl-C's `KeyboardInterrupt`) ends a wait for the lock (the call
@@ -541,21 +549,29 @@ impl Index {
     #[pyo3(signature = (threads))]
     fn compact(&self, py: Python<'_>, threads: usize) -> PyResult<usize> {
         let pool = pool(py, threads)?;
-        py.detach(|| {
+        until_stopped(py, |stop| {
             let mut guard = self.inner.write();
             let index: &mut omen::Index = &mut guard;
-            pool.install(|| index.compact()).map_err(to_py)
-        })
+            index.set_stop(Some(stop.clone()));
+            let res = pool.install(|| index.compact());
+            index.set_stop(None);
+            res
+        })?
+        .map_err(to_py)
     }
 
     #[pyo3(signature = (threads))]
     fn rebuild(&self, py: Python<'_>, threads: usize) -> PyResult<usize> {
         let pool = pool(py, threads)?;
-        py.detach(|| {
+        until_stopped(py, |stop| {
             let mut guard = self.inner.write();
             let index: &mut omen::Index = &mut guard;
-            pool.install(|| index.rebuild()).map_err(to_py)
-        })
+            index.set_stop(Some(stop.clone()));
+            let res = pool.install(|| index.rebuild());
+            index.set_stop(None);
+            res
+        })?
+        .map_err(to_py)
     }
 
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
@@ -748,17 +764,22 @@ impl SegmentedIndex {
         let (n, width) = (vectors.shape()[0], vectors.shape()[1]);
         let given = given_ids(&ids)?;
         let pool = pool(py, threads)?;
-        let added: PyResult<Vec<i64>> = self.write(py, |index| {
+        // Ctrl-C stops the build of the new segment; the index is then as it was.
+        let added: PyResult<Vec<i64>> = until_stopped(py, |stop| {
+            let mut guard = self.inner.write();
+            let index: &mut omen::SegmentedIndex = &mut guard;
             check_width(index.dim(), width)?;
             if given.is_none() {
                 check_id_room(index.next_id(), n)?;
             }
+            index.set_stop(Some(stop.clone()));
             let res = pool.install(|| match &given {
                 Some(ids) => index.add_segment_with_ids(ids, rows).map(|_| ids.iter().map(|id| id.0 as i64).collect()),
                 None => index.add_segment(rows).map(|r| (r.start.0..r.end.0).map(|id| id as i64).collect()),
             });
+            index.set_stop(None);
             res.map_err(to_py)
-        });
+        })?;
         Ok(added?.into_pyarray(py))
     }
 
@@ -801,7 +822,15 @@ impl SegmentedIndex {
     #[pyo3(signature = (threads))]
     fn compact(&self, py: Python<'_>, threads: usize) -> PyResult<usize> {
         let pool = pool(py, threads)?;
-        self.write(py, |i| pool.install(|| i.compact())).map_err(to_py)
+        until_stopped(py, |stop| {
+            let mut guard = self.inner.write();
+            let index: &mut omen::SegmentedIndex = &mut guard;
+            index.set_stop(Some(stop.clone()));
+            let res = pool.install(|| index.compact());
+            index.set_stop(None);
+            res
+        })?
+        .map_err(to_py)
     }
 
     /// Every segment folded into one graph (a new index; this one is unchanged).

@@ -89,3 +89,55 @@ def test_ctrl_c_stops_a_long_batch_search(shape: str) -> None:
     # The index answers as before.
     a = index.search(probe[:50], 10, ef=400)
     assert a.ids.shape == (50, 10) and (a.ids >= 0).all()
+
+
+def rows_for(seconds: float, rate: float, dim: int, seed: int) -> np.ndarray:
+    """About `seconds` of building at `rate` rows a second (between 5,000 and 200,000 rows)."""
+    n = int(min(200_000, max(5_000, seconds * rate)))
+    return np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+
+
+def build_rate(dim: int) -> float:
+    """Rows a second of a 2-thread build of 3,000 rows, measured here."""
+    probe = np.random.default_rng(9).standard_normal((3_000, dim)).astype(np.float32)
+    started = time.monotonic()
+    omen.Index(dim, seed=9).add(probe, threads=2)
+    return len(probe) / (time.monotonic() - started)
+
+
+def test_ctrl_c_stops_add_segment_and_adds_nothing() -> None:
+    dim = 32
+    rate = build_rate(dim)
+    index = omen.SegmentedIndex.build(np.random.default_rng(3).standard_normal((1_000, dim)).astype(np.float32), segments=2, seed=3)
+    rows = rows_for(6.0, rate, dim, 4)
+    expected = len(rows) / rate
+    with Interrupt(0.3) as stopped:
+        index.add_segment(rows, threads=2)
+    assert stopped.latency < float("inf"), "add_segment ended without KeyboardInterrupt"
+    assert (len(index), index.segment_count) == (1_000, 2), "the segment is not kept"
+    assert stopped.latency < max(1.5, expected / 4), f"stopped {stopped.latency:.2f} s after Ctrl-C of a {expected:.1f} s build"
+
+
+@pytest.mark.parametrize("call", ["rebuild", "compact"])
+def test_ctrl_c_stops_a_rebuild_or_compaction_and_keeps_the_graph(call: str) -> None:
+    dim = 32
+    rate = build_rate(dim)
+    rows = rows_for(3.0, rate, dim, 5)
+    index = omen.Index(dim, seed=5)
+    index.add(rows, threads=2)
+    # Deleted vectors whose neighbours a compaction must re-link: a third of them.
+    for i in range(0, len(rows), 3):
+        index.delete(i)
+    queries = rows[1:51]
+    before = index.search(queries, 10, ef=64)
+    expected = len(rows) / rate
+    with Interrupt(0.3) as stopped:
+        getattr(index, call)(threads=2)
+    if stopped.latency == float("inf"):
+        pytest.skip(f"{call} ended within 0.3 s here: nothing to interrupt")
+    assert index.deleted == len(range(0, len(rows), 3)), "the index is as it was"
+    after = index.search(queries, 10, ef=64)
+    np.testing.assert_array_equal(after.ids, before.ids)
+    index.check_invariants()
+    if call == "rebuild":
+        assert stopped.latency < max(1.5, expected / 4), f"stopped {stopped.latency:.2f} s after Ctrl-C of a {expected:.1f} s build"

@@ -44,6 +44,8 @@ pub struct Index {
     names: Names,
     pool: Pool,
     quant: Quantized,
+    // Watched by the calls that build a graph aside (rebuild, compact): see `set_stop`.
+    stop: Option<Stop>,
 }
 
 /// How a batch is inserted.
@@ -62,7 +64,7 @@ impl Index {
         let builder = HnswBuilder::new(params)?;
         let graph = builder.new_graph(dim)?;
         let quant = Quantized::new(&params);
-        Ok(Index { params, graph, builder, names: Names::default(), pool: Pool::default(), quant })
+        Ok(Index { params, graph, builder, names: Names::default(), pool: Pool::default(), quant, stop: None })
     }
 
     /// An index of `graph`, whose node `i` is the vector named `ids[i]` (`i` without ids),
@@ -80,7 +82,7 @@ impl Index {
         let params = Params { m: graph.m(), ..params };
         let builder = HnswBuilder::new(params)?;
         let quant = Quantized::restore(&params, codes, &graph, builder.distance());
-        Ok(Index { params, graph, builder, names, pool: Pool::default(), quant })
+        Ok(Index { params, graph, builder, names, pool: Pool::default(), quant, stop: None })
     }
 
     /// An index of `vectors` (flat, row-major, checked) named `ids`, inserted as `how` says;
@@ -94,10 +96,9 @@ impl Index {
         stop: Option<&Stop>,
     ) -> Result<Self, Error> {
         let mut index = Index::new(dim, params)?;
-        if let Some(stop) = stop {
-            index.builder.stop_on(stop.clone());
-        }
+        index.builder.set_stop(stop.cloned());
         index.insert_rows(vectors, how)?;
+        index.builder.set_stop(None);
         index.names = Names::restore(ids.len(), Some(ids.to_vec()), None, None)?;
         Ok(index)
     }
@@ -320,7 +321,10 @@ impl Index {
             return Ok(0);
         }
         let names = &self.names;
-        let compacted = self.builder.compact(&self.graph, &|n| names.is_deleted(n))?;
+        self.builder.set_stop(self.stop.clone());
+        let compacted = self.builder.compact(&self.graph, &|n| names.is_deleted(n));
+        self.builder.set_stop(None);
+        let compacted = compacted?;
         let ids = compacted.kept.iter().map(|&n| self.names.id_of(n)).collect();
         self.replace_graph(compacted.graph, ids)?;
         Ok(dropped)
@@ -339,9 +343,21 @@ impl Index {
             ids.push(self.names.id_of(n));
         }
         let mut graph = self.builder.new_graph(self.dim())?;
-        self.builder.insert_parallel(&mut graph, Rows::dense(&rows, self.dim()))?;
+        self.builder.set_stop(self.stop.clone());
+        let built = self.builder.insert_parallel(&mut graph, Rows::dense(&rows, self.dim()));
+        self.builder.set_stop(None);
+        built?;
         self.replace_graph(graph, ids)?;
         Ok(dropped)
+    }
+
+    /// Makes [`Index::rebuild`], which builds a graph aside and puts it in place at the end,
+    /// fail with [`omen_build::BuildError::Stopped`] once `stop` is raised (from any thread: a
+    /// Ctrl-C handler, a cancelled request), leaving the index as it was; the re-insertions of
+    /// [`Index::compact`] watch it too. `None` watches no flag. Adds do not watch it: add in
+    /// batches to stop between them.
+    pub fn set_stop(&mut self, stop: Option<Stop>) {
+        self.stop = stop;
     }
 
     /// Puts `graph`, whose node `i` is the vector named `ids[i]`, in place of the current one
@@ -440,11 +456,6 @@ impl Index {
     /// first vector).
     pub(crate) fn trained_codes(&self) -> Option<&TrainedCodes> {
         self.quant.trained()
-    }
-
-    /// The builder (for merging segments).
-    pub(crate) fn builder(&self) -> &HnswBuilder {
-        &self.builder
     }
 
     /// The ids to save (`None` while node `i` is id `i`) and the deleted bitset (`None` when

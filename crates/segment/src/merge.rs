@@ -1,6 +1,6 @@
 //! Merging segments into one graph without rebuilding from scratch.
 
-use omen_build::{BuildError, Seeds};
+use omen_build::{BuildError, HnswBuilder, Seeds};
 use omen_graph::{HnswGraph, Layer, NodeId, VectorId};
 
 use crate::{Error, Index, SegmentId, SegmentedIndex};
@@ -65,7 +65,9 @@ impl SegmentedIndex {
         let base = &segments[base_idx];
         let in_base = |e: Error| e.in_segment(SegmentId(base_idx as u16));
         let wrap = |e: BuildError| in_base(e.into());
-        let builder = base.builder();
+        // A builder of the base's parameters, watching the index's stop flag.
+        let mut builder = HnswBuilder::new(*base.params()).map_err(wrap)?;
+        builder.set_stop(self.stop.clone());
         let compacted;
         let (base_graph, mut ids): (&HnswGraph, Vec<VectorId>) = if base.deleted() > 0 {
             compacted = builder.compact(base.graph(), &|n| base.is_deleted(n)).map_err(wrap)?;

@@ -51,6 +51,8 @@ pub struct SegmentedIndex {
     next_id: u64,
     pub(crate) pool: Pool,
     pub(crate) researches: AtomicU64,
+    // Watched by the calls that build graphs aside: see `set_stop`.
+    pub(crate) stop: Option<Stop>,
 }
 
 /// A ready-made segment, as read back from a file (see [`SegmentedIndex::from_segments`]) or
@@ -79,7 +81,35 @@ impl SegmentedIndex {
             next_id,
             pool: Pool::default(),
             researches: AtomicU64::new(0),
+            stop: None,
         }
+    }
+
+    /// Makes the calls that build graphs aside and change the index only at their end
+    /// ([`SegmentedIndex::add_segment`], [`SegmentedIndex::add_segment_with_ids`],
+    /// [`SegmentedIndex::merged`]) fail with [`BuildError::Stopped`] once `stop` is raised (from
+    /// any thread: a Ctrl-C handler, a cancelled request), leaving the index as it was; `None`
+    /// watches no flag. [`SegmentedIndex::compact`] compacts segment by segment and stops
+    /// between them (the segments compacted before keep their new graphs: the same vectors and
+    /// ids).
+    ///
+    /// ```
+    /// use omen_build::{BuildError, Params, Stop};
+    /// use omen_distance::Metric;
+    /// use omen_segment::{Error, SegmentPlan, SegmentedIndex};
+    ///
+    /// let data: Vec<f32> = (0..400).map(|i| (i as f32).sin()).collect();
+    /// let mut index = SegmentedIndex::build(2, Params::new(Metric::L2), &data, SegmentPlan::Count(2))?;
+    /// let stop = Stop::new();
+    /// index.set_stop(Some(stop.clone()));
+    /// stop.stop(); // as a Ctrl-C handler would, from another thread
+    /// let res = index.add_segment(&data);
+    /// assert!(matches!(res, Err(Error::Build(BuildError::Stopped))));
+    /// assert_eq!((index.len(), index.segments().len()), (200, 2), "as it was");
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn set_stop(&mut self, stop: Option<Stop>) {
+        self.stop = stop;
     }
 
     /// Builds segments of `vectors` (flat, row-major) as `plan` says, with ids `0..n` in order.
@@ -339,7 +369,7 @@ impl SegmentedIndex {
         }
         let segment = SegmentId(self.segments.len() as u16);
         let params = segment_params(self.params, segment);
-        let seg = Index::with_ids(self.dim, params, vectors, ids, Insertion::Parallel, None)?;
+        let seg = Index::with_ids(self.dim, params, vectors, ids, Insertion::Parallel, self.stop.as_ref())?;
         self.segments.push(seg);
         let top = ids.iter().map(|id| id.0.saturating_add(1)).max().unwrap_or(0);
         self.next_id = self.next_id.max(top);
@@ -354,7 +384,13 @@ impl SegmentedIndex {
     pub fn compact(&mut self) -> Result<usize, Error> {
         let mut dropped = 0;
         for (s, seg) in self.segments.iter_mut().enumerate() {
-            dropped += seg.compact().map_err(|e| e.in_segment(SegmentId(s as u16)))?;
+            if self.stop.as_ref().is_some_and(Stop::is_stopped) {
+                return Err(BuildError::Stopped.into());
+            }
+            seg.set_stop(self.stop.clone());
+            let res = seg.compact();
+            seg.set_stop(None);
+            dropped += res.map_err(|e| e.in_segment(SegmentId(s as u16)))?;
         }
         Ok(dropped)
     }

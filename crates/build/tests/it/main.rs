@@ -465,7 +465,7 @@ fn a_raised_stop_ends_a_parallel_batch_at_the_next_insertion_on_every_thread() {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
     let stop = Stop::new();
     let mut builder = HnswBuilder::new(Params::new(Metric::L2).m(8).ef_construction(32)).unwrap();
-    builder.stop_on(stop.clone());
+    builder.set_stop(Some(stop.clone()));
     let mut graph = builder.new_graph(dim).unwrap();
     let nodes = builder.push_batch(&mut graph, Rows::dense(&data, dim)).unwrap();
     let at = NodeId(1000);

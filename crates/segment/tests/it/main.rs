@@ -5,7 +5,7 @@ use omen_distance::{Distance, Metric};
 use omen_graph::VectorId;
 use omen_search::FilterPlan;
 use omen_search::{Rows, brute_force_knn};
-use omen_segment::{Error, Fanout, Neighbor, Query, SegmentId, SegmentPlan, SegmentedIndex};
+use omen_segment::{Error, Fanout, Index, Neighbor, Query, SegmentId, SegmentPlan, SegmentedIndex};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -483,4 +483,46 @@ fn added_segments_are_searched_and_may_take_the_ids_of_deleted_vectors() {
     let mut want: Vec<VectorId> = ids.iter().copied().filter(|&id| id != ids[3]).collect();
     want.sort_unstable();
     assert_eq!(held, want);
+}
+
+#[test]
+fn a_raised_stop_ends_the_calls_that_build_aside_and_leaves_the_index_as_it_was() {
+    let dim = 4;
+    let data = random(600, dim, 21);
+    let params = Params::new(Metric::L2).m(6);
+    let stopped = |e: &Error| match e {
+        Error::Segment { source, .. } => matches!(**source, Error::Build(omen_build::BuildError::Stopped)),
+        other => matches!(other, Error::Build(omen_build::BuildError::Stopped)),
+    };
+    let stop = omen_build::Stop::new();
+    let mut seg = SegmentedIndex::build(dim, params, &data, SegmentPlan::Count(3)).unwrap();
+    seg.delete(VectorId(5)).unwrap();
+    let queries = random(20, dim, 22);
+    let answers = |s: &SegmentedIndex| -> Vec<_> { queries.chunks(dim).map(|q| s.search(q, 5).unwrap()).collect() };
+    let before = answers(&seg);
+    seg.set_stop(Some(stop.clone()));
+    stop.stop();
+    assert!(stopped(&seg.add_segment(&data[..40]).unwrap_err()));
+    assert!(stopped(&seg.merged(64).unwrap_err()));
+    assert!(stopped(&seg.compact().unwrap_err()));
+    assert_eq!((seg.len(), seg.segments().len(), seg.deleted()), (599, 3, 1));
+    assert_eq!(answers(&seg), before);
+    seg.set_stop(None);
+    seg.add_segment(&data[..40]).unwrap();
+    assert_eq!(seg.merged(64).unwrap().len(), 609);
+
+    let mut index = Index::new(dim, params).unwrap();
+    index.add_batch(&data).unwrap();
+    index.delete(VectorId(3)).unwrap();
+    let before: Vec<_> = queries.chunks(dim).map(|q| index.search(q, 5).unwrap()).collect();
+    index.set_stop(Some(stop.clone()));
+    assert!(stopped(&index.rebuild().unwrap_err()));
+    assert_eq!((index.len(), index.deleted()), (599, 1));
+    let after: Vec<_> = queries.chunks(dim).map(|q| index.search(q, 5).unwrap()).collect();
+    assert_eq!(before, after);
+    index.check_invariants().unwrap();
+    // Adds do not watch the flag.
+    index.add(&data[..dim]).unwrap();
+    index.set_stop(None);
+    assert_eq!(index.rebuild().unwrap(), 1);
 }
