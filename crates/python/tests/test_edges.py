@@ -252,14 +252,22 @@ SIGNAL_SCRIPT = textwrap.dedent(
     report = {}
 
     def add_with_handler(n, handler):
-        # The first chunk is 1,024 rows: over 10 ms of work, so a 10 ms timer has fired by the
-        # first check between chunks; n is doubled until a handler ran inside the add.
+        # A 10 ms timer fires between the add's chunks; n is doubled until a handler ran inside
+        # the add. The timer is one-shot, armed again when the handler ends, so a handler slower
+        # than 10 ms (a busy machine) is never interrupted by the next one.
         while True:
             index = omen.Index(16, seed=1)
             vecs = rng.standard_normal((n, 16)).astype(np.float32)
             seen = []
-            signal.signal(signal.SIGALRM, lambda *_: handler(index, seen))
-            signal.setitimer(signal.ITIMER_REAL, 0.01, 0.01)
+
+            def on_alarm(*_, index=index, seen=seen):
+                try:
+                    handler(index, seen)
+                finally:
+                    signal.setitimer(signal.ITIMER_REAL, 0.01)
+
+            signal.signal(signal.SIGALRM, on_alarm)
+            signal.setitimer(signal.ITIMER_REAL, 0.01)
             try:
                 ids = index.add(vecs, threads=1)
                 err = None
