@@ -13,7 +13,6 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
@@ -133,6 +132,26 @@ fn until_stopped<T: Send>(py: Python<'_>, f: impl FnOnce(&omen::Stop) -> T + Sen
     until_signal(py, || stop.stop(), || f(&stop))
 }
 
+/// Runs `f` on the index behind `lock`, taken for writing, on `pool`, with the index watching a
+/// stop flag that Ctrl-C raises ([`until_stopped`]): a call that builds aside (rebuild,
+/// add_segment, compact) then ends with the index as it was, and the signal's exception is
+/// raised.
+fn write_stoppable<I: VectorIndex, T: Send>(
+    py: Python<'_>,
+    lock: &RwLock<I>,
+    pool: &rayon::ThreadPool,
+    f: impl FnOnce(&mut I) -> T + Send,
+) -> PyResult<T> {
+    until_stopped(py, |stop| {
+        let mut guard = lock.write();
+        let index: &mut I = &mut guard;
+        index.set_stop(Some(stop.clone()));
+        let res = pool.install(|| f(index));
+        index.set_stop(None);
+        res
+    })
+}
+
 /// Runs `f`, a call that may wait for a segmented folder's lock, on another thread (on `pool`
 /// when given) while this one runs Python's signal handlers: one that returns lets the call go
 /// on; one that raises (Ctrl-C's `KeyboardInterrupt`) ends a wait for the lock (the call
@@ -142,17 +161,14 @@ fn folder_call<T: Send, E: Into<omen::Error> + Send>(
     pool: Option<Arc<rayon::ThreadPool>>,
     f: impl FnOnce() -> Result<T, E> + Send,
 ) -> PyResult<T> {
-    let cancel = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&cancel);
-    let run = move || omen::folder::with_interrupt_check(move || flag.load(Ordering::Relaxed), f);
-    let res = until_signal(
-        py,
-        || cancel.store(true, Ordering::Relaxed),
-        || match &pool {
+    let res = until_stopped(py, |stop| {
+        let stop = stop.clone();
+        let run = move || omen::folder::with_interrupt_check(move || stop.is_stopped(), f);
+        match &pool {
             Some(p) => p.install(run),
             None => run(),
-        },
-    )?;
+        }
+    })?;
     res.map_err(|e| to_py(e.into()))
 }
 
@@ -323,9 +339,8 @@ fn search_any<'py, I: Shape>(
     let filtered = !matches!(allowed, Allowed::All);
     pools::check(threads)?;
     let pool = if n > 1 || I::FANS_OUT { Some(pool(py, threads)?) } else { None };
-    // Raised on Ctrl-C: the queries not yet begun end at once.
-    let cancel = AtomicBool::new(false);
-    let work = || -> PyResult<Vec<Vec<omen::Neighbor>>> {
+    // `stop`, raised on Ctrl-C, ends the queries not yet begun.
+    let work = |stop: &omen::Stop| -> PyResult<Vec<Vec<omen::Neighbor>>> {
         let guard = lock.read();
         let index: &I = &guard;
         if width != index.dim() {
@@ -334,7 +349,7 @@ fn search_any<'py, I: Shape>(
         }
         let filter = |id: VectorId| allowed.allows(id);
         let one = |row: &[f32]| {
-            if cancel.load(Ordering::Relaxed) {
+            if stop.is_stopped() {
                 return Err(BuildError::Stopped.into());
             }
             let mut query = Query::new(row, k);
@@ -365,11 +380,7 @@ fn search_any<'py, I: Shape>(
     };
     // A batch that may run for a while runs beside a signal watcher, so Ctrl-C stops it within
     // one query per thread; a small one runs here, without a thread's start-up cost.
-    let answers = if n >= WATCHED_QUERIES {
-        until_signal(py, || cancel.store(true, Ordering::Relaxed), work)?
-    } else {
-        py.detach(work)
-    };
+    let answers = if n >= WATCHED_QUERIES { until_stopped(py, work)? } else { py.detach(|| work(&omen::Stop::new())) };
     let answers = answers?;
     let mut ids = Array2::<i64>::from_elem((n, k), -1);
     let mut dists = Array2::<f32>::from_elem((n, k), f32::INFINITY);
@@ -549,29 +560,13 @@ impl Index {
     #[pyo3(signature = (threads))]
     fn compact(&self, py: Python<'_>, threads: usize) -> PyResult<usize> {
         let pool = pool(py, threads)?;
-        until_stopped(py, |stop| {
-            let mut guard = self.inner.write();
-            let index: &mut omen::Index = &mut guard;
-            index.set_stop(Some(stop.clone()));
-            let res = pool.install(|| index.compact());
-            index.set_stop(None);
-            res
-        })?
-        .map_err(to_py)
+        write_stoppable(py, &self.inner, &pool, omen::Index::compact)?.map_err(to_py)
     }
 
     #[pyo3(signature = (threads))]
     fn rebuild(&self, py: Python<'_>, threads: usize) -> PyResult<usize> {
         let pool = pool(py, threads)?;
-        until_stopped(py, |stop| {
-            let mut guard = self.inner.write();
-            let index: &mut omen::Index = &mut guard;
-            index.set_stop(Some(stop.clone()));
-            let res = pool.install(|| index.rebuild());
-            index.set_stop(None);
-            res
-        })?
-        .map_err(to_py)
+        write_stoppable(py, &self.inner, &pool, omen::Index::rebuild)?.map_err(to_py)
     }
 
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
@@ -765,19 +760,15 @@ impl SegmentedIndex {
         let given = given_ids(&ids)?;
         let pool = pool(py, threads)?;
         // Ctrl-C stops the build of the new segment; the index is then as it was.
-        let added: PyResult<Vec<i64>> = until_stopped(py, |stop| {
-            let mut guard = self.inner.write();
-            let index: &mut omen::SegmentedIndex = &mut guard;
+        let added: PyResult<Vec<i64>> = write_stoppable(py, &self.inner, &pool, |index| {
             check_width(index.dim(), width)?;
             if given.is_none() {
                 check_id_room(index.next_id(), n)?;
             }
-            index.set_stop(Some(stop.clone()));
-            let res = pool.install(|| match &given {
+            let res = match &given {
                 Some(ids) => index.add_segment_with_ids(ids, rows).map(|_| ids.iter().map(|id| id.0 as i64).collect()),
                 None => index.add_segment(rows).map(|r| (r.start.0..r.end.0).map(|id| id as i64).collect()),
-            });
-            index.set_stop(None);
+            };
             res.map_err(to_py)
         })?;
         Ok(added?.into_pyarray(py))
@@ -822,15 +813,7 @@ impl SegmentedIndex {
     #[pyo3(signature = (threads))]
     fn compact(&self, py: Python<'_>, threads: usize) -> PyResult<usize> {
         let pool = pool(py, threads)?;
-        until_stopped(py, |stop| {
-            let mut guard = self.inner.write();
-            let index: &mut omen::SegmentedIndex = &mut guard;
-            index.set_stop(Some(stop.clone()));
-            let res = pool.install(|| index.compact());
-            index.set_stop(None);
-            res
-        })?
-        .map_err(to_py)
+        write_stoppable(py, &self.inner, &pool, omen::SegmentedIndex::compact)?.map_err(to_py)
     }
 
     /// Every segment folded into one graph (a new index; this one is unchanged).

@@ -220,6 +220,7 @@ impl SegmentedIndex {
         if segments.is_empty() || segments.len() > MAX_SEGMENTS {
             return Err(Error::BadPlan(SegmentPlan::Count(segments.len())));
         }
+        let checker = HnswBuilder::new(params)?;
         let mut live = HashSet::new();
         let mut out = Vec::with_capacity(segments.len());
         let mut top = next_id.map_or(0, |n| n.0);
@@ -231,10 +232,7 @@ impl SegmentedIndex {
             }
             // The vector rule holds for every vector that enters an index, these too (the
             // index would save, and its load refuse its own file).
-            for node in 0..graph.len() {
-                omen_distance::check_vector(params.metric, graph.vector(NodeId(node as u32)), dim)
-                    .map_err(|source| Error::from(BuildError::Vector { row: node, source }).in_segment(segment))?;
-            }
+            checker.check_rows(Rows::of_graph(&graph), dim).map_err(|e| Error::from(e).in_segment(segment))?;
             top = top.max(ids.iter().map(|id| id.0.saturating_add(1)).max().unwrap_or(0));
             let seg = Index::from_graph(segment_params(params, segment), graph, (Some(ids), deleted, None), codes)
                 .map_err(|e| e.in_segment(segment))?;

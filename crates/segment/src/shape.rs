@@ -50,6 +50,9 @@ pub trait VectorIndex: Send + Sync {
     /// Drops the deleted vectors (see [`Index::compact`], [`SegmentedIndex::compact`]);
     /// returns how many.
     fn compact(&mut self) -> Result<usize, Error>;
+    /// Makes the calls that build graphs aside end once `stop` is raised, the index as it was
+    /// (see [`Index::set_stop`], [`SegmentedIndex::set_stop`]).
+    fn set_stop(&mut self, stop: Option<omen_build::Stop>);
     /// Saves the index to `path` (a file for an [`Index`], a folder for a
     /// [`SegmentedIndex`]).
     fn save(&self, path: &Path) -> Result<(), Error>;
@@ -87,6 +90,9 @@ macro_rules! forward {
             }
             fn compact(&mut self) -> Result<usize, Error> {
                 <$t>::compact(self)
+            }
+            fn set_stop(&mut self, stop: Option<omen_build::Stop>) {
+                <$t>::set_stop(self, stop)
             }
             fn save(&self, path: &Path) -> Result<(), Error> {
                 <$t>::save(self, path)

@@ -239,35 +239,25 @@ fn open_lock_file(path: &Path, create: Option<bool>) -> Result<File, StoreError>
 /// one, it tries every 10 ms and stops, with an error of kind `Interrupted`, once the check says
 /// so.
 fn wait_for_lock(file: &File, path: &Path, exclusive: bool) -> Result<(), StoreError> {
-    let check = crate::interrupt::check();
+    let io = |e: std::io::Error| StoreError::io(path, &e);
+    let Some(stop) = crate::interrupt::check() else {
+        loop {
+            match if exclusive { file.lock() } else { file.lock_shared() } {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io(e)),
+            }
+        }
+    };
     loop {
-        let res = match (&check, exclusive) {
-            (None, true) => file.lock(),
-            (None, false) => file.lock_shared(),
-            (Some(_), _) => {
-                let tried = if exclusive { file.try_lock() } else { file.try_lock_shared() };
-                match tried {
-                    Ok(()) => Ok(()),
-                    Err(std::fs::TryLockError::WouldBlock) => Err(std::io::ErrorKind::Interrupted.into()),
-                    Err(std::fs::TryLockError::Error(e)) => Err(e),
-                }
-            }
-        };
-        match res {
+        match if exclusive { file.try_lock() } else { file.try_lock_shared() } {
             Ok(()) => return Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
-                if let Some(stop) = &check {
-                    if stop() {
-                        let e = std::io::Error::new(
-                            std::io::ErrorKind::Interrupted,
-                            "the wait for the lock was interrupted",
-                        );
-                        return Err(StoreError::io(path, &e));
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                }
+            Err(std::fs::TryLockError::WouldBlock) if stop() => {
+                let e = std::io::Error::new(std::io::ErrorKind::Interrupted, "the wait for the lock was interrupted");
+                return Err(io(e));
             }
-            Err(e) => return Err(StoreError::io(path, &e)),
+            Err(std::fs::TryLockError::WouldBlock) => std::thread::sleep(std::time::Duration::from_millis(10)),
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
         }
     }
 }

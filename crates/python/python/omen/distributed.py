@@ -424,9 +424,10 @@ def _commit_remote(
         pass
     # Builds still marked keep their files (remote storage cannot tell a live build from a
     # killed one: a killed driver's marker and files stay until removed by hand).
-    keep = [g for g in (_generation_of(n) for n in names if n != own and n.startswith("build-")) if g is not None]
+    marked = [g for g in map(_generation_of, names) if g is not None and _omen.build_marker_name(g) in names]
+    keep = [g for g in marked if g != generation]
     for name in names:
-        if name != own and _omen.is_garbage_after(name, generation, len(entries), keep):
+        if _omen.is_garbage_after(name, generation, len(entries), keep):
             try:
                 fs.rm(f"{root}/{name}")
             except OSError:
