@@ -145,6 +145,29 @@ def test_a_save_beside_a_build_keeps_both_apart(tmp_path: Path) -> None:
     build.abort()
     assert len(omen.SegmentedIndex.load(folder)) == len(index)
     assert not any(omen._omen.generation_named(n) == build.generation for n in os.listdir(folder))
+    # An ended build takes no commit and no write; a second abort changes nothing.
+    with pytest.raises(omen.SaveConflictError, match="ended"):
+        build.commit(("l2", 16, 200, 64, 3, "none"), 8, [(50, 0)], None)
+    with pytest.raises(omen.SaveConflictError):
+        other._core.write_segment(str(folder), build.generation, 0)
+    build.abort()
+    assert len(omen.SegmentedIndex.load(folder)) == len(index)
+
+
+def test_a_remote_writers_check_refuses_a_damaged_segment_file(tmp_path: Path) -> None:
+    index = omen.Index(8, seed=3)
+    index.add(np.random.default_rng(3).standard_normal((50, 8), dtype=np.float32), np.arange(50))
+    path = tmp_path / "segment.omen"
+    entry = index._core.write_segment_file(str(path))
+    assert omen._omen.verify_segment_file(str(path)) == entry
+    data = bytearray(path.read_bytes())
+    data[-300] ^= 0x10  # within the last sections (vectors, ids)
+    path.write_bytes(bytes(data))
+    with pytest.raises(omen.CorruptIndexError):
+        omen._omen.verify_segment_file(str(path))
+    path.write_bytes(b"OMEN")
+    with pytest.raises(omen.CorruptIndexError):
+        omen._omen.verify_segment_file(str(path))
 
 
 def test_a_file_name_too_long_for_its_temporary_is_refused_up_front(tmp_path: Path) -> None:
