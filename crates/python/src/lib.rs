@@ -23,7 +23,7 @@ use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
 use pyo3::create_exception;
 use pyo3::exceptions::{
     PyFileExistsError, PyFileNotFoundError, PyIsADirectoryError, PyKeyError, PyNotADirectoryError, PyOSError,
-    PyPermissionError, PyValueError,
+    PyPermissionError, PyRuntimeError, PyValueError,
 };
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -90,38 +90,108 @@ fn to_py(e: omen::Error) -> PyErr {
 /// Runs `f` (which watches `stop`) on a thread of its own while this one, holding the GIL
 /// only for a moment every 50 ms, checks for Ctrl-C and other signals; on one, raises `stop`,
 /// waits for `f` to end (within one insertion) and returns the signal's exception.
+///
+/// A signal handler may fork. The child has this thread alone: `f` goes on in the parent only,
+/// so the child's call raises `RuntimeError` at once instead of waiting for a thread it does
+/// not have (which `std::thread::scope` would do, forever).
 fn until_signal<T: Send>(py: Python<'_>, on_signal: impl FnOnce(), f: impl FnOnce() -> T + Send) -> PyResult<T> {
     let ended = (Mutex::new(false), parking_lot::Condvar::new());
-    std::thread::scope(|s| {
-        let worker = s.spawn(|| {
-            let out = f();
-            *ended.0.lock() = true;
-            ended.1.notify_all();
-            out
+    let out: Mutex<Option<T>> = Mutex::new(None);
+    let job = || {
+        let res = f();
+        *out.lock() = Some(res);
+        *ended.0.lock() = true;
+        ended.1.notify_all();
+    };
+    let worker = Worker::spawn(job)?;
+    let wait = std::time::Duration::from_millis(50);
+    let mut signalled = None;
+    // `is_finished` also sees a worker that panicked (and so never set the flag).
+    while !worker.is_finished() {
+        py.detach(|| {
+            let mut done = ended.0.lock();
+            if !*done {
+                ended.1.wait_for(&mut done, wait);
+            }
         });
-        let wait = std::time::Duration::from_millis(50);
-        // `is_finished` also sees a worker that panicked (and so never set the flag).
-        while !worker.is_finished() {
-            py.detach(|| {
-                let mut done = ended.0.lock();
-                if !*done {
-                    ended.1.wait_for(&mut done, wait);
-                }
-            });
-            if worker.is_finished() {
-                break;
-            }
-            if let Err(e) = py.check_signals() {
-                on_signal();
-                let _ = py.detach(|| worker.join());
-                return Err(e);
-            }
+        if worker.is_finished() {
+            break;
         }
-        match py.detach(|| worker.join()) {
-            Ok(out) => Ok(out),
-            Err(panic) => std::panic::resume_unwind(panic),
+        let signal = py.check_signals();
+        if worker.forked_away() {
+            return Err(PyRuntimeError::new_err(
+                "this process was forked (by a signal handler) while the call ran: the call goes on in the \
+                 parent alone, and has no result in this child",
+            ));
         }
-    })
+        if let Err(e) = signal {
+            on_signal();
+            signalled = Some(e);
+            break;
+        }
+    }
+    py.detach(|| worker.join());
+    match signalled {
+        Some(e) => Err(e),
+        None => Ok(out.into_inner().expect("the worker ended without a panic, so it stored its result")),
+    }
+}
+
+/// A thread running a closure that borrows from the caller's stack, as `std::thread::scope`'s
+/// do, but one a forked child (in which the thread does not exist) may leave without joining.
+/// In the process that spawned it, it is joined before the borrow ends: by `join`, or by
+/// `Drop` on every other path (an early return, an unwinding panic).
+struct Worker<'a> {
+    handle: Option<std::thread::JoinHandle<()>>,
+    pid: u32,
+    _borrows: std::marker::PhantomData<&'a ()>,
+}
+
+impl<'a> Worker<'a> {
+    // The binding's one unsafe block (see ARCHITECTURE.md's inventory).
+    #[allow(unsafe_code)]
+    fn spawn(job: impl FnOnce() + Send + 'a) -> PyResult<Self> {
+        let job: Box<dyn FnOnce() + Send + 'a> = Box::new(job);
+        // SAFETY: only the lifetime changes (same layout). The thread runs `job`, which borrows
+        // for 'a; the returned `Worker` lives at most 'a and, in this process, joins the thread
+        // before it is dropped (`join`, or `Drop` on every other path, unwinding included), so
+        // the borrows outlive the thread's use of them. A `Worker` left unjoined is one in a
+        // forked child, where the thread does not exist and so reads nothing.
+        let job: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(job) };
+        let handle = std::thread::Builder::new()
+            .spawn(job)
+            .map_err(|e| PyRuntimeError::new_err(format!("cannot start a thread: {e}")))?;
+        Ok(Worker { handle: Some(handle), pid: std::process::id(), _borrows: std::marker::PhantomData })
+    }
+
+    fn is_finished(&self) -> bool {
+        self.handle.as_ref().is_none_or(std::thread::JoinHandle::is_finished)
+    }
+
+    /// Whether this process is a child forked since the spawn (so the thread is not here).
+    fn forked_away(&self) -> bool {
+        std::process::id() != self.pid
+    }
+
+    /// Waits for the thread; its panic, if any, goes on here.
+    fn join(mut self) {
+        let handle = self.handle.take();
+        if let Some(Err(panic)) = handle.map(std::thread::JoinHandle::join) {
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
+impl Drop for Worker<'_> {
+    fn drop(&mut self) {
+        match self.handle.take() {
+            // In a forked child the thread is not here to wait for; the handle is let go.
+            Some(handle) if self.forked_away() => std::mem::forget(handle),
+            // A panic of the thread while this one unwinds already is dropped with it.
+            Some(handle) => drop(handle.join()),
+            None => {}
+        }
+    }
 }
 
 /// Runs `f` with a stop flag that Ctrl-C (or any signal handler that raises) raises, beside a
@@ -820,7 +890,10 @@ impl SegmentedIndex {
     #[pyo3(signature = (ef_construction, threads))]
     fn merged(&self, py: Python<'_>, ef_construction: usize, threads: usize) -> PyResult<Self> {
         let pool = pool(py, threads)?;
-        let merged = self.read(py, |i| pool.install(|| i.merged(ef_construction))).map_err(to_py)?;
+        // The read guard is kept (searches go on beside the merge); Ctrl-C stops the merge.
+        let merged =
+            until_stopped(py, |stop| pool.install(|| self.inner.read().merged_stoppable(ef_construction, stop)))?
+                .map_err(to_py)?;
         Ok(SegmentedIndex { inner: RwLock::new(merged) })
     }
 

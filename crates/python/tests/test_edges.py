@@ -326,3 +326,86 @@ def test_a_signal_handler_may_use_the_index_while_an_add_runs(tmp_path: os.PathL
     # deletes what it added, as on Ctrl-C.
     assert stopped["err"] == "KeyboardInterrupt" and stopped["len"] == 0, stopped
     assert stopped["saved"] == stopped["first"][0] > 0, stopped
+
+
+FORK_HANDLER_SCRIPT = textwrap.dedent(
+    """
+    import json, os, signal, sys, time, warnings
+    import numpy as np
+    import omen
+
+    warnings.simplefilter("ignore", DeprecationWarning)  # forking with threads: what is tested
+    dim = 32
+    probe = np.random.default_rng(9).standard_normal((2_000, dim)).astype(np.float32)
+    started = time.monotonic()
+    omen.Index(dim, seed=9).add(probe, threads=2)
+    rate = len(probe) / (time.monotonic() - started)
+    # About 2 s of building, so the handler (due 0.2 s in) fires while the call runs.
+    rows = np.random.default_rng(1).standard_normal((int(min(200_000, max(5_000, 2.0 * rate))), dim)).astype(np.float32)
+    base = omen.Index(dim, seed=1)
+    base.add(rows[:2_000], threads=2)
+    built = omen.SegmentedIndex.build(rows, segments=4, seed=1, threads=2)
+    queries = np.repeat(rows[:500], max(1, int(2.0 * rate / 500)), axis=0)
+    calls = {
+        "SegmentedIndex.build": lambda: omen.SegmentedIndex.build(rows, segments=2, seed=2, threads=2),
+        "merged": lambda: built.merged(threads=2),
+        "add_segment": lambda: built.add_segment(rows, threads=2),
+        "batch search": lambda: base.search(queries, 10, ef=400, threads=2),
+    }
+    report = {}
+    for name, call in calls.items():
+        state = {"child": False, "pid": None}
+
+        def handler(sig, frame):
+            if state["pid"] is None and not state["child"]:
+                pid = os.fork()
+                if pid == 0:
+                    state["child"] = True  # and return: the child goes on in the call
+                else:
+                    state["pid"] = pid
+
+        signal.signal(signal.SIGALRM, handler)
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        code = 4
+        try:
+            try:
+                call()
+                code = 5  # the child ran the whole call itself (forked before it began)
+            except RuntimeError as e:
+                code = 0 if "forked" in str(e) else 3
+        finally:
+            if state["child"]:
+                sys.stdout.flush()
+                os._exit(code)
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        if state["pid"] is None:
+            report[name] = "no fork: the call ended first"
+            continue
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            done, status = os.waitpid(state["pid"], os.WNOHANG)
+            if done:
+                report[name] = os.waitstatus_to_exitcode(status)
+                break
+            time.sleep(0.02)
+        else:
+            os.kill(state["pid"], 9)
+            os.waitpid(state["pid"], 0)
+            report[name] = "hung"
+    print(json.dumps(report))
+    """
+)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_signal_handler_that_forks_during_a_long_call_leaves_no_child_hanging() -> None:
+    try:
+        run = subprocess.run([sys.executable, "-c", FORK_HANDLER_SCRIPT], capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the parent did not end in 300 s")
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    # Each child raises RuntimeError at once (0); one forked before the call began runs the
+    # whole call itself (5). Never a hang, another exception (4) or a result from half a call.
+    assert all(code in (0, 5) for code in report.values()), report
+    assert any(code == 0 for code in report.values()), f"no fork landed inside a call: {report}"

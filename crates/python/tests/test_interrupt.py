@@ -141,3 +141,22 @@ def test_ctrl_c_stops_a_rebuild_or_compaction_and_keeps_the_graph(call: str) -> 
     index.check_invariants()
     if call == "rebuild":
         assert stopped.latency < max(1.5, expected / 4), f"stopped {stopped.latency:.2f} s after Ctrl-C of a {expected:.1f} s build"
+
+
+def test_ctrl_c_stops_a_merge_and_leaves_the_segments() -> None:
+    dim = 32
+    rate = build_rate(dim)
+    # The merge inserts all but the largest segment's rows (at a smaller beam than a build's):
+    # four segments, so three quarters of the rows, about 4 s of building.
+    rows = rows_for(5.0, rate, dim, 6)
+    index = omen.SegmentedIndex.build(rows, segments=4, seed=6, threads=2)
+    queries = rows[1:51]
+    before = index.search(queries, 10, ef=64)
+    expected = 0.75 * len(rows) / rate
+    with Interrupt(0.3) as stopped:
+        index.merged(threads=2)
+    if stopped.latency == float("inf"):
+        pytest.skip("the merge ended within 0.3 s here: nothing to interrupt")
+    assert (len(index), index.segment_count) == (len(rows), 4), "the index is as it was"
+    np.testing.assert_array_equal(index.search(queries, 10, ef=64).ids, before.ids)
+    assert stopped.latency < max(1.5, expected / 4), f"stopped {stopped.latency:.2f} s after Ctrl-C of a {expected:.1f} s merge"

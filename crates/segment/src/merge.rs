@@ -1,6 +1,6 @@
 //! Merging segments into one graph without rebuilding from scratch.
 
-use omen_build::{BuildError, HnswBuilder, Seeds};
+use omen_build::{BuildError, HnswBuilder, Seeds, Stop};
 use omen_graph::{HnswGraph, Layer, NodeId, VectorId};
 
 use crate::{Error, Index, SegmentId, SegmentedIndex};
@@ -54,7 +54,38 @@ impl SegmentedIndex {
     ///
     /// Returns an index of one segment holding every vector not deleted, under the same ids, and
     /// the same next id.
+    ///
+    /// Stops, with [`BuildError::Stopped`], once the index's stop flag
+    /// ([`SegmentedIndex::set_stop`]) is raised.
     pub fn merged(&self, ef_construction: usize) -> Result<SegmentedIndex, Error> {
+        self.merged_or_stop(ef_construction, self.stop.as_ref())
+    }
+
+    /// [`SegmentedIndex::merged`] that another thread can stop through `stop`, while this
+    /// index stays shared (it takes `&self`, so searches go on beside it): once `stop` is raised,
+    /// the merge fails with [`BuildError::Stopped`] (in [`Error::Segment`]) within about one
+    /// insertion's time. The index's own flag ([`SegmentedIndex::set_stop`]) is not watched.
+    ///
+    /// ```
+    /// use omen_build::{BuildError, Params, Stop};
+    /// use omen_distance::Metric;
+    /// use omen_graph::VectorId;
+    /// use omen_segment::{Error, SegmentPlan, SegmentedIndex};
+    ///
+    /// let data: Vec<f32> = (0..2000).map(|i| (i as f32 * 0.37).sin()).collect();
+    /// let ids: Vec<VectorId> = (0..1000).map(VectorId).collect();
+    /// let index = SegmentedIndex::build_with_ids(2, Params::new(Metric::L2), &data, &ids, SegmentPlan::Count(2)).unwrap();
+    /// let stop = Stop::new();
+    /// stop.stop(); // as a Ctrl-C handler would, from another thread
+    /// let res = index.merged_stoppable(40, &stop);
+    /// assert!(matches!(res, Err(Error::Segment { source, .. }) if matches!(*source, Error::Build(BuildError::Stopped))));
+    /// assert_eq!(index.merged(40).unwrap().len(), 1000);
+    /// ```
+    pub fn merged_stoppable(&self, ef_construction: usize, stop: &Stop) -> Result<SegmentedIndex, Error> {
+        self.merged_or_stop(ef_construction, Some(stop))
+    }
+
+    fn merged_or_stop(&self, ef_construction: usize, stop: Option<&Stop>) -> Result<SegmentedIndex, Error> {
         if ef_construction == 0 {
             return Err(BuildError::BadEfConstruction { ef_construction }.into());
         }
@@ -65,9 +96,9 @@ impl SegmentedIndex {
         let base = &segments[base_idx];
         let in_base = |e: Error| e.in_segment(SegmentId(base_idx as u16));
         let wrap = |e: BuildError| in_base(e.into());
-        // A builder of the base's parameters, watching the index's stop flag.
+        // A builder of the base's parameters, watching the stop flag.
         let mut builder = HnswBuilder::new(*base.params()).map_err(wrap)?;
-        builder.set_stop(self.stop.clone());
+        builder.set_stop(stop.cloned());
         let compacted;
         let (base_graph, mut ids): (&HnswGraph, Vec<VectorId>) = if base.deleted() > 0 {
             compacted = builder.compact(base.graph(), &|n| base.is_deleted(n)).map_err(wrap)?;

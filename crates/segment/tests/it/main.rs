@@ -507,7 +507,11 @@ fn a_raised_stop_ends_the_calls_that_build_aside_and_leaves_the_index_as_it_was(
     assert!(stopped(&seg.compact().unwrap_err()));
     assert_eq!((seg.len(), seg.segments().len(), seg.deleted()), (599, 3, 1));
     assert_eq!(answers(&seg), before);
+    // A flag passed to the merge is watched; the index's own is not then.
+    assert!(stopped(&seg.merged_stoppable(64, &stop).unwrap_err()));
+    assert_eq!(seg.merged_stoppable(64, &omen_build::Stop::new()).unwrap().len(), 599);
     seg.set_stop(None);
+    assert!(stopped(&seg.merged_stoppable(64, &stop).unwrap_err()));
     seg.add_segment(&data[..40]).unwrap();
     assert_eq!(seg.merged(64).unwrap().len(), 609);
 
