@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use omen::{Index, Query, VectorId};
+use omendex::{Index, Query, VectorId};
 
 mod common;
 
@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     let (ops, file) = rest.split_at(usize::from(n_ops).min(rest.len()));
     let mut bytes = file.to_vec();
     common::reseal(&mut bytes);
-    let Ok(stored) = omen_store::graph_from_bytes(&bytes) else { return };
+    let Ok(stored) = omendex_store::graph_from_bytes(&bytes) else { return };
     drop(stored);
     let dir = common::scratch("facade");
     let path = dir.join("index.omen");

@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(stored) = omen_store::graph_from_bytes(data) {
+    if let Ok(stored) = omendex_store::graph_from_bytes(data) {
         let g = &stored.graph;
         assert!(g.check_invariants().is_ok());
         if let Some(entry) = g.entry_point() {
@@ -16,6 +16,6 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
-fn omen_graph_layers(top: u8) -> impl Iterator<Item = omen_graph::Layer> {
-    (0..=top).rev().map(omen_graph::Layer)
+fn omen_graph_layers(top: u8) -> impl Iterator<Item = omendex_graph::Layer> {
+    (0..=top).rev().map(omendex_graph::Layer)
 }

@@ -11,12 +11,12 @@ use common::reseal;
 fuzz_target!(|data: &[u8]| {
     let mut bytes = data.to_vec();
     reseal(&mut bytes);
-    if let Ok(stored) = omen_store::graph_from_bytes(&bytes) {
+    if let Ok(stored) = omendex_store::graph_from_bytes(&bytes) {
         let g = &stored.graph;
         assert!(g.check_invariants().is_ok());
         for node in 0..g.len() as u32 {
-            let node = omen_graph::NodeId(node);
-            for layer in (0..=g.node_top(node).0).map(omen_graph::Layer) {
+            let node = omendex_graph::NodeId(node);
+            for layer in (0..=g.node_top(node).0).map(omendex_graph::Layer) {
                 for n in g.neighbors(node, layer).iter() {
                     assert!(n.idx() < g.len());
                 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use omen::{Metric, Params, SegmentPlan, SegmentedIndex};
+use omendex::{Metric, Params, SegmentPlan, SegmentedIndex};
 
 mod common;
 
@@ -23,7 +23,7 @@ fn folder() -> &'static PathBuf {
         let index = one.install(|| SegmentedIndex::build(4, params, &data, SegmentPlan::Count(3))).unwrap();
         index.save(&dir).unwrap();
         // The true manifest, for the seed corpus (fuzz/corpus/load_segments/saved).
-        std::fs::copy(dir.join(omen_store::MANIFEST), dir.join("saved-manifest")).unwrap();
+        std::fs::copy(dir.join(omendex_store::MANIFEST), dir.join("saved-manifest")).unwrap();
         dir
     })
 }
@@ -32,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
     let dir = folder();
     let mut bytes = data.to_vec();
     common::reseal(&mut bytes);
-    std::fs::write(dir.join(omen_store::MANIFEST), &bytes).unwrap();
+    std::fs::write(dir.join(omendex_store::MANIFEST), &bytes).unwrap();
     for loaded in [SegmentedIndex::load(dir), SegmentedIndex::open_mmap(dir)] {
         let Ok(index) = loaded else { continue };
         assert!(index.check_invariants().is_ok());

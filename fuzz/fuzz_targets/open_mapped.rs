@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, &bytes).unwrap();
     std::fs::rename(&tmp, &path).unwrap();
-    let Ok(mut index) = omen::Index::open_mmap(&path) else { return };
+    let Ok(mut index) = omendex::Index::open_mmap(&path) else { return };
     assert!(index.check_invariants().is_ok());
     let q = vec![0.5f32; index.dim()];
     match index.search(&q, 5) {

@@ -4,8 +4,8 @@
 use std::time::Instant;
 
 use clap::Args;
-use omen::{Fanout, Query, SegmentPlan, SegmentedIndex};
-use omen_graph::VectorId;
+use omendex::{Fanout, Query, SegmentPlan, SegmentedIndex};
+use omendex_graph::VectorId;
 use serde_json::json;
 use xtask::dataset::Dataset;
 use xtask::sysinfo;
@@ -79,9 +79,9 @@ pub(crate) fn bench(a: BenchArgs) -> Result<(), Failure> {
     let hit = first_at_target(&sweep, a.target_recall);
     let round1 = |x: Option<f64>| x.map(|v| (v * 10.0).round() / 10.0);
     let out = json!({
-        "lib": "omen", "version": env!("CARGO_PKG_VERSION"), "git_revision": sysinfo::git_revision(), "lang": "rust",
+        "lib": "omendex", "version": env!("CARGO_PKG_VERSION"), "git_revision": sysinfo::git_revision(), "lang": "rust",
         "dataset": data.name, "n": n, "dim": data.base.dim, "nq": data.queries.len(), "threads": c.threads,
-        "M": c.m, "efc": c.ef_construction, "k": k, "metric": format!("{} (omen)", c.metric),
+        "M": c.m, "efc": c.ef_construction, "k": k, "metric": format!("{} (omendex)", c.metric),
         "build_s": (build_s * 1e4).round() / 1e4, "build_vps": (n as f64 / build_s * 10.0).round() / 10.0,
         "build": "Index::add_batch (parallel bulk insertion)",
         "index_rss_mb": round1(rss_before.zip(rss_after).map(|(b, a)| a - b)),
@@ -92,7 +92,7 @@ pub(crate) fn bench(a: BenchArgs) -> Result<(), Failure> {
         "ef_at_target": hit.map(|h| h["ef"].clone()), "qps_at_target": hit.map(|h| h["qps"].clone()),
         "recall_at_target": hit.map(|h| h["recall"].clone()),
         "truth": if from_file { "groundtruth.ivecs" } else { "brute force" },
-        "distance_path": omen::simd_path().name(), "sweep": sweep,
+        "distance_path": omendex::simd_path().name(), "sweep": sweep,
         "search": "single thread, one query per call (qps)",
         "started_unix": started_at, "load1_at_start": load1,
     });
@@ -169,9 +169,9 @@ pub(crate) fn bench_segmented(
     let sweep = sweep_ef(searcher, data, truth, c.metric, k, &a.efs, &format!("{segments} segments{label}, "))?;
     let hit = first_at_target(&sweep, a.target_recall);
     let out = json!({
-        "lib": "omen", "version": env!("CARGO_PKG_VERSION"), "git_revision": sysinfo::git_revision(), "lang": "rust",
+        "lib": "omendex", "version": env!("CARGO_PKG_VERSION"), "git_revision": sysinfo::git_revision(), "lang": "rust",
         "dataset": data.name, "n": n, "dim": data.base.dim, "nq": data.queries.len(), "threads": c.threads,
-        "segments": segments, "M": c.m, "efc": c.ef_construction, "k": k, "metric": format!("{} (omen)", c.metric),
+        "segments": segments, "M": c.m, "efc": c.ef_construction, "k": k, "metric": format!("{} (omendex)", c.metric),
         "build_s": (build_s * 1e4).round() / 1e4, "build_vps": (n as f64 / build_s * 10.0).round() / 10.0,
         "build": "SegmentedIndex::build (segments in parallel)",
         "merge_ef": a.merge_ef, "merge_s": merge_s, "sampled": a.sampled, "parallel_query": a.parallel_query, "researches": index.researches(),
@@ -183,7 +183,7 @@ pub(crate) fn bench_segmented(
         "target_recall": a.target_recall, "ef_at_target": hit.map(|h| h["ef"].clone()),
         "qps_at_target": hit.map(|h| h["qps"].clone()), "recall_at_target": hit.map(|h| h["recall"].clone()),
         "truth": if from_file { "groundtruth.ivecs" } else { "brute force" },
-        "distance_path": omen::simd_path().name(), "sweep": sweep,
+        "distance_path": omendex::simd_path().name(), "sweep": sweep,
         "search": how,
         "started_unix": started_at, "load1_at_start": load1,
     });

@@ -2,10 +2,10 @@
 
 use std::path::Path;
 
-use omen::Metric;
-use omen_distance::Distance;
-use omen_graph::VectorId;
-use omen_search::{Rows, brute_force_batch};
+use omendex::Metric;
+use omendex_distance::Distance;
+use omendex_graph::VectorId;
+use omendex_search::{Rows, brute_force_batch};
 
 use crate::synthetic::Synthetic;
 use crate::texmex::{DataError, GroundTruth, Vectors, load_dir};

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use omen::{Fanout, Index, Metric, Neighbor, Params, Quantization, Query, VectorId, VectorIndex};
-use omen_search::recall_at_k;
+use omendex::{Fanout, Index, Metric, Neighbor, Params, Quantization, Query, VectorId, VectorIndex};
+use omendex_search::recall_at_k;
 use serde_json::json;
 use xtask::dataset::Dataset;
 use xtask::synthetic::Synthetic;
@@ -153,7 +153,7 @@ impl<'a> Searcher<'a> {
         Searcher { index, fanout: Fanout::Sequential }
     }
 
-    fn search(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>, omen::Error> {
+    fn search(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>, omendex::Error> {
         self.index.query(&Query::new(query, k).ef(ef).fanout(self.fanout))
     }
 }
@@ -186,7 +186,7 @@ pub(crate) fn search_all_hits(
 }
 
 /// A distance as ann-benchmarks states it: Euclidean (not squared) for l2; `1 - a·b` and
-/// `1 - cos` as omen computes them for ip and cosine.
+/// `1 - cos` as omendex computes them for ip and cosine.
 fn ann_distance(metric: Metric, d: f32) -> f64 {
     if metric == Metric::L2 { f64::from(d.max(0.0)).sqrt() } else { f64::from(d) }
 }
@@ -217,7 +217,7 @@ pub(crate) fn sweep_ef(
     efs: &[usize],
     label: &str,
 ) -> Result<Vec<serde_json::Value>, Failure> {
-    let dist = omen_distance::Distance::new(metric);
+    let dist = omendex_distance::Distance::new(metric);
     let kth: Vec<f64> = truth
         .iter()
         .enumerate()
@@ -255,7 +255,7 @@ pub(crate) fn first_at_target(sweep: &[serde_json::Value], target: f64) -> Optio
 pub(crate) fn save_and_reload<I: VectorIndex>(
     index: &I,
     path: &std::path::Path,
-    load: impl Fn(&std::path::Path) -> Result<I, omen::Error>,
+    load: impl Fn(&std::path::Path) -> Result<I, omendex::Error>,
     data: &Dataset,
     (k, ef): (usize, usize),
     found: &[Vec<VectorId>],

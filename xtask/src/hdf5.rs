@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use omen::Metric;
+use omendex::Metric;
 
 /// The converter, run as `python3 -c SCRIPT FILE OUT`.
 pub const SCRIPT: &str = include_str!("hdf5_to_texmex.py");
@@ -61,5 +61,5 @@ pub fn convert(file: &Path, out: &Path) -> Result<Metric, String> {
     }
     let distance = std::fs::read_to_string(&distance_path).map_err(|e| format!("{}: {e}", distance_path.display()))?;
     metric_of(&distance)
-        .ok_or_else(|| format!("{}: distance {:?} is not one omen computes", file.display(), distance.trim()))
+        .ok_or_else(|| format!("{}: distance {:?} is not one omendex computes", file.display(), distance.trim()))
 }

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use omen::{Index, QuantizationStatus, Query, SegmentedIndex, VectorId};
+use omendex::{Index, QuantizationStatus, Query, SegmentedIndex, VectorId};
 use serde_json::json;
 use xtask::dataset::Dataset;
 use xtask::synthetic::Synthetic;
@@ -76,7 +76,7 @@ pub(crate) fn open(path: &std::path::Path, opts: OpenOptions<'_>) -> Result<(), 
     let recall = truth.filter(|t| t.depth >= 10 && t.ids.len() >= n_q).map(|t| {
         let truth: Vec<Vec<VectorId>> =
             t.ids[..n_q].iter().map(|r| r[..10].iter().map(|&i| VectorId(u64::from(i))).collect()).collect();
-        omen_search::recall_at_k(&found, &truth, 10)
+        omendex_search::recall_at_k(&found, &truth, 10)
     });
     let out = json!({
         "file": path.display().to_string(), "file_mb": std::fs::metadata(path)?.len() as f64 / 1048576.0,
@@ -110,14 +110,14 @@ fn print_codes(index: &Index) {
 
 /// `cargo xtask inspect PATH`.
 pub(crate) fn inspect(path: &std::path::Path) -> Result<(), Failure> {
-    let print_stats = |stats: &omen::GraphStats| {
+    let print_stats = |stats: &omendex::GraphStats| {
         for line in stats.to_string().lines() {
             println!("  {line}");
         }
     };
     if path.is_dir() {
         let index = SegmentedIndex::load(path)?;
-        println!("{}: segmented index, format version {}", path.display(), omen::FORMAT_VERSION);
+        println!("{}: segmented index, format version {}", path.display(), omendex::FORMAT_VERSION);
         println!(
             "  {} vectors of dimension {} in {} segments, quantization {}",
             index.len(),
@@ -134,7 +134,7 @@ pub(crate) fn inspect(path: &std::path::Path) -> Result<(), Failure> {
         println!("checksums ok, invariants ok");
         return Ok(());
     }
-    let info = omen_store::inspect(path)?;
+    let info = omendex_store::inspect(path)?;
     println!("{}: {} file, format version {}, {} bytes", path.display(), info.kind.name(), info.version, info.file_len);
     for s in &info.sections {
         println!("  section {:<8} offset {:>12} length {:>12} xxh3 {:016x}", s.tag, s.offset, s.len, s.checksum);

@@ -13,3 +13,9 @@ pub mod synthetic;
 pub mod sysinfo;
 pub mod texmex;
 pub mod tidy;
+
+/// The repository README's example, compiled and run as a doctest so it stays true. It lives
+/// here, in the crate that is never published, so a packaged crate reads only its own files.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct RepositoryReadmeDoctests;

@@ -17,7 +17,7 @@ mod updates;
 mod validate;
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "omen's runner", arg_required_else_help = true)]
+#[command(name = "cargo xtask", about = "omendex's runner", arg_required_else_help = true)]
 struct Cli {
     #[command(subcommand)]
     task: Task,
@@ -42,7 +42,7 @@ enum Task {
     /// alternating pairs of bench runs: the median ratio of each figure with a bootstrap
     /// interval. Exits non-zero on a quality loss or a speed loss beyond the noise.
     Ab(ab::AbArgs),
-    /// omen beside the peer libraries (hnswlib, FAISS, USearch, omendb where installed) on
+    /// omendex beside the peer libraries (hnswlib, FAISS, USearch, omendb where installed) on
     /// named datasets, alternating, one fresh process per run: raw lines and SVG plots under
     /// docs/benchmarks/DATE/, rendered into docs/benchmarks.md.
     Report(report::ReportArgs),

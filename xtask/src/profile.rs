@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use clap::Args;
 #[cfg(feature = "profile")]
-use omen::{Index, Query};
+use omendex::{Index, Query};
 #[cfg(feature = "profile")]
 use serde_json::json;
 #[cfg(feature = "profile")]
@@ -51,7 +51,7 @@ pub(crate) fn profile() -> Result<(), Failure> {
 
 #[cfg(feature = "profile")]
 pub(crate) fn profile_run(a: ProfileArgs) -> Result<(), Failure> {
-    use omen_build::profile;
+    use omendex_build::profile;
 
     let c = &a.common;
     setup(c)?;
@@ -75,7 +75,7 @@ pub(crate) fn profile_run(a: ProfileArgs) -> Result<(), Failure> {
     let timed_ns: f64 = phases.iter().map(|(_, t)| t.nanos as f64).sum();
     let distance_calls: u64 = phases.iter().map(|(_, t)| t.distance_calls).sum();
     eprintln!(
-        "omen profile @ {}: {} ({} vectors, d = {}), metric {}, m {}, ef_construction {}, {} thread(s), distance path {}",
+        "omendex profile @ {}: {} ({} vectors, d = {}), metric {}, m {}, ef_construction {}, {} thread(s), distance path {}",
         sysinfo::git_revision(),
         data.name,
         n,
@@ -84,7 +84,7 @@ pub(crate) fn profile_run(a: ProfileArgs) -> Result<(), Failure> {
         c.m,
         c.ef_construction,
         c.threads,
-        omen::simd_path()
+        omendex::simd_path()
     );
     eprintln!("build: {total_s:.3} s, {:.0} vectors/s (instrumented)\n", n as f64 / total_s);
     println!(
@@ -131,14 +131,14 @@ pub(crate) fn profile_run(a: ProfileArgs) -> Result<(), Failure> {
     // the time per query is the bandwidth the search draws from wherever the rows live.
     let k = (c.k as usize).min(n);
     let ef = a.ef_search.max(k);
-    let calls0 = omen_distance::calls_on_this_thread();
+    let calls0 = omendex_distance::calls_on_this_thread();
     let started = Instant::now();
     for q in 0..data.queries.len() {
         index.query(&Query::new(data.queries.row(q), k).ef(ef))?;
     }
     let query_s = started.elapsed().as_secs_f64();
     let nq = data.queries.len().max(1) as f64;
-    let per_query_calls = (omen_distance::calls_on_this_thread() - calls0) as f64 / nq;
+    let per_query_calls = (omendex_distance::calls_on_this_thread() - calls0) as f64 / nq;
     let row_bytes = (data.base.dim * 4) as f64;
     let us_per_query = query_s * 1e6 / nq;
     println!(
@@ -152,7 +152,7 @@ pub(crate) fn profile_run(a: ProfileArgs) -> Result<(), Failure> {
     let scans = data.queries.len().min(20);
     let started = Instant::now();
     for q in 0..scans {
-        index.query(&Query::new(data.queries.row(q), k).ef(ef).filter(&|_| true).plan(omen::FilterPlan::Scan))?;
+        index.query(&Query::new(data.queries.row(q), k).ef(ef).filter(&|_| true).plan(omendex::FilterPlan::Scan))?;
     }
     let scan_s = started.elapsed().as_secs_f64() / scans.max(1) as f64;
     let scan_gbs = n as f64 * row_bytes / (scan_s * 1e9);

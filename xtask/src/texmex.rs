@@ -478,7 +478,7 @@ mod tests {
 
     #[test]
     fn dataset_folder_checks_agreement() {
-        let dir = std::env::temp_dir().join(format!("omen-texmex-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("omendex-texmex-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let missing = load_dir(&dir, 10).unwrap_err();
         assert!(matches!(missing, DataError::MissingFile { what: "base vectors", .. }));

@@ -126,7 +126,7 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
         let md = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
         let edges = workspace_edges(root).unwrap();
-        assert!(edges.iter().any(|(f, t, _)| f == "omen-search" && t == "omen-graph"), "edges were read");
+        assert!(edges.iter().any(|(f, t, _)| f == "omendex-search" && t == "omendex-graph"), "edges were read");
         assert_eq!(check(&md, &edges), Vec::<String>::new());
     }
 }

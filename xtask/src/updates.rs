@@ -7,9 +7,9 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 use clap::Args;
-use omen::{Error, FilterPlan, Index, Neighbor, Query, SegmentPlan, SegmentedIndex, VectorId, VectorIndex};
-use omen_distance::Distance;
-use omen_search::{Rows, brute_force_batch};
+use omendex::{Error, FilterPlan, Index, Neighbor, Query, SegmentPlan, SegmentedIndex, VectorId, VectorIndex};
+use omendex_distance::Distance;
+use omendex_search::{Rows, brute_force_batch};
 use serde_json::json;
 
 use crate::Failure;
@@ -146,7 +146,7 @@ fn truth(
 fn measure(
     queries: &Rows<'_>,
     truth: &[Vec<VectorId>],
-    mut search: impl FnMut(&[f32]) -> Result<Vec<omen::Neighbor>, omen::Error>,
+    mut search: impl FnMut(&[f32]) -> Result<Vec<omendex::Neighbor>, omendex::Error>,
 ) -> Result<(f64, f64), Failure> {
     let started = Instant::now();
     let mut found = Vec::with_capacity(queries.len());
@@ -173,7 +173,7 @@ pub(crate) fn updates(a: UpdatesArgs) -> Result<(), Failure> {
     let dist = Distance::new(c.metric);
     let queries = Rows::dense(&data.queries.data, data.base.dim);
     eprintln!(
-        "omen updates: {} ({n} vectors, {} queries), m {}, ef_construction {}, ef {ef}, k {k}, build on {} threads, queries on 1",
+        "omendex updates: {} ({n} vectors, {} queries), m {}, ef_construction {}, ef {ef}, k {k}, build on {} threads, queries on 1",
         data.name,
         queries.len(),
         c.m,

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Args;
-use omen::{Index, Query, SegmentPlan, SegmentedIndex};
-use omen_graph::VectorId;
-use omen_search::recall_at_k;
+use omendex::{Index, Query, SegmentPlan, SegmentedIndex};
+use omendex_graph::VectorId;
+use omendex_search::recall_at_k;
 use serde_json::json;
 use xtask::dataset::Dataset;
 use xtask::sysinfo;
@@ -81,9 +81,9 @@ pub(crate) fn validate(a: ValidateArgs) -> Result<(), Failure> {
         return Err(Failure::Bad(format!("every stage must hold at least k = {k} vectors")));
     }
 
-    let path = omen::simd_path();
+    let path = omendex::simd_path();
     let head = format!(
-        "omen validate @ {}\nmachine: {} ({} cores), distance path: {path}, compiled SIMD: {}\ndataset: {}\nparams: metric {}, m {}, ef_construction {}, ef_search {}, seed {}, k {k}; build: parallel bulk insertion on {} threads",
+        "omendex validate @ {}\nmachine: {} ({} cores), distance path: {path}, compiled SIMD: {}\ndataset: {}\nparams: metric {}, m {}, ef_construction {}, ef_search {}, seed {}, k {k}; build: parallel bulk insertion on {} threads",
         sysinfo::git_revision(),
         sysinfo::cpu_model(),
         sysinfo::cores(),
@@ -285,15 +285,15 @@ pub(crate) fn validate_segmented_stage(
         failures.push(format!("stage {n}: {without_links} nodes without links"));
     }
 
-    let dist = omen_distance::Distance::new(c.metric);
-    let queries = omen_search::Rows::dense(&data.queries.data, dim);
+    let dist = omendex_distance::Distance::new(c.metric);
+    let queries = omendex_search::Rows::dense(&data.queries.data, dim);
     let mut per_segment = Vec::new();
     for (s, segment) in index.segments().iter().enumerate() {
         let start = segment.ids().next().expect("a segment of a stage is not empty").0 as usize;
         let len = segment.len();
         let k_s = k.min(len);
-        let rows = omen_search::Rows::dense(&data.base.data[start * dim..(start + len) * dim], dim);
-        let truth: Vec<Vec<VectorId>> = omen_search::brute_force_batch(rows, &dist, queries, k_s)
+        let rows = omendex_search::Rows::dense(&data.base.data[start * dim..(start + len) * dim], dim);
+        let truth: Vec<Vec<VectorId>> = omendex_search::brute_force_batch(rows, &dist, queries, k_s)
             .into_iter()
             .map(|r| r.into_iter().map(|h| VectorId((start + h.id.idx()) as u64)).collect())
             .collect();

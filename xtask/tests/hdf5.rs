@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use omen::Metric;
+use omendex::Metric;
 use xtask::texmex::load_dir;
 
 const WRITE: &str = r#"
@@ -52,12 +52,12 @@ fn an_ann_benchmarks_file_converts_to_the_same_vectors_and_neighbours() {
         let want: Vec<f32> = (0..8).map(|c| ((r * 8 + c) * 31 + 7) % 97).map(|v| (v as f64 / 97.0) as f32).collect();
         assert_eq!(t.base.row(r), &want[..], "train row {r}");
     }
-    // The file's neighbours are the exact squared-L2 neighbours, as omen's exact scan finds them.
+    // The file's neighbours are the exact squared-L2 neighbours, as omendex's exact scan finds them.
     let truth = t.truth.as_ref().unwrap();
-    let dist = omen_distance::Distance::new(Metric::L2);
+    let dist = omendex_distance::Distance::new(Metric::L2);
     for q in 0..20 {
         let exact =
-            omen_search::brute_force_knn(omen_search::Rows::dense(&t.base.data, 8), &dist, t.queries.row(q), 10);
+            omendex_search::brute_force_knn(omendex_search::Rows::dense(&t.base.data, 8), &dist, t.queries.row(q), 10);
         let ids: Vec<u32> = exact.iter().map(|n| n.id.0).collect();
         assert_eq!(truth.ids[q][..10], ids[..], "query {q}");
     }

@@ -2,9 +2,9 @@
 //! 1 and 2 threads, in one group, so the ratios come from one run.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use omen_build::{Params, build_parallel, build_sequential};
-use omen_distance::Metric;
-use omen_search::Rows;
+use omendex_build::{Params, build_parallel, build_sequential};
+use omendex_distance::Metric;
+use omendex_search::Rows;
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 

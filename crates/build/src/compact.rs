@@ -1,8 +1,8 @@
 //! Dropping deleted nodes from a graph by repairing the lists around them.
 
-use omen_distance::check_vector;
-use omen_graph::{HnswGraph, Layer, NodeId};
-use omen_search::Neighbor;
+use omendex_distance::check_vector;
+use omendex_graph::{HnswGraph, Layer, NodeId};
+use omendex_search::Neighbor;
 use rayon::prelude::*;
 
 use crate::select::select_neighbors;

@@ -1,7 +1,7 @@
 //! Construction errors.
 
-use omen_distance::VectorError;
-use omen_graph::GraphError;
+use omendex_distance::VectorError;
+use omendex_graph::GraphError;
 
 /// Why a graph could not be built or a vector not inserted. Nothing is changed on error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,7 +26,7 @@ pub enum BuildError {
     /// `ef_search` of zero.
     #[error("ef_search must be at least 1")]
     BadEfSearch,
-    /// A vector breaks the vector rule ([`omen_distance::check_vector`]).
+    /// A vector breaks the vector rule ([`omendex_distance::check_vector`]).
     #[error("vector {row} {source}")]
     Vector {
         /// Index of the vector in its batch (0 for a single insert).

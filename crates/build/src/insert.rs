@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::sync::Mutex as TopLock;
-use omen_distance::{Distance, Sq8Query, check_vector};
-use omen_graph::{GraphError, HnswGraph, Layer, MAX_LAYER, NodeId};
-use omen_search::{
+use omendex_distance::{Distance, Sq8Query, check_vector};
+use omendex_graph::{GraphError, HnswGraph, Layer, MAX_LAYER, NodeId};
+use omendex_search::{
     Codes, Neighbor, OnCodes, Rows, Scorer, SearchScratch, Start, greedy_descent, greedy_descent_on_codes, rescore,
     search_layer, search_layer_on_codes,
 };
@@ -55,9 +55,9 @@ pub struct HnswBuilder {
 /// stopped [`HnswBuilder::link_batch`] leaves nodes unlinked). Clones share one flag.
 ///
 /// ```
-/// use omen_build::{BuildError, HnswBuilder, Params, Stop};
-/// use omen_distance::Metric;
-/// use omen_search::Rows;
+/// use omendex_build::{BuildError, HnswBuilder, Params, Stop};
+/// use omendex_distance::Metric;
+/// use omendex_search::Rows;
 ///
 /// let stop = Stop::new();
 /// let mut builder = HnswBuilder::new(Params::new(Metric::L2))?;
@@ -104,8 +104,8 @@ pub struct InsertScratch {
 
 impl HnswBuilder {
     /// A builder for `params`, checked first. Vectors are stored as the metric stores them
-    /// (normalised under cosine, [`omen_distance::Metric::prepare`]) and compared by
-    /// [`omen_distance::Metric::compared_as`].
+    /// (normalised under cosine, [`omendex_distance::Metric::prepare`]) and compared by
+    /// [`omendex_distance::Metric::compared_as`].
     pub fn new(params: Params) -> Result<Self, BuildError> {
         params.validate()?;
         Ok(HnswBuilder {
@@ -157,7 +157,7 @@ impl HnswBuilder {
         Ok(())
     }
 
-    /// Checks every row against the metric's vector rule ([`omen_distance::check_vector`]),
+    /// Checks every row against the metric's vector rule ([`omendex_distance::check_vector`]),
     /// naming the first bad one.
     pub fn check_rows(&self, rows: Rows<'_>, dim: usize) -> Result<(), BuildError> {
         for row in 0..rows.len() {
@@ -169,9 +169,9 @@ impl HnswBuilder {
 
     /// Inserts `vector` into `graph` and returns its id.
     ///
-    /// The vector is checked first ([`omen_distance::check_vector`]); on such an error the graph
+    /// The vector is checked first ([`omendex_distance::check_vector`]); on such an error the graph
     /// and the builder's layer sequence are unchanged. An error while linking can only come
-    /// from a bug in omen (a list the graph refuses); the node then stays stored but partly
+    /// from a bug in omendex (a list the graph refuses); the node then stays stored but partly
     /// linked.
     pub fn insert(&mut self, graph: &mut HnswGraph, vector: &[f32]) -> Result<NodeId, BuildError> {
         let node = self.push_one(graph, vector)?;
@@ -367,7 +367,7 @@ impl HnswBuilder {
     /// On one thread the graph equals the one [`HnswBuilder::insert_all`] builds.
     ///
     /// Bad rows are refused before anything is stored. An error while linking can only come
-    /// from a bug in omen; the batch then stays stored but partly linked.
+    /// from a bug in omendex; the batch then stays stored but partly linked.
     pub fn insert_parallel(
         &mut self,
         graph: &mut HnswGraph,

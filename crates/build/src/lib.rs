@@ -1,4 +1,4 @@
-//! HNSW construction on top of [`omen_search`]'s layer search.
+//! HNSW construction on top of [`omendex_search`]'s layer search.
 //!
 //! [`HnswBuilder::insert`] is algorithm 1 of Malkov & Yashunin: draw a top layer, descend
 //! greedily from the entry point through every layer above it, then on each of its layers run
@@ -6,8 +6,8 @@
 //! heuristic (algorithm 4), and add the reverse links, pruning any list that overflows its cap.
 //! Every insertion starts at the entry point: no shortcut skips the hierarchy.
 //!
-//! This crate owns the construction strategies and their parameters ([`Params`], shared by every omen crate); the
-//! graph's structure and its checker live in `omen-graph`, the search in `omen-search`.
+//! This crate owns the construction strategies and their parameters ([`Params`], shared by every omendex crate); the
+//! graph's structure and its checker live in `omendex-graph`, the search in `omendex-search`.
 //!
 //! **Invariants:** the graph passes `check_invariants()` after every insertion (debug builds
 //! check it at the end of every [`HnswBuilder::insert_all`]); a failed insertion changes
@@ -15,9 +15,9 @@
 //!
 //! # Example
 //! ```
-//! use omen_build::{Params, build_sequential};
-//! use omen_distance::{Distance, Metric};
-//! use omen_search::{Request, Rows, SearchScratch, knn_search};
+//! use omendex_build::{Params, build_sequential};
+//! use omendex_distance::{Distance, Metric};
+//! use omendex_search::{Request, Rows, SearchScratch, knn_search};
 //!
 //! let data: Vec<f32> = (0..200).map(|i| (i as f32 * 0.37).sin()).collect(); // 100 vectors, d = 2
 //! let graph = build_sequential(Params::new(Metric::L2).m(8), Rows::dense(&data, 2))?;
@@ -49,7 +49,9 @@ mod macros {
 }
 mod insert;
 mod params;
+// Internal to the project's profiler (`cargo xtask profile`), outside semver.
 #[cfg(feature = "profile")]
+#[doc(hidden)]
 pub mod profile;
 mod select;
 mod sync;

@@ -1,16 +1,16 @@
 //! The parameters of an index, checked once.
 
-use omen_distance::Metric;
+use omendex_distance::Metric;
 
 use crate::BuildError;
 
 /// Every parameter of an HNSW index, named as in the paper: how vectors are compared, how the
-/// graph is built, and the default search beam. The one parameter type of every omen crate
+/// graph is built, and the default search beam. The one parameter type of every omendex crate
 /// (the builder reads the construction fields, searches `ef_search`, files store them all).
 ///
 /// ```
-/// use omen_build::Params;
-/// use omen_distance::Metric;
+/// use omendex_build::Params;
+/// use omendex_distance::Metric;
 ///
 /// let params = Params::new(Metric::Cosine).m(32).ef_construction(400).ef_search(100).seed(7);
 /// assert!(params.validate().is_ok());
@@ -39,7 +39,7 @@ pub struct Params {
 /// How searches read stored vectors while walking the graph.
 ///
 /// ```
-/// use omen_build::Quantization;
+/// use omendex_build::Quantization;
 ///
 /// assert_eq!("int8".parse::<Quantization>(), Ok(Quantization::Int8));
 /// assert_eq!(Quantization::default().to_string(), "none");
@@ -51,9 +51,9 @@ pub enum Quantization {
     #[default]
     None,
     /// The walk scores 8-bit codes of the rows (one byte per dimension, per-dimension offset
-    /// and step: [`omen_distance::Sq8`]) and the best candidates are re-scored on the `f32`
+    /// and step: [`omendex_distance::Sq8`]) and the best candidates are re-scored on the `f32`
     /// rows, so results carry exact distances. Where codes are too coarse for the data (they
-    /// merge neighbours: [`omen_search::CodeFit`]), the index walks the `f32` rows instead and
+    /// merge neighbours: [`omendex_search::CodeFit`]), the index walks the `f32` rows instead and
     /// says so.
     Int8,
 }
@@ -103,7 +103,7 @@ impl Params {
     /// The smallest accepted `m`.
     pub const MIN_M: usize = 2;
     /// The largest accepted `m`.
-    pub const MAX_M: usize = omen_graph::MAX_M;
+    pub const MAX_M: usize = omendex_graph::MAX_M;
 
     /// The common defaults (`m = 16`, `ef_construction = 200`, `ef_search = 64`, seed 42) for
     /// `metric`.

@@ -1,7 +1,7 @@
 //! Where insertion time goes, per phase: compiled only with the `profile` feature.
 //!
 //! Each phase of an insertion is timed with `Instant` and counts the distance evaluations made
-//! inside it (from `omen-distance`'s per-thread counter). Totals are process-wide atomics, so a
+//! inside it (from `omendex-distance`'s per-thread counter). Totals are process-wide atomics, so a
 //! build on any number of threads can be profiled; the timings are exact on one thread, and on
 //! several they sum the threads' time.
 
@@ -62,14 +62,14 @@ static SLOTS: [Slot; 5] =
 /// Runs `f` as one call of `phase`.
 #[inline]
 pub(crate) fn timed<T>(phase: Phase, f: impl FnOnce() -> T) -> T {
-    let d0 = omen_distance::calls_on_this_thread();
+    let d0 = omendex_distance::calls_on_this_thread();
     let t0 = Instant::now();
     let res = f();
     let nanos = t0.elapsed().as_nanos() as u64;
     let slot = &SLOTS[phase as usize];
     slot.nanos.fetch_add(nanos, Ordering::Relaxed);
     slot.calls.fetch_add(1, Ordering::Relaxed);
-    slot.distance_calls.fetch_add(omen_distance::calls_on_this_thread() - d0, Ordering::Relaxed);
+    slot.distance_calls.fetch_add(omendex_distance::calls_on_this_thread() - d0, Ordering::Relaxed);
     res
 }
 
@@ -79,7 +79,7 @@ static BATCHED_NANOS: AtomicU64 = AtomicU64::new(0);
 /// Adds this thread's one-to-many distance totals to the process-wide ones (call once per
 /// inserting thread, when it finishes).
 pub(crate) fn flush_thread() {
-    let (calls, nanos) = omen_distance::batched_on_this_thread();
+    let (calls, nanos) = omendex_distance::batched_on_this_thread();
     thread_local! {
         static FLUSHED: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
     }

@@ -1,9 +1,9 @@
 //! Neighbour selection (Malkov & Yashunin, algorithm 4, as hnswlib runs it: no candidate
 //! extension, pruned candidates not kept).
 
-use omen_distance::Distance;
-use omen_graph::{HnswGraph, Layer, NodeId};
-use omen_search::Neighbor;
+use omendex_distance::Distance;
+use omendex_graph::{HnswGraph, Layer, NodeId};
+use omendex_search::Neighbor;
 
 /// Picks at most `max` of `candidates` (sorted nearest first, distances to the base node) into
 /// `selected`:
@@ -99,7 +99,7 @@ pub(crate) fn select_after_adding(
     }
 }
 
-/// A marked list (see [`omen_graph::NodeLinks::set_marked`]) that is not the heuristic's own
+/// A marked list (see [`omendex_graph::NodeLinks::set_marked`]) that is not the heuristic's own
 /// choice: `member` is kept although a nearer member of the list blocks it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("node {node}: its marked list on layer {} keeps {member}, which the nearer {blocker} blocks", layer.0)]
@@ -144,7 +144,7 @@ pub fn check_marks(graph: &HnswGraph, dist: &Distance) -> Result<(), MarkViolati
 #[cfg(test)]
 mod tests {
     use super::*;
-    use omen_distance::Metric;
+    use omendex_distance::Metric;
     use rand::{RngExt, SeedableRng};
     use rand_xoshiro::Xoshiro256PlusPlus;
 

@@ -2,14 +2,14 @@
 //! top lock, the graph's atomics and node locks) compiled against loom's models, every
 //! interleaving of two inserting threads explored (preemptions bounded).
 //!
-//! `RUSTFLAGS="--cfg loom" cargo test -p omen-build --test loom --release`
+//! `RUSTFLAGS="--cfg loom" cargo test -p omendex-build --test loom --release`
 #![cfg(loom)]
 
 use loom::sync::Arc;
 use loom::thread;
-use omen_build::{HnswBuilder, Params};
-use omen_distance::Metric;
-use omen_graph::{HnswGraph, Layer, NodeId};
+use omendex_build::{HnswBuilder, Params};
+use omendex_distance::Metric;
+use omendex_graph::{HnswGraph, Layer, NodeId};
 
 /// A graph of one linked node (the entry point, on layer 0) and two detached nodes with new
 /// top layers 2 and 3.

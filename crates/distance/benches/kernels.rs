@@ -2,7 +2,7 @@
 //! and size, so the speed-up over the scalar reference comes from one run.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use omen_distance::{Distance, KernelSet, Metric, SimdPath, Sq8, Sq8Query};
+use omendex_distance::{Distance, KernelSet, Metric, SimdPath, Sq8, Sq8Query};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::hint::black_box;

@@ -15,14 +15,14 @@
 //!
 //! # Example
 //! ```
-//! use omen_distance::{Distance, Metric};
+//! use omendex_distance::{Distance, Metric};
 //!
 //! let a = [1.0f32, 2.0, 3.0];
 //! let b = [1.0f32, 0.0, 3.0];
-//! assert_eq!(omen_distance::l2_sq(&a, &b), 4.0);
+//! assert_eq!(omendex_distance::l2_sq(&a, &b), 4.0);
 //! let cos = Distance::new(Metric::Cosine);
 //! assert!(cos.eval(&a, &a).abs() < 1e-6);
-//! println!("distance kernels run on {}", omen_distance::simd_path());
+//! println!("distance kernels run on {}", omendex_distance::simd_path());
 //! ```
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
@@ -45,7 +45,7 @@ use std::sync::OnceLock;
 /// How two vectors are compared. Every metric yields a distance where smaller is closer.
 ///
 /// ```
-/// use omen_distance::{Distance, Metric};
+/// use omendex_distance::{Distance, Metric};
 ///
 /// let metric: Metric = "cosine".parse().unwrap();
 /// assert_eq!(metric, Metric::Cosine);
@@ -111,9 +111,9 @@ impl FromStr for Metric {
 /// Which implementation the kernels run on.
 ///
 /// ```
-/// let path = omen_distance::simd_path();
+/// let path = omendex_distance::simd_path();
 /// println!("distances run on {path}"); // e.g. "avx512" on a CPU with AVX-512F
-/// assert_eq!(omen_distance::KernelSet::best().path(), path);
+/// assert_eq!(omendex_distance::KernelSet::best().path(), path);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SimdPath {
@@ -416,16 +416,20 @@ thread_local! {
 }
 
 /// Distance evaluations ([`Distance::eval`], one per row of [`Distance::one_to_many`]) made on
-/// this thread so far. Only with the `count-calls` feature, for profiling.
+/// this thread so far. Only with the `count-calls` feature, for profiling: internal to the
+/// project's profiler, outside semver.
 #[cfg(feature = "count-calls")]
+#[doc(hidden)]
 pub fn calls_on_this_thread() -> u64 {
     CALLS.with(|c| c.get())
 }
 
 /// Rows scored by [`Distance::one_to_many`] on this thread so far, and the nanoseconds spent
 /// in it (timed per call, so per batch of rows, where a timer costs little against the work).
-/// Only with the `count-calls` feature, for profiling.
+/// Only with the `count-calls` feature, for profiling: internal to the project's profiler,
+/// outside semver.
 #[cfg(feature = "count-calls")]
+#[doc(hidden)]
 pub fn batched_on_this_thread() -> (u64, u64) {
     BATCHED.with(|b| b.get())
 }

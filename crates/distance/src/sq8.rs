@@ -27,7 +27,7 @@ use crate::{KernelSet, Metric};
 /// An 8-bit scalar quantizer: one offset and one step per dimension.
 ///
 /// ```
-/// use omen_distance::{Metric, Sq8, Sq8Query};
+/// use omendex_distance::{Metric, Sq8, Sq8Query};
 ///
 /// let rows = [[0.0f32, 10.0], [1.0, 20.0], [0.5, 15.0]];
 /// let sq8 = Sq8::train(2, rows.iter().map(|r| &r[..]));

@@ -26,7 +26,7 @@ pub enum VectorError {
     },
     /// A norm so large that [`Metric::L2`] or [`Metric::InnerProduct`] distances overflow `f32`.
     #[error(
-        "has L2 norm {norm}, above 9.2e18 (omen_distance::MAX_NORM): its {metric} distances would overflow f32 (scale the data down, or use cosine)"
+        "has L2 norm {norm}, above 9.2e18 (omendex_distance::MAX_NORM): its {metric} distances would overflow f32 (scale the data down, or use cosine)"
     )]
     NormTooLarge {
         /// The norm, as text.

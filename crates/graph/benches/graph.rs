@@ -4,7 +4,7 @@
 //! never computes one).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use omen_graph::{HnswGraph, Layer, NodeId};
+use omendex_graph::{HnswGraph, Layer, NodeId};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::hint::black_box;

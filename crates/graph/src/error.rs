@@ -6,13 +6,13 @@ use crate::{Layer, NodeId};
 /// returns the first one it finds; every variant names where it is.
 ///
 /// ```
-/// use omen_graph::{HnswGraph, InvariantViolation, Layer, NodeId};
+/// use omendex_graph::{HnswGraph, InvariantViolation, Layer, NodeId};
 ///
 /// let mut g = HnswGraph::new(1, 2)?;
 /// g.push_node(&[0.0], Layer(0))?;
 /// g.raw_set_row(NodeId(0), Layer(0), 1, &[0]); // a self-link, written past every check
 /// assert!(matches!(g.check_invariants(), Err(InvariantViolation::SelfLink { .. })));
-/// # Ok::<(), omen_graph::GraphError>(())
+/// # Ok::<(), omendex_graph::GraphError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

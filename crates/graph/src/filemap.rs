@@ -1,4 +1,4 @@
-//! [`FileMap`]: a region of an index file mapped into memory, the one place omen maps a file.
+//! [`FileMap`]: a region of an index file mapped into memory, the one place omendex maps a file.
 #![allow(unsafe_code)]
 
 use std::fs::File;
@@ -9,9 +9,9 @@ use std::io;
 /// rewrites stay in this process and never reach the file).
 ///
 /// Sound only while no process truncates or rewrites the file: a truncation makes reads of the
-/// lost pages raise `SIGBUS`, a rewrite shows through as other bytes. omen never writes a file
+/// lost pages raise `SIGBUS`, a rewrite shows through as other bytes. omendex never writes a file
 /// in place (saves write a new file and rename it over the old one, which leaves existing
-/// mappings of the old file intact); callers that hand omen a file promise the same.
+/// mappings of the old file intact); callers that hand omendex a file promise the same.
 pub struct FileMap(Kind);
 
 enum Kind {
@@ -31,7 +31,7 @@ impl FileMap {
     pub fn read_only(file: &File, offset: u64, len: u64) -> io::Result<FileMap> {
         let len = region_len(len)?;
         // SAFETY: a mapping is sound while the file does not change under it; `FileMap`'s
-        // contract (above, and on `Index::open_mmap`) says nobody changes it, and omen itself
+        // contract (above, and on `Index::open_mmap`) says nobody changes it, and omendex itself
         // never writes a file in place.
         let map = unsafe { memmap2::MmapOptions::new().offset(offset).len(len).map(file)? };
         Ok(FileMap(Kind::ReadOnly(map)))

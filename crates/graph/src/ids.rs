@@ -62,7 +62,7 @@ impl fmt::Display for Layer {
 /// The caller's key for a vector: what an index returns in its results.
 ///
 /// ```
-/// use omen_graph::VectorId;
+/// use omendex_graph::VectorId;
 ///
 /// let id = VectorId(42);
 /// assert_eq!(id.to_string(), "42");

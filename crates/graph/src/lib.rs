@@ -16,7 +16,7 @@
 //!
 //! # Example
 //! ```
-//! use omen_graph::{HnswGraph, Layer, NodeId};
+//! use omendex_graph::{HnswGraph, Layer, NodeId};
 //!
 //! let mut g = HnswGraph::new(2, 4)?;
 //! let a = g.push_node(&[0.0, 0.0], Layer(1))?;
@@ -29,7 +29,7 @@
 //! assert!(g.check_invariants().is_ok());
 //! // b is not on layer 1, so this link is refused:
 //! assert!(g.set_neighbors(c, Layer(1), &[b]).is_err());
-//! # Ok::<(), omen_graph::GraphError>(())
+//! # Ok::<(), omendex_graph::GraphError>(())
 //! ```
 // Unsafe code only in `storage::mapped` (a mapped file viewed as atomics).
 #![deny(unsafe_code)]

@@ -98,7 +98,7 @@ impl NodeLinks<'_> {
     }
 
     /// [`NodeLinks::set`] that also marks the list: a hint for the writer, kept until the list
-    /// changes in any other way. omen-build marks the lists its selection heuristic chose, so
+    /// changes in any other way. omendex-build marks the lists its selection heuristic chose, so
     /// that the next prune of a full list need not compare every pair again. Marks are not
     /// saved, and only layers below 8 keep one (on higher layers this is [`NodeLinks::set`]).
     pub fn set_marked(&mut self, layer: Layer, neighbors: &[NodeId]) -> Result<(), GraphError> {

@@ -61,7 +61,7 @@ pub struct LayerStats {
 /// Per-layer measurements of a graph, top layer first.
 ///
 /// ```
-/// use omen_graph::{GraphStats, HnswGraph, Layer, NodeId};
+/// use omendex_graph::{GraphStats, HnswGraph, Layer, NodeId};
 ///
 /// let mut g = HnswGraph::new(1, 2)?;
 /// for x in [0.0, 1.0, 2.0] {
@@ -72,7 +72,7 @@ pub struct LayerStats {
 /// let stats = GraphStats::measure(&g);
 /// assert_eq!(stats.without_links(), 1, "node 2 has no links");
 /// assert_eq!(stats.bottom().unwrap().unreachable, 1);
-/// # Ok::<(), omen_graph::GraphError>(())
+/// # Ok::<(), omendex_graph::GraphError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct GraphStats {

@@ -1,12 +1,12 @@
 //! Model checks of the graph's locking core with loom: every interleaving of a few threads
 //! (bounded), on the graph's own code compiled against loom's atomics and mutex.
 //!
-//! `RUSTFLAGS="--cfg loom" cargo test -p omen-graph --test loom --release`
+//! `RUSTFLAGS="--cfg loom" cargo test -p omendex-graph --test loom --release`
 #![cfg(loom)]
 
 use loom::sync::Arc;
 use loom::thread;
-use omen_graph::{HnswGraph, Layer, NodeId};
+use omendex_graph::{HnswGraph, Layer, NodeId};
 
 fn graph(n: u32, top: impl Fn(u32) -> u8) -> HnswGraph {
     let mut g = HnswGraph::new(1, 2).unwrap();

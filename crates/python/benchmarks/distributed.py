@@ -1,4 +1,4 @@
-"""omen.distributed beside a local SegmentedIndex on the same cores, alternating.
+"""omendex.distributed beside a local SegmentedIndex on the same cores, alternating.
 
     python crates/python/benchmarks/distributed.py --family clustered-128 --n 1000000 \\
         --segments 8 --reps 3 --out docs/results/DATE-distributed.jsonl
@@ -29,8 +29,8 @@ import time
 import numpy as np
 import ray
 
-import omen
-from omen import distributed
+import omendex
+from omendex import distributed
 
 
 def read_fvecs(path: str) -> np.ndarray:
@@ -89,7 +89,7 @@ def main() -> int:
     truth = exact_top10(base, queries)
     print(f"{a.family}: {base.shape}, ground truth ready", file=sys.stderr)
     ray.init(num_cpus=a.cpus, include_dashboard=False, log_to_driver=False)
-    work = tempfile.mkdtemp(prefix="omen-dist-")
+    work = tempfile.mkdtemp(prefix="omendex-dist-")
     params = dict(m=16, ef_construction=200, seed=1)
     runs = []
     for rep in range(a.reps):
@@ -100,7 +100,7 @@ def main() -> int:
             shutil.rmtree(out, ignore_errors=True)
             if side == "local":
                 t = time.perf_counter()
-                local = omen.SegmentedIndex.build(base, segments=a.segments, threads=a.cpus, **params)
+                local = omendex.SegmentedIndex.build(base, segments=a.segments, threads=a.cpus, **params)
                 res["local_build_s"] = round(time.perf_counter() - t, 2)
                 t = time.perf_counter()
                 local.save(out)

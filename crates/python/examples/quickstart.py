@@ -5,11 +5,11 @@ import tempfile
 
 import numpy as np
 
-import omen
+import omendex
 
 rng = np.random.default_rng(0)
 vectors = rng.standard_normal((10_000, 64)).astype(np.float32)
-index = omen.Index(dim=64, metric="cosine", m=16, ef_construction=200)
+index = omendex.Index(dim=64, metric="cosine", m=16, ef_construction=200)
 ids = index.add(vectors)  # parallel on every core, the GIL released
 hits = index.search(vectors[:5], k=10)  # Neighbors(ids, distances), (5, 10) each
 assert (hits.ids[:, 0] == ids[:5]).all()
@@ -17,6 +17,6 @@ odd = index.search(vectors[:5], k=10, filter=ids % 2 == 1)  # a boolean mask ove
 assert (odd.ids % 2 == 1).all()
 with tempfile.TemporaryDirectory() as d:
     index.save(os.path.join(d, "index.omen"))
-    again = omen.Index.load(os.path.join(d, "index.omen"), mmap=True)
+    again = omendex.Index.load(os.path.join(d, "index.omen"), mmap=True)
     assert (again.search(vectors[:5], k=10).ids == hits.ids).all()
 print(index, hits.distances[0, :3])

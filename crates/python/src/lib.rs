@@ -1,7 +1,7 @@
-//! `omen._omen`: the compiled core of the Python package (its Python face is
-//! `python/omen/__init__.py`, which checks and converts arguments and documents the API).
+//! `omendex._omendex`: the compiled core of the Python package (its Python face is
+//! `python/omendex/__init__.py`, which checks and converts arguments and documents the API).
 //!
-//! An `Index` holds an `omen::Index` behind a read-write lock: searches share it, an add or
+//! An `Index` holds an `omendex::Index` behind a read-write lock: searches share it, an add or
 //! a delete takes it alone, and every build and search runs with the GIL released, so Python
 //! threads search in parallel and never see an index half-changed (a long add lets it go
 //! between chunks, while signal handlers run). No lock is held while Python code runs on the
@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
-use omen::{
+use omendex::{
     BuildError, Metric, Params, Quantization, QuantizationStatus, Query, SearchError, StoreError, VectorId, VectorIndex,
 };
 use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
@@ -39,41 +39,41 @@ trait Shape: VectorIndex {
     const FANS_OUT: bool;
 }
 
-impl Shape for omen::Index {
+impl Shape for omendex::Index {
     const FANS_OUT: bool = false;
 }
 
-impl Shape for omen::SegmentedIndex {
+impl Shape for omendex::SegmentedIndex {
     const FANS_OUT: bool = true;
 }
 
 create_exception!(
-    _omen,
+    _omendex,
     CorruptIndexError,
     PyOSError,
     "An index file that fails its checks: truncated, corrupt, foreign, or another format version."
 );
 
 create_exception!(
-    _omen,
+    _omendex,
     SaveConflictError,
     PyOSError,
     "Another save of the same folder stands in the way (one committed since this save began, or a write into a generation no save is writing); nothing stored was changed."
 );
 
-/// The Python exception for an omen error: `KeyError` for an unknown id, `OSError` for I/O,
+/// The Python exception for an omendex error: `KeyError` for an unknown id, `OSError` for I/O,
 /// `CorruptIndexError` (an `OSError`) for a file that fails its checks, `ValueError` for every
 /// bad argument.
-fn to_py(e: omen::Error) -> PyErr {
+fn to_py(e: omendex::Error) -> PyErr {
     // What went wrong in a segment is classified by its cause.
     let mut cause = &e;
-    while let omen::Error::Segment { source, .. } = cause {
+    while let omendex::Error::Segment { source, .. } = cause {
         cause = source;
     }
     let text = e.to_string();
     match cause {
-        omen::Error::UnknownId(id) => PyKeyError::new_err(id.0),
-        omen::Error::Store(StoreError::Io { kind, .. }) => match kind {
+        omendex::Error::UnknownId(id) => PyKeyError::new_err(id.0),
+        omendex::Error::Store(StoreError::Io { kind, .. }) => match kind {
             std::io::ErrorKind::NotFound => PyFileNotFoundError::new_err(text),
             std::io::ErrorKind::PermissionDenied => PyPermissionError::new_err(text),
             std::io::ErrorKind::AlreadyExists => PyFileExistsError::new_err(text),
@@ -81,8 +81,8 @@ fn to_py(e: omen::Error) -> PyErr {
             std::io::ErrorKind::NotADirectory => PyNotADirectoryError::new_err(text),
             _ => PyOSError::new_err(text),
         },
-        omen::Error::Store(StoreError::Conflict(_)) => SaveConflictError::new_err(text),
-        omen::Error::Store(_) => CorruptIndexError::new_err(text),
+        omendex::Error::Store(StoreError::Conflict(_)) => SaveConflictError::new_err(text),
+        omendex::Error::Store(_) => CorruptIndexError::new_err(text),
         _ => PyValueError::new_err(text),
     }
 }
@@ -197,8 +197,8 @@ impl Drop for Worker<'_> {
 /// Runs `f` with a stop flag that Ctrl-C (or any signal handler that raises) raises, beside a
 /// signal watcher (see `until_signal`); on such a signal, returns its exception once `f` has
 /// ended.
-fn until_stopped<T: Send>(py: Python<'_>, f: impl FnOnce(&omen::Stop) -> T + Send) -> PyResult<T> {
-    let stop = omen::Stop::new();
+fn until_stopped<T: Send>(py: Python<'_>, f: impl FnOnce(&omendex::Stop) -> T + Send) -> PyResult<T> {
+    let stop = omendex::Stop::new();
     until_signal(py, || stop.stop(), || f(&stop))
 }
 
@@ -226,14 +226,14 @@ fn write_stoppable<I: VectorIndex, T: Send>(
 /// when given) while this one runs Python's signal handlers: one that returns lets the call go
 /// on; one that raises (Ctrl-C's `KeyboardInterrupt`) ends a wait for the lock (the call
 /// stops with nothing changed) and is raised.
-fn folder_call<T: Send, E: Into<omen::Error> + Send>(
+fn folder_call<T: Send, E: Into<omendex::Error> + Send>(
     py: Python<'_>,
     pool: Option<Arc<rayon::ThreadPool>>,
     f: impl FnOnce() -> Result<T, E> + Send,
 ) -> PyResult<T> {
     let res = until_stopped(py, |stop| {
         let stop = stop.clone();
-        let run = move || omen::folder::with_interrupt_check(move || stop.is_stopped(), f);
+        let run = move || omendex::folder::with_interrupt_check(move || stop.is_stopped(), f);
         match &pool {
             Some(p) => p.install(run),
             None => run(),
@@ -279,9 +279,9 @@ fn params(
     seed: Option<u64>,
     quantization: &str,
 ) -> PyResult<Params> {
-    let metric: Metric = metric.parse().map_err(|e: omen::UnknownMetric| PyValueError::new_err(e.to_string()))?;
+    let metric: Metric = metric.parse().map_err(|e: omendex::UnknownMetric| PyValueError::new_err(e.to_string()))?;
     let quantization: Quantization =
-        quantization.parse().map_err(|e: omen::UnknownQuantization| PyValueError::new_err(e.to_string()))?;
+        quantization.parse().map_err(|e: omendex::UnknownQuantization| PyValueError::new_err(e.to_string()))?;
     let mut p =
         Params::new(metric).m(m).ef_construction(ef_construction).ef_search(ef_search).quantization(quantization);
     if let Some(seed) = seed {
@@ -294,21 +294,21 @@ fn params(
 /// Checks a whole batch before any of it is added (chunks are added one by one, so a bad row in
 /// a late chunk must be found first): the width, the vector rule for every row, the ids (one per
 /// row, none twice, none live) or, without ids, room for new ones within int64.
-fn check_batch(index: &omen::Index, rows: &[f32], n: usize, width: usize, ids: Option<&[VectorId]>) -> PyResult<()> {
+fn check_batch(index: &omendex::Index, rows: &[f32], n: usize, width: usize, ids: Option<&[VectorId]>) -> PyResult<()> {
     let dim = index.dim();
     check_width(dim, width)?;
     for (row, v) in rows.chunks_exact(dim.max(1)).enumerate() {
-        omen::check_vector(index.metric(), v, dim)
+        omendex::check_vector(index.metric(), v, dim)
             .map_err(|source| to_py(BuildError::Vector { row, source }.into()))?;
     }
     match ids {
         Some(ids) => {
             if ids.len() != n {
-                return Err(to_py(omen::Error::IdCount { ids: ids.len(), vectors: n }));
+                return Err(to_py(omendex::Error::IdCount { ids: ids.len(), vectors: n }));
             }
             let mut seen = HashSet::with_capacity(n);
             if let Some(&dup) = ids.iter().find(|&&id| !seen.insert(id) || index.contains(id)) {
-                return Err(to_py(omen::Error::DuplicateId(dup)));
+                return Err(to_py(omendex::Error::DuplicateId(dup)));
             }
         }
         None => check_id_room(index.next_id(), n)?,
@@ -321,7 +321,7 @@ fn check_width(dim: usize, width: usize) -> PyResult<()> {
     if width == dim {
         return Ok(());
     }
-    let source = omen::VectorError::DimensionMismatch { expected: dim, got: width };
+    let source = omendex::VectorError::DimensionMismatch { expected: dim, got: width };
     Err(to_py(BuildError::Vector { row: 0, source }.into()))
 }
 
@@ -344,7 +344,7 @@ fn given_ids(ids: &Option<PyReadonlyArray1<'_, i64>>) -> PyResult<Option<Vec<Vec
 }
 
 /// Deletes the vectors this call added before it stopped with `err`, and gives `err` back.
-fn undo(index: &mut omen::Index, added: &[VectorId], err: PyErr) -> PyErr {
+fn undo(index: &mut omendex::Index, added: &[VectorId], err: PyErr) -> PyErr {
     for &id in added {
         // Just added, so present: a delete cannot fail here.
         let _ = index.delete(id);
@@ -410,11 +410,11 @@ fn search_any<'py, I: Shape>(
     pools::check(threads)?;
     let pool = if n > 1 || I::FANS_OUT { Some(pool(py, threads)?) } else { None };
     // `stop`, raised on Ctrl-C, ends the queries not yet begun.
-    let work = |stop: &omen::Stop| -> PyResult<Vec<Vec<omen::Neighbor>>> {
+    let work = |stop: &omendex::Stop| -> PyResult<Vec<Vec<omendex::Neighbor>>> {
         let guard = lock.read();
         let index: &I = &guard;
         if width != index.dim() {
-            let source = omen::VectorError::DimensionMismatch { expected: index.dim(), got: width };
+            let source = omendex::VectorError::DimensionMismatch { expected: index.dim(), got: width };
             return Err(to_py(SearchError::Query(source).into()));
         }
         let filter = |id: VectorId| allowed.allows(id);
@@ -431,11 +431,11 @@ fn search_any<'py, I: Shape>(
             }
             // An empty index answers nothing, once the query has passed every check.
             match index.query(&query) {
-                Err(omen::Error::EmptyIndex) => Ok(Vec::new()),
+                Err(omendex::Error::EmptyIndex) => Ok(Vec::new()),
                 res => res,
             }
         };
-        let all = || -> Result<Vec<_>, omen::Error> {
+        let all = || -> Result<Vec<_>, omendex::Error> {
             if n <= 1 {
                 q.chunks(width.max(1)).take(n).map(one).collect()
             } else {
@@ -450,7 +450,8 @@ fn search_any<'py, I: Shape>(
     };
     // A batch that may run for a while runs beside a signal watcher, so Ctrl-C stops it within
     // one query per thread; a small one runs here, without a thread's start-up cost.
-    let answers = if n >= WATCHED_QUERIES { until_stopped(py, work)? } else { py.detach(|| work(&omen::Stop::new())) };
+    let answers =
+        if n >= WATCHED_QUERIES { until_stopped(py, work)? } else { py.detach(|| work(&omendex::Stop::new())) };
     let answers = answers?;
     let mut ids = Array2::<i64>::from_elem((n, k), -1);
     let mut dists = Array2::<f32>::from_elem((n, k), f32::INFINITY);
@@ -469,22 +470,22 @@ const WATCHED_QUERIES: usize = 256;
 /// What a batch search returns: ids (int64) and distances (float32), `(n, k)` each.
 type Answers<'py> = (Bound<'py, PyArray2<i64>>, Bound<'py, PyArray2<f32>>);
 
-/// An HNSW index (see `omen.Index` for the documented Python API).
-#[pyclass(frozen, module = "omen._omen")]
+/// An HNSW index (see `omendex.Index` for the documented Python API).
+#[pyclass(frozen, module = "omendex._omendex")]
 struct Index {
-    inner: RwLock<omen::Index>,
+    inner: RwLock<omendex::Index>,
 }
 
 impl Index {
     /// `f` of the index, the lock taken with the GIL released (a long add holding the lock
     /// must not freeze every Python thread waiting for it).
-    fn read<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&omen::Index) -> T + Send) -> T {
+    fn read<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&omendex::Index) -> T + Send) -> T {
         py.detach(|| f(&self.inner.read()))
     }
 
     /// The write guard, kept on this thread (it is not Send): the lock is waited for without
     /// the GIL, then taken with the GIL held, again if another thread took it in between.
-    fn write_here(&self, py: Python<'_>) -> RwLockWriteGuard<'_, omen::Index> {
+    fn write_here(&self, py: Python<'_>) -> RwLockWriteGuard<'_, omendex::Index> {
         loop {
             if let Some(g) = self.inner.try_write() {
                 return g;
@@ -508,7 +509,7 @@ impl Index {
         quantization: &str,
     ) -> PyResult<Self> {
         let p = params(metric, m, ef_construction, ef_search, seed, quantization)?;
-        let index = omen::Index::new(dim, p).map_err(to_py)?;
+        let index = omendex::Index::new(dim, p).map_err(to_py)?;
         Ok(Index { inner: RwLock::new(index) })
     }
 
@@ -527,7 +528,7 @@ impl Index {
         let given = given_ids(&ids)?;
         let mut workers = pool(py, threads)?;
         let mut guard = self.write_here(py);
-        let index: &mut omen::Index = &mut guard;
+        let index: &mut omendex::Index = &mut guard;
         py.detach(|| check_batch(index, rows, n, width, given.as_deref()))?;
         // Room for the whole batch at once, not chunk by chunk.
         py.detach(|| index.reserve(n));
@@ -545,9 +546,9 @@ impl Index {
         while at < n {
             let end = (at + chunk).min(n);
             let part = &rows[at * width..end * width];
-            let index: &mut omen::Index = &mut guard;
+            let index: &mut omendex::Index = &mut guard;
             let started = std::time::Instant::now();
-            let res: Result<Vec<VectorId>, omen::Error> = py.detach(|| {
+            let res: Result<Vec<VectorId>, omendex::Error> = py.detach(|| {
                 workers.install(|| match &given {
                     Some(ids) => index.add_batch_with_ids(&ids[at..end], part).map(|()| ids[at..end].to_vec()),
                     None => index.add_batch(part).map(|r| (r.start.0..r.end.0).map(VectorId).collect()),
@@ -630,13 +631,13 @@ impl Index {
     #[pyo3(signature = (threads))]
     fn compact(&self, py: Python<'_>, threads: usize) -> PyResult<usize> {
         let pool = pool(py, threads)?;
-        write_stoppable(py, &self.inner, &pool, omen::Index::compact)?.map_err(to_py)
+        write_stoppable(py, &self.inner, &pool, omendex::Index::compact)?.map_err(to_py)
     }
 
     #[pyo3(signature = (threads))]
     fn rebuild(&self, py: Python<'_>, threads: usize) -> PyResult<usize> {
         let pool = pool(py, threads)?;
-        write_stoppable(py, &self.inner, &pool, omen::Index::rebuild)?.map_err(to_py)
+        write_stoppable(py, &self.inner, &pool, omendex::Index::rebuild)?.map_err(to_py)
     }
 
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
@@ -648,18 +649,20 @@ impl Index {
         // A load may train codes and measure their fit, in parallel.
         let pool = pool(py, 0)?;
         let index = py
-            .detach(|| pool.install(|| if mmap { omen::Index::open_mmap(&path) } else { omen::Index::load(&path) }))
+            .detach(|| {
+                pool.install(|| if mmap { omendex::Index::open_mmap(&path) } else { omendex::Index::load(&path) })
+            })
             .map_err(to_py)?;
         Ok(Index { inner: RwLock::new(index) })
     }
 
     fn __len__(&self, py: Python<'_>) -> usize {
-        self.read(py, omen::Index::len)
+        self.read(py, omendex::Index::len)
     }
 
     #[getter]
     fn dim(&self, py: Python<'_>) -> usize {
-        self.read(py, omen::Index::dim)
+        self.read(py, omendex::Index::dim)
     }
 
     #[getter]
@@ -700,27 +703,27 @@ impl Index {
     /// Whether searches walk on codes: {"status", "fit_recall", "fit_queries"}.
     #[getter]
     fn quantization_status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        status_dict(py, self.read(py, omen::Index::quantization))
+        status_dict(py, self.read(py, omendex::Index::quantization))
     }
 
     #[getter]
     fn deleted(&self, py: Python<'_>) -> usize {
-        self.read(py, omen::Index::deleted)
+        self.read(py, omendex::Index::deleted)
     }
 
     #[getter]
     fn memory_usage(&self, py: Python<'_>) -> usize {
-        self.read(py, omen::Index::heap_bytes)
+        self.read(py, omendex::Index::heap_bytes)
     }
 
     #[getter]
     fn is_mapped(&self, py: Python<'_>) -> bool {
-        self.read(py, omen::Index::is_mapped)
+        self.read(py, omendex::Index::is_mapped)
     }
 
     /// Raises `ValueError` naming the first structural rule the graph breaks.
     fn check_invariants(&self, py: Python<'_>) -> PyResult<()> {
-        self.read(py, omen::Index::check_invariants).map_err(|v| PyValueError::new_err(v.to_string()))
+        self.read(py, omendex::Index::check_invariants).map_err(|v| PyValueError::new_err(v.to_string()))
     }
 
     /// Per-layer measurements, top layer first: a list of dicts.
@@ -766,18 +769,18 @@ fn status_dict(py: Python<'_>, status: QuantizationStatus) -> PyResult<Bound<'_,
 }
 
 /// Segments of HNSW graphs built in parallel and searched together (see
-/// `omen.SegmentedIndex`).
-#[pyclass(frozen, module = "omen._omen")]
+/// `omendex.SegmentedIndex`).
+#[pyclass(frozen, module = "omendex._omendex")]
 struct SegmentedIndex {
-    inner: RwLock<omen::SegmentedIndex>,
+    inner: RwLock<omendex::SegmentedIndex>,
 }
 
 impl SegmentedIndex {
-    fn read<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&omen::SegmentedIndex) -> T + Send) -> T {
+    fn read<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&omendex::SegmentedIndex) -> T + Send) -> T {
         py.detach(|| f(&self.inner.read()))
     }
 
-    fn write<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut omen::SegmentedIndex) -> T + Send) -> T {
+    fn write<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut omendex::SegmentedIndex) -> T + Send) -> T {
         py.detach(|| f(&mut self.inner.write()))
     }
 }
@@ -801,17 +804,17 @@ impl SegmentedIndex {
         let (n, dim) = (vectors.shape()[0], vectors.shape()[1]);
         let ids = given_ids(&ids)?.unwrap_or_else(|| (0..n as u64).map(VectorId).collect());
         let plan = match plan {
-            (Some(count), None) => omen::SegmentPlan::Count(count),
-            (None, Some(size)) => omen::SegmentPlan::MaxSize(size),
+            (Some(count), None) => omendex::SegmentPlan::Count(count),
+            (None, Some(size)) => omendex::SegmentPlan::MaxSize(size),
             _ => return Err(PyValueError::new_err("give segments or max_segment_size, one of them")),
         };
         // Ctrl-C stops the build within one insertion.
-        let stop = omen::Stop::new();
+        let stop = omendex::Stop::new();
         let pool = pool(py, threads)?;
         let built = until_signal(
             py,
             || stop.stop(),
-            || pool.install(|| omen::SegmentedIndex::build_stoppable(dim, p, rows, &ids, plan, &stop)),
+            || pool.install(|| omendex::SegmentedIndex::build_stoppable(dim, p, rows, &ids, plan, &stop)),
         )?;
         Ok(SegmentedIndex { inner: RwLock::new(built.map_err(to_py)?) })
     }
@@ -871,7 +874,7 @@ impl SegmentedIndex {
     /// The ids of the vectors in the index (not deleted), segment by segment.
     fn live_ids<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<i64>>> {
         let ids: PyResult<Vec<i64>> =
-            self.read(py, |i| i.segments().iter().flat_map(omen::Index::live_ids).map(id_to_i64).collect());
+            self.read(py, |i| i.segments().iter().flat_map(omendex::Index::live_ids).map(id_to_i64).collect());
         Ok(ids?.into_pyarray(py))
     }
 
@@ -883,7 +886,7 @@ impl SegmentedIndex {
     #[pyo3(signature = (threads))]
     fn compact(&self, py: Python<'_>, threads: usize) -> PyResult<usize> {
         let pool = pool(py, threads)?;
-        write_stoppable(py, &self.inner, &pool, omen::SegmentedIndex::compact)?.map_err(to_py)
+        write_stoppable(py, &self.inner, &pool, omendex::SegmentedIndex::compact)?.map_err(to_py)
     }
 
     /// Every segment folded into one graph (a new index; this one is unchanged).
@@ -906,7 +909,7 @@ impl SegmentedIndex {
         // A load may train codes and measure their fit, in parallel.
         let pool = pool(py, 0)?;
         let index = folder_call(py, Some(pool), || {
-            if mmap { omen::SegmentedIndex::open_mmap(&path) } else { omen::SegmentedIndex::load(&path) }
+            if mmap { omendex::SegmentedIndex::open_mmap(&path) } else { omendex::SegmentedIndex::load(&path) }
         })?;
         Ok(SegmentedIndex { inner: RwLock::new(index) })
     }
@@ -915,17 +918,17 @@ impl SegmentedIndex {
     #[staticmethod]
     fn open_mmap_part(py: Python<'_>, path: PathBuf, which: Vec<usize>) -> PyResult<Self> {
         let pool = pool(py, 0)?;
-        let index = folder_call(py, Some(pool), || omen::SegmentedIndex::open_mmap_part(&path, &which))?;
+        let index = folder_call(py, Some(pool), || omendex::SegmentedIndex::open_mmap_part(&path, &which))?;
         Ok(SegmentedIndex { inner: RwLock::new(index) })
     }
 
     fn __len__(&self, py: Python<'_>) -> usize {
-        self.read(py, omen::SegmentedIndex::len)
+        self.read(py, omendex::SegmentedIndex::len)
     }
 
     #[getter]
     fn dim(&self, py: Python<'_>) -> usize {
-        self.read(py, omen::SegmentedIndex::dim)
+        self.read(py, omendex::SegmentedIndex::dim)
     }
 
     #[getter]
@@ -945,7 +948,7 @@ impl SegmentedIndex {
 
     #[getter]
     fn deleted(&self, py: Python<'_>) -> usize {
-        self.read(py, omen::SegmentedIndex::deleted)
+        self.read(py, omendex::SegmentedIndex::deleted)
     }
 
     #[getter]
@@ -962,28 +965,28 @@ impl SegmentedIndex {
     #[getter]
     fn quantization_status<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
         let all: Vec<QuantizationStatus> =
-            self.read(py, |i| i.segments().iter().map(omen::Index::quantization).collect());
+            self.read(py, |i| i.segments().iter().map(omendex::Index::quantization).collect());
         all.into_iter().map(|s| status_dict(py, s)).collect()
     }
 
     #[getter]
     fn memory_usage(&self, py: Python<'_>) -> usize {
-        self.read(py, omen::SegmentedIndex::heap_bytes)
+        self.read(py, omendex::SegmentedIndex::heap_bytes)
     }
 
     /// Raises `ValueError` naming the first segment and rule that break.
     fn check_invariants(&self, py: Python<'_>) -> PyResult<()> {
-        self.read(py, omen::SegmentedIndex::check_invariants)
+        self.read(py, omendex::SegmentedIndex::check_invariants)
             .map_err(|(s, v)| PyValueError::new_err(format!("{s}: {v}")))
     }
 }
 
 /// A save of a segmented folder whose segments several writers write (see
-/// `omen_store::SegmentsBuild`): its generation is reserved while this object lives; `commit`
+/// `omendex_store::SegmentsBuild`): its generation is reserved while this object lives; `commit`
 /// or `abort` ends it (dropping it aborts).
-#[pyclass(frozen, module = "omen._omen")]
+#[pyclass(frozen, module = "omendex._omendex")]
 struct FolderBuild {
-    build: Mutex<Option<omen::folder::SegmentsBuild>>,
+    build: Mutex<Option<omendex::folder::SegmentsBuild>>,
     generation: u64,
 }
 
@@ -996,7 +999,7 @@ impl FolderBuild {
     }
 
     /// Checks every segment file `entries` names ((length, checksum) of segments 0..) and
-    /// writes the manifest (see `omen_store::SegmentsBuild::commit`).
+    /// writes the manifest (see `omendex_store::SegmentsBuild::commit`).
     #[pyo3(signature = (params, dim, entries, next_id))]
     fn commit(
         &self,
@@ -1023,10 +1026,10 @@ impl FolderBuild {
 }
 
 /// Begins a save of segments written by several writers into `folder` (see
-/// `omen_store::begin_segments`).
+/// `omendex_store::begin_segments`).
 #[pyfunction]
 fn begin_segments(py: Python<'_>, folder: PathBuf) -> PyResult<FolderBuild> {
-    let build = folder_call(py, None, || omen::folder::begin_segments(&folder))?;
+    let build = folder_call(py, None, || omendex::folder::begin_segments(&folder))?;
     Ok(FolderBuild { generation: build.generation(), build: Mutex::new(Some(build)) })
 }
 
@@ -1037,8 +1040,8 @@ fn params_of((metric, m, efc, efs, seed, quantization): ParamArgs) -> PyResult<P
 }
 
 /// What a manifest is written from: the parameters and each segment's (length, checksum).
-fn manifest_of(args: ParamArgs, entries: Vec<(u64, u64)>) -> PyResult<(Params, Vec<omen::folder::SegmentEntry>)> {
-    let entries = entries.into_iter().map(|(len, checksum)| omen::folder::SegmentEntry { len, checksum }).collect();
+fn manifest_of(args: ParamArgs, entries: Vec<(u64, u64)>) -> PyResult<(Params, Vec<omendex::folder::SegmentEntry>)> {
+    let entries = entries.into_iter().map(|(len, checksum)| omendex::folder::SegmentEntry { len, checksum }).collect();
     Ok((params_of(args)?, entries))
 }
 
@@ -1046,12 +1049,12 @@ fn manifest_of(args: ParamArgs, entries: Vec<(u64, u64)>) -> PyResult<(Params, V
 /// (length, checksum). What a writer whose folder is remote storage checks before its upload.
 #[pyfunction]
 fn verify_segment_file(py: Python<'_>, path: PathBuf) -> PyResult<(u64, u64)> {
-    let entry = py.detach(|| omen::folder::verify_segment_file(&path)).map_err(|e| to_py(e.into()))?;
+    let entry = py.detach(|| omendex::folder::verify_segment_file(&path)).map_err(|e| to_py(e.into()))?;
     Ok((entry.len, entry.checksum))
 }
 
 /// Writes into `folder` the manifest of save `generation` whose segment files, verified by
-/// their writers, live in remote storage (see `omen_store::write_manifest_for_remote`).
+/// their writers, live in remote storage (see `omendex_store::write_manifest_for_remote`).
 #[pyfunction]
 #[pyo3(signature = (folder, generation, params, dim, entries, next_id))]
 fn write_manifest_for_remote(
@@ -1065,40 +1068,40 @@ fn write_manifest_for_remote(
 ) -> PyResult<()> {
     let (p, entries) = manifest_of(params, entries)?;
     folder_call(py, None, || {
-        omen::folder::write_manifest_for_remote(&folder, &p, dim, generation, &entries, next_id.map(VectorId))
+        omendex::folder::write_manifest_for_remote(&folder, &p, dim, generation, &entries, next_id.map(VectorId))
     })
 }
 
 /// The file name of segment `number` of save `generation` in a segmented index's folder.
 #[pyfunction]
 fn segment_file_name(generation: u64, number: usize) -> String {
-    omen::folder::segment_file_name(generation, number)
+    omendex::folder::segment_file_name(generation, number)
 }
 
 /// The file name of the marker of save `generation` while it is being written.
 #[pyfunction]
 fn build_marker_name(generation: u64) -> String {
-    omen::folder::build_marker_name(generation)
+    omendex::folder::build_marker_name(generation)
 }
 
 /// The generation a file of a segmented folder belongs to (a segment file, a build marker, or
 /// a temporary file of either), or None.
 #[pyfunction]
 fn generation_named(name: &str) -> Option<u64> {
-    omen::folder::generation_named(name)
+    omendex::folder::generation_named(name)
 }
 
 /// The (generation, number) a segment file's name stands for, or None for any other name.
 #[pyfunction]
 fn segment_of(name: &str) -> Option<(u64, usize)> {
-    omen::folder::segment_of(name)
+    omendex::folder::segment_of(name)
 }
 
 /// The name of the file a temporary file `name` (`.<target>.<process>.<counter>.tmp`) was to
 /// become, or None for any other name.
 #[pyfunction]
 fn temporary_target(name: &str) -> Option<String> {
-    omen::folder::temporary_target(name).map(str::to_owned)
+    omendex::folder::temporary_target(name).map(str::to_owned)
 }
 
 /// Whether the file `name` in a segmented index's folder is garbage once the manifest of save
@@ -1106,14 +1109,14 @@ fn temporary_target(name: &str) -> Option<String> {
 /// the generations in `keep` (saves still being written).
 #[pyfunction]
 fn is_garbage_after(name: &str, generation: u64, count: usize, keep: Vec<u64>) -> bool {
-    omen::folder::is_garbage_after(name, generation, count, &keep)
+    omendex::folder::is_garbage_after(name, generation, count, &keep)
 }
 
 /// What the manifest of the segmented index in `folder` says: {"dim", "metric", "m",
 /// "ef_construction", "ef_search", "seed", "quantization", "lens", "next_id", "generation"}.
 #[pyfunction]
 fn inspect_segments<'py>(py: Python<'py>, folder: PathBuf) -> PyResult<Bound<'py, PyDict>> {
-    let info = folder_call(py, None, || omen::inspect_segments(&folder))?;
+    let info = folder_call(py, None, || omendex::inspect_segments(&folder))?;
     let d = PyDict::new(py);
     d.set_item("dim", info.dim)?;
     d.set_item("metric", info.params.metric.name())?;
@@ -1173,10 +1176,10 @@ fn merge_topk<'py>(
                 if dist.is_nan() {
                     return Err(PyValueError::new_err(format!("row {r}: a NaN distance")));
                 }
-                all.push(omen::Neighbor { id: VectorId(id), dist });
+                all.push(omendex::Neighbor { id: VectorId(id), dist });
             }
         }
-        for (c, h) in omen::merge_top_k(all, k).into_iter().enumerate() {
+        for (c, h) in omendex::merge_top_k(all, k).into_iter().enumerate() {
             out_ids[[r, c]] = h.id.0 as i64;
             out_dists[[r, c]] = h.dist;
         }
@@ -1187,11 +1190,11 @@ fn merge_topk<'py>(
 /// The kernels' SIMD path on this CPU (`avx512`, `avx2`, `portable`, `scalar`).
 #[pyfunction]
 fn simd_path() -> &'static str {
-    omen::simd_path().name()
+    omendex::simd_path().name()
 }
 
 #[pymodule]
-fn _omen(m: &Bound<'_, PyModule>) -> PyResult<()> {
+fn _omendex(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Index>()?;
     m.add_class::<SegmentedIndex>()?;
     m.add_function(wrap_pyfunction!(simd_path, m)?)?;
@@ -1209,6 +1212,8 @@ fn _omen(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(write_manifest_for_remote, m)?)?;
     m.add("CorruptIndexError", m.py().get_type::<CorruptIndexError>())?;
     m.add("SaveConflictError", m.py().get_type::<SaveConflictError>())?;
-    m.add("FORMAT_VERSION", omen::FORMAT_VERSION)?;
+    m.add("FORMAT_VERSION", omendex::FORMAT_VERSION)?;
+    // The package's version is the crate's (maturin takes the wheel's from Cargo.toml too).
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -57,7 +57,7 @@ pub(crate) fn pool(_py: Python<'_>, threads: usize) -> PyResult<Arc<ThreadPool>>
     }
     let p = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
-        .thread_name(|i| format!("omen-{i}"))
+        .thread_name(|i| format!("omendex-{i}"))
         .build()
         .map_err(|e| PyValueError::new_err(format!("a pool of {threads} threads cannot start: {e}")))?;
     let p = Arc::new(p);

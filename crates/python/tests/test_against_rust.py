@@ -1,5 +1,5 @@
 """The Python package answers as the Rust API does: the same data, parameters and seed through
-``omen.Index`` / ``omen.SegmentedIndex`` and through the Rust example ``search_files`` (built
+``omendex.Index`` / ``omendex.SegmentedIndex`` and through the Rust example ``search_files`` (built
 with cargo from this repository) give the same ids and the same distances, bit for bit."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import omen
+import omendex
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -28,11 +28,11 @@ def write_fvecs(path: Path, rows: np.ndarray) -> None:
 def rust_answers(tmp: Path, base: np.ndarray, queries: np.ndarray, args: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
     cargo = shutil.which("cargo")
     if cargo is None or not (ROOT / "Cargo.toml").is_file():
-        pytest.skip("needs cargo and the omen repository (this test runs from a source checkout)")
+        pytest.skip("needs cargo and the omendex repository (this test runs from a source checkout)")
     write_fvecs(tmp / "base.fvecs", base)
     write_fvecs(tmp / "query.fvecs", queries)
     out = tmp / "answers.bin"
-    cmd = [cargo, "run", "--quiet", "--locked", "-p", "omen", "--example", "search_files", "--"]
+    cmd = [cargo, "run", "--quiet", "--locked", "-p", "omendex", "--example", "search_files", "--"]
     cmd += [str(tmp / "base.fvecs"), str(tmp / "query.fvecs"), str(out), *args]
     subprocess.run(cmd, cwd=ROOT, check=True, env={**os.environ, "CARGO_TERM_COLOR": "never"})
     raw = out.read_bytes()
@@ -55,11 +55,11 @@ def test_python_and_rust_give_the_same_answers(tmp_path: Path, metric: str, segm
     m, efc, seed, k, ef = 8, 40, 99, 10, 12
     want_ids, want_dists = rust_answers(tmp_path, base, queries, [metric, str(m), str(efc), str(seed), str(k), str(ef), str(segments)], k)
     if segments == 0:
-        index: omen.Index | omen.SegmentedIndex = omen.Index(12, metric, m=m, ef_construction=efc, seed=seed)
+        index: omendex.Index | omendex.SegmentedIndex = omendex.Index(12, metric, m=m, ef_construction=efc, seed=seed)
         # Inserted in chunks as the package does, on one thread: the graph must not depend on it.
         index.add(base, threads=1)
     else:
-        index = omen.SegmentedIndex.build(base, segments=segments, metric=metric, m=m, ef_construction=efc, seed=seed, threads=1)
+        index = omendex.SegmentedIndex.build(base, segments=segments, metric=metric, m=m, ef_construction=efc, seed=seed, threads=1)
     got = index.search(queries, k, ef=ef, threads=1)
     np.testing.assert_array_equal(got.ids, want_ids)
     np.testing.assert_array_equal(got.distances, want_dists)

@@ -1,4 +1,4 @@
-"""``python -m omen.bench`` runs its protocol end to end on a small TEXMEX folder."""
+"""``python -m omendex.bench`` runs its protocol end to end on a small TEXMEX folder."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from omen import bench
+from omendex import bench
 
 
 def write_vecs(path: Path, rows: np.ndarray) -> None:
@@ -30,20 +30,20 @@ def test_the_benchmark_runs_and_reports(tmp_path: Path, capsys: pytest.CaptureFi
     write_vecs(data / "query.fvecs", queries)
     write_vecs(data / "groundtruth.ivecs", truth)
     out = tmp_path / "runs.jsonl"
-    assert bench.main(["--data", str(data), "--libs", "omen", "--threads", "1,2", "--reps", "2", "--efc", "64", "--out", str(out)]) == 0
+    assert bench.main(["--data", str(data), "--libs", "omendex", "--threads", "1,2", "--reps", "2", "--efc", "64", "--out", str(out)]) == 0
     runs = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [(r["lib"], r["threads"], r["rep"]) for r in runs] == [("omen", 1, 0), ("omen", 2, 0), ("omen", 1, 1), ("omen", 2, 1)]
+    assert [(r["lib"], r["threads"], r["rep"]) for r in runs] == [("omendex", 1, 0), ("omendex", 2, 0), ("omendex", 1, 1), ("omendex", 2, 1)]
     for r in runs:
         assert r["n"] == 600 and r["build_vps"] > 0 and r["recall_at_target"] >= 0.95
         assert set(r["batch_qps_at_target"]) == {"1", "2"}
     table = capsys.readouterr().out
-    assert "| tiny | omen | 1 | 2 |" in table and "| tiny | omen | 2 | 2 |" in table
+    assert "| tiny | omendex | 1 | 2 |" in table and "| tiny | omendex | 2 | 2 |" in table
 
 
 def test_bad_arguments_and_missing_files_are_clean_exits(tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
         bench.main(["--data", str(tmp_path), "--libs", "nope"])
     with pytest.raises(SystemExit, match="base.fvecs"):
-        bench.main(["--data", str(tmp_path / "absent"), "--libs", "omen"])
+        bench.main(["--data", str(tmp_path / "absent"), "--libs", "omendex"])
     with pytest.raises(SystemExit):
         bench.main(["--data", str(tmp_path), "--threads", "0"])

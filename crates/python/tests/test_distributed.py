@@ -1,4 +1,4 @@
-"""omen.distributed on a local Ray cluster: builds, searches, failures, bad input.
+"""omendex.distributed on a local Ray cluster: builds, searches, failures, bad input.
 
 Ray binds the machine's outward address by default; CI runs this file inside a network
 namespace holding only loopback (`unshare -n`), where Ray binds 127.0.0.1."""
@@ -13,10 +13,10 @@ from typing import Any, Iterator
 import numpy as np
 import pytest
 
-import omen
+import omendex
 
-ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'omen[ray]')")
-from omen import distributed  # noqa: E402
+ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'omendex[ray]')")
+from omendex import distributed  # noqa: E402
 
 DIM = 16
 
@@ -55,12 +55,12 @@ def built(local_ray: None, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pa
 
 def test_the_folder_is_a_segmented_index_built_as_locally(built: tuple[Path, np.ndarray, np.ndarray]) -> None:
     out, base, queries = built
-    loaded = omen.SegmentedIndex.load(out)
+    loaded = omendex.SegmentedIndex.load(out)
     assert (len(loaded), loaded.segment_count) == (20_000, 4)
     loaded.check_invariants()
     # Each part built on one core with the seed plus its number, as SegmentedIndex.build does
     # with at least as many segments as threads: the same graphs, so the same answers.
-    local = omen.SegmentedIndex.build(base, segments=4, m=8, ef_construction=64, seed=5, threads=2)
+    local = omendex.SegmentedIndex.build(base, segments=4, m=8, ef_construction=64, seed=5, threads=2)
     a, b = loaded.search(queries, 10, ef=24), local.search(queries, 10, ef=24)
     np.testing.assert_array_equal(a.ids, b.ids)
     np.testing.assert_array_equal(a.distances, b.distances)
@@ -71,7 +71,7 @@ def test_the_folder_is_a_segmented_index_built_as_locally(built: tuple[Path, np.
 
 def test_the_searcher_answers_as_the_loaded_index(built: tuple[Path, np.ndarray, np.ndarray]) -> None:
     out, base, queries = built
-    loaded = omen.SegmentedIndex.load(out)
+    loaded = omendex.SegmentedIndex.load(out)
     for per, replicas in [(1, 1), (3, 2)]:
         searcher = distributed.Searcher(out, segments_per_actor=per, replicas=replicas, cpus_per_actor=0.25)
         try:
@@ -89,7 +89,7 @@ def test_the_searcher_answers_as_the_loaded_index(built: tuple[Path, np.ndarray,
 def test_recall_at_the_beam_a_local_index_needs(built: tuple[Path, np.ndarray, np.ndarray]) -> None:
     out, base, queries = built
     truth = exact(base, np.arange(len(base)), queries, 10)
-    local = omen.SegmentedIndex.load(out)
+    local = omendex.SegmentedIndex.load(out)
 
     def recall(ids: np.ndarray) -> float:
         return float(np.mean([len(set(r) & set(t)) / 10 for r, t in zip(ids.tolist(), truth.tolist())]))
@@ -104,7 +104,7 @@ def test_recall_at_the_beam_a_local_index_needs(built: tuple[Path, np.ndarray, n
 
 def test_a_killed_search_actor_costs_time_not_answers(built: tuple[Path, np.ndarray, np.ndarray]) -> None:
     out, _, queries = built
-    want = omen.SegmentedIndex.load(out).search(queries, 10, ef=24)
+    want = omendex.SegmentedIndex.load(out).search(queries, 10, ef=24)
     searcher = distributed.Searcher(out, cpus_per_actor=0.25, max_restarts=2)
     answers: list[Any] = []
     started = threading.Event()
@@ -150,7 +150,7 @@ def test_a_killed_build_task_is_retried_and_leaves_nothing_behind(local_ray: Non
     assert (tmp_path / "killed-once").exists(), "the task was killed once"
     names = sorted(os.listdir(out))
     assert names[:2] == ["manifest.omen", "omen.lock"] and len(names) == 6, names
-    index = omen.SegmentedIndex.load(out)
+    index = omendex.SegmentedIndex.load(out)
     index.check_invariants()
     assert len(index) == 4000
 
@@ -199,7 +199,7 @@ def test_batches_and_datasets_are_sources(local_ray: None, tmp_path: Path) -> No
     out = tmp_path / "batches"
     report = distributed.build(batches(), out, max_segment_size=1000, m=8, ef_construction=32)
     assert report.lens == [1000, 1000, 1000]
-    index = omen.SegmentedIndex.load(out)
+    index = omendex.SegmentedIndex.load(out)
     assert 100 in index and 3099 in index and 99 not in index
     np.testing.assert_array_equal(index.get(2100), base[2000])
 
@@ -208,7 +208,7 @@ def test_batches_and_datasets_are_sources(local_ray: None, tmp_path: Path) -> No
     out = tmp_path / "dataset"
     report = distributed.build(ds, out, segments=3, id_column="id", m=8, ef_construction=32)
     assert sum(report.lens) == 3000
-    index = omen.SegmentedIndex.load(out)
+    index = omendex.SegmentedIndex.load(out)
     assert 7 * 2999 in index and 1 not in index
     np.testing.assert_array_equal(index.get(7 * 1234), base[1234])
 
@@ -222,8 +222,8 @@ def test_an_fsspec_url_as_the_folder(local_ray: None, tmp_path: Path) -> None:
     assert report.out == url and report.lens == [1000] * 3
     names = sorted(os.listdir(tmp_path / "remote"))
     assert names[0] == "manifest.omen" and len(names) == 4 and all(n.startswith("segment-") for n in names[1:])
-    loaded = omen.SegmentedIndex.load(tmp_path / "remote")
-    local = omen.SegmentedIndex.build(base, segments=3, m=8, ef_construction=32, seed=2, threads=2)
+    loaded = omendex.SegmentedIndex.load(tmp_path / "remote")
+    local = omendex.SegmentedIndex.build(base, segments=3, m=8, ef_construction=32, seed=2, threads=2)
     np.testing.assert_array_equal(loaded.search(queries, 10, ef=16).ids, local.search(queries, 10, ef=16).ids)
     searcher = distributed.Searcher(url, cpus_per_actor=0.25)
     try:
@@ -232,13 +232,13 @@ def test_an_fsspec_url_as_the_folder(local_ray: None, tmp_path: Path) -> None:
         searcher.close()
     # A second build into the URL replaces the first whole; a failed one leaves it as it was.
     distributed.build(base[:2000], url, segments=2, m=8, ef_construction=32)
-    assert len(omen.SegmentedIndex.load(tmp_path / "remote")) == 2000
+    assert len(omendex.SegmentedIndex.load(tmp_path / "remote")) == 2000
     assert len(os.listdir(tmp_path / "remote")) == 3
     bad = base.copy()
     bad[10, 0] = np.inf
     with pytest.raises(ValueError, match="partition 0"):
         distributed.build(bad, url, segments=2, m=8, ef_construction=32)
-    assert len(omen.SegmentedIndex.load(tmp_path / "remote")) == 2000
+    assert len(omendex.SegmentedIndex.load(tmp_path / "remote")) == 2000
     assert len(os.listdir(tmp_path / "remote")) == 3
 
 
@@ -246,13 +246,13 @@ def test_a_pool_serves_one_save_across_a_resave(local_ray: None, tmp_path: Path)
     out = tmp_path / "index"
     distributed.build(clustered(3000, 8), out, segments=2, m=8, ef_construction=32, seed=1)
     queries = clustered(50, 10)
-    want = omen.SegmentedIndex.load(out).search(queries, 10, ef=32)
+    want = omendex.SegmentedIndex.load(out).search(queries, 10, ef=32)
     searcher = distributed.Searcher(out, cpus_per_actor=0.25, max_restarts=2)
     try:
         np.testing.assert_array_equal(searcher.search(queries, 10, ef=32).distances, want.distances)
         # The folder re-saved with other vectors under the same ids.
-        omen.SegmentedIndex.build(clustered(3000, 9), segments=2, m=8, ef_construction=32, seed=1).save(out)
-        assert searcher.generation < omen._omen.inspect_segments(str(out))["generation"]
+        omendex.SegmentedIndex.build(clustered(3000, 9), segments=2, m=8, ef_construction=32, seed=1).save(out)
+        assert searcher.generation < omendex._omendex.inspect_segments(str(out))["generation"]
         got = searcher.search(queries, 10, ef=32)
         np.testing.assert_array_equal(got.distances, want.distances)  # the actors hold the old save
         # An actor restarted now may not serve the new save beside one serving the old.
@@ -264,9 +264,9 @@ def test_a_pool_serves_one_save_across_a_resave(local_ray: None, tmp_path: Path)
         else:
             np.testing.assert_array_equal(got.distances, want.distances)
         searcher.reload()
-        new = omen.SegmentedIndex.load(out).search(queries, 10, ef=32)
+        new = omendex.SegmentedIndex.load(out).search(queries, 10, ef=32)
         np.testing.assert_array_equal(searcher.search(queries, 10, ef=32).distances, new.distances)
-        assert searcher.generation == omen._omen.inspect_segments(str(out))["generation"]
+        assert searcher.generation == omendex._omendex.inspect_segments(str(out))["generation"]
     finally:
         searcher.close()
 
@@ -278,11 +278,11 @@ def test_a_local_save_during_a_build_is_never_overwritten(local_ray: None, tmp_p
         """A local save into the folder while the build's partition 0 is about to write."""
         if number == 0:
             rows = np.random.default_rng(11).standard_normal((200, DIM)).astype(np.float32)
-            omen.SegmentedIndex.build(rows, segments=1, seed=4).save(out)
+            omendex.SegmentedIndex.build(rows, segments=1, seed=4).save(out)
 
     with pytest.raises(ValueError, match="partition 0"):
         distributed.build(clustered(2000, 12), out, segments=2, m=8, ef_construction=32, _before_write=_save_beside)
-    loaded = omen.SegmentedIndex.load(out)
+    loaded = omendex.SegmentedIndex.load(out)
     assert len(loaded) == 200, "the local save loads whole"
-    generation = omen._omen.inspect_segments(str(out))["generation"]
-    assert sorted(os.listdir(out)) == ["manifest.omen", "omen.lock", omen._omen.segment_file_name(generation, 0)]
+    generation = omendex._omendex.inspect_segments(str(out))["generation"]
+    assert sorted(os.listdir(out)) == ["manifest.omen", "omen.lock", omendex._omendex.segment_file_name(generation, 0)]

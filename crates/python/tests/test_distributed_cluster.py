@@ -1,4 +1,4 @@
-"""omen.distributed on a Ray cluster of three nodes on this machine (a head and two workers, one
+"""omendex.distributed on a Ray cluster of three nodes on this machine (a head and two workers, one
 core each), inside the same loopback-only network namespace as test_distributed.py."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from typing import Iterator
 import numpy as np
 import pytest
 
-import omen
+import omendex
 
-ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'omen[ray]')")
-from omen import distributed  # noqa: E402
+ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'omendex[ray]')")
+from omendex import distributed  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def test_segments_built_on_several_nodes_search_as_one_index(cluster: None, tmp_
     nodes = {p.read_text() for p in marks.iterdir()}
     assert len(list(marks.iterdir())) == 4 and len(nodes) >= 2, f"built on {len(nodes)} node(s)"
 
-    loaded = omen.SegmentedIndex.load(out)
+    loaded = omendex.SegmentedIndex.load(out)
     loaded.check_invariants()
     searcher = distributed.Searcher(out, segments_per_actor=2, replicas=2, cpus_per_actor=0.5)
     try:

@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 import pytest
 
-import omen
+import omendex
 
 
 def data(n: int, dim: int, seed: int) -> np.ndarray:
@@ -29,15 +29,15 @@ def test_merge_topk_refuses_ids_outside_int64() -> None:
     # 2**64 - 1 once read as int64 is -1, the padding marker: it would vanish from the answer.
     for big in (2**64 - 1, 2**63):
         with pytest.raises(ValueError, match="int64"):
-            omen.merge_topk([(np.array([[3, big]], dtype=np.uint64), d)], 2)
+            omendex.merge_topk([(np.array([[3, big]], dtype=np.uint64), d)], 2)
         with pytest.raises(ValueError, match="int64"):
-            omen.merge_topk([(np.array([[3, 4]]), d), ([[big]], d[:, :1])], 2)
+            omendex.merge_topk([(np.array([[3, 4]]), d), ([[big]], d[:, :1])], 2)
         with pytest.raises(ValueError):  # numpy reads this list as float64: not integers
-            omen.merge_topk([([[big, 5]], d)], 2)
+            omendex.merge_topk([([[big, 5]], d)], 2)
     # Every id int64 holds still merges, from any integer type; -1 in int64 stays padding.
     top = np.array([[2**63 - 1, 7]], dtype=np.uint64)
-    assert omen.merge_topk([(top, d)], 2).ids.tolist() == [[2**63 - 1, 7]]
-    padded = omen.merge_topk([(np.array([[5, -1]]), np.array([[0.3, np.inf]], dtype=np.float32))], 2)
+    assert omendex.merge_topk([(top, d)], 2).ids.tolist() == [[2**63 - 1, 7]]
+    padded = omendex.merge_topk([(np.array([[5, -1]]), np.array([[0.3, np.inf]], dtype=np.float32))], 2)
     assert padded.ids.tolist() == [[5, -1]]
 
 
@@ -46,12 +46,12 @@ def test_merge_topk_refuses_ids_outside_int64() -> None:
 @pytest.mark.parametrize("shape", ["index", "segmented"])
 def test_a_filter_is_a_bool_mask_or_wide_integer_ids_and_nothing_else(shape: str) -> None:
     base = data(300, 8, 1)
-    index: omen.Index | omen.SegmentedIndex
+    index: omendex.Index | omendex.SegmentedIndex
     if shape == "index":
-        index = omen.Index(8, seed=3)
+        index = omendex.Index(8, seed=3)
         index.add(base)
     else:
-        index = omen.SegmentedIndex.build(base, segments=2, seed=3)
+        index = omendex.SegmentedIndex.build(base, segments=2, seed=3)
     q = data(4, 8, 2)
     mask = np.zeros(300, dtype=bool)
     mask[[5, 17, 200]] = True
@@ -89,7 +89,7 @@ KEPT_POOLS = 4
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads /proc/self/status (Linux)")
 def test_many_thread_counts_leave_only_the_kept_pools_threads() -> None:
-    index = omen.Index(4, seed=1)
+    index = omendex.Index(4, seed=1)
     index.add(data(50, 4, 70), threads=1)
     q = data(4, 4, 71)
     # Pools kept by earlier calls are evicted below, so this bounds what is left from above.
@@ -147,10 +147,10 @@ def run_forked(calls: dict[str, Callable[[], None]], deadline_s: float = 120) ->
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
 def test_every_call_works_in_a_forked_child(tmp_path: os.PathLike[str]) -> None:
     base, extra, q = data(600, 8, 60), data(200, 8, 61), data(20, 8, 62)
-    index = omen.Index(8, seed=1)
+    index = omendex.Index(8, seed=1)
     index.add(base, threads=0)
-    seg = omen.SegmentedIndex.build(base, segments=3, seed=1, threads=2)
-    coded = omen.Index(8, seed=1, quantization="int8")
+    seg = omendex.SegmentedIndex.build(base, segments=3, seed=1, threads=2)
+    coded = omendex.Index(8, seed=1, quantization="int8")
     coded.add(base, threads=2)
     file, folder = os.path.join(tmp_path, "index.omen"), os.path.join(tmp_path, "segments")
     index.save(file)
@@ -163,14 +163,14 @@ def test_every_call_works_in_a_forked_child(tmp_path: os.PathLike[str]) -> None:
         want_seg[t] = seg.search(q, k=5, threads=t).ids
         want_coded[t] = coded.search(q, k=5, threads=t).ids
         seg.search(q[0], k=5, threads=t)
-        omen.SegmentedIndex.build(base[:100], segments=2, threads=t)
+        omendex.SegmentedIndex.build(base[:100], segments=2, threads=t)
 
     def index_add(t: int) -> None:
         assert index.add(extra, threads=t).tolist() == list(range(600, 800)) and len(index) == 800
         index.check_invariants()
 
     def coded_build(t: int) -> None:
-        fresh = omen.Index(8, seed=1, quantization="int8")
+        fresh = omendex.Index(8, seed=1, quantization="int8")
         fresh.add(base, threads=t)  # trains the codes and measures their fit, in parallel
         assert fresh.quantization_status == coded.quantization_status
 
@@ -190,13 +190,13 @@ def test_every_call_works_in_a_forked_child(tmp_path: os.PathLike[str]) -> None:
         index.check_invariants()
 
     def index_load(t: int) -> None:
-        np.testing.assert_array_equal(omen.Index.load(file).search(q, k=5, threads=t).ids, want[t])
-        np.testing.assert_array_equal(omen.Index.load(file, mmap=True).search(q, k=5, threads=t).ids, want[t])
+        np.testing.assert_array_equal(omendex.Index.load(file).search(q, k=5, threads=t).ids, want[t])
+        np.testing.assert_array_equal(omendex.Index.load(file, mmap=True).search(q, k=5, threads=t).ids, want[t])
         again = pickle.loads(pickle.dumps(coded))
         np.testing.assert_array_equal(again.search(q, k=5, threads=t).ids, want_coded[t])
 
     def seg_build(t: int) -> None:
-        built = omen.SegmentedIndex.build(base, segments=3, seed=1, threads=t)
+        built = omendex.SegmentedIndex.build(base, segments=3, seed=1, threads=t)
         assert (len(built), built.segment_count) == (600, 3)
         built.check_invariants()
 
@@ -219,7 +219,7 @@ def test_every_call_works_in_a_forked_child(tmp_path: os.PathLike[str]) -> None:
         one.check_invariants()
 
     def seg_load(t: int) -> None:
-        for loaded in (omen.SegmentedIndex.load(folder), omen.SegmentedIndex.load(folder, mmap=True)):
+        for loaded in (omendex.SegmentedIndex.load(folder), omendex.SegmentedIndex.load(folder, mmap=True)):
             np.testing.assert_array_equal(loaded.search(q, k=5, threads=t).ids, want_seg[t])
 
     checks = [
@@ -243,7 +243,7 @@ SIGNAL_SCRIPT = textwrap.dedent(
     """
     import json, os, signal, sys
     import numpy as np
-    import omen
+    import omendex
 
     folder = sys.argv[1]
     path = os.path.join(folder, "on-signal.omen")
@@ -256,7 +256,7 @@ SIGNAL_SCRIPT = textwrap.dedent(
         # the add. The timer is one-shot, armed again when the handler ends, so a handler slower
         # than 10 ms (a busy machine) is never interrupted by the next one.
         while True:
-            index = omen.Index(16, seed=1)
+            index = omendex.Index(16, seed=1)
             vecs = rng.standard_normal((n, 16)).astype(np.float32)
             seen = []
 
@@ -287,7 +287,7 @@ SIGNAL_SCRIPT = textwrap.dedent(
         index.save(path)
 
     index, n, ids, err, inside = add_with_handler(4096, use)
-    saved = len(omen.Index.load(path))
+    saved = len(omendex.Index.load(path))
     report["used"] = dict(n=n, err=err, inside=len(inside), len=len(index),
                           ids_ok=ids is not None and ids.tolist() == list(range(n)), saved=saved)
     index.check_invariants()
@@ -300,7 +300,7 @@ SIGNAL_SCRIPT = textwrap.dedent(
             raise KeyboardInterrupt
 
     index, n, ids, err, inside = add_with_handler(4096, save_and_stop)
-    report["stopped"] = dict(n=n, err=err, inside=len(inside), len=len(index), saved=len(omen.Index.load(path)),
+    report["stopped"] = dict(n=n, err=err, inside=len(inside), len=len(index), saved=len(omendex.Index.load(path)),
                              first=inside[:1])
     index.check_invariants()
     print(json.dumps(report))
@@ -332,22 +332,22 @@ FORK_HANDLER_SCRIPT = textwrap.dedent(
     """
     import json, os, signal, sys, time, warnings
     import numpy as np
-    import omen
+    import omendex
 
     warnings.simplefilter("ignore", DeprecationWarning)  # forking with threads: what is tested
     dim = 32
     probe = np.random.default_rng(9).standard_normal((2_000, dim)).astype(np.float32)
     started = time.monotonic()
-    omen.Index(dim, seed=9).add(probe, threads=2)
+    omendex.Index(dim, seed=9).add(probe, threads=2)
     rate = len(probe) / (time.monotonic() - started)
     # About 2 s of building, so the handler (due 0.2 s in) fires while the call runs.
     rows = np.random.default_rng(1).standard_normal((int(min(200_000, max(5_000, 2.0 * rate))), dim)).astype(np.float32)
-    base = omen.Index(dim, seed=1)
+    base = omendex.Index(dim, seed=1)
     base.add(rows[:2_000], threads=2)
-    built = omen.SegmentedIndex.build(rows, segments=4, seed=1, threads=2)
+    built = omendex.SegmentedIndex.build(rows, segments=4, seed=1, threads=2)
     queries = np.repeat(rows[:500], max(1, int(2.0 * rate / 500)), axis=0)
     calls = {
-        "SegmentedIndex.build": lambda: omen.SegmentedIndex.build(rows, segments=2, seed=2, threads=2),
+        "SegmentedIndex.build": lambda: omendex.SegmentedIndex.build(rows, segments=2, seed=2, threads=2),
         "merged": lambda: built.merged(threads=2),
         "add_segment": lambda: built.add_segment(rows, threads=2),
         "batch search": lambda: base.search(queries, 10, ef=400, threads=2),

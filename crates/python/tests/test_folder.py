@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import omen
+import omendex
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals, flock and FIFOs")
 
@@ -28,9 +28,9 @@ time.sleep(float(sys.argv[2]))
 """
 
 
-def saved(tmp_path: Path, n: int = 300, seed: int = 1) -> tuple[Path, omen.SegmentedIndex]:
+def saved(tmp_path: Path, n: int = 300, seed: int = 1) -> tuple[Path, omendex.SegmentedIndex]:
     rng = np.random.default_rng(seed)
-    index = omen.SegmentedIndex.build(rng.standard_normal((n, 8), dtype=np.float32), segments=2, seed=seed)
+    index = omendex.SegmentedIndex.build(rng.standard_normal((n, 8), dtype=np.float32), segments=2, seed=seed)
     folder = tmp_path / "seg"
     index.save(folder)
     return folder, index
@@ -58,7 +58,7 @@ def test_a_handler_that_returns_does_not_fail_a_wait_for_the_lock(tmp_path: Path
     poker = threading.Thread(target=poke)
     poker.start()
     try:
-        loaded = omen.SegmentedIndex.load(folder)  # waits for the holder, through the signals
+        loaded = omendex.SegmentedIndex.load(folder)  # waits for the holder, through the signals
         index.save(folder)
     finally:
         stop.set()
@@ -80,11 +80,11 @@ def test_ctrl_c_ends_a_wait_for_the_lock_with_keyboard_interrupt(tmp_path: Path,
     try:
         with pytest.raises(KeyboardInterrupt):
             if call == "load":
-                omen.SegmentedIndex.load(folder)
+                omendex.SegmentedIndex.load(folder)
             elif call == "save":
                 index.save(folder)
             else:
-                omen._omen.inspect_segments(str(folder))
+                omendex._omendex.inspect_segments(str(folder))
         waited = time.monotonic() - started
     finally:
         timer.cancel()
@@ -92,7 +92,7 @@ def test_ctrl_c_ends_a_wait_for_the_lock_with_keyboard_interrupt(tmp_path: Path,
         holder.wait()
     # The holder keeps the lock for 60 s: anything near that is a wait that ignored Ctrl-C.
     assert waited < 30, f"Ctrl-C ended the wait after {waited:.1f} s"
-    assert len(omen.SegmentedIndex.load(folder)) == len(index), "the folder is as it was"
+    assert len(omendex.SegmentedIndex.load(folder)) == len(index), "the folder is as it was"
 
 
 def within(seconds: float, code: str) -> subprocess.CompletedProcess[str]:
@@ -105,7 +105,7 @@ def test_a_fifo_in_the_folder_is_refused_not_waited_on(tmp_path: Path, where: st
     folder, _ = saved(tmp_path)
     os.remove(folder / where)
     os.mkfifo(folder / where)
-    done = within(120, f"import omen\ntry:\n    omen.SegmentedIndex.load({str(folder)!r})\nexcept OSError as e:\n    print('refused', e)")
+    done = within(120, f"import omendex\ntry:\n    omendex.SegmentedIndex.load({str(folder)!r})\nexcept OSError as e:\n    print('refused', e)")
     assert "refused" in done.stdout and "not a regular file" in done.stdout, done.stdout + done.stderr
 
 
@@ -117,7 +117,7 @@ def test_a_symlinked_lock_is_refused_and_creates_nothing_outside(tmp_path: Path)
     with pytest.raises(OSError, match="symbolic link"):
         index.save(folder)
     with pytest.raises(OSError, match="symbolic link"):
-        omen.SegmentedIndex.load(folder)
+        omendex.SegmentedIndex.load(folder)
     assert not outside.exists()
 
 
@@ -126,52 +126,52 @@ def test_a_huge_manifest_is_refused_before_it_is_read(tmp_path: Path) -> None:
     with open(folder / "manifest.omen", "r+b") as f:
         f.truncate(2 << 30)  # sparse
     started = time.monotonic()
-    with pytest.raises(omen.CorruptIndexError, match="more than any manifest holds"):
-        omen.SegmentedIndex.load(folder)
+    with pytest.raises(omendex.CorruptIndexError, match="more than any manifest holds"):
+        omendex.SegmentedIndex.load(folder)
     assert time.monotonic() - started < 10
 
 
 def test_a_save_beside_a_build_keeps_both_apart(tmp_path: Path) -> None:
     folder, index = saved(tmp_path)
-    build = omen._omen.begin_segments(str(folder))
-    other = omen.Index(8, seed=3)
+    build = omendex._omendex.begin_segments(str(folder))
+    other = omendex.Index(8, seed=3)
     other.add(np.random.default_rng(3).standard_normal((50, 8), dtype=np.float32), np.arange(1000, 1050))
     # A local save while the build is being written: it draws a later generation, whole.
     index.save(folder)
-    with pytest.raises(omen.SaveConflictError):
+    with pytest.raises(omendex.SaveConflictError):
         other._core.write_segment(str(folder), build.generation, 0)
-    with pytest.raises(omen.SaveConflictError):
+    with pytest.raises(omendex.SaveConflictError):
         build.commit(("l2", 16, 200, 64, 3, "none"), 8, [(50, 0)], None)
     build.abort()
-    assert len(omen.SegmentedIndex.load(folder)) == len(index)
-    assert not any(omen._omen.generation_named(n) == build.generation for n in os.listdir(folder))
+    assert len(omendex.SegmentedIndex.load(folder)) == len(index)
+    assert not any(omendex._omendex.generation_named(n) == build.generation for n in os.listdir(folder))
     # An ended build takes no commit and no write; a second abort changes nothing.
-    with pytest.raises(omen.SaveConflictError, match="ended"):
+    with pytest.raises(omendex.SaveConflictError, match="ended"):
         build.commit(("l2", 16, 200, 64, 3, "none"), 8, [(50, 0)], None)
-    with pytest.raises(omen.SaveConflictError):
+    with pytest.raises(omendex.SaveConflictError):
         other._core.write_segment(str(folder), build.generation, 0)
     build.abort()
-    assert len(omen.SegmentedIndex.load(folder)) == len(index)
+    assert len(omendex.SegmentedIndex.load(folder)) == len(index)
 
 
 def test_a_remote_writers_check_refuses_a_damaged_segment_file(tmp_path: Path) -> None:
-    index = omen.Index(8, seed=3)
+    index = omendex.Index(8, seed=3)
     index.add(np.random.default_rng(3).standard_normal((50, 8), dtype=np.float32), np.arange(50))
     path = tmp_path / "segment.omen"
     entry = index._core.write_segment_file(str(path))
-    assert omen._omen.verify_segment_file(str(path)) == entry
+    assert omendex._omendex.verify_segment_file(str(path)) == entry
     data = bytearray(path.read_bytes())
     data[-300] ^= 0x10  # within the last sections (vectors, ids)
     path.write_bytes(bytes(data))
-    with pytest.raises(omen.CorruptIndexError):
-        omen._omen.verify_segment_file(str(path))
+    with pytest.raises(omendex.CorruptIndexError):
+        omendex._omendex.verify_segment_file(str(path))
     path.write_bytes(b"OMEN")
-    with pytest.raises(omen.CorruptIndexError):
-        omen._omen.verify_segment_file(str(path))
+    with pytest.raises(omendex.CorruptIndexError):
+        omendex._omendex.verify_segment_file(str(path))
 
 
 def test_a_file_name_too_long_for_its_temporary_is_refused_up_front(tmp_path: Path) -> None:
-    index = omen.Index(4)
+    index = omendex.Index(4)
     index.add(np.ones((3, 4), dtype=np.float32))
     with pytest.raises(OSError, match="250 bytes") as raised:
         index.save(tmp_path / ("a" * 250))

@@ -1,4 +1,4 @@
-"""omen.Index from Python: answers, every error, files, pickling and threads."""
+"""omendex.Index from Python: answers, every error, files, pickling and threads."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import omen
+import omendex
 
 
 def data(n: int, dim: int, seed: int) -> np.ndarray:
@@ -27,15 +27,15 @@ def exact(base: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def built() -> tuple[omen.Index, np.ndarray]:
+def built() -> tuple[omendex.Index, np.ndarray]:
     base = data(2000, 16, 1)
-    index = omen.Index(16, m=12, ef_construction=100, seed=7)
+    index = omendex.Index(16, m=12, ef_construction=100, seed=7)
     ids = index.add(base)
     assert ids.dtype == np.int64 and list(ids) == list(range(2000))
     return index, base
 
 
-def test_search_finds_the_exact_neighbours_at_a_wide_beam(built: tuple[omen.Index, np.ndarray]) -> None:
+def test_search_finds_the_exact_neighbours_at_a_wide_beam(built: tuple[omendex.Index, np.ndarray]) -> None:
     index, base = built
     queries = data(50, 16, 2)
     hits = index.search(queries, k=10, ef=2000)
@@ -45,7 +45,7 @@ def test_search_finds_the_exact_neighbours_at_a_wide_beam(built: tuple[omen.Inde
     assert np.all(np.diff(hits.distances, axis=1) >= 0)
 
 
-def test_recall_at_the_default_beam(built: tuple[omen.Index, np.ndarray]) -> None:
+def test_recall_at_the_default_beam(built: tuple[omendex.Index, np.ndarray]) -> None:
     index, base = built
     queries = data(200, 16, 3)
     hits = index.search(queries, k=10)
@@ -55,18 +55,18 @@ def test_recall_at_the_default_beam(built: tuple[omen.Index, np.ndarray]) -> Non
 
 
 def test_one_query_as_1d_and_padding_beyond_len() -> None:
-    index = omen.Index(2)
+    index = omendex.Index(2)
     index.add([[0.0, 0.0], [1.0, 0.0], [3.0, 0.0]])
     hits = index.search([0.9, 0.0], k=5)
     assert hits.ids.tolist() == [[1, 0, 2, -1, -1]]
     assert np.isinf(hits.distances[0, 3:]).all()
-    empty = omen.Index(2)
+    empty = omendex.Index(2)
     hits = empty.search(np.zeros((3, 2)), k=2)
     assert (hits.ids == -1).all() and np.isinf(hits.distances).all()
 
 
 def test_any_array_like_and_dtype_is_converted_once() -> None:
-    index = omen.Index(3)
+    index = omendex.Index(3)
     index.add(np.eye(3, dtype=np.float64))
     index.add([[1, 2, 3]])
     index.add(np.arange(6, dtype=np.int32).reshape(2, 3)[:, ::-1])  # not contiguous
@@ -76,7 +76,7 @@ def test_any_array_like_and_dtype_is_converted_once() -> None:
 
 
 def test_caller_ids_delete_replace_compact() -> None:
-    index = omen.Index(4, seed=3)
+    index = omendex.Index(4, seed=3)
     vecs = data(300, 4, 4)
     index.add(vecs, ids=np.arange(1000, 1300))
     assert 1000 in index and 5 not in index and "x" not in index
@@ -97,7 +97,7 @@ def test_caller_ids_delete_replace_compact() -> None:
     assert hits.ids[0, 0] == 1005
 
 
-def test_filters_mask_ids_and_callable(built: tuple[omen.Index, np.ndarray]) -> None:
+def test_filters_mask_ids_and_callable(built: tuple[omendex.Index, np.ndarray]) -> None:
     index, base = built
     q = data(5, 16, 5)
     even = np.zeros(2000, dtype=bool)
@@ -117,7 +117,7 @@ def test_filters_mask_ids_and_callable(built: tuple[omen.Index, np.ndarray]) -> 
 @pytest.mark.parametrize("metric", ["l2", "ip", "cosine"])
 def test_metrics(metric: str) -> None:
     base = data(500, 8, 6)
-    index = omen.Index(8, metric, seed=1)
+    index = omendex.Index(8, metric, seed=1)
     index.add(base)
     assert index.metric == metric
     hits = index.search(base[:20], k=1, ef=500)
@@ -128,7 +128,7 @@ def test_metrics(metric: str) -> None:
 
 
 def test_bad_input_is_a_value_error_and_changes_nothing() -> None:
-    index = omen.Index(4)
+    index = omendex.Index(4)
     index.add(data(20, 4, 7))
     before = index.search(data(3, 4, 8), k=3)
     bad_vectors = [
@@ -163,7 +163,7 @@ def test_bad_input_is_a_value_error_and_changes_nothing() -> None:
             index.search(q, **kw)
     for args, kw in [((0,), {}), ((4, "hamming"), {}), ((4,), {"m": 1}), ((4,), {"ef_construction": 0}), ((4,), {"seed": -1})]:
         with pytest.raises(ValueError):
-            omen.Index(*args, **kw)
+            omendex.Index(*args, **kw)
     with pytest.raises(ValueError):
         index.add(data(2, 4, 9), ids=[-1, 2])
     with pytest.raises(ValueError):
@@ -172,13 +172,13 @@ def test_bad_input_is_a_value_error_and_changes_nothing() -> None:
 
 
 def test_save_load_mmap_and_bad_files(tmp_path: os.PathLike[str]) -> None:
-    index = omen.Index(6, "cosine", seed=5)
+    index = omendex.Index(6, "cosine", seed=5)
     index.add(data(400, 6, 10))
     index.delete(3)
     path = os.path.join(tmp_path, "i.omen")
     index.save(path)
     q = data(10, 6, 11)
-    for loaded in (omen.Index.load(path), omen.Index.load(path, mmap=True)):
+    for loaded in (omendex.Index.load(path), omendex.Index.load(path, mmap=True)):
         assert len(loaded) == 399 and loaded.metric == "cosine" and 3 not in loaded
         np.testing.assert_array_equal(loaded.search(q, k=5).ids, index.search(q, k=5).ids)
     raw = open(path, "rb").read()
@@ -186,14 +186,14 @@ def test_save_load_mmap_and_bad_files(tmp_path: os.PathLike[str]) -> None:
     for broken in (raw[: len(raw) // 2], raw[:100] + bytes([raw[100] ^ 1]) + raw[101:], b"not an index"):
         with open(bad, "wb") as f:
             f.write(broken)
-        with pytest.raises(omen.CorruptIndexError):
-            omen.Index.load(bad)
-    assert issubclass(omen.CorruptIndexError, OSError)
+        with pytest.raises(omendex.CorruptIndexError):
+            omendex.Index.load(bad)
+    assert issubclass(omendex.CorruptIndexError, OSError)
     with pytest.raises(OSError):
-        omen.Index.load(os.path.join(tmp_path, "missing.omen"))
+        omendex.Index.load(os.path.join(tmp_path, "missing.omen"))
 
 
-def test_pickling_crosses_processes_by_value(built: tuple[omen.Index, np.ndarray]) -> None:
+def test_pickling_crosses_processes_by_value(built: tuple[omendex.Index, np.ndarray]) -> None:
     index, _ = built
     copy = pickle.loads(pickle.dumps(index))
     q = data(10, 16, 12)
@@ -201,7 +201,7 @@ def test_pickling_crosses_processes_by_value(built: tuple[omen.Index, np.ndarray
     assert repr(copy) == repr(index)
 
 
-def test_threads_search_in_parallel_and_agree_with_one(built: tuple[omen.Index, np.ndarray]) -> None:
+def test_threads_search_in_parallel_and_agree_with_one(built: tuple[omendex.Index, np.ndarray]) -> None:
     index, _ = built
     q = data(400, 16, 13)
     one = index.search(q, k=10, threads=1)
@@ -213,7 +213,7 @@ def test_threads_search_in_parallel_and_agree_with_one(built: tuple[omen.Index, 
 
 
 def test_adds_and_searches_from_threads_never_see_a_half_index() -> None:
-    index = omen.Index(8, seed=2)
+    index = omendex.Index(8, seed=2)
     index.add(data(500, 8, 14))
     stop = threading.Event()
     errors: list[BaseException] = []
@@ -249,7 +249,7 @@ def test_adds_and_searches_from_threads_never_see_a_half_index() -> None:
     dtype=st.sampled_from([np.float32, np.float64, np.int64, np.int8, np.float16]),
 )
 def test_any_shape_and_dtype_is_answered_or_refused(n: int, dim: int, k: int, dtype: type) -> None:
-    index = omen.Index(dim, seed=1)
+    index = omendex.Index(dim, seed=1)
     vecs = (np.random.default_rng(n * 31 + dim).standard_normal((n, dim)) * 4).astype(dtype)
     ids = index.add(vecs)
     assert len(ids) == n == len(index)
@@ -261,7 +261,7 @@ def test_any_shape_and_dtype_is_answered_or_refused(n: int, dim: int, k: int, dt
 
 
 def test_hostile_sizes_and_ids_are_errors_not_crashes(tmp_path: os.PathLike[str]) -> None:
-    index = omen.Index(4, seed=1)
+    index = omendex.Index(4, seed=1)
     index.add(data(10, 4, 20))
     q = data(2, 4, 21)
     for k in (10**10, 2**62, 2**64):
@@ -284,16 +284,16 @@ def test_hostile_sizes_and_ids_are_errors_not_crashes(tmp_path: os.PathLike[str]
         with pytest.raises(KeyError):
             index.delete(bad)
     # An empty index still checks its arguments.
-    empty = omen.Index(4)
+    empty = omendex.Index(4)
     for bad_q, kw in [(np.zeros(3), {}), (np.array([np.nan] * 4), {}), (np.zeros(4), {"k": 5, "ef": 2})]:
         with pytest.raises(ValueError):
             empty.search(bad_q, **kw)
     with pytest.raises(FileNotFoundError):
-        omen.Index.load(os.path.join(tmp_path, "missing.omen"))
+        omendex.Index.load(os.path.join(tmp_path, "missing.omen"))
 
 
 def test_len_and_getters_do_not_freeze_other_threads_during_an_add() -> None:
-    index = omen.Index(16, seed=4)
+    index = omendex.Index(16, seed=4)
     vecs = data(20_000, 16, 25)
     done = threading.Event()
     seen: list[int] = []
@@ -337,7 +337,7 @@ def seconds_to_stop(call: Callable[[], object]) -> float:
 
 
 def test_ctrl_c_stops_a_long_add_within_a_second_and_adds_nothing() -> None:
-    index = omen.Index(32, ef_construction=200, seed=5)
+    index = omendex.Index(32, ef_construction=200, seed=5)
     index.add(data(100, 32, 30))
     vecs = data(400_000, 32, 31)  # far more than a second of work on one thread
     stopped = seconds_to_stop(lambda: index.add(vecs, threads=1))
@@ -351,17 +351,17 @@ def test_ctrl_c_stops_a_long_add_within_a_second_and_adds_nothing() -> None:
 
 def test_ctrl_c_stops_a_segmented_build_within_a_second() -> None:
     vecs = data(400_000, 32, 34)  # far more than a second of work on two threads
-    stopped = seconds_to_stop(lambda: omen.SegmentedIndex.build(vecs, segments=4, ef_construction=200, threads=2))
+    stopped = seconds_to_stop(lambda: omendex.SegmentedIndex.build(vecs, segments=4, ef_construction=200, threads=2))
     # Every segment checks the flag before each insertion (well under a millisecond here) and
     # the waiting thread looks for signals every 50 ms.
     assert stopped < 1.0, f"stopped {stopped:.2f} s after Ctrl-C"
     # The pool is free again: a build right after works.
-    seg = omen.SegmentedIndex.build(vecs[:2000], segments=2, threads=2, seed=1)
+    seg = omendex.SegmentedIndex.build(vecs[:2000], segments=2, threads=2, seed=1)
     assert len(seg) == 2000
 
 
 def test_a_bad_row_late_in_a_long_batch_adds_nothing() -> None:
-    index = omen.Index(8, seed=6)
+    index = omendex.Index(8, seed=6)
     vecs = data(5_000, 8, 33)
     vecs[4_999, 3] = np.nan
     with pytest.raises(ValueError, match="vector 4999"):
@@ -371,7 +371,7 @@ def test_a_bad_row_late_in_a_long_batch_adds_nothing() -> None:
 
 def test_segmented_index_builds_searches_grows_merges_and_saves(tmp_path: os.PathLike[str]) -> None:
     base = data(3000, 12, 40)
-    seg = omen.SegmentedIndex.build(base, segments=4, m=8, ef_construction=80, seed=3)
+    seg = omendex.SegmentedIndex.build(base, segments=4, m=8, ef_construction=80, seed=3)
     assert (len(seg), seg.segment_count, seg.dim, seg.metric) == (3000, 4, 12, "l2")
     seg.check_invariants()
     q = data(30, 12, 41)
@@ -393,10 +393,10 @@ def test_segmented_index_builds_searches_grows_merges_and_saves(tmp_path: os.Pat
     one.check_invariants()
     path = os.path.join(tmp_path, "segments")
     seg.save(path)
-    for loaded in (omen.SegmentedIndex.load(path), omen.SegmentedIndex.load(path, mmap=True)):
+    for loaded in (omendex.SegmentedIndex.load(path), omendex.SegmentedIndex.load(path, mmap=True)):
         np.testing.assert_array_equal(loaded.search(q, k=5).ids, seg.search(q, k=5).ids)
     with pytest.raises(FileNotFoundError):
-        omen.SegmentedIndex.load(os.path.join(tmp_path, "nothing-here"))
+        omendex.SegmentedIndex.load(os.path.join(tmp_path, "nothing-here"))
     for bad, kw in [
         (base, {}),
         (base, {"segments": 2, "max_segment_size": 10}),
@@ -406,17 +406,17 @@ def test_segmented_index_builds_searches_grows_merges_and_saves(tmp_path: os.Pat
         (base[:2], {"segments": 1, "metric": "nope"}),
     ]:
         with pytest.raises(ValueError):
-            omen.SegmentedIndex.build(bad, **kw)
+            omendex.SegmentedIndex.build(bad, **kw)
     with pytest.raises(ValueError):
-        omen.SegmentedIndex.build(base[:3], ids=[1, 1, 2], segments=1)
+        omendex.SegmentedIndex.build(base[:3], ids=[1, 1, 2], segments=1)
     with pytest.raises(ValueError):
         seg.add_segment(data(1, 12, 44), ids=[8])  # live already
     with pytest.raises(TypeError):
-        omen.SegmentedIndex()
+        omendex.SegmentedIndex()
 
 
 def test_a_segmented_index_pickles_through_its_folder() -> None:
-    seg = omen.SegmentedIndex.build(data(600, 6, 50), segments=3, seed=2)
+    seg = omendex.SegmentedIndex.build(data(600, 6, 50), segments=3, seed=2)
     seg.delete(5)
     copy = pickle.loads(pickle.dumps(seg))
     q = data(10, 6, 51)
@@ -427,10 +427,10 @@ def test_a_segmented_index_pickles_through_its_folder() -> None:
 
 
 def test_the_ann_benchmarks_adapter() -> None:
-    from omen.ann import OmenANN
+    from omendex.ann import OmendexANN
 
     base, q = data(1500, 10, 52), data(40, 10, 53)
-    algo = OmenANN("euclidean", {"M": 12, "efConstruction": 100})
+    algo = OmendexANN("euclidean", {"M": 12, "efConstruction": 100})
     algo.fit(base)
     algo.set_query_arguments(200)
     truth = exact(base, q, 10)
@@ -442,8 +442,8 @@ def test_the_ann_benchmarks_adapter() -> None:
         assert len(set(a) & set(t)) >= 9
     assert algo.get_memory_usage() > 0 and "ef=200" in str(algo)
     with pytest.raises(ValueError):
-        OmenANN("hamming", {})
-    cos = OmenANN("angular", {})
+        OmendexANN("hamming", {})
+    cos = OmendexANN("angular", {})
     cos.fit(base)
     assert cos.query(base[3], 1)[0] == 3
 
@@ -451,17 +451,17 @@ def test_the_ann_benchmarks_adapter() -> None:
 def test_merge_topk_orders_by_distance_then_id_and_keeps_each_id_once() -> None:
     a = (np.array([[4, 9], [1, -1]]), np.array([[0.5, 0.7], [0.1, np.inf]], dtype=np.float32))
     b = (np.array([[2, 4, 8], [3, 1, 5]]), np.array([[0.5, 0.5, 0.9], [0.2, 0.1, 0.3]], dtype=np.float32))
-    got = omen.merge_topk([a, b], 4)
+    got = omendex.merge_topk([a, b], 4)
     assert got.ids.tolist() == [[2, 4, 9, 8], [1, 3, 5, -1]]
     assert got.distances[1, 3] == np.inf and got.ids.dtype == np.int64 and got.distances.dtype == np.float32
     # A segmented index's answer is the merge of its segments' answers.
     base = data(3000, 8, 50)
-    seg = omen.SegmentedIndex.build(base, segments=3, m=8, ef_construction=64, seed=2)
+    seg = omendex.SegmentedIndex.build(base, segments=3, m=8, ef_construction=64, seed=2)
     q = data(20, 8, 51)
-    parts = [omen.Index(8, m=8, ef_construction=64, seed=2 + i) for i in range(3)]
+    parts = [omendex.Index(8, m=8, ef_construction=64, seed=2 + i) for i in range(3)]
     for i, p in enumerate(parts):
         p.add(base[i * 1000 : (i + 1) * 1000], np.arange(i * 1000, (i + 1) * 1000), threads=1)
-    merged = omen.merge_topk([p.search(q, 10, ef=32) for p in parts], 10)
+    merged = omendex.merge_topk([p.search(q, 10, ef=32) for p in parts], 10)
     whole = seg.search(q, 10, ef=32)
     np.testing.assert_array_equal(merged.ids, whole.ids)
     np.testing.assert_array_equal(merged.distances, whole.distances)
@@ -480,14 +480,14 @@ def test_merge_topk_refuses_what_it_cannot_merge() -> None:
         (([(ids,)], 3), "pair"),
     ]:
         with pytest.raises(ValueError, match=match):
-            omen.merge_topk(*bad)  # type: ignore[arg-type]
+            omendex.merge_topk(*bad)  # type: ignore[arg-type]
 
 
 def test_an_index_on_int8_codes_answers_with_exact_distances(tmp_path: os.PathLike[str]) -> None:
     base = data(3000, 32, 11)
     queries = data(100, 32, 12)
-    plain = omen.Index(32, m=12, ef_construction=100, seed=3)
-    coded = omen.Index(32, m=12, ef_construction=100, seed=3, quantization="int8")
+    plain = omendex.Index(32, m=12, ef_construction=100, seed=3)
+    coded = omendex.Index(32, m=12, ef_construction=100, seed=3, quantization="int8")
     assert (plain.quantization, coded.quantization) == ("none", "int8")
     assert plain.quantization_status["status"] == "off"
     assert coded.quantization_status["status"] == "untrained"
@@ -506,21 +506,21 @@ def test_an_index_on_int8_codes_answers_with_exact_distances(tmp_path: os.PathLi
     assert again.quantization == "int8" and again.quantization_status == status
     np.testing.assert_array_equal(again.search(queries, k=10)[0], ids)
     with pytest.raises(ValueError, match="unknown quantization"):
-        omen.Index(4, quantization="int4")
+        omendex.Index(4, quantization="int4")
     with pytest.raises(ValueError, match="quantization must be a string"):
-        omen.Index(4, quantization=8)  # type: ignore[arg-type]
-    seg = omen.SegmentedIndex.build(base, segments=3, quantization="int8", seed=1)
+        omendex.Index(4, quantization=8)  # type: ignore[arg-type]
+    seg = omendex.SegmentedIndex.build(base, segments=3, quantization="int8", seed=1)
     assert seg.quantization == "int8" and [s["status"] for s in seg.quantization_status] == ["codes"] * 3
     folder = os.path.join(os.fspath(tmp_path), "seg")
     seg.save(folder)
-    assert omen._omen.inspect_segments(folder)["quantization"] == "int8"
+    assert omendex._omendex.inspect_segments(folder)["quantization"] == "int8"
 
 
 def test_codes_too_coarse_for_the_data_fall_back_to_float32_rows() -> None:
     # 2-d vectors normalised onto a circle, 3,000 of them: neighbours closer than a code step.
     angles = np.random.default_rng(5).uniform(0, 2 * np.pi, 3000)
     base = np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32)
-    index = omen.Index(2, "cosine", quantization="int8", seed=2)
+    index = omendex.Index(2, "cosine", quantization="int8", seed=2)
     index.add(base)
     status = index.quantization_status
     assert status["status"] == "too_coarse" and status["fit_recall"] < 0.9
@@ -531,22 +531,30 @@ def test_codes_too_coarse_for_the_data_fall_back_to_float32_rows() -> None:
 
 def test_the_folder_naming_and_sweep_rule_are_the_rust_ones(tmp_path: object) -> None:
     rng = np.random.default_rng(5)
-    seg = omen.SegmentedIndex.build(rng.standard_normal((300, 4), dtype=np.float32), segments=3, seed=1)
+    seg = omendex.SegmentedIndex.build(rng.standard_normal((300, 4), dtype=np.float32), segments=3, seed=1)
     folder = os.path.join(os.fspath(tmp_path), "seg")
     seg.save(folder)
     seg.save(folder)  # the second save's commit swept the first's files
-    generation = omen._omen.inspect_segments(folder)["generation"]
+    generation = omendex._omendex.inspect_segments(folder)["generation"]
     names = sorted(os.listdir(folder))
-    segments = [n for n in names if omen._omen.segment_of(n) is not None]
-    assert segments == [omen._omen.segment_file_name(generation, i) for i in range(3)]
-    assert [omen._omen.segment_of(n) for n in segments] == [(generation, i) for i in range(3)]
-    assert not any(omen._omen.is_garbage_after(n, generation, 3, []) for n in names)
-    older = omen._omen.segment_file_name(generation - 1, 0)
-    assert omen._omen.is_garbage_after(older, generation, 3, [])
-    assert not omen._omen.is_garbage_after(older, generation, 3, [generation - 1]), "a build still being written"
+    segments = [n for n in names if omendex._omendex.segment_of(n) is not None]
+    assert segments == [omendex._omendex.segment_file_name(generation, i) for i in range(3)]
+    assert [omendex._omendex.segment_of(n) for n in segments] == [(generation, i) for i in range(3)]
+    assert not any(omendex._omendex.is_garbage_after(n, generation, 3, []) for n in names)
+    older = omendex._omendex.segment_file_name(generation - 1, 0)
+    assert omendex._omendex.is_garbage_after(older, generation, 3, [])
+    assert not omendex._omendex.is_garbage_after(older, generation, 3, [generation - 1]), "a build still being written"
     temp = f".{segments[0]}.77.0.tmp"
-    assert omen._omen.temporary_target(temp) == segments[0]
-    assert omen._omen.is_garbage_after(temp, generation, 3, [])
-    assert omen._omen.generation_named(temp) == generation
-    assert omen._omen.generation_named(omen._omen.build_marker_name(9)) == 9
-    assert omen._omen.temporary_target("manifest.omen") is None
+    assert omendex._omendex.temporary_target(temp) == segments[0]
+    assert omendex._omendex.is_garbage_after(temp, generation, 3, [])
+    assert omendex._omendex.generation_named(temp) == generation
+    assert omendex._omendex.generation_named(omendex._omendex.build_marker_name(9)) == 9
+    assert omendex._omendex.temporary_target("manifest.omen") is None
+
+
+def test_the_version_is_the_distributions() -> None:
+    import importlib.metadata
+
+    assert omendex.__version__ == importlib.metadata.version("omendex")
+    assert omendex.__version__ == omendex._omendex.__version__
+    assert all(part.isdigit() for part in omendex.__version__.split(".")[:3])

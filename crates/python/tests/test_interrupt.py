@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-import omen
+import omendex
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -50,7 +50,7 @@ def test_ctrl_c_stops_an_add_of_costly_rows_within_a_chunk() -> None:
     # be 1,024 rows, many seconds before a signal was seen.
     dim, warm = 16_384, 300
     rows = np.random.default_rng(1).standard_normal((warm + 1_100, dim)).astype(np.float32)
-    index = omen.Index(dim, ef_construction=400, seed=1)
+    index = omendex.Index(dim, ef_construction=400, seed=1)
     started = time.monotonic()
     index.add(rows[:warm], threads=2)
     # The mean cost of a row while the index grew to `warm` rows: below a row's cost after.
@@ -70,9 +70,9 @@ def test_ctrl_c_stops_an_add_of_costly_rows_within_a_chunk() -> None:
 def test_ctrl_c_stops_a_long_batch_search(shape: str) -> None:
     rng = np.random.default_rng(2)
     base = rng.standard_normal((4_000, 32)).astype(np.float32)
-    index = omen.Index(32, seed=2) if shape == "index" else omen.SegmentedIndex.build(base, segments=2, seed=2)
+    index = omendex.Index(32, seed=2) if shape == "index" else omendex.SegmentedIndex.build(base, segments=2, seed=2)
     if shape == "index":
-        assert isinstance(index, omen.Index)
+        assert isinstance(index, omendex.Index)
         index.add(base)
     probe = rng.standard_normal((2_000, 32)).astype(np.float32)
     started = time.monotonic()
@@ -101,14 +101,14 @@ def build_rate(dim: int) -> float:
     """Rows a second of a 2-thread build of 3,000 rows, measured here."""
     probe = np.random.default_rng(9).standard_normal((3_000, dim)).astype(np.float32)
     started = time.monotonic()
-    omen.Index(dim, seed=9).add(probe, threads=2)
+    omendex.Index(dim, seed=9).add(probe, threads=2)
     return len(probe) / (time.monotonic() - started)
 
 
 def test_ctrl_c_stops_add_segment_and_adds_nothing() -> None:
     dim = 32
     rate = build_rate(dim)
-    index = omen.SegmentedIndex.build(np.random.default_rng(3).standard_normal((1_000, dim)).astype(np.float32), segments=2, seed=3)
+    index = omendex.SegmentedIndex.build(np.random.default_rng(3).standard_normal((1_000, dim)).astype(np.float32), segments=2, seed=3)
     rows = rows_for(6.0, rate, dim, 4)
     expected = len(rows) / rate
     with Interrupt(0.3) as stopped:
@@ -123,7 +123,7 @@ def test_ctrl_c_stops_a_rebuild_or_compaction_and_keeps_the_graph(call: str) -> 
     dim = 32
     rate = build_rate(dim)
     rows = rows_for(3.0, rate, dim, 5)
-    index = omen.Index(dim, seed=5)
+    index = omendex.Index(dim, seed=5)
     index.add(rows, threads=2)
     # Deleted vectors whose neighbours a compaction must re-link: a third of them.
     for i in range(0, len(rows), 3):
@@ -149,7 +149,7 @@ def test_ctrl_c_stops_a_merge_and_leaves_the_segments() -> None:
     # The merge inserts all but the largest segment's rows (at a smaller beam than a build's):
     # four segments, so three quarters of the rows, about 4 s of building.
     rows = rows_for(5.0, rate, dim, 6)
-    index = omen.SegmentedIndex.build(rows, segments=4, seed=6, threads=2)
+    index = omendex.SegmentedIndex.build(rows, segments=4, seed=6, threads=2)
     queries = rows[1:51]
     before = index.search(queries, 10, ef=64)
     expected = 0.75 * len(rows) / rate

@@ -12,7 +12,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-import omen
+import omendex
 
 DIM = 4
 IDS = st.integers(0, 60)
@@ -25,7 +25,7 @@ def rows(n: int, seed: int) -> np.ndarray:
 class Model(RuleBasedStateMachine):
     """What both shapes share; `make` and `grow` differ."""
 
-    index: Union[omen.Index, omen.SegmentedIndex]
+    index: Union[omendex.Index, omendex.SegmentedIndex]
 
     def __init__(self) -> None:
         super().__init__()
@@ -122,15 +122,15 @@ class Model(RuleBasedStateMachine):
 class IndexModel(Model):
     def __init__(self) -> None:
         super().__init__()
-        self.index = omen.Index(DIM, m=6, ef_construction=32, seed=1)
+        self.index = omendex.Index(DIM, m=6, ef_construction=32, seed=1)
 
     def grow(self, vecs: np.ndarray, ids: Any) -> np.ndarray:
-        assert isinstance(self.index, omen.Index)
+        assert isinstance(self.index, omendex.Index)
         return self.index.add(vecs, ids)
 
     @rule()
     def rebuild(self) -> None:
-        assert isinstance(self.index, omen.Index)
+        assert isinstance(self.index, omendex.Index)
         assert self.index.rebuild() == self.pending
         self.pending = 0
 
@@ -139,12 +139,12 @@ class SegmentedModel(Model):
     @initialize(n=st.integers(1, 20), segments=st.integers(1, 3), seed=st.integers(0, 2**32 - 1))
     def build(self, n: int, segments: int, seed: int) -> None:
         vecs = rows(n, seed)
-        self.index = omen.SegmentedIndex.build(vecs, segments=min(segments, n), m=6, ef_construction=32, seed=1)
+        self.index = omendex.SegmentedIndex.build(vecs, segments=min(segments, n), m=6, ef_construction=32, seed=1)
         self.live = dict(enumerate(vecs))
         self.next = n
 
     def grow(self, vecs: np.ndarray, ids: Any) -> np.ndarray:
-        assert isinstance(self.index, omen.SegmentedIndex)
+        assert isinstance(self.index, omendex.SegmentedIndex)
         return self.index.add_segment(vecs, ids)
 
 

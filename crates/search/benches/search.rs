@@ -2,9 +2,9 @@
 //! comes from one run. The graph is a brute-force k-NN graph (this crate never builds HNSW).
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use omen_distance::{Distance, Metric};
-use omen_graph::{HnswGraph, Layer, NodeId};
-use omen_search::{Request, Rows, SearchScratch, brute_force_knn, knn_search};
+use omendex_distance::{Distance, Metric};
+use omendex_graph::{HnswGraph, Layer, NodeId};
+use omendex_search::{Request, Rows, SearchScratch, brute_force_knn, knn_search};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::hint::black_box;

@@ -2,8 +2,8 @@
 
 use std::cmp::Reverse;
 
-use omen_distance::Distance;
-use omen_graph::{HnswGraph, Layer, NodeId};
+use omendex_distance::Distance;
+use omendex_graph::{HnswGraph, Layer, NodeId};
 
 use crate::{Codes, Exact, Neighbor, OnCodes, Request, Route, Scorer, SearchScratch};
 
@@ -27,7 +27,7 @@ pub fn greedy_descent(
 pub fn greedy_descent_on_codes(
     graph: &HnswGraph,
     codes: &Codes,
-    query: &omen_distance::Sq8Query,
+    query: &omendex_distance::Sq8Query,
     best: Neighbor,
     from: Layer,
     stop: Layer,
@@ -40,7 +40,7 @@ pub fn greedy_descent_on_codes(
 pub fn search_layer_on_codes<'s>(
     graph: &HnswGraph,
     codes: &Codes,
-    query: &omen_distance::Sq8Query,
+    query: &omendex_distance::Sq8Query,
     start: Start<'_>,
     scratch: &'s mut SearchScratch,
 ) -> &'s [Neighbor] {
@@ -200,7 +200,7 @@ pub fn search_layer_with<'s, F: NodeFilter + ?Sized>(
         // The next candidate's list is needed after this one's neighbours are scored: start its
         // cache miss now.
         if let Some(addr) = candidates.peek().and_then(|Reverse(n)| graph.neighbors_addr(n.id, layer)) {
-            omen_distance::prefetch_addr(addr);
+            omendex_distance::prefetch_addr(addr);
         }
         batch_ids.clear();
         batch_ids.extend(graph.neighbors(c.id, layer).iter().filter(|&n| visited.insert(n)).map(|n| n.0));
@@ -215,7 +215,7 @@ pub fn search_layer_with<'s, F: NodeFilter + ?Sized>(
                 // A new candidate may be expanded soon: fetch its list while the others are
                 // scored (hnswlib gets this by storing lists beside the vectors).
                 if let Some(addr) = graph.neighbors_addr(cand.id, layer) {
-                    omen_distance::prefetch_addr(addr);
+                    omendex_distance::prefetch_addr(addr);
                 }
                 candidates.push(Reverse(cand));
                 if filter.allows(cand.id) {

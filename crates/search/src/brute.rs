@@ -2,8 +2,8 @@
 
 use std::collections::BinaryHeap;
 
-use omen_distance::Distance;
-use omen_graph::NodeId;
+use omendex_distance::Distance;
+use omendex_graph::NodeId;
 use rayon::prelude::*;
 
 use crate::Neighbor;
@@ -33,7 +33,7 @@ impl<'a> Rows<'a> {
     }
 
     /// Every vector of a graph, with its node ids as row numbers.
-    pub fn of_graph(graph: &'a omen_graph::HnswGraph) -> Self {
+    pub fn of_graph(graph: &'a omendex_graph::HnswGraph) -> Self {
         Rows { data: graph.vector_data(), dim: graph.dim(), stride: graph.stride() }
     }
 

@@ -1,7 +1,7 @@
 //! 8-bit codes of a graph's vectors, and how a search scores nodes: on `f32` rows or on codes.
 
-use omen_distance::{Distance, Sq8, Sq8Query};
-use omen_graph::{FileMap, HnswGraph, NodeId};
+use omendex_distance::{Distance, Sq8, Sq8Query};
+use omendex_graph::{FileMap, HnswGraph, NodeId};
 
 use crate::Neighbor;
 
@@ -124,9 +124,9 @@ pub enum CodesError {
 /// reads while it walks and then re-scores its best candidates on.
 ///
 /// ```
-/// use omen_distance::Metric;
-/// use omen_graph::{HnswGraph, Layer, NodeId};
-/// use omen_search::Codes;
+/// use omendex_distance::Metric;
+/// use omendex_graph::{HnswGraph, Layer, NodeId};
+/// use omendex_search::Codes;
 ///
 /// let mut g = HnswGraph::new(2, 4)?;
 /// for x in [0.0f32, 1.0, 2.0] {
@@ -461,7 +461,7 @@ impl Scorer for Exact<'_> {
 
     #[inline]
     fn prefetch(&self, node: NodeId) {
-        omen_distance::prefetch_row(self.data, node.idx() * self.stride);
+        omendex_distance::prefetch_row(self.data, node.idx() * self.stride);
     }
 }
 
@@ -498,7 +498,7 @@ impl Scorer for OnCodes<'_> {
     #[inline]
     fn prefetch(&self, node: NodeId) {
         if let Some(x) = self.data.get(node.idx() * self.stride) {
-            omen_distance::prefetch_addr(x);
+            omendex_distance::prefetch_addr(x);
         }
     }
 }
@@ -506,8 +506,8 @@ impl Scorer for OnCodes<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use omen_distance::Metric;
-    use omen_graph::Layer;
+    use omendex_distance::Metric;
+    use omendex_graph::Layer;
 
     #[test]
     fn rows_are_line_aligned_padded_with_zeros_and_truncate() {

@@ -1,12 +1,12 @@
 //! Bad search input.
 
-use omen_distance::VectorError;
+use omendex_distance::VectorError;
 
 /// A search request that cannot be answered as asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SearchError {
-    /// The query breaks the vector rule ([`omen_distance::check_vector`]).
+    /// The query breaks the vector rule ([`omendex_distance::check_vector`]).
     #[error("query {0}")]
     Query(#[from] VectorError),
     /// `k` is zero.

@@ -14,9 +14,9 @@
 //!
 //! # Example
 //! ```
-//! use omen_distance::{Distance, Metric};
-//! use omen_graph::{HnswGraph, Layer, NodeId};
-//! use omen_search::{Request, SearchScratch, knn_search};
+//! use omendex_distance::{Distance, Metric};
+//! use omendex_graph::{HnswGraph, Layer, NodeId};
+//! use omendex_search::{Request, SearchScratch, knn_search};
 //!
 //! let mut g = HnswGraph::new(1, 2)?;
 //! for x in [0.0, 1.0, 2.0] {

@@ -2,7 +2,7 @@
 
 use std::cmp::Ordering;
 
-use omen_graph::NodeId;
+use omendex_graph::NodeId;
 
 /// A node and its distance to a query. Ordered by `dist` (with [`f32::total_cmp`]) then `id`,
 /// so every sort of results is total and deterministic.

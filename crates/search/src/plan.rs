@@ -1,13 +1,13 @@
 //! Whether a filtered search walks the graph or scans the allowed nodes exactly.
 
-use omen_graph::NodeId;
+use omendex_graph::NodeId;
 
 /// How a filtered search answers: walk the graph, scan the allowed nodes exactly, or decide
 /// from the filter's estimated share ([`FilterPlan::route`]).
 ///
 /// ```
-/// use omen_graph::NodeId;
-/// use omen_search::{FilterPlan, Route};
+/// use omendex_graph::NodeId;
+/// use omendex_search::{FilterPlan, Route};
 ///
 /// let rare = |n: NodeId| n.0 % 1000 == 0;
 /// assert_eq!(FilterPlan::Auto.route(100_000, 64, &rare), Route::Scan, "100 of 100,000 pass");

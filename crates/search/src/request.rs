@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use omen_distance::{Metric, check_vector};
+use omendex_distance::{Metric, check_vector};
 
 use crate::SearchError;
 
@@ -56,7 +56,7 @@ impl<'q> Request<'q> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use omen_distance::VectorError;
+    use omendex_distance::VectorError;
 
     #[test]
     fn a_request_is_checked_and_prepared_once() {

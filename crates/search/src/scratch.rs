@@ -3,7 +3,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use omen_graph::NodeId;
+use omendex_graph::NodeId;
 
 use crate::Neighbor;
 
@@ -51,7 +51,7 @@ pub struct SearchScratch {
     pub(crate) out: Vec<Neighbor>,
     pub(crate) exact_fallbacks: u64,
     // The query prepared against codes, kept for its buffers (`knn_search_codes`).
-    pub(crate) sq8: Option<omen_distance::Sq8Query>,
+    pub(crate) sq8: Option<omendex_distance::Sq8Query>,
 }
 
 impl SearchScratch {

@@ -3,10 +3,10 @@
 //! merge of 4 segments into one graph.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use omen_build::Params;
-use omen_distance::Metric;
-use omen_graph::VectorId;
-use omen_segment::{Fanout, Query, SegmentPlan, SegmentedIndex};
+use omendex_build::Params;
+use omendex_distance::Metric;
+use omendex_graph::VectorId;
+use omendex_segment::{Fanout, Query, SegmentPlan, SegmentedIndex};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::hint::black_box;

@@ -1,17 +1,17 @@
 //! The quality of a graph built on 8-bit codes, apart from the codes' search: builds the same
 //! index twice (f32 rows, then `Quantization::Int8`) and sweeps the plain f32 search
-//! (`omen_search::knn_search` on each graph's f32 rows) over ef, printing recall@10 against the
+//! (`omendex_search::knn_search` on each graph's f32 rows) over ef, printing recall@10 against the
 //! folder's ground truth. Equal curves mean the walk on codes (with exact selection) builds as
 //! good a graph as the walk on rows.
 //!
 //! ```sh
-//! cargo run --release -p omen-segment --example graph_quality -- ../shared/data/minilm-rustdoc cosine
+//! cargo run --release -p omendex-segment --example graph_quality -- ../shared/data/minilm-rustdoc cosine
 //! ```
 
-use omen_build::{Params, Quantization};
-use omen_distance::{Distance, Metric};
-use omen_search::{Request, SearchScratch, knn_search};
-use omen_segment::Index;
+use omendex_build::{Params, Quantization};
+use omendex_distance::{Distance, Metric};
+use omendex_search::{Request, SearchScratch, knn_search};
+use omendex_segment::Index;
 
 /// A TEXMEX file's rows (each: a u32 dimension, then that many 4-byte values) as raw words.
 fn read_vecs(path: &str) -> Result<(usize, Vec<u32>), String> {

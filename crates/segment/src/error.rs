@@ -1,9 +1,9 @@
 //! The one error type of both index shapes.
 
-use omen_build::BuildError;
-use omen_graph::VectorId;
-use omen_search::SearchError;
-use omen_store::StoreError;
+use omendex_build::BuildError;
+use omendex_graph::VectorId;
+use omendex_search::SearchError;
+use omendex_store::StoreError;
 
 use crate::{SegmentId, SegmentPlan};
 
@@ -16,10 +16,10 @@ use crate::{SegmentId, SegmentPlan};
 /// [`Error::Store`].
 ///
 /// ```
-/// use omen_build::{BuildError, Params};
-/// use omen_distance::VectorError;
-/// use omen_search::SearchError;
-/// use omen_segment::{Error, Index};
+/// use omendex_build::{BuildError, Params};
+/// use omendex_distance::VectorError;
+/// use omendex_search::SearchError;
+/// use omendex_segment::{Error, Index};
 ///
 /// let mut index = Index::new(2, Params::default())?;
 /// match index.add(&[1.0, f32::NAN]) {
@@ -35,7 +35,7 @@ use crate::{SegmentId, SegmentPlan};
 #[non_exhaustive]
 pub enum Error {
     /// Bad parameters or a bad vector (wrong dimension, NaN or infinite, a norm too large for
-    /// l2/ip; see [`omen_distance::check_vector`]), or a graph the builder refused.
+    /// l2/ip; see [`omendex_distance::check_vector`]), or a graph the builder refused.
     #[error(transparent)]
     Build(#[from] BuildError),
     /// A query, `k` or `ef` that cannot be searched.

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::Ordering;
 
-use omen_search::{Request, SearchScratch};
+use omendex_search::{Request, SearchScratch};
 use rayon::prelude::*;
 
 use crate::{Error, Fanout, Index, Neighbor, Query, SegmentedIndex};
@@ -159,8 +159,8 @@ pub fn sampling_limit(k: usize, share: f64) -> usize {
 /// (servers each holding part of an index, [`SegmentedIndex::open_mmap_part`]).
 ///
 /// ```
-/// use omen_graph::VectorId;
-/// use omen_segment::{Neighbor, merge_top_k};
+/// use omendex_graph::VectorId;
+/// use omendex_segment::{Neighbor, merge_top_k};
 ///
 /// let hit = |id, dist| Neighbor { id: VectorId(id), dist };
 /// let a = [hit(4, 0.5), hit(9, 0.7)]; // one server's top 2
@@ -188,7 +188,7 @@ pub fn merge_top_k(mut all: Vec<Neighbor>, k: usize) -> Vec<Neighbor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use omen_graph::VectorId;
+    use omendex_graph::VectorId;
 
     #[test]
     fn sampling_limit_is_the_binomial_tail_quantile() {

@@ -2,10 +2,10 @@
 
 use std::ops::Range;
 
-use omen_build::{HnswBuilder, Params, Quantization, Stop};
-use omen_distance::Distance;
-use omen_graph::{GraphStats, HnswGraph, InvariantViolation, NodeId, VectorId};
-use omen_search::{
+use omendex_build::{HnswBuilder, Params, Quantization, Stop};
+use omendex_distance::Distance;
+use omendex_graph::{GraphStats, HnswGraph, InvariantViolation, NodeId, VectorId};
+use omendex_search::{
     Codes, FilterPlan, NodeFilter, Request, Route, Rows, SearchScratch, TrainedCodes, knn_search, knn_search_codes,
     knn_search_codes_filtered, knn_search_filtered,
 };
@@ -20,13 +20,13 @@ use crate::{Error, Neighbor, Query};
 /// [`crate::SegmentedIndex`] is many of them (its segments), searched together.
 ///
 /// Vectors get ids `0, 1, 2, ...` in insertion order unless the caller names them. Under
-/// [`omen_distance::Metric::Cosine`] vectors and queries are stored and compared normalised,
+/// [`omendex_distance::Metric::Cosine`] vectors and queries are stored and compared normalised,
 /// so distances are `1 - cos`.
 ///
 /// ```
-/// use omen_segment::{Index, Query};
-/// use omen_build::Params;
-/// use omen_distance::Metric;
+/// use omendex_segment::{Index, Query};
+/// use omendex_build::Params;
+/// use omendex_distance::Metric;
 ///
 /// let mut index = Index::new(3, Params::new(Metric::Cosine))?;
 /// let ids = index.add_batch(&[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.9, 0.1, 0.0])?;
@@ -34,7 +34,7 @@ use crate::{Error, Neighbor, Query};
 /// assert_eq!(hits[0].id, ids.start);
 /// index.delete(ids.start)?;
 /// assert_ne!(index.search(&[1.0, 0.05, 0.0], 1)?[0].id, ids.start);
-/// # Ok::<(), omen_segment::Error>(())
+/// # Ok::<(), omendex_segment::Error>(())
 /// ```
 #[derive(Debug)]
 pub struct Index {
@@ -86,7 +86,7 @@ impl Index {
     }
 
     /// An index of `vectors` (flat, row-major, checked) named `ids`, inserted as `how` says;
-    /// fails with [`omen_build::BuildError::Stopped`] once `stop` (if any) is raised.
+    /// fails with [`omendex_build::BuildError::Stopped`] once `stop` (if any) is raised.
     pub(crate) fn with_ids(
         dim: usize,
         params: Params,
@@ -135,7 +135,7 @@ impl Index {
     }
 
     /// The metric.
-    pub fn metric(&self) -> omen_distance::Metric {
+    pub fn metric(&self) -> omendex_distance::Metric {
         self.params.metric
     }
 
@@ -178,7 +178,7 @@ impl Index {
     /// Adds one vector and returns its id: one above every id this index ever held, including
     /// ids deleted and compacted away (the next id is saved with the index, so they never come
     /// back after a reload either). Fails, storing nothing, on a vector that breaks the rule
-    /// of [`omen_distance::check_vector`].
+    /// of [`omendex_distance::check_vector`].
     pub fn add(&mut self, vector: &[f32]) -> Result<VectorId, Error> {
         let id = self.names.next_id();
         if id.0 == u64::MAX {
@@ -296,7 +296,7 @@ impl Index {
     }
 
     /// Whether searches walk on 8-bit codes, and how well the codes fit the data (see
-    /// [`omen_build::Quantization`]).
+    /// [`omendex_build::Quantization`]).
     pub fn quantization(&self) -> QuantizationStatus {
         self.quant.status()
     }
@@ -352,7 +352,7 @@ impl Index {
     }
 
     /// Makes [`Index::rebuild`], which builds a graph aside and puts it in place at the end,
-    /// fail with [`omen_build::BuildError::Stopped`] once `stop` is raised (from any thread: a
+    /// fail with [`omendex_build::BuildError::Stopped`] once `stop` is raised (from any thread: a
     /// Ctrl-C handler, a cancelled request), leaving the index as it was; the re-insertions of
     /// [`Index::compact`] watch it too. `None` watches no flag. Adds do not watch it: add in
     /// batches to stop between them.
@@ -484,7 +484,7 @@ fn walk_filtered<F: NodeFilter + ?Sized>(
     allowed: &F,
     route: Route,
     scratch: &mut SearchScratch,
-) -> Vec<omen_search::Neighbor> {
+) -> Vec<omendex_search::Neighbor> {
     match codes {
         Some(codes) => knn_search_codes_filtered(graph, codes, dist, request, allowed, route, scratch),
         None => knn_search_filtered(graph, dist, request, allowed, route, scratch),

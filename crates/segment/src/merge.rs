@@ -1,7 +1,7 @@
 //! Merging segments into one graph without rebuilding from scratch.
 
-use omen_build::{BuildError, HnswBuilder, Seeds, Stop};
-use omen_graph::{HnswGraph, Layer, NodeId, VectorId};
+use omendex_build::{BuildError, HnswBuilder, Seeds, Stop};
+use omendex_graph::{HnswGraph, Layer, NodeId, VectorId};
 
 use crate::{Error, Index, SegmentId, SegmentedIndex};
 
@@ -67,10 +67,10 @@ impl SegmentedIndex {
     /// insertion's time. The index's own flag ([`SegmentedIndex::set_stop`]) is not watched.
     ///
     /// ```
-    /// use omen_build::{BuildError, Params, Stop};
-    /// use omen_distance::Metric;
-    /// use omen_graph::VectorId;
-    /// use omen_segment::{Error, SegmentPlan, SegmentedIndex};
+    /// use omendex_build::{BuildError, Params, Stop};
+    /// use omendex_distance::Metric;
+    /// use omendex_graph::VectorId;
+    /// use omendex_segment::{Error, SegmentPlan, SegmentedIndex};
     ///
     /// let data: Vec<f32> = (0..2000).map(|i| (i as f32 * 0.37).sin()).collect();
     /// let ids: Vec<VectorId> = (0..1000).map(VectorId).collect();
@@ -113,7 +113,7 @@ impl SegmentedIndex {
         let base_nodes = (0..base_graph.len() as u32).map(NodeId);
         for node in base_nodes.clone() {
             let v = base_graph.vector(node);
-            omen_distance::check_vector(self.params().metric, v, self.dim())
+            omendex_distance::check_vector(self.params().metric, v, self.dim())
                 .map_err(|source| wrap(BuildError::Vector { row: node.idx(), source }))?;
             graph.push_detached(v, base_graph.node_top(node)).map_err(|e| wrap(e.into()))?;
         }
@@ -140,7 +140,7 @@ impl SegmentedIndex {
                 }
                 let v = seg.graph().vector(node);
                 // The rule every vector entering a graph meets (a mapped segment's were never read).
-                omen_distance::check_vector(self.params().metric, v, self.dim())
+                omendex_distance::check_vector(self.params().metric, v, self.dim())
                     .map_err(|source| BuildError::Vector { row: node.idx(), source })
                     .map_err(|e| Error::from(e).in_segment(SegmentId(s as u16)))?;
                 let id = graph.push_detached(v, seg.graph().node_top(node)).map_err(|e| wrap(e.into()))?;

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use omen_graph::{NodeId, VectorId};
+use omendex_graph::{NodeId, VectorId};
 
 use crate::Error;
 

@@ -1,22 +1,22 @@
-//! Saving and loading both index shapes through `omen-store` (layout: `docs/format.md`).
+//! Saving and loading both index shapes through `omendex-store` (layout: `docs/format.md`).
 
 use std::borrow::Cow;
 use std::path::Path;
 
-use omen_graph::VectorId;
-use omen_store::{Labels, SegmentEntry, SegmentRef, StoredGraph, StoredSegments};
+use omendex_graph::VectorId;
+use omendex_store::{Labels, SegmentEntry, SegmentRef, StoredGraph, StoredSegments};
 
 use crate::{Error, Index, SegmentParts, SegmentedIndex};
 
 impl Index {
-    /// Saves the index to `path` in omen's file format (`docs/format.md`): vectors, links,
+    /// Saves the index to `path` in omendex's file format (`docs/format.md`): vectors, links,
     /// ids, deleted set, parameters, each section checksummed. The file is written beside
     /// `path` and renamed over it once on disk, so a crash during the save leaves the previous
     /// file intact. Searches may run while it saves.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), Error> {
         let (ids, deleted) = self.labels();
         let labels = Labels { ids, deleted, next_id: Some(self.next_id()), codes: self.trained_codes() };
-        omen_store::save_graph(path.as_ref(), self.params(), self.graph(), labels)?;
+        omendex_store::save_graph(path.as_ref(), self.params(), self.graph(), labels)?;
         Ok(())
     }
 
@@ -26,7 +26,7 @@ impl Index {
     /// did, and grows from there (new vectors draw their layers from the saved seed again).
     /// A segment file of a [`SegmentedIndex`] opens too, with the segment's ids.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, Error> {
-        Index::from_stored(omen_store::load_graph(path.as_ref())?)
+        Index::from_stored(omendex_store::load_graph(path.as_ref())?)
     }
 
     /// Opens an index saved by [`Index::save`] in place: vectors, links and 8-bit codes stay
@@ -41,10 +41,10 @@ impl Index {
     /// # The file must not change while it is open
     ///
     /// As with every memory-mapped store (memmap2, LMDB, SQLite's mmap mode), the mapping is
-    /// sound only while no process truncates or rewrites the file in place. omen's own saves
+    /// sound only while no process truncates or rewrites the file in place. omendex's own saves
     /// never do: they write a new file and rename it over the old one, which leaves an open
     /// index reading the old file until it is dropped. What another writer causes (tested in
-    /// child processes, `crates/omen/tests/it/mapped.rs`):
+    /// child processes, `crates/omendex/tests/it/mapped.rs`):
     /// - the file cut short: the next read of a page past the new end raises `SIGBUS`, which
     ///   ends the process (during the open itself when the cut comes first); never a wrong
     ///   answer returned as a right one;
@@ -55,7 +55,7 @@ impl Index {
     ///   [`Index::compact`] or [`Index::rebuild`] then copied is refused by the next
     ///   [`Index::load`].
     pub fn open_mmap(path: impl AsRef<Path>) -> Result<Self, Error> {
-        Index::from_stored(omen_store::open_graph_mapped(path.as_ref())?)
+        Index::from_stored(omendex_store::open_graph_mapped(path.as_ref())?)
     }
 
     fn from_stored(stored: StoredGraph) -> Result<Self, Error> {
@@ -66,19 +66,19 @@ impl Index {
 
 impl Index {
     /// Writes this index as segment `number` of a segmented save begun with
-    /// [`omen_store::begin_segments`] (generation `generation`), for a build whose segments
+    /// [`omendex_store::begin_segments`] (generation `generation`), for a build whose segments
     /// are made by several processes or machines: each builds its part as an `Index` (ids
     /// given, seed the index's plus `number`) and writes it here; one then commits them all
-    /// with [`omen_store::SegmentsBuild::commit`], which checks every file before the manifest
+    /// with [`omendex_store::SegmentsBuild::commit`], which checks every file before the manifest
     /// makes the folder a [`SegmentedIndex`]. A generation no save is writing (never begun,
-    /// committed or aborted) is refused with [`omen_store::StoreError::Conflict`].
+    /// committed or aborted) is refused with [`omendex_store::StoreError::Conflict`].
     ///
     /// ```
-    /// use omen_build::Params;
-    /// use omen_distance::Metric;
-    /// use omen_graph::VectorId;
-    /// use omen_segment::{Index, SegmentedIndex};
-    /// use omen_store::begin_segments;
+    /// use omendex_build::Params;
+    /// use omendex_distance::Metric;
+    /// use omendex_graph::VectorId;
+    /// use omendex_segment::{Index, SegmentedIndex};
+    /// use omendex_store::begin_segments;
     ///
     /// let params = Params::new(Metric::L2).seed(3);
     /// let dir = tempfile::tempdir()?;
@@ -101,15 +101,15 @@ impl Index {
     /// ```
     pub fn write_segment(&self, dir: impl AsRef<Path>, generation: u64, number: usize) -> Result<SegmentEntry, Error> {
         let ids = self.segment_ids();
-        Ok(omen_store::write_segment(dir.as_ref(), generation, number, self.params(), self.as_segment(&ids))?)
+        Ok(omendex_store::write_segment(dir.as_ref(), generation, number, self.params(), self.as_segment(&ids))?)
     }
 
     /// Writes this index to `path` as a segment file ([`Index::write_segment`]'s file) outside
     /// any folder's save: a writer whose folder is remote storage writes here, checks the file
-    /// ([`omen_store::verify_segment_file`]), then uploads it.
+    /// ([`omendex_store::verify_segment_file`]), then uploads it.
     pub fn write_segment_file(&self, path: impl AsRef<Path>) -> Result<SegmentEntry, Error> {
         let ids = self.segment_ids();
-        Ok(omen_store::write_segment_file(path.as_ref(), self.params(), self.as_segment(&ids))?)
+        Ok(omendex_store::write_segment_file(path.as_ref(), self.params(), self.as_segment(&ids))?)
     }
 
     /// Each node's id, as a segment file holds them.
@@ -145,7 +145,7 @@ impl SegmentedIndex {
             .zip(&ids)
             .map(|(s, ids)| SegmentRef { graph: s.graph(), ids, deleted: s.labels().1, codes: s.trained_codes() })
             .collect();
-        omen_store::save_segments(dir.as_ref(), self.params(), &parts, Some(self.next_id()))?;
+        omendex_store::save_segments(dir.as_ref(), self.params(), &parts, Some(self.next_id()))?;
         Ok(())
     }
 
@@ -153,7 +153,7 @@ impl SegmentedIndex {
     /// [`Index::load`] does, that each segment file is the one the manifest names, and that no
     /// id names two live vectors.
     pub fn load(dir: impl AsRef<Path>) -> Result<Self, Error> {
-        Self::from_stored(omen_store::load_segments(dir.as_ref())?)
+        Self::from_stored(omendex_store::load_segments(dir.as_ref())?)
     }
 
     /// Opens an index saved by [`SegmentedIndex::save`] in place, each segment as
@@ -163,7 +163,7 @@ impl SegmentedIndex {
     /// removes the previous generation's files; an open index keeps reading them (a removed
     /// file stays readable while it is mapped).
     pub fn open_mmap(dir: impl AsRef<Path>) -> Result<Self, Error> {
-        Self::from_stored(omen_store::open_segments_mapped(dir.as_ref())?)
+        Self::from_stored(omendex_store::open_segments_mapped(dir.as_ref())?)
     }
 
     /// [`SegmentedIndex::open_mmap`] of the segments numbered `which` alone (each once, in that
@@ -171,7 +171,7 @@ impl SegmentedIndex {
     /// index opens its share and answers for it, and the shares' answers merge with
     /// [`merge_top_k`](crate::merge_top_k) into the whole index's.
     pub fn open_mmap_part(dir: impl AsRef<Path>, which: &[usize]) -> Result<Self, Error> {
-        Self::from_stored(omen_store::open_segments_mapped_part(dir.as_ref(), which)?)
+        Self::from_stored(omendex_store::open_segments_mapped_part(dir.as_ref(), which)?)
     }
 
     fn from_stored(stored: StoredSegments) -> Result<Self, Error> {

@@ -1,9 +1,9 @@
 //! The 8-bit codes an index walks on when its parameters ask for them.
 
-use omen_build::{Params, Quantization};
-use omen_distance::Distance;
-use omen_graph::{HnswGraph, NodeId};
-use omen_search::{CodeFit, Codes, TrainedCodes};
+use omendex_build::{Params, Quantization};
+use omendex_distance::Distance;
+use omendex_graph::{HnswGraph, NodeId};
+use omendex_search::{CodeFit, Codes, TrainedCodes};
 
 /// Whether an index's searches walk on 8-bit codes ([`crate::Index::quantization`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -113,8 +113,8 @@ impl Quantized {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use omen_distance::Metric;
-    use omen_graph::Layer;
+    use omendex_distance::Metric;
+    use omendex_graph::Layer;
 
     #[test]
     fn a_saved_training_size_of_any_value_syncs_without_overflow() {

@@ -3,8 +3,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use omen_graph::VectorId;
-use omen_search::{FilterPlan, Request, SearchScratch};
+use omendex_graph::VectorId;
+use omendex_search::{FilterPlan, Request, SearchScratch};
 use parking_lot::Mutex;
 
 use crate::Error;
@@ -12,14 +12,14 @@ use crate::Error;
 /// A search hit: the vector's id and its distance to the query (smaller is closer).
 ///
 /// ```
-/// use omen_build::Params;
-/// use omen_segment::Index;
+/// use omendex_build::Params;
+/// use omendex_segment::Index;
 ///
 /// let mut index = Index::new(1, Params::default())?;
 /// let id = index.add(&[3.0])?;
 /// let hit = index.search(&[1.0], 1)?[0];
 /// assert_eq!((hit.id, hit.dist), (id, 4.0), "squared L2");
-/// # Ok::<(), omen_segment::Error>(())
+/// # Ok::<(), omendex_segment::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Neighbor {
@@ -36,8 +36,8 @@ pub type Filter<'a> = &'a (dyn Fn(VectorId) -> bool + Sync);
 /// [`crate::Index`] has nothing to spread and ignores it).
 ///
 /// ```
-/// use omen_build::Params;
-/// use omen_segment::{Fanout, Query, SegmentPlan, SegmentedIndex};
+/// use omendex_build::Params;
+/// use omendex_segment::{Fanout, Query, SegmentPlan, SegmentedIndex};
 ///
 /// let data: Vec<f32> = (0..400).map(|i| i as f32).collect(); // 400 vectors, d = 1
 /// let index = SegmentedIndex::build(1, Params::default(), &data, SegmentPlan::Count(4))?;
@@ -45,7 +45,7 @@ pub type Filter<'a> = &'a (dyn Fn(VectorId) -> bool + Sync);
 /// let plain = index.query(&q)?;
 /// assert_eq!(index.query(&q.fanout(Fanout::Parallel))?, plain, "the same answer, segments in parallel");
 /// assert_eq!(plain[0].id.0, 10);
-/// # Ok::<(), omen_segment::Error>(())
+/// # Ok::<(), omendex_segment::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Fanout {
@@ -67,16 +67,16 @@ pub enum Fanout {
 /// filter, filter plan, fan-out). Checked once, by the index that answers it.
 ///
 /// ```
-/// use omen_segment::{Index, Query};
-/// use omen_build::Params;
-/// use omen_graph::VectorId;
+/// use omendex_segment::{Index, Query};
+/// use omendex_build::Params;
+/// use omendex_graph::VectorId;
 ///
 /// let mut index = Index::new(2, Params::default())?;
 /// index.add_batch(&[0.0, 0.0, 1.0, 0.0, 2.0, 0.0])?;
 /// let odd = |id: VectorId| id.0 % 2 == 1;
 /// let hits = index.query(&Query::new(&[1.9, 0.0], 1).ef(16).filter(&odd))?;
 /// assert_eq!(hits[0].id, VectorId(1));
-/// # Ok::<(), omen_segment::Error>(())
+/// # Ok::<(), omendex_segment::Error>(())
 /// ```
 #[derive(Clone, Copy)]
 pub struct Query<'a> {
@@ -108,7 +108,7 @@ impl<'a> Query<'a> {
     }
 
     /// Searches with beam width `ef` (at least `k`, else the search fails with
-    /// [`omen_search::SearchError::EfBelowK`]). A beam at least the number of vectors answers
+    /// [`omendex_search::SearchError::EfBelowK`]). A beam at least the number of vectors answers
     /// exactly, by scan.
     pub fn ef(mut self, ef: usize) -> Self {
         self.ef = Some(ef);
@@ -139,7 +139,7 @@ impl<'a> Query<'a> {
 
     /// The checked request for an index of `params` and `dim` holding `len` live vectors:
     /// the vector rule, `k >= 1`, `ef >= k`, a non-empty index.
-    pub(crate) fn request(&self, params: &omen_build::Params, dim: usize, len: usize) -> Result<Request<'a>, Error> {
+    pub(crate) fn request(&self, params: &omendex_build::Params, dim: usize, len: usize) -> Result<Request<'a>, Error> {
         let ef = self.ef.unwrap_or(params.ef_search.max(self.k));
         let request = Request::new(params.metric, dim, self.vector, self.k, ef)?;
         if len == 0 {

@@ -5,9 +5,9 @@ use std::collections::HashSet;
 use std::ops::Range;
 use std::sync::atomic::AtomicU64;
 
-use omen_build::{BuildError, HnswBuilder, Params, Stop};
-use omen_graph::{GraphStats, HnswGraph, InvariantViolation, NodeId, VectorId};
-use omen_search::{Rows, TrainedCodes};
+use omendex_build::{BuildError, HnswBuilder, Params, Stop};
+use omendex_graph::{GraphStats, HnswGraph, InvariantViolation, NodeId, VectorId};
+use omendex_search::{Rows, TrainedCodes};
 use rayon::prelude::*;
 
 use crate::index::Insertion;
@@ -29,9 +29,9 @@ use crate::{Error, Index, SegmentId, SegmentPlan};
 /// `params.seed + i`.
 ///
 /// ```
-/// use omen_build::Params;
-/// use omen_distance::Metric;
-/// use omen_segment::{SegmentPlan, SegmentedIndex};
+/// use omendex_build::Params;
+/// use omendex_distance::Metric;
+/// use omendex_segment::{SegmentPlan, SegmentedIndex};
 ///
 /// let data: Vec<f32> = (0..2000).map(|i| (i as f32 * 0.7).sin()).collect(); // 1000 × d = 2
 /// let mut index = SegmentedIndex::build(2, Params::new(Metric::L2).m(8), &data, SegmentPlan::Count(4))?;
@@ -40,7 +40,7 @@ use crate::{Error, Index, SegmentId, SegmentPlan};
 /// assert_eq!(hits[0].id.0, 10);
 /// let more = index.add_segment(&[0.5, 0.5])?;
 /// assert_eq!(index.search(&[0.5, 0.5], 1)?[0].id, more.start);
-/// # Ok::<(), omen_segment::Error>(())
+/// # Ok::<(), omendex_segment::Error>(())
 /// ```
 #[derive(Debug)]
 pub struct SegmentedIndex {
@@ -94,9 +94,9 @@ impl SegmentedIndex {
     /// ids).
     ///
     /// ```
-    /// use omen_build::{BuildError, Params, Stop};
-    /// use omen_distance::Metric;
-    /// use omen_segment::{Error, SegmentPlan, SegmentedIndex};
+    /// use omendex_build::{BuildError, Params, Stop};
+    /// use omendex_distance::Metric;
+    /// use omendex_segment::{Error, SegmentPlan, SegmentedIndex};
     ///
     /// let data: Vec<f32> = (0..400).map(|i| (i as f32).sin()).collect();
     /// let mut index = SegmentedIndex::build(2, Params::new(Metric::L2), &data, SegmentPlan::Count(2))?;
@@ -137,14 +137,14 @@ impl SegmentedIndex {
 
     /// [`SegmentedIndex::build_with_ids`] that another thread can stop: once `stop` is raised,
     /// every segment stops at its next insertion and the build fails with
-    /// [`omen_build::BuildError::Stopped`] (in [`Error::Segment`]), within about one
+    /// [`omendex_build::BuildError::Stopped`] (in [`Error::Segment`]), within about one
     /// insertion's time.
     ///
     /// ```
-    /// use omen_build::{BuildError, Params, Stop};
-    /// use omen_distance::Metric;
-    /// use omen_graph::VectorId;
-    /// use omen_segment::{Error, SegmentPlan, SegmentedIndex};
+    /// use omendex_build::{BuildError, Params, Stop};
+    /// use omendex_distance::Metric;
+    /// use omendex_graph::VectorId;
+    /// use omendex_segment::{Error, SegmentPlan, SegmentedIndex};
     ///
     /// let data: Vec<f32> = (0..2000).map(|i| (i as f32 * 0.37).sin()).collect();
     /// let ids: Vec<VectorId> = (0..1000).map(VectorId).collect();
@@ -206,8 +206,8 @@ impl SegmentedIndex {
     /// dimension `dim` and `params.m`, one id per node, a deleted bitset (if any) of one bit per
     /// node, and no id may name two live vectors in the index (a deleted vector's id may be
     /// taken by a later one); at least one segment; every vector must meet the vector rule
-    /// ([`omen_distance::check_vector`]: a non-finite value, or under l2 and ip a norm above
-    /// [`omen_distance::MAX_NORM`], is [`BuildError::Vector`] naming its segment and node).
+    /// ([`omendex_distance::check_vector`]: a non-finite value, or under l2 and ip a norm above
+    /// [`omendex_distance::MAX_NORM`], is [`BuildError::Vector`] naming its segment and node).
     /// `add_segment` hands out ids from `next_id` on, or from above every id in the segments
     /// when that is higher.
     pub fn from_segments(

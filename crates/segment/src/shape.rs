@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use omen_build::Params;
-use omen_graph::VectorId;
+use omendex_build::Params;
+use omendex_graph::VectorId;
 
 use crate::{Error, Index, Neighbor, Query, SegmentedIndex};
 
@@ -11,8 +11,8 @@ use crate::{Error, Index, Neighbor, Query, SegmentedIndex};
 /// caller that serves, measures or saves indexes needs without knowing which.
 ///
 /// ```
-/// use omen_build::Params;
-/// use omen_segment::{Index, Query, SegmentPlan, SegmentedIndex, VectorIndex};
+/// use omendex_build::Params;
+/// use omendex_segment::{Index, Query, SegmentPlan, SegmentedIndex, VectorIndex};
 ///
 /// fn nearest(index: &dyn VectorIndex, q: &[f32]) -> u64 {
 ///     index.query(&Query::new(q, 1)).unwrap()[0].id.0
@@ -22,7 +22,7 @@ use crate::{Error, Index, Neighbor, Query, SegmentedIndex};
 /// one.add_batch(&data)?;
 /// let many = SegmentedIndex::build(1, Params::default(), &data, SegmentPlan::Count(2))?;
 /// assert_eq!(nearest(&one, &[2.9]), nearest(&many, &[2.9]));
-/// # Ok::<(), omen_segment::Error>(())
+/// # Ok::<(), omendex_segment::Error>(())
 /// ```
 pub trait VectorIndex: Send + Sync {
     /// Answers `query` (see [`Index::query`], [`SegmentedIndex::query`]).
@@ -52,7 +52,7 @@ pub trait VectorIndex: Send + Sync {
     fn compact(&mut self) -> Result<usize, Error>;
     /// Makes the calls that build graphs aside end once `stop` is raised, the index as it was
     /// (see [`Index::set_stop`], [`SegmentedIndex::set_stop`]).
-    fn set_stop(&mut self, stop: Option<omen_build::Stop>);
+    fn set_stop(&mut self, stop: Option<omendex_build::Stop>);
     /// Saves the index to `path` (a file for an [`Index`], a folder for a
     /// [`SegmentedIndex`]).
     fn save(&self, path: &Path) -> Result<(), Error>;
@@ -91,7 +91,7 @@ macro_rules! forward {
             fn compact(&mut self) -> Result<usize, Error> {
                 <$t>::compact(self)
             }
-            fn set_stop(&mut self, stop: Option<omen_build::Stop>) {
+            fn set_stop(&mut self, stop: Option<omendex_build::Stop>) {
                 <$t>::set_stop(self, stop)
             }
             fn save(&self, path: &Path) -> Result<(), Error> {

@@ -3,10 +3,10 @@
 //! checked, vectors mapped, not read).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use omen_build::{Params, Quantization, build_parallel};
-use omen_distance::Metric;
-use omen_search::Rows;
-use omen_store::{Labels, load_graph, open_graph_mapped, save_graph};
+use omendex_build::{Params, Quantization, build_parallel};
+use omendex_distance::Metric;
+use omendex_search::Rows;
+use omendex_store::{Labels, load_graph, open_graph_mapped, save_graph};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 

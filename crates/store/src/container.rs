@@ -18,7 +18,7 @@ use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 
 use crate::StoreError;
 
-/// The first eight bytes of every omen file.
+/// The first eight bytes of every omendex file.
 pub const MAGIC: [u8; 8] = *b"OMENHNSW";
 /// The format version this build writes, and the newest it reads.
 pub const FORMAT_VERSION: u32 = 3;
@@ -181,7 +181,7 @@ const MAX_NAME_LEN: usize = 255;
 /// with a process number and a counter of up to 20 digits each.
 pub(crate) const TEMPORARY_EXTRA: usize = 1 + 1 + 20 + 1 + 20 + 4;
 
-/// The longest name a file omen writes may have: room is left for its temporary name.
+/// The longest name a file omendex writes may have: room is left for its temporary name.
 pub const MAX_FILE_NAME_LEN: usize = MAX_NAME_LEN - TEMPORARY_EXTRA;
 
 /// Writes a file of `kind` with `sections` to `path` atomically: into a temporary file in the

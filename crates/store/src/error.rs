@@ -2,13 +2,13 @@
 
 use std::path::{Path, PathBuf};
 
-use omen_graph::GraphError;
+use omendex_graph::GraphError;
 
 /// Why an index file could not be saved or loaded. Loading never panics on a bad file: every
 /// way a file can be wrong is one of these.
 ///
 /// ```
-/// use omen_store::{StoreError, graph_from_bytes};
+/// use omendex_store::{StoreError, graph_from_bytes};
 ///
 /// let err = graph_from_bytes(b"not an index file, and far too short for one").unwrap_err();
 /// assert!(matches!(err, StoreError::Truncated { .. } | StoreError::NotAnIndexFile), "{err}");
@@ -26,8 +26,8 @@ pub enum StoreError {
         /// The error's text.
         message: String,
     },
-    /// The file does not start with omen's magic bytes.
-    #[error("not an omen index file (bad magic bytes)")]
+    /// The file does not start with omendex's magic bytes.
+    #[error("not an omendex index file (bad magic bytes)")]
     NotAnIndexFile,
     /// A format version this build cannot read.
     #[error("unsupported format version {found} (this build reads 1 to {supported})")]
@@ -59,7 +59,7 @@ pub enum StoreError {
         /// The kind found.
         found: &'static str,
     },
-    /// Checksums hold, yet the contents break the format (a file not written by omen).
+    /// Checksums hold, yet the contents break the format (a file not written by omendex).
     #[error("malformed index file: {0}")]
     Malformed(String),
     /// Another save of the same folder stands in the way: a save committed since this one

@@ -4,10 +4,10 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
-use omen_build::{Params, Quantization};
-use omen_distance::{Metric, check_vector};
-use omen_graph::{FileMap, GraphParts, HnswGraph, Layer, MAX_DIM, MAX_M, MappedParts, NodeId, VectorId, VectorRows};
-use omen_search::{CodeFit, CodeRows, Codes, TrainedCodes};
+use omendex_build::{Params, Quantization};
+use omendex_distance::{Metric, check_vector};
+use omendex_graph::{FileMap, GraphParts, HnswGraph, Layer, MAX_DIM, MAX_M, MappedParts, NodeId, VectorId, VectorRows};
+use omendex_search::{CodeFit, CodeRows, Codes, TrainedCodes};
 
 use crate::StoreError;
 use crate::container::{FileKind, Reader, Section, write_file_when};
@@ -304,7 +304,7 @@ fn read_head<R: Read>(r: &mut Reader<R>) -> Result<Head, StoreError> {
 /// The tags of the optional sections holding the trained codes (format version 3).
 const QUANT: &str = "quant";
 const CODES: &str = "codes";
-/// `quant`'s scheme word: 8-bit scalar codes ([`omen_distance::Sq8`]).
+/// `quant`'s scheme word: 8-bit scalar codes ([`omendex_distance::Sq8`]).
 const SCHEME_SQ8: u32 = 1;
 /// Bytes of `quant` before the quantizer's offsets and steps.
 const QUANT_HEAD: usize = 32;
@@ -332,7 +332,7 @@ struct QuantHead {
     trained_on: usize,
     fit: CodeFit,
     // With codes: the quantizer, and the rows' length in bytes.
-    rows: Option<(omen_distance::Sq8, u64)>,
+    rows: Option<(omendex_distance::Sq8, u64)>,
 }
 
 /// Reads the optional `quant` section of a file of `n` nodes with `params`: `None` when the
@@ -375,7 +375,7 @@ fn read_quant<R: Read>(r: &mut Reader<R>, h: &Head) -> Result<Option<QuantHead>,
                 .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
                 .collect()
         };
-        let sq8 = omen_distance::Sq8::from_parts(floats(QUANT_HEAD), floats(QUANT_HEAD + 4 * dim))
+        let sq8 = omendex_distance::Sq8::from_parts(floats(QUANT_HEAD), floats(QUANT_HEAD + 4 * dim))
             .map_err(|e| StoreError::Malformed(format!("quantizer: {e}")))?;
         Some((sq8, mul(&[h.n, Codes::stride_for(dim)], CODES)? as u64))
     } else {

@@ -20,7 +20,7 @@ thread_local! {
 /// (`true`) or wait on (`false`); the check in place before is restored after.
 ///
 /// ```
-/// let waited = omen_store::with_interrupt_check(|| true, || 7);
+/// let waited = omendex_store::with_interrupt_check(|| true, || 7);
 /// assert_eq!(waited, 7);
 /// ```
 pub fn with_interrupt_check<T>(check: impl Fn() -> bool + 'static, f: impl FnOnce() -> T) -> T {

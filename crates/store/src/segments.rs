@@ -16,12 +16,12 @@ use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use omen_graph::{HnswGraph, MAX_DIM, MAX_M, VectorId};
+use omendex_graph::{HnswGraph, MAX_DIM, MAX_M, VectorId};
 
 use crate::StoreError;
 use crate::container::{FileKind, Reader, Section, not_regular, open_regular, sync_dir, write_file};
-use omen_build::Params;
-use omen_search::TrainedCodes;
+use omendex_build::Params;
+use omendex_search::TrainedCodes;
 
 use crate::graph_file::{
     Fields, Labels, NEXT_ID, load_graph, open_graph_mapped, put_params, read_next_id, read_params, save_graph_when,
@@ -113,7 +113,7 @@ pub fn generation_named(name: &str) -> Option<u64> {
     segment_of(name).map(|(g, _)| g).or_else(|| marker_of(name))
 }
 
-/// The name of the file a temporary file `name` was to become (every omen file is written
+/// The name of the file a temporary file `name` was to become (every omendex file is written
 /// as `.<name>.<process>.<counter>.tmp` beside its target, then renamed); `None` for any
 /// other name.
 pub fn temporary_target(name: &str) -> Option<&str> {
@@ -569,10 +569,10 @@ pub struct SegmentsBuild {
 /// save, and its files are removed when it is dropped.
 ///
 /// ```
-/// use omen_build::Params;
-/// use omen_distance::Metric;
-/// use omen_graph::{HnswGraph, Layer, VectorId};
-/// use omen_store::{SegmentRef, begin_segments, load_segments, write_segment};
+/// use omendex_build::Params;
+/// use omendex_distance::Metric;
+/// use omendex_graph::{HnswGraph, Layer, VectorId};
+/// use omendex_store::{SegmentRef, begin_segments, load_segments, write_segment};
 ///
 /// let params = Params::new(Metric::L2).m(4).seed(7);
 /// let dir = tempfile::tempdir()?;

@@ -1,12 +1,12 @@
 #![allow(dead_code)]
-//! What the fuzz targets share: rewriting an omen file's checksums so that mutated bytes pass
+//! What the fuzz targets share: rewriting an omendex file's checksums so that mutated bytes pass
 //! them, and a scratch folder per process.
 
 use std::path::PathBuf;
 
 use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 
-/// Rewrites every section checksum and the header checksum of the omen file in `bytes` (as far
+/// Rewrites every section checksum and the header checksum of the omendex file in `bytes` (as far
 /// as its table can be read), so the checks behind the checksums are reached.
 pub fn reseal(bytes: &mut [u8]) {
     if bytes.len() < 32 {
@@ -36,7 +36,7 @@ pub fn reseal(bytes: &mut [u8]) {
 /// A folder of this process's own under the system's temporary folder (libFuzzer may run
 /// several processes at once).
 pub fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("omen-fuzz-{name}-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("omendex-fuzz-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

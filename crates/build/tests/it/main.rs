@@ -1,9 +1,9 @@
 //! Sequential construction: invariants after every insertion, determinism, recall, bad input.
 
-use omen_build::{BuildError, HnswBuilder, Params, Seeds, Stop, build_parallel, build_sequential};
-use omen_distance::{Distance, Metric, VectorError};
-use omen_graph::{GraphStats, HnswGraph, Layer, NodeId};
-use omen_search::{Rows, SearchScratch, brute_force_batch, knn_search, recall_at_k};
+use omendex_build::{BuildError, HnswBuilder, Params, Seeds, Stop, build_parallel, build_sequential};
+use omendex_distance::{Distance, Metric, VectorError};
+use omendex_graph::{GraphStats, HnswGraph, Layer, NodeId};
+use omendex_search::{Rows, SearchScratch, brute_force_batch, knn_search, recall_at_k};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -74,11 +74,11 @@ fn same_seed_same_graph_other_seed_other_graph() {
     let a = build_sequential(params, Rows::dense(&data, dim)).unwrap();
     let b = build_sequential(params, Rows::dense(&data, dim)).unwrap();
     let c = build_sequential(params.seed(78), Rows::dense(&data, dim)).unwrap();
-    let links = |g: &omen_graph::HnswGraph| -> Vec<Vec<NodeId>> {
+    let links = |g: &omendex_graph::HnswGraph| -> Vec<Vec<NodeId>> {
         (0..g.len() as u32)
             .flat_map(|i| {
                 let top = g.node_top(NodeId(i));
-                omen_graph::Layer::descend_from(top).map(move |l| (i, l))
+                omendex_graph::Layer::descend_from(top).map(move |l| (i, l))
             })
             .map(|(i, l)| g.neighbors(NodeId(i), l).to_vec())
             .collect()
@@ -144,7 +144,7 @@ fn bad_parameters_and_vectors_are_typed_errors() {
         Err(BuildError::Vector { row: 1, source: VectorError::NonFinite { col: 1, .. } })
     ));
     assert_eq!(g.len(), 1);
-    assert!(matches!(b.link_batch(&g, 0..5), Err(BuildError::Graph(omen_graph::GraphError::UnknownNode { .. }))));
+    assert!(matches!(b.link_batch(&g, 0..5), Err(BuildError::Graph(omendex_graph::GraphError::UnknownNode { .. }))));
     let mut other = HnswBuilder::new(Params::new(Metric::L2).m(5)).unwrap();
     assert!(matches!(other.insert(&mut g, &[0.0; 3]), Err(BuildError::GraphMismatch { graph_m: 4, params_m: 5 })));
     assert_eq!(g.check_invariants(), Ok(()));
@@ -169,9 +169,9 @@ fn pool(threads: usize) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap()
 }
 
-fn all_links(g: &omen_graph::HnswGraph) -> Vec<Vec<NodeId>> {
+fn all_links(g: &omendex_graph::HnswGraph) -> Vec<Vec<NodeId>> {
     (0..g.len() as u32)
-        .flat_map(|i| omen_graph::Layer::descend_from(g.node_top(NodeId(i))).map(move |l| (i, l)))
+        .flat_map(|i| omendex_graph::Layer::descend_from(g.node_top(NodeId(i))).map(move |l| (i, l)))
         .map(|(i, l)| g.neighbors(NodeId(i), l).to_vec())
         .collect()
 }
@@ -227,7 +227,7 @@ fn parallel_build_keeps_invariants_links_and_recall() {
         for _ in 0..BUILDS {
             let g = pool(threads).install(|| build_parallel(params, Rows::dense(&data, dim))).unwrap();
             assert_eq!(g.check_invariants(), Ok(()), "{threads} threads");
-            assert_eq!(omen_build::check_marks(&g, &Distance::new(Metric::L2)), Ok(()), "{threads} threads");
+            assert_eq!(omendex_build::check_marks(&g, &Distance::new(Metric::L2)), Ok(()), "{threads} threads");
             let stats = GraphStats::measure(&g);
             assert_eq!(stats.without_links(), 0, "{threads} threads");
             assert_eq!(stats.bottom().unwrap().n_nodes, 6000);
@@ -277,7 +277,7 @@ fn searches_during_a_parallel_batch_return_valid_results() {
 
 mod compaction {
     use super::*;
-    use omen_graph::{HnswGraph, Layer};
+    use omendex_graph::{HnswGraph, Layer};
 
     /// Recall@10 of `g` for `queries` against exact search over `g`'s own vectors.
     fn graph_recall(g: &HnswGraph, queries: &[f32], dim: usize, ef: usize) -> f64 {
@@ -386,8 +386,8 @@ fn marked_lists_are_the_heuristics_own_and_the_checker_catches_one_that_is_not()
     let dist = Distance::new(Metric::L2);
     let params = Params::new(Metric::L2).m(6).ef_construction(64).seed(8);
     let g = build_sequential(params, Rows::dense(&data, dim)).unwrap();
-    assert_eq!(omen_build::check_marks(&g, &dist), Ok(()));
-    let marked = (0..g.len() as u32).filter(|&i| g.lock(NodeId(i)).unwrap().is_marked(omen_graph::Layer(0))).count();
+    assert_eq!(omendex_build::check_marks(&g, &dist), Ok(()));
+    let marked = (0..g.len() as u32).filter(|&i| g.lock(NodeId(i)).unwrap().is_marked(omendex_graph::Layer(0))).count();
     assert!(marked >= 100, "{marked} of 3000 layer-0 lists marked: the incremental prune is barely exercised");
 
     // Mark a list the heuristic would not keep: a node's two nearest others, when the nearer
@@ -404,9 +404,9 @@ fn marked_lists_are_the_heuristics_own_and_the_checker_catches_one_that_is_not()
         .expect("uniform data has such a pair");
     g.lock(NodeId(node as u32))
         .unwrap()
-        .set_marked(omen_graph::Layer(0), &[NodeId(a as u32), NodeId(b as u32)])
+        .set_marked(omendex_graph::Layer(0), &[NodeId(a as u32), NodeId(b as u32)])
         .unwrap();
-    let v = omen_build::check_marks(&g, &dist).unwrap_err();
+    let v = omendex_build::check_marks(&g, &dist).unwrap_err();
     assert_eq!((v.node, v.member, v.blocker), (NodeId(node as u32), NodeId(b as u32), NodeId(a as u32)));
 }
 
@@ -418,8 +418,8 @@ fn knn(
     k: usize,
     ef: usize,
     s: &mut SearchScratch,
-) -> Vec<omen_search::Neighbor> {
-    knn_search(g, dist, &omen_search::Request::new(dist.metric(), g.dim(), q, k, ef).unwrap(), s)
+) -> Vec<omendex_search::Neighbor> {
+    knn_search(g, dist, &omendex_search::Request::new(dist.metric(), g.dim(), q, k, ef).unwrap(), s)
 }
 
 /// Seeds that name no node of the graph, or a node not on the layer, are skipped (the docs of
@@ -427,8 +427,8 @@ fn knn(
 #[test]
 fn seeds_out_of_range_or_off_the_layer_are_skipped() {
     struct Wild;
-    impl omen_build::Seeds for Wild {
-        fn seeds(&self, node: NodeId, _: omen_graph::Layer, out: &mut Vec<NodeId>) {
+    impl omendex_build::Seeds for Wild {
+        fn seeds(&self, node: NodeId, _: omendex_graph::Layer, out: &mut Vec<NodeId>) {
             out.extend([NodeId(u32::MAX), NodeId(u32::MAX - 1), NodeId(node.0 + 1_000_000), node, NodeId(0)]);
         }
     }

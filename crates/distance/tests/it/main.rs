@@ -1,6 +1,6 @@
 //! Every kernel path against the scalar reference.
 
-use omen_distance::{Distance, KernelSet, Metric, SimdPath, scalar};
+use omendex_distance::{Distance, KernelSet, Metric, SimdPath, scalar};
 use proptest::prelude::*;
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -48,7 +48,7 @@ fn best_path_is_the_widest_available() {
     let best = KernelSet::best().path();
     let widest = available().iter().map(|k| k.path()).max_by_key(|p| SimdPath::ALL.iter().position(|q| q == p));
     assert_eq!(Some(best), widest);
-    assert_eq!(omen_distance::simd_path(), best);
+    assert_eq!(omendex_distance::simd_path(), best);
 }
 
 #[test]
@@ -95,10 +95,10 @@ fn one_to_many_equals_single_calls() {
 #[test]
 fn normalize_handles_zero_and_huge_vectors() {
     let mut z = [0.0f32; 4];
-    omen_distance::normalize(&mut z);
+    omendex_distance::normalize(&mut z);
     assert_eq!(z, [0.0; 4]);
     let mut h = [1e30f32, -1e30, 0.0, 1e30];
-    omen_distance::normalize(&mut h);
+    omendex_distance::normalize(&mut h);
     let n: f32 = h.iter().map(|x| x * x).sum();
     assert!((n - 1.0).abs() < 1e-5, "norm² {n}");
 }
@@ -122,7 +122,7 @@ fn overflowing_products_rank_last_not_first() {
 #[test]
 fn normalize_handles_tiny_vectors() {
     let mut t = [1e-30f32, 0.0, -1e-30];
-    omen_distance::normalize(&mut t);
+    omendex_distance::normalize(&mut t);
     let n: f32 = t.iter().map(|x| x * x).sum();
     assert!((n - 1.0).abs() < 1e-5, "norm² {n}");
 }
@@ -250,7 +250,7 @@ fn sq8_queries_give_one_distance_on_every_path() {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(17);
     let dim = 131;
     let rows: Vec<Vec<f32>> = (0..50).map(|_| (0..dim).map(|_| rng.random::<f32>() * 4.0 - 2.0).collect()).collect();
-    let sq8 = omen_distance::Sq8::train(dim, rows.iter().map(|r| &r[..]));
+    let sq8 = omendex_distance::Sq8::train(dim, rows.iter().map(|r| &r[..]));
     let q: Vec<f32> = (0..dim).map(|_| rng.random::<f32>() * 4.0 - 2.0).collect();
     let mut code = vec![0u8; dim];
     for r in &rows {
@@ -258,7 +258,7 @@ fn sq8_queries_give_one_distance_on_every_path() {
         let norm = sq8.code_norm(&code);
         for metric in Metric::ALL {
             let on = |k: KernelSet| {
-                let mut query = omen_distance::Sq8Query::with_kernels(k);
+                let mut query = omendex_distance::Sq8Query::with_kernels(k);
                 query.set(&sq8, metric, &q);
                 query.distance(&code, norm)
             };

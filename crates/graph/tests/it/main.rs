@@ -1,6 +1,6 @@
 //! Each invariant rule: a valid graph passes, and corrupting it yields exactly that violation.
 
-use omen_graph::{GraphError, GraphStats, HnswGraph, InvariantViolation, Layer, NodeId};
+use omendex_graph::{GraphError, GraphStats, HnswGraph, InvariantViolation, Layer, NodeId};
 use proptest::prelude::*;
 
 /// Five nodes: n0 and n2 on layer 1 (n0 the entry point), the rest on layer 0 only; m = 2.
@@ -290,7 +290,7 @@ proptest! {
 }
 
 mod parts {
-    use omen_graph::{GraphError, GraphParts, HnswGraph, InvariantViolation, Layer, NodeId, VectorRows};
+    use omendex_graph::{GraphError, GraphParts, HnswGraph, InvariantViolation, Layer, NodeId, VectorRows};
 
     /// The parts of `super::valid()`, copied out through the public accessors.
     fn parts() -> GraphParts {

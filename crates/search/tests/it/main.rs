@@ -1,8 +1,8 @@
 //! Beam search against exact search, on hand-built graphs (this crate never builds graphs).
 
-use omen_distance::{Distance, Metric, VectorError};
-use omen_graph::{HnswGraph, Layer, NodeId};
-use omen_search::{
+use omendex_distance::{Distance, Metric, VectorError};
+use omendex_graph::{HnswGraph, Layer, NodeId};
+use omendex_search::{
     Neighbor, Request, Route, Rows, SearchError, SearchScratch, brute_force_batch, brute_force_knn, greedy_descent,
     knn_search, recall_at_k, search_layer,
 };
@@ -147,7 +147,7 @@ fn brute_force_batch_and_recall() {
 
 mod filtered {
     use super::*;
-    use omen_search::knn_search_filtered;
+    use omendex_search::knn_search_filtered;
 
     fn request(q: &[f32], k: usize, ef: usize) -> Request<'_> {
         Request::new(Metric::L2, q.len(), q, k, ef).unwrap()
@@ -203,7 +203,7 @@ mod filtered {
 
 mod codes {
     use super::*;
-    use omen_search::{AllNodes, Codes, knn_search_codes, knn_search_codes_filtered};
+    use omendex_search::{AllNodes, Codes, knn_search_codes, knn_search_codes_filtered};
 
     fn knn_codes(g: &HnswGraph, codes: &Codes, dist: &Distance, q: &[f32], k: usize, ef: usize) -> Vec<Neighbor> {
         let request = Request::new(dist.metric(), g.dim(), q, k, ef).unwrap();
@@ -298,7 +298,7 @@ mod codes {
 
 mod fit {
     use super::*;
-    use omen_search::{CodeFit, Codes};
+    use omendex_search::{CodeFit, Codes};
 
     #[test]
     fn codes_fit_ordinary_data() {

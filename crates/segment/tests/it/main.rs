@@ -1,11 +1,11 @@
 //! Segments: stable caller ids, merged search against exact search, bad input.
 
-use omen_build::Params;
-use omen_distance::{Distance, Metric};
-use omen_graph::VectorId;
-use omen_search::FilterPlan;
-use omen_search::{Rows, brute_force_knn};
-use omen_segment::{Error, Fanout, Index, Neighbor, Query, SegmentId, SegmentPlan, SegmentedIndex};
+use omendex_build::Params;
+use omendex_distance::{Distance, Metric};
+use omendex_graph::VectorId;
+use omendex_search::FilterPlan;
+use omendex_search::{Rows, brute_force_knn};
+use omendex_segment::{Error, Fanout, Index, Neighbor, Query, SegmentId, SegmentPlan, SegmentedIndex};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -95,7 +95,7 @@ fn sampled_search_searches_again_a_segment_that_holds_more_than_its_share() {
     let ids = scrambled_ids(n);
     let index =
         SegmentedIndex::build_with_ids(dim, Params::new(Metric::L2).m(8), &data, &ids, SegmentPlan::Count(4)).unwrap();
-    assert_eq!(omen_segment::sampling_limit(10, 0.25), 7);
+    assert_eq!(omendex_segment::sampling_limit(10, 0.25), 7);
     let dist = Distance::new(Metric::L2);
     let query = [0.0, 0.5, 0.5, 0.5];
     let exact: Vec<VectorId> =
@@ -328,8 +328,8 @@ fn filtered_search_returns_only_accepted_ids_and_scans_exactly() {
         // half filter is scanned too, so the walk is tested with FilterPlan::Graph below)...
         for seg in index.segments() {
             let seg_ids: Vec<VectorId> = seg.ids().collect();
-            let allowed = |v: omen_graph::NodeId| seg.contains(seg_ids[v.idx()]) && rare(seg_ids[v.idx()]);
-            assert_eq!(FilterPlan::Auto.route(seg.graph().len(), 32, &allowed), omen_search::Route::Scan);
+            let allowed = |v: omendex_graph::NodeId| seg.contains(seg_ids[v.idx()]) && rare(seg_ids[v.idx()]);
+            assert_eq!(FilterPlan::Auto.route(seg.graph().len(), 32, &allowed), omendex_search::Route::Scan);
         }
         // ...so its answer is exact.
         let got = index.query(&Query::new(q, 10).ef(32).filter(&rare)).unwrap();
@@ -415,11 +415,11 @@ fn segments_taken_apart_and_put_together_keep_their_deletes() {
         let mut parts =
             SegmentedIndex::build_with_ids(dim, params, &data, &ids, SegmentPlan::Count(2)).unwrap().into_segments();
         let v = [bad, 0.0, 0.0, 0.0];
-        parts[1].graph.push_node(&v, omen_graph::Layer(0)).unwrap();
+        parts[1].graph.push_node(&v, omendex_graph::Layer(0)).unwrap();
         parts[1].ids.push(VectorId(1_000_000));
         let err = SegmentedIndex::from_segments(dim, params, parts, None).unwrap_err();
         assert!(
-            matches!(&err, Error::Segment { segment: SegmentId(1), source } if matches!(**source, Error::Build(omen_build::BuildError::Vector { row: 100, .. }))),
+            matches!(&err, Error::Segment { segment: SegmentId(1), source } if matches!(**source, Error::Build(omendex_build::BuildError::Vector { row: 100, .. }))),
             "{bad} under {metric}: {err}"
         );
     }
@@ -491,10 +491,10 @@ fn a_raised_stop_ends_the_calls_that_build_aside_and_leaves_the_index_as_it_was(
     let data = random(600, dim, 21);
     let params = Params::new(Metric::L2).m(6);
     let stopped = |e: &Error| match e {
-        Error::Segment { source, .. } => matches!(**source, Error::Build(omen_build::BuildError::Stopped)),
-        other => matches!(other, Error::Build(omen_build::BuildError::Stopped)),
+        Error::Segment { source, .. } => matches!(**source, Error::Build(omendex_build::BuildError::Stopped)),
+        other => matches!(other, Error::Build(omendex_build::BuildError::Stopped)),
     };
-    let stop = omen_build::Stop::new();
+    let stop = omendex_build::Stop::new();
     let mut seg = SegmentedIndex::build(dim, params, &data, SegmentPlan::Count(3)).unwrap();
     seg.delete(VectorId(5)).unwrap();
     let queries = random(20, dim, 22);
@@ -509,7 +509,7 @@ fn a_raised_stop_ends_the_calls_that_build_aside_and_leaves_the_index_as_it_was(
     assert_eq!(answers(&seg), before);
     // A flag passed to the merge is watched; the index's own is not then.
     assert!(stopped(&seg.merged_stoppable(64, &stop).unwrap_err()));
-    assert_eq!(seg.merged_stoppable(64, &omen_build::Stop::new()).unwrap().len(), 599);
+    assert_eq!(seg.merged_stoppable(64, &omendex_build::Stop::new()).unwrap().len(), 599);
     seg.set_stop(None);
     assert!(stopped(&seg.merged_stoppable(64, &stop).unwrap_err()));
     seg.add_segment(&data[..40]).unwrap();

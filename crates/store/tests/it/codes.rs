@@ -1,10 +1,10 @@
 //! The trained codes' sections (`quant`, `codes`): round trips loaded and mapped, and every
 //! way they can be damaged, each a typed error.
 
-use omen_build::{Params, Quantization};
-use omen_distance::{Distance, Metric};
-use omen_search::{CodeFit, Codes, TrainedCodes};
-use omen_store::{
+use omendex_build::{Params, Quantization};
+use omendex_distance::{Distance, Metric};
+use omendex_search::{CodeFit, Codes, TrainedCodes};
+use omendex_store::{
     FORMAT_VERSION, Labels, StoreError, graph_from_bytes, inspect, load_graph, open_graph_mapped, save_graph,
 };
 
@@ -12,7 +12,7 @@ use super::{SETTINGS, as_version, graph, reseal};
 
 const INT8: Params = Params { quantization: Quantization::Int8, ..SETTINGS };
 
-fn trained(g: &omen_graph::HnswGraph, held: bool) -> TrainedCodes {
+fn trained(g: &omendex_graph::HnswGraph, held: bool) -> TrainedCodes {
     let codes = Codes::for_graph(g);
     let fit = codes.fit(g, &Distance::new(Metric::L2));
     TrainedCodes { trained_on: g.len(), fit, codes: held.then_some(codes) }
@@ -33,9 +33,9 @@ fn assert_same_codes(a: &TrainedCodes, b: &TrainedCodes) {
 }
 
 /// The bytes of `g` saved with `codes` under `params`, and the file they were written to.
-fn saved(dir: &std::path::Path, g: &omen_graph::HnswGraph, params: &Params, codes: &TrainedCodes) -> Vec<u8> {
+fn saved(dir: &std::path::Path, g: &omendex_graph::HnswGraph, params: &Params, codes: &TrainedCodes) -> Vec<u8> {
     let path = dir.join("c.omen");
-    let ids: Vec<omen_graph::VectorId> = (0..g.len() as u64).map(omen_graph::VectorId).collect();
+    let ids: Vec<omendex_graph::VectorId> = (0..g.len() as u64).map(omendex_graph::VectorId).collect();
     let labels = Labels { ids: Some(&ids), codes: Some(codes), ..Labels::default() };
     save_graph(&path, params, g, labels).unwrap();
     std::fs::read(path).unwrap()

@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use omen_graph::{HnswGraph, VectorId};
-use omen_store::{
+use omendex_graph::{HnswGraph, VectorId};
+use omendex_store::{
     LOCK, Labels, MANIFEST, SegmentEntry, SegmentRef, StoreError, begin_segments, build_marker_name, inspect,
     load_segments, save_graph, save_segments, segment_file_name, write_segment,
 };
@@ -265,7 +265,7 @@ fn a_lock_that_is_no_regular_file_in_the_folder_is_refused() {
 fn a_file_name_that_leaves_no_room_for_the_temporary_is_refused_up_front() {
     let dir = tempfile::tempdir().unwrap();
     let g0 = graph(30, 6, 4, 1);
-    let longest = "a".repeat(omen_store::MAX_FILE_NAME_LEN);
+    let longest = "a".repeat(omendex_store::MAX_FILE_NAME_LEN);
     save_graph(&dir.path().join(&longest), &SETTINGS, &g0, Labels::default()).unwrap();
     let too_long = "a".repeat(250);
     let err = save_graph(&dir.path().join(&too_long), &SETTINGS, &g0, Labels::default()).unwrap_err();

@@ -2,11 +2,11 @@
 
 use std::path::Path;
 
-use omen_build::{Params, Quantization, build_sequential};
-use omen_distance::Metric;
-use omen_graph::{HnswGraph, Layer, NodeId, VectorId};
-use omen_search::Rows;
-use omen_store::{
+use omendex_build::{Params, Quantization, build_sequential};
+use omendex_distance::Metric;
+use omendex_graph::{HnswGraph, Layer, NodeId, VectorId};
+use omendex_search::Rows;
+use omendex_store::{
     FORMAT_VERSION, FileKind, Labels, MANIFEST, SegmentEntry, SegmentRef, StoreError, begin_segments, graph_from_bytes,
     inspect, inspect_segments, load_graph, load_segments, open_segments_mapped_part, save_graph, save_segments,
     segment_file_name, write_manifest_for_remote, write_segment,
@@ -202,7 +202,7 @@ fn a_manifest_keeps_the_next_id_and_refuses_one_below_an_id() {
 fn foreign_and_empty_files_are_refused() {
     assert_eq!(graph_from_bytes(b"").unwrap_err(), StoreError::NotAnIndexFile);
     assert_eq!(graph_from_bytes(b"\x7fELF\x02\x01\x01\0 not an index").unwrap_err(), StoreError::NotAnIndexFile);
-    let missing = load_graph(Path::new("/nonexistent/omen/file.omen")).unwrap_err();
+    let missing = load_graph(Path::new("/nonexistent/omendex/file.omen")).unwrap_err();
     assert!(matches!(missing, StoreError::Io { kind: std::io::ErrorKind::NotFound, .. }), "{missing}");
 }
 
@@ -270,7 +270,7 @@ fn segments_round_trip_and_replace_the_previous_save() {
     let mut names: Vec<String> =
         std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
     names.sort();
-    let lock = omen_store::LOCK.to_string();
+    let lock = omendex_store::LOCK.to_string();
     assert_eq!(names, [MANIFEST.to_string(), lock, segment_file_name(2, 0), segment_file_name(2, 1)]);
 
     // Temporary files a killed save left behind go with the next save; other files stay.
@@ -281,7 +281,7 @@ fn segments_round_trip_and_replace_the_previous_save() {
     let mut names: Vec<String> =
         std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
     names.sort();
-    let (lock, notes) = (omen_store::LOCK.to_string(), "notes.txt".to_string());
+    let (lock, notes) = (omendex_store::LOCK.to_string(), "notes.txt".to_string());
     assert_eq!(names, [MANIFEST.to_string(), notes, lock, segment_file_name(3, 0), segment_file_name(3, 1)]);
 
     // A segment file swapped for another valid one is noticed.
@@ -313,14 +313,14 @@ fn segments_with_one_live_id_twice_are_refused() {
     // manifest's included, rewritten to match) is refused on load.
     let seg0 = dir.path().join(segment_file_name(1, 0));
     let mut bytes = std::fs::read(&seg0).unwrap();
-    let info = omen_store::inspect(&seg0).unwrap();
+    let info = omendex_store::inspect(&seg0).unwrap();
     let del = info.sections.iter().find(|s| s.tag == "deleted").unwrap();
     bytes[del.offset as usize..(del.offset + del.len) as usize].fill(0);
     let checksum = reseal(&mut bytes);
     std::fs::write(&seg0, &bytes).unwrap();
     let manifest = dir.path().join(MANIFEST);
     let mut m = std::fs::read(&manifest).unwrap();
-    let table = omen_store::inspect(&manifest).unwrap().sections.into_iter().find(|s| s.tag == "segments").unwrap();
+    let table = omendex_store::inspect(&manifest).unwrap().sections.into_iter().find(|s| s.tag == "segments").unwrap();
     let at = table.offset as usize + 8; // segment 0's entry: length, then checksum
     m[at..at + 8].copy_from_slice(&checksum.to_le_bytes());
     reseal(&mut m);
@@ -329,7 +329,7 @@ fn segments_with_one_live_id_twice_are_refused() {
     assert!(err.to_string().contains("also live in an earlier segment"), "{err}");
 }
 
-/// Rewrites every section checksum and the header checksum of the omen file in `bytes`;
+/// Rewrites every section checksum and the header checksum of the omendex file in `bytes`;
 /// returns the new header checksum.
 fn reseal(bytes: &mut [u8]) -> u64 {
     use xxhash_rust::xxh3::{Xxh3, xxh3_64};
@@ -382,7 +382,7 @@ fn segments_whose_labels_do_not_fit_are_refused_before_anything_is_written() {
 }
 
 /// A loaded vector meets the rule an added one does: under l2 and ip a norm above
-/// `omen_distance::MAX_NORM` is refused (its distances would overflow); cosine takes it.
+/// `omendex_distance::MAX_NORM` is refused (its distances would overflow); cosine takes it.
 #[test]
 fn a_loaded_vector_above_the_norm_bound_is_refused_under_l2_and_ip() {
     let mut g = HnswGraph::new(2, 4).unwrap();
@@ -535,9 +535,9 @@ fn a_manifest_for_files_in_remote_storage_loads_once_the_files_are_beside_it() {
             let seg = SegmentRef { graph: &graphs[i], ids: &ids[i], deleted: None, codes: None };
             let path = writers[i].path().join(segment_file_name(generation, i));
             let own = SETTINGS.seed(SETTINGS.seed + i as u64);
-            let entry = omen_store::write_segment_file(&path, &own, seg).unwrap();
+            let entry = omendex_store::write_segment_file(&path, &own, seg).unwrap();
             // What the writer checks before its upload: every section, as a commit would.
-            assert_eq!(omen_store::verify_segment_file(&path).unwrap(), entry);
+            assert_eq!(omendex_store::verify_segment_file(&path).unwrap(), entry);
             entry
         })
         .collect();
@@ -572,7 +572,7 @@ fn the_quantization_setting_round_trips_and_an_unknown_one_is_refused() {
     assert_eq!(load_graph(&path).unwrap().params.quantization, Quantization::Int8);
     // The quantization word follows the metric at byte 40 of the meta section.
     let mut bytes = std::fs::read(&path).unwrap();
-    let meta = omen_store::inspect(&path).unwrap().sections.into_iter().find(|s| s.tag == "meta").unwrap();
+    let meta = omendex_store::inspect(&path).unwrap().sections.into_iter().find(|s| s.tag == "meta").unwrap();
     let at = meta.offset as usize + 44;
     assert_eq!(u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()), 1);
     bytes[at..at + 4].copy_from_slice(&7u32.to_le_bytes());
@@ -586,7 +586,7 @@ fn the_quantization_setting_round_trips_and_an_unknown_one_is_refused() {
 
 #[test]
 fn folder_file_names_parse_and_the_sweep_rule_keeps_the_committed_save() {
-    use omen_store::{is_garbage_after, segment_of, temporary_target};
+    use omendex_store::{is_garbage_after, segment_of, temporary_target};
     let name = segment_file_name(0xab, 7);
     assert_eq!(name, "segment-00000000000000ab-00007.omen");
     assert_eq!(segment_of(&name), Some((0xab, 7)));
@@ -613,18 +613,18 @@ fn folder_file_names_parse_and_the_sweep_rule_keeps_the_committed_save() {
     assert!(is_garbage_after(&segment_file_name(0xaa, 0), 0xab, 8, &[]));
     assert!(is_garbage_after(&temp, 0xab, 8, &[]));
     assert!(is_garbage_after(".manifest.omen.1.0.tmp", 0xab, 8, &[]));
-    for kept in [MANIFEST, omen_store::LOCK, "notes.txt", ".notes.txt.1.0.tmp", "segment-x.omen"] {
+    for kept in [MANIFEST, omendex_store::LOCK, "notes.txt", ".notes.txt.1.0.tmp", "segment-x.omen"] {
         assert!(!is_garbage_after(kept, 0xab, 8, &[]), "{kept}");
     }
     // A save still being written keeps its files, its temporaries and its marker; an ended
     // one's marker goes.
     let other = segment_file_name(0xac, 0);
-    let marker = omen_store::build_marker_name(0xac);
+    let marker = omendex_store::build_marker_name(0xac);
     for kept in [other.clone(), format!(".{other}.7.0.tmp"), marker.clone()] {
         assert!(!is_garbage_after(&kept, 0xab, 8, &[0xac]), "{kept}");
         assert!(is_garbage_after(&kept, 0xab, 8, &[]), "{kept}");
     }
-    assert_eq!(omen_store::generation_named(&marker), Some(0xac));
-    assert_eq!(omen_store::generation_named(&format!(".{other}.7.0.tmp")), Some(0xac));
-    assert_eq!(omen_store::generation_named(MANIFEST), None);
+    assert_eq!(omendex_store::generation_named(&marker), Some(0xac));
+    assert_eq!(omendex_store::generation_named(&format!(".{other}.7.0.tmp")), Some(0xac));
+    assert_eq!(omendex_store::generation_named(MANIFEST), None);
 }

@@ -1,6 +1,6 @@
 //! Save and load: a loaded index answers exactly as the saved one; bad files are typed errors.
 
-use omen::{Error, Index, Metric, Params, SegmentPlan, SegmentedIndex, StoreError, VectorId};
+use omendex::{Error, Index, Metric, Params, SegmentPlan, SegmentedIndex, StoreError, VectorId};
 
 use crate::random;
 
@@ -105,7 +105,7 @@ fn bad_files_are_typed_errors() {
         .unwrap()
         .save(&seg_dir)
         .unwrap();
-    let seg_file = seg_dir.join(omen_store::segment_file_name(1, 1));
+    let seg_file = seg_dir.join(omendex_store::segment_file_name(1, 1));
     let seg = Index::load(&seg_file).unwrap();
     assert_eq!(seg.len(), 20);
     assert!(seg.contains(VectorId(1_020)) && !seg.contains(VectorId(1_000)) && !seg.contains(VectorId(20)));
@@ -213,7 +213,7 @@ fn a_mapped_open_checks_links_but_not_vectors() {
     let mut index = Index::new(4, Params::new(Metric::L2)).unwrap();
     index.add_batch(&random(200, 4, 22)).unwrap();
     index.save(&path).unwrap();
-    let info = omen_store::inspect(&path).unwrap();
+    let info = omendex_store::inspect(&path).unwrap();
     let section = |tag: &str| info.sections.iter().find(|s| s.tag == tag).unwrap().clone();
     let good = std::fs::read(&path).unwrap();
 
@@ -396,7 +396,7 @@ fn a_killed_folder_save_leaves_the_old_or_the_new_index() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = two_segmented();
     a.save(dir.path()).unwrap();
-    let manifest = dir.path().join(omen_store::MANIFEST);
+    let manifest = dir.path().join(omendex_store::MANIFEST);
     let mut left = 0;
     for round in 0..10u64 {
         let first = std::fs::metadata(&manifest).unwrap().modified().unwrap();

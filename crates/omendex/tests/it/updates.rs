@@ -1,6 +1,6 @@
 //! Deletes, caller ids, compaction and filtered search.
 
-use omen::{Error, Index, Metric, Params, Query, SearchError, VectorId};
+use omendex::{Error, Index, Metric, Params, Query, SearchError, VectorId};
 
 use crate::random;
 

@@ -1,6 +1,8 @@
 //! The facade: bad input is a typed error and changes nothing; results are right.
 
-use omen::{BuildError, Error, Fanout, GraphError, Index, Metric, Params, Query, SearchError, VectorError, VectorId};
+use omendex::{
+    BuildError, Error, Fanout, GraphError, Index, Metric, Params, Query, SearchError, VectorError, VectorId,
+};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -162,7 +164,7 @@ fn parallel_batches_find_nearly_every_stored_vector() {
 
 #[test]
 fn segmented_index_through_the_facade() {
-    use omen::{SegmentPlan, SegmentedIndex};
+    use omendex::{SegmentPlan, SegmentedIndex};
     let dim = 8;
     let data = random(1200, dim, 8);
     for metric in [Metric::L2, Metric::Cosine] {
@@ -202,12 +204,12 @@ fn segmented_index_through_the_facade() {
         assert_eq!((index.len(), index.deleted()), (1199, 1));
         assert!(index.query(&Query::new(q, 5).ef(500)).unwrap().iter().all(|h| h.id != VectorId(3)));
         let odd = |id: VectorId| id.0 % 2 == 1;
-        let scanned = index.query(&Query::new(q, 5).ef(500).filter(&odd).plan(omen::FilterPlan::Scan)).unwrap();
+        let scanned = index.query(&Query::new(q, 5).ef(500).filter(&odd).plan(omendex::FilterPlan::Scan)).unwrap();
         assert_eq!(scanned.len(), 5);
         assert!(scanned.iter().all(|h| odd(h.id) && h.id != VectorId(3)), "{metric}");
         // A beam of 500 in segments of at most 500 walks every node it can reach: exact here.
         assert_eq!(
-            index.query(&Query::new(q, 5).ef(500).filter(&odd).plan(omen::FilterPlan::Graph)).unwrap(),
+            index.query(&Query::new(q, 5).ef(500).filter(&odd).plan(omendex::FilterPlan::Graph)).unwrap(),
             scanned,
             "{metric}"
         );
@@ -268,6 +270,6 @@ fn segmented_index_through_the_facade() {
 fn indexes_are_send_and_sync() {
     fn send_sync<T: Send + Sync>() {}
     send_sync::<Index>();
-    send_sync::<omen::SegmentedIndex>();
-    send_sync::<omen::Error>();
+    send_sync::<omendex::SegmentedIndex>();
+    send_sync::<omendex::Error>();
 }

@@ -1,7 +1,7 @@
-"""omen: approximate nearest-neighbour search on HNSW graphs, from numpy.
+"""omendex: approximate nearest-neighbour search on HNSW graphs, from numpy.
 
->>> import numpy as np, omen
->>> index = omen.Index(dim=3, metric="cosine")
+>>> import numpy as np, omendex
+>>> index = omendex.Index(dim=3, metric="cosine")
 >>> ids = index.add(np.eye(3, dtype=np.float32))
 >>> hits = index.search(np.array([1.0, 0.1, 0.0]), k=2)
 >>> int(hits.ids[0, 0])
@@ -34,8 +34,8 @@ from typing import Any, Callable, NamedTuple, Optional, Sequence, TypeVar, Union
 import numpy as np
 import numpy.typing as npt
 
-from omen import _omen
-from omen._omen import FORMAT_VERSION, CorruptIndexError, SaveConflictError, simd_path
+from omendex import _omendex
+from omendex._omendex import FORMAT_VERSION, CorruptIndexError, SaveConflictError, __version__, simd_path
 
 __all__ = [
     "Index",
@@ -44,6 +44,7 @@ __all__ = [
     "CorruptIndexError",
     "SaveConflictError",
     "FORMAT_VERSION",
+    "__version__",
     "simd_path",
     "merge_topk",
 ]
@@ -93,7 +94,7 @@ def merge_topk(answers: Sequence[tuple[npt.ArrayLike, npt.ArrayLike]], k: int) -
         dists.append(np.ascontiguousarray(d_.reshape(1, -1) if d_.ndim == 1 else d_, dtype=np.float32))
         if ids[-1].ndim != 2 or dists[-1].ndim != 2:
             raise ValueError(f"answer {i}: ids and distances must be 2-D (one row per query)")
-    out_ids, out_dists = _omen.merge_topk(ids, dists, k)
+    out_ids, out_dists = _omendex.merge_topk(ids, dists, k)
     return Neighbors(out_ids, out_dists)
 
 
@@ -131,7 +132,7 @@ def _params(
 
 
 def _id(value: object) -> Optional[int]:
-    """``value`` as an id omen can hold (an int in 0..=2**63-1), or ``None``."""
+    """``value`` as an id omendex can hold (an int in 0..=2**63-1), or ``None``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         return None
     v = int(value)
@@ -231,8 +232,8 @@ def _search(core: Any, dim: int, queries: npt.ArrayLike, k: int, ef: Optional[in
 
 
 class _Shape:
-    """What both index shapes do alike, over their compiled core (``_omen.Index`` or
-    ``_omen.SegmentedIndex``, which answer the same calls)."""
+    """What both index shapes do alike, over their compiled core (``_omendex.Index`` or
+    ``_omendex.SegmentedIndex``, which answer the same calls)."""
 
     __slots__ = ("_core",)
     _core: Any
@@ -346,7 +347,7 @@ class Index(_Shape):
     """
 
     __slots__ = ()
-    _core: _omen.Index
+    _core: _omendex.Index
 
     def __init__(
         self,
@@ -363,7 +364,7 @@ class Index(_Shape):
             raise ValueError(f"metric must be a string, not {type(metric).__name__}")
         dim = _int("dim", dim, 1)
         s = None if seed is None else _int("seed", seed, 0, 2**64 - 1)
-        self._core = _omen.Index(dim, *_params(metric, m, ef_construction, ef_search, s, quantization))
+        self._core = _omendex.Index(dim, *_params(metric, m, ef_construction, ef_search, s, quantization))
 
     @property
     def quantization_status(self) -> dict[str, Any]:
@@ -392,7 +393,7 @@ class Index(_Shape):
         """Loads an index saved by ``save``, verifying every checksum and rule; with ``mmap``,
         opens it in place (vectors read from the file as searches touch them; the file must
         not change while open)."""
-        return cls._wrap(_omen.Index.load(os.fspath(path), bool(mmap)))
+        return cls._wrap(_omendex.Index.load(os.fspath(path), bool(mmap)))
 
     def stats(self) -> list[dict[str, Any]]:
         """Per-layer measurements, top layer first (nodes, links, unreachable, reciprocity,
@@ -401,7 +402,7 @@ class Index(_Shape):
 
     def __repr__(self) -> str:
         return (
-            f"omen.Index(dim={self.dim}, metric={self.metric!r}, len={len(self)}, m={self._core.m}, "
+            f"omendex.Index(dim={self.dim}, metric={self.metric!r}, len={len(self)}, m={self._core.m}, "
             f"ef_construction={self._core.ef_construction}, ef_search={self.ef_search}, "
             f"quantization={self.quantization!r})"
         )
@@ -418,7 +419,7 @@ class Index(_Shape):
             path = os.path.join(d, "index.omen")
             with open(path, "wb") as f:
                 f.write(state)
-            self._core = _omen.Index.load(path, False)
+            self._core = _omendex.Index.load(path, False)
 
 
 class SegmentedIndex(_Shape):
@@ -428,7 +429,7 @@ class SegmentedIndex(_Shape):
     ``SegmentedIndex.build``."""
 
     __slots__ = ()
-    _core: _omen.SegmentedIndex
+    _core: _omendex.SegmentedIndex
 
     def __init__(self) -> None:
         raise TypeError("build a SegmentedIndex with SegmentedIndex.build or SegmentedIndex.load")
@@ -471,7 +472,7 @@ class SegmentedIndex(_Shape):
         )
         s = None if seed is None else _int("seed", seed, 0, 2**64 - 1)
         params = _params(metric, m, ef_construction, ef_search, s, quantization)
-        return cls._wrap(_omen.SegmentedIndex.build(rows, given, params, plan, _int("threads", threads)))
+        return cls._wrap(_omendex.SegmentedIndex.build(rows, given, params, plan, _int("threads", threads)))
 
     @property
     def quantization_status(self) -> list[dict[str, Any]]:
@@ -501,14 +502,14 @@ class SegmentedIndex(_Shape):
         as a server holding part of a large index does; ``merge_topk`` merges the parts'
         answers into the whole index's."""
         if segments is None:
-            return cls._wrap(_omen.SegmentedIndex.load(os.fspath(path), bool(mmap)))
+            return cls._wrap(_omendex.SegmentedIndex.load(os.fspath(path), bool(mmap)))
         if not mmap:
             raise ValueError("segments= opens part of a folder in place: pass mmap=True")
         which = [_int("segment", s, 0, 65534) for s in segments]
-        return cls._wrap(_omen.SegmentedIndex.open_mmap_part(os.fspath(path), which))
+        return cls._wrap(_omendex.SegmentedIndex.open_mmap_part(os.fspath(path), which))
 
     def __repr__(self) -> str:
-        return f"omen.SegmentedIndex(dim={self.dim}, metric={self.metric!r}, len={len(self)}, segments={self.segment_count})"
+        return f"omendex.SegmentedIndex(dim={self.dim}, metric={self.metric!r}, len={len(self)}, segments={self.segment_count})"
 
     @property
     def segment_count(self) -> int:
@@ -531,4 +532,4 @@ class SegmentedIndex(_Shape):
                     raise ValueError(f"not a file of a saved index: {name!r}")
                 with open(os.path.join(d, name), "wb") as f:
                     f.write(data)
-            self._core = _omen.SegmentedIndex.load(d, False)
+            self._core = _omendex.SegmentedIndex.load(d, False)

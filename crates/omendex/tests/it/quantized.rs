@@ -2,9 +2,9 @@
 //! distances about as well as the f32 index, keeps its codes level through every change, and
 //! survives save, load and mapping.
 
-use omen::{Index, Metric, Params, Quantization, QuantizationStatus, SegmentPlan, SegmentedIndex, VectorId};
-use omen_distance::Distance;
-use omen_search::{Rows, brute_force_knn, recall_at_k};
+use omendex::{Index, Metric, Params, Quantization, QuantizationStatus, SegmentPlan, SegmentedIndex, VectorId};
+use omendex_distance::Distance;
+use omendex_search::{Rows, brute_force_knn, recall_at_k};
 
 use crate::random;
 
@@ -141,13 +141,13 @@ fn every_segment_of_a_segmented_index_walks_on_codes() {
     // Segments handed over without codes, or with codes of another dimension, train their own.
     let mut parts = index.into_segments();
     assert!(parts.iter().all(|p| p.codes.as_ref().is_some_and(|c| c.codes.is_some())));
-    let mut wrong = omen_graph::HnswGraph::new(DIM + 1, 4).unwrap();
+    let mut wrong = omendex_graph::HnswGraph::new(DIM + 1, 4).unwrap();
     for _ in 0..parts[0].graph.len() {
-        wrong.push_node(&[0.5; DIM + 1], omen_graph::Layer(0)).unwrap();
+        wrong.push_node(&[0.5; DIM + 1], omendex_graph::Layer(0)).unwrap();
     }
-    let fit = omen_search::CodeFit { queries: 1, recall: 1.0 };
-    let codes = Some(omen_search::Codes::for_graph(&wrong));
-    let wrong = omen_search::TrainedCodes { trained_on: wrong.len(), fit, codes };
+    let fit = omendex_search::CodeFit { queries: 1, recall: 1.0 };
+    let codes = Some(omendex_search::Codes::for_graph(&wrong));
+    let wrong = omendex_search::TrainedCodes { trained_on: wrong.len(), fit, codes };
     parts.iter_mut().for_each(|p| p.codes = None);
     parts[0].codes = Some(wrong);
     let again = SegmentedIndex::from_segments(DIM, params, parts, None).unwrap();

@@ -1,10 +1,10 @@
 //! Degenerate data: builds and searches terminate, keep every invariant, and answer as well as
 //! exact search allows (ties allowed: results are judged by their distances, not their ids).
 
-use omen::{
+use omendex::{
     BuildError, Error, Index, Metric, Params, Quantization, QuantizationStatus, SearchError, VectorError, VectorId,
 };
-use omen_distance::Distance;
+use omendex_distance::Distance;
 
 use crate::random;
 
@@ -25,7 +25,7 @@ fn distance_recall(index: &Index, queries: &[f32], k: usize) -> f64 {
     for q in queries.chunks(dim) {
         let mut q = q.to_vec();
         if normalise {
-            omen_distance::normalize(&mut q);
+            omendex_distance::normalize(&mut q);
         }
         let mut all: Vec<f32> = stored.iter().map(|v| d.eval(&q, v)).collect();
         all.sort_by(f32::total_cmp);
@@ -153,7 +153,7 @@ fn huge_magnitudes() {
     }
 
     for metric in [Metric::L2, Metric::InnerProduct] {
-        // Up to omen_distance::MAX_NORM distances stay finite and rank.
+        // Up to omendex_distance::MAX_NORM distances stay finite and rank.
         for (q, index) in built(dim, metric, &scaled(8, 2_000, 1e18)) {
             let r = distance_recall(&index, &scaled(9, 50, 1e18), 10);
             assert!(r >= 0.95, "{metric} {q} at 1e18: distance recall {r}");

@@ -1,4 +1,4 @@
-//! omen: approximate nearest-neighbour search on HNSW graphs.
+//! omendex: approximate nearest-neighbour search on HNSW graphs.
 //!
 //! [`Index`] is the type to use: add vectors ([`Index::add`], [`Index::add_batch`]), then
 //! [`Index::search`] for the `k` nearest, or [`Index::query`] with a [`Query`] for a chosen
@@ -9,13 +9,13 @@
 //! together; [`VectorIndex`] is what both answer alike. One [`Params`] configures both.
 //!
 //! This crate is the facade users depend on (semver applies here first): it re-exports the
-//! types of the `omen-*` crates that make up its API and adds no logic of its own. Bad input
+//! types of the `omendex-*` crates that make up its API and adds no logic of its own. Bad input
 //! (wrong dimension, NaN or infinite values, `k = 0`, an empty index, bad parameters, a corrupt
 //! file) is an [`Error`], never a panic, and leaves the index as it was.
 //!
 //! # Example
 //! ```
-//! use omen::{Index, Metric, Params, Query, VectorId};
+//! use omendex::{Index, Metric, Params, Query, VectorId};
 //!
 //! let mut index = Index::new(3, Params::new(Metric::L2))?;
 //! index.add(&[0.0, 0.0, 1.0])?;
@@ -31,20 +31,20 @@
 //! assert!(index.check_invariants().is_ok());
 //!
 //! assert!(index.search(&[1.0, 0.0], 1).is_err()); // wrong dimension: an error, not a panic
-//! # Ok::<(), omen::Error>(())
+//! # Ok::<(), omendex::Error>(())
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub use omen_build::{BuildError, Params, Quantization, Stop, UnknownQuantization};
-pub use omen_distance::{MAX_NORM, Metric, SimdPath, UnknownMetric, VectorError, check_vector, simd_path};
-pub use omen_graph::{GraphError, GraphStats, InvariantViolation, LayerStats, MinMeanMax, VectorId};
-pub use omen_search::{FilterPlan, SearchError};
-pub use omen_segment::{
+pub use omendex_build::{BuildError, Params, Quantization, Stop, UnknownQuantization};
+pub use omendex_distance::{MAX_NORM, Metric, SimdPath, UnknownMetric, VectorError, check_vector, simd_path};
+pub use omendex_graph::{GraphError, GraphStats, InvariantViolation, LayerStats, MinMeanMax, VectorId};
+pub use omendex_search::{FilterPlan, SearchError};
+pub use omendex_segment::{
     Error, Fanout, Filter, Index, Neighbor, QuantizationStatus, Query, SegmentId, SegmentPlan, SegmentedIndex,
     VectorIndex, merge_top_k,
 };
-pub use omen_store::{FORMAT_VERSION, MAX_FILE_NAME_LEN, SegmentsInfo, StoreError, inspect_segments};
+pub use omendex_store::{FORMAT_VERSION, MAX_FILE_NAME_LEN, SegmentsInfo, StoreError, inspect_segments};
 
 /// A segmented index's folder written by several writers: the protocol under
 /// [`SegmentedIndex::save`], for builds whose segments are written by other processes or
@@ -52,7 +52,7 @@ pub use omen_store::{FORMAT_VERSION, MAX_FILE_NAME_LEN, SegmentsInfo, StoreError
 /// [`SegmentsBuild::commit`](folder::SegmentsBuild::commit)), with the folder's naming and
 /// sweeping rules for callers that keep the folder in remote storage.
 pub mod folder {
-    pub use omen_store::{
+    pub use omendex_store::{
         LOCK, MANIFEST, SegmentEntry, SegmentsBuild, begin_segments, build_marker_name, generation_named,
         is_garbage_after, segment_file_name, segment_of, temporary_target, verify_segment_file, with_interrupt_check,
         write_manifest_for_remote,
@@ -63,8 +63,3 @@ pub mod folder {
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
-
-/// The repository README's example, compiled and run as a doctest so it stays true.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct RepositoryReadmeDoctests;

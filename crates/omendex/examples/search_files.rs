@@ -3,18 +3,18 @@
 //! last answer) and then every query's `k` distances (little-endian `f32`, `+inf` past it).
 //!
 //! ```text
-//! cargo run --release -p omen --example search_files -- \
+//! cargo run --release -p omendex --example search_files -- \
 //!     BASE.fvecs QUERIES.fvecs OUT METRIC M EF_CONSTRUCTION SEED K EF [SEGMENTS]
 //! ```
 //!
-//! Without `SEGMENTS` (or with 0) the index is an [`omen::Index`]; with it, an
-//! [`omen::SegmentedIndex`] of that many segments (ids `0..n` in file order either way). The
+//! Without `SEGMENTS` (or with 0) the index is an [`omendex::Index`]; with it, an
+//! [`omendex::SegmentedIndex`] of that many segments (ids `0..n` in file order either way). The
 //! Python package's tests run it to check that both APIs give the same answers.
 
 use std::error::Error;
 use std::path::Path;
 
-use omen::{Index, Metric, Neighbor, Params, Query, SegmentPlan, SegmentedIndex};
+use omendex::{Index, Metric, Neighbor, Params, Query, SegmentPlan, SegmentedIndex};
 
 /// The rows of a `.fvecs` file (each: a little-endian `i32` dimension, then that many `f32`)
 /// and their dimension.
@@ -53,7 +53,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     // One thread: the graph is then fixed by the seed and the insertion order.
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
-    let answers: Vec<Vec<Neighbor>> = pool.install(|| -> Result<_, omen::Error> {
+    let answers: Vec<Vec<Neighbor>> = pool.install(|| -> Result<_, omendex::Error> {
         if segments == 0 {
             let mut index = Index::new(dim, params)?;
             index.add_batch(&base)?;

@@ -1,7 +1,7 @@
-"""omen beside hnswlib, FAISS and USearch, through Python, in one process, alternating.
+"""omendex beside hnswlib, FAISS and USearch, through Python, in one process, alternating.
 
-    python -m omen.bench --data DIR [--data DIR ...] [--libs omen,hnswlib,faiss,usearch]
-                         (also omen-int8, faiss-sq8, usearch-i8: the 8-bit variants)
+    python -m omendex.bench --data DIR [--data DIR ...] [--libs omendex,hnswlib,faiss,usearch]
+                         (also omendex-int8, faiss-sq8, usearch-i8: the 8-bit variants)
                          [--threads 1,2] [--reps 3] [--rust REPO] [--out runs.jsonl]
 
 ``DIR`` is a TEXMEX folder (``base.fvecs``, ``query.fvecs``, ``groundtruth.ivecs`` with the exact
@@ -18,8 +18,8 @@ thread count, each library in turn (the order rotates every repetition)
   queries, the median of three passes) minus the time per query inside a one-thread batch
   call (``overhead_us``: what a Python caller pays beyond the library's own search).
 
-With ``--rust REPO`` (a checkout of omen) each turn also runs ``cargo xtask bench`` on the same
-data and threads (``omen-rust``: the same index built from Rust, in its own process), so omen's
+With ``--rust REPO`` (a checkout of omendex) each turn also runs ``cargo xtask bench`` on the same
+data and threads (``omendex-rust``: the same index built from Rust, in its own process), so omendex's
 build through Python is compared with the Rust runner's. Libraries that are not installed are
 skipped with a message. Appends one JSON line per run to ``--out`` and prints, at the end, a
 markdown table of medians with ratios to hnswlib.
@@ -42,7 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 DEFAULT_EFS = "10,16,24,32,48,64,96,128,192,256,384,512"
-LIBS = ("omen", "hnswlib", "faiss", "usearch")
+LIBS = ("omendex", "hnswlib", "faiss", "usearch")
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
@@ -113,8 +113,8 @@ class Lib:
         self.index: Any = None
 
 
-class Omen(Lib):
-    name, module = "omen", "omen"
+class Omendex(Lib):
+    name, module = "omendex", "omendex"
     quantization = "none"
 
     def build(self, xb: F32, m: int, efc: int, seed: int, threads: int) -> None:
@@ -137,13 +137,13 @@ class Omen(Lib):
     def version(self) -> str:
         from importlib.metadata import version
 
-        return version("omen")
+        return version("omendex")
 
 
-class OmenInt8(Omen):
-    """omen walking on 8-bit codes, re-ranking on the float32 rows (``quantization="int8"``)."""
+class OmendexInt8(Omendex):
+    """omendex walking on 8-bit codes, re-ranking on the float32 rows (``quantization="int8"``)."""
 
-    name = "omen-int8"
+    name = "omendex-int8"
     quantization = "int8"
 
 
@@ -257,8 +257,8 @@ class UsearchI8(Usearch):
 
 
 KINDS: dict[str, Callable[[int, int], Lib]] = {
-    "omen": Omen,
-    "omen-int8": OmenInt8,
+    "omendex": Omendex,
+    "omendex-int8": OmendexInt8,
     "hnswlib": Hnswlib,
     "faiss": Faiss,
     "faiss-sq8": FaissSq8,
@@ -343,14 +343,14 @@ def measure(lib: Lib, xb: F32, xq: F32, gt: npt.NDArray[Any], a: argparse.Namesp
 
 
 def rust_run(repo: str, data: str, a: argparse.Namespace, threads: int) -> dict[str, Any]:
-    """omen's Rust runner (``cargo xtask bench``) on the same data, in its own process."""
+    """omendex's Rust runner (``cargo xtask bench``) on the same data, in its own process."""
     cmd = ["cargo", "xtask", "bench", "--data", os.path.abspath(data), "--threads", str(threads), "--json"]
     cmd += ["--m", str(a.M), "--efc", str(a.efc), "--k", str(a.k), "--seed", str(a.seed)]
     cmd += ["--efs", ",".join(map(str, a.efs)), "--target-recall", str(a.target_recall)]
     p = subprocess.run(cmd, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, check=True)
     out: dict[str, Any] = json.loads(p.stdout.strip().splitlines()[-1])
     keep = ("build_s", "build_vps", "index_rss_mb", "lib_bytes_mb", "ef_at_target", "recall_at_target", "qps_at_target")
-    res = {"lib": "omen-rust", "version": out.get("git_revision", "?"), "threads": threads}
+    res = {"lib": "omendex-rust", "version": out.get("git_revision", "?"), "threads": threads}
     res.update({key: out.get(key) for key in keep})
     return res
 
@@ -396,7 +396,7 @@ def table(runs: list[dict[str, Any]]) -> str:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m omen.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(prog="python -m omendex.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", action="append", required=True, help="a TEXMEX folder (repeatable)")
     ap.add_argument("--libs", default=",".join(LIBS), help=f"comma-separated, of {', '.join(KINDS)}")
     ap.add_argument("--threads", default="1,2", help="build thread counts (batch searches run on each too)")
@@ -407,7 +407,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--efs", default=DEFAULT_EFS)
     ap.add_argument("--target-recall", type=float, default=0.95)
-    ap.add_argument("--rust", metavar="REPO", help="an omen checkout: also run `cargo xtask bench` there each turn")
+    ap.add_argument("--rust", metavar="REPO", help="an omendex checkout: also run `cargo xtask bench` there each turn")
     ap.add_argument("--out", help="append one JSON line per run to this file (default: none kept)")
     a = ap.parse_args(argv)
     try:
@@ -440,9 +440,9 @@ def main(argv: Optional[list[str]] = None) -> int:
             turn = names[rep % len(names) :] + names[: rep % len(names)]
             for name, path, xb, xq, gt in datasets:
                 for threads in a.threads:
-                    order: list[str] = turn + (["omen-rust"] if a.rust else [])
+                    order: list[str] = turn + (["omendex-rust"] if a.rust else [])
                     for lib_name in order:
-                        if lib_name == "omen-rust":
+                        if lib_name == "omendex-rust":
                             res = rust_run(a.rust, path, a, threads)
                         else:
                             try:

@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use omen::{Error, Index, Metric, Params, Query, SegmentPlan, SegmentedIndex, VectorId, VectorIndex};
+use omendex::{Error, Index, Metric, Params, Query, SegmentPlan, SegmentedIndex, VectorId, VectorIndex};
 use proptest::prelude::*;
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;

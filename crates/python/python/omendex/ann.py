@@ -1,7 +1,7 @@
-"""omen in the shape of ann-benchmarks' ``BaseANN`` (``fit``, ``set_query_arguments``,
-``query``, ``batch_query``, ``get_batch_results``, ``get_memory_usage``), so omen drops into that
-harness: a module ``ann_benchmarks/algorithms/omen/module.py`` holding
-``from omen.ann import OmenANN`` and the ``config.yml`` beside this file (see
+"""omendex in the shape of ann-benchmarks' ``BaseANN`` (``fit``, ``set_query_arguments``,
+``query``, ``batch_query``, ``get_batch_results``, ``get_memory_usage``), so omendex drops into that
+harness: a module ``ann_benchmarks/algorithms/omendex/module.py`` holding
+``from omendex.ann import OmendexANN`` and the ``config.yml`` beside this file (see
 ``crates/python/ann_benchmarks/``) is all it needs. It does not import ann-benchmarks, so it
 works (and is tested) without it.
 """
@@ -13,14 +13,14 @@ from typing import Any, Optional
 import numpy as np
 import numpy.typing as npt
 
-from omen import Index, Neighbors
+from omendex import Index, Neighbors
 
-# ann-benchmarks' metric names -> omen's.
+# ann-benchmarks' metric names -> omendex's.
 METRICS = {"euclidean": "l2", "angular": "cosine", "ip": "ip", "dot": "ip"}
 
 
-class OmenANN:
-    """``OmenANN(metric, {"M": 16, "efConstruction": 200})``, then ``fit(X)`` and
+class OmendexANN:
+    """``OmendexANN(metric, {"M": 16, "efConstruction": 200})``, then ``fit(X)`` and
     ``set_query_arguments(ef)`` before the queries."""
 
     def __init__(self, metric: str, method_param: dict[str, Any]) -> None:
@@ -32,7 +32,7 @@ class OmenANN:
         self.ef = 64
         self.index: Optional[Index] = None
         self.batch: Optional[Neighbors] = None
-        self.name = f"omen(M={self.m}, efC={self.ef_construction})"
+        self.name = f"omendex(M={self.m}, efC={self.ef_construction})"
 
     def fit(self, X: npt.ArrayLike) -> None:
         """Builds the index of the rows of ``X`` (every core)."""
@@ -44,7 +44,7 @@ class OmenANN:
 
     def set_query_arguments(self, ef: int) -> None:
         self.ef = int(ef)
-        self.name = f"omen(M={self.m}, efC={self.ef_construction}, ef={self.ef})"
+        self.name = f"omendex(M={self.m}, efC={self.ef_construction}, ef={self.ef})"
 
     def _built(self) -> Index:
         if self.index is None:

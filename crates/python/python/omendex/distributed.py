@@ -1,21 +1,21 @@
-"""omen beyond one machine, on Ray: segments built by Ray tasks, searched by Ray actors.
+"""omendex beyond one machine, on Ray: segments built by Ray tasks, searched by Ray actors.
 
-Needs Ray (``pip install 'omen[ray]'``) and a Ray cluster (``ray.init()`` connects to or
+Needs Ray (``pip install 'omendex[ray]'``) and a Ray cluster (``ray.init()`` connects to or
 starts one). A collection is split into segments, each an independent HNSW graph built by one
 Ray task on a worker and written into a folder every worker and the driver share (a local
 folder on one machine, a shared mount on a cluster, or an fsspec URL such as
 ``s3://bucket/index``); the driver writes the manifest last, after checking every segment
 file, so the folder is exactly what ``SegmentedIndex.save`` writes:
-``omen.SegmentedIndex.load(out)`` opens it on one machine (a URL's folder once fetched) and
+``omendex.SegmentedIndex.load(out)`` opens it on one machine (a URL's folder once fetched) and
 answers the same queries identically. ``Searcher`` spreads the segments over a pool of Ray actors, each opening
 its share in place; a query batch goes to every share and their top-k merge (``merge_topk``)
 into the whole index's answer.
 
->>> import numpy as np, ray, omen.distributed                     # doctest: +SKIP
+>>> import numpy as np, ray, omendex.distributed                     # doctest: +SKIP
 >>> ray.init()                                                      # doctest: +SKIP
 >>> vectors = np.random.default_rng(0).random((100_000, 64), dtype=np.float32)  # doctest: +SKIP
->>> omen.distributed.build(vectors, "/shared/index", segments=8)    # doctest: +SKIP
->>> searcher = omen.distributed.Searcher("/shared/index", replicas=2)  # doctest: +SKIP
+>>> omendex.distributed.build(vectors, "/shared/index", segments=8)    # doctest: +SKIP
+>>> searcher = omendex.distributed.Searcher("/shared/index", replicas=2)  # doctest: +SKIP
 >>> hits = searcher.search(vectors[:10], k=10, ef=64)              # doctest: +SKIP
 """
 
@@ -29,11 +29,11 @@ from typing import Any, Callable, Iterable, NamedTuple, Optional, Union
 import numpy as np
 import numpy.typing as npt
 
-from omen import Index, Neighbors, _ids, _int, _omen, _params, _rows, merge_topk
+from omendex import Index, Neighbors, _ids, _int, _omendex, _params, _rows, merge_topk
 
 __all__ = ["build", "Searcher", "BuildReport"]
 
-_DEFAULT_SEED = 42  # omen.Index's seed when none is given
+_DEFAULT_SEED = 42  # omendex.Index's seed when none is given
 _U64 = 2**64
 
 
@@ -41,7 +41,7 @@ def _ray() -> Any:
     try:
         return importlib.import_module("ray")
     except ImportError:
-        raise ImportError("omen.distributed needs Ray: pip install 'omen[ray]'") from None
+        raise ImportError("omendex.distributed needs Ray: pip install 'omendex[ray]'") from None
 
 
 def _split_url(out: Union[str, "os.PathLike[str]"]) -> tuple[Any, str]:
@@ -59,13 +59,13 @@ def _split_url(out: Union[str, "os.PathLike[str]"]) -> tuple[Any, str]:
 
 
 def _segment_name(generation: int, number: int) -> str:
-    return _omen.segment_file_name(generation, number)
+    return _omendex.segment_file_name(generation, number)
 
 
 def _generation_of(name: str) -> Optional[int]:
     """The generation a file of the folder belongs to (segment file, build marker, or a
     temporary file of either)."""
-    return _omen.generation_named(name)
+    return _omendex.generation_named(name)
 
 
 def _remote_names(fs: Any, root: str) -> list[str]:
@@ -149,13 +149,13 @@ def _build_part(
     # uploaded whole, while the build's marker says the generation is being written.
     import tempfile
 
-    with tempfile.TemporaryDirectory(prefix="omen-segment-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="omendex-segment-") as tmp:
         local = os.path.join(tmp, _segment_name(generation, number))
         length, checksum = index._core.write_segment_file(local)
         # Every section and rule, as a local commit checks each file.
-        if _omen.verify_segment_file(local) != (length, checksum):
+        if _omendex.verify_segment_file(local) != (length, checksum):
             raise ValueError(f"segment {number} reads back as another file")
-        if not fs.exists(f"{root}/{_omen.build_marker_name(generation)}"):
+        if not fs.exists(f"{root}/{_omendex.build_marker_name(generation)}"):
             raise ValueError(f"{root}: no save of generation {generation} is being written (it has ended)")
         _upload(fs, local, root, _segment_name(generation, number))
     return number, length, checksum, ids
@@ -290,7 +290,7 @@ def build(
     ``segments`` (equal parts) or ``max_segment_size`` (parts sealed at that size) says how to
     split; each part is built by one Ray task on ``cpus_per_task`` cores (retried up to
     ``max_retries`` times if its worker dies) with the seed plus its number, as
-    ``SegmentedIndex.build`` seeds its segments (``quantization`` as for ``omen.Index``).
+    ``SegmentedIndex.build`` seeds its segments (``quantization`` as for ``omendex.Index``).
     ``progress(done, total)`` runs on the driver
     as segments finish.
 
@@ -328,7 +328,7 @@ def build(
     if fs is None:
         # Reserves a generation no save of the folder had; a local save meanwhile leaves its
         # files alone.
-        local_build = _omen.begin_segments(folder)
+        local_build = _omendex.begin_segments(folder)
         generation = local_build.generation
     else:
         fs.makedirs(root, exist_ok=True)
@@ -387,10 +387,10 @@ def _begin_remote(fs: Any, root: str) -> int:
     import tempfile
 
     generation = 1 + max([g for g in map(_generation_of, _remote_names(fs, root)) if g is not None], default=0)
-    with tempfile.TemporaryDirectory(prefix="omen-marker-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="omendex-marker-") as tmp:
         marker = os.path.join(tmp, "marker")
         open(marker, "wb").close()
-        _upload(fs, marker, root, _omen.build_marker_name(generation))
+        _upload(fs, marker, root, _omendex.build_marker_name(generation))
     return generation
 
 
@@ -414,20 +414,20 @@ def _commit_remote(
     newer = [g for g in map(_generation_of, names) if g is not None and g > generation]
     if newer:
         raise ValueError(f"{root}: a save of generation {max(newer)} was written since this one began")
-    with tempfile.TemporaryDirectory(prefix="omen-manifest-") as tmp:
-        _omen.write_manifest_for_remote(tmp, generation, params, dim, entries, next_id)
+    with tempfile.TemporaryDirectory(prefix="omendex-manifest-") as tmp:
+        _omendex.write_manifest_for_remote(tmp, generation, params, dim, entries, next_id)
         _upload(fs, os.path.join(tmp, "manifest.omen"), root, "manifest.omen")
-    own = _omen.build_marker_name(generation)
+    own = _omendex.build_marker_name(generation)
     try:
         fs.rm(f"{root}/{own}")
     except OSError:
         pass
     # Builds still marked keep their files (remote storage cannot tell a live build from a
     # killed one: a killed driver's marker and files stay until removed by hand).
-    marked = [g for g in map(_generation_of, names) if g is not None and _omen.build_marker_name(g) in names]
+    marked = [g for g in map(_generation_of, names) if g is not None and _omendex.build_marker_name(g) in names]
     keep = [g for g in marked if g != generation]
     for name in names:
-        if _omen.is_garbage_after(name, generation, len(entries), keep):
+        if _omendex.is_garbage_after(name, generation, len(entries), keep):
             try:
                 fs.rm(f"{root}/{name}")
             except OSError:
@@ -441,7 +441,7 @@ def _remove_generation(fs: Any, folder: str, generation: int) -> None:
         names = _remote_names(fs, folder)
     except OSError:
         return
-    marker = _omen.build_marker_name(generation)
+    marker = _omendex.build_marker_name(generation)
     for name in sorted(names, key=lambda n: n == marker):
         if _generation_of(name) == generation:
             try:
@@ -456,23 +456,23 @@ class _Shard:
     restart after a re-save) fails the actor, loudly, rather than mixing two saves' answers."""
 
     def __init__(self, out: str, which: list[int], generation: int) -> None:
-        from omen import SegmentedIndex
+        from omendex import SegmentedIndex
 
         fs, root = _split_url(out)
         if fs is not None:
             # Remote storage: the manifest and this share's files, fetched into a local cache.
             import tempfile
 
-            cache = tempfile.mkdtemp(prefix="omen-shard-")
+            cache = tempfile.mkdtemp(prefix="omendex-shard-")
             fs.get(f"{root}/manifest.omen", os.path.join(cache, "manifest.omen"))
-            _check_generation(out, int(_omen.inspect_segments(cache)["generation"]), generation)
+            _check_generation(out, int(_omendex.inspect_segments(cache)["generation"]), generation)
             for i in which:
                 name = _segment_name(generation, i)
                 fs.get(f"{root}/{name}", os.path.join(cache, name))
             root = cache
-        before = int(_omen.inspect_segments(root)["generation"])
+        before = int(_omendex.inspect_segments(root)["generation"])
         index = SegmentedIndex.load(root, mmap=True, segments=which)
-        after = int(_omen.inspect_segments(root)["generation"])
+        after = int(_omendex.inspect_segments(root)["generation"])
         # Generations only grow: the same one before and after is the one the load read.
         _check_generation(out, before if before != generation else after, generation)
         self.index = index
@@ -532,13 +532,13 @@ class Searcher:
         fs, root = _split_url(out)
         self.out = root if fs is None else os.fspath(out)
         if fs is None:
-            info = _omen.inspect_segments(root)
+            info = _omendex.inspect_segments(root)
         else:
             import tempfile
 
-            with tempfile.TemporaryDirectory(prefix="omen-manifest-") as tmp:
+            with tempfile.TemporaryDirectory(prefix="omendex-manifest-") as tmp:
                 fs.get(f"{root}/manifest.omen", os.path.join(tmp, "manifest.omen"))
-                info = _omen.inspect_segments(tmp)
+                info = _omendex.inspect_segments(tmp)
         self.dim: int = int(info["dim"])
         self.generation: int = int(info["generation"])
         count = len(info["lens"])

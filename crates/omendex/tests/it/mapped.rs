@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use omen::{Index, Metric, Params};
+use omendex::{Index, Metric, Params};
 
 use crate::random;
 
@@ -38,7 +38,7 @@ fn mapped_child() {
 /// (lengths kept).
 fn rewrite_links(path: &Path, m: usize) {
     use std::os::unix::fs::FileExt;
-    let info = omen_store::inspect(path).unwrap();
+    let info = omendex_store::inspect(path).unwrap();
     let section = info.sections.iter().find(|s| s.tag == "layer0").unwrap();
     let row = 1 + 2 * m;
     let words = (section.len / 4) as usize;

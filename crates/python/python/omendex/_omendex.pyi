@@ -1,4 +1,4 @@
-"""Type stubs of the compiled core (`src/lib.rs`); the documented API is `omen.Index`."""
+"""Type stubs of the compiled core (`src/lib.rs`); the documented API is `omendex.Index`."""
 
 from typing import Any, Optional, final
 
@@ -12,6 +12,7 @@ __all__ = [
     "CorruptIndexError",
     "SaveConflictError",
     "FORMAT_VERSION",
+    "__version__",
     "FolderBuild",
     "begin_segments",
     "verify_segment_file",
@@ -27,6 +28,7 @@ __all__ = [
 ]
 
 FORMAT_VERSION: int
+__version__: str
 
 class CorruptIndexError(OSError): ...
 class SaveConflictError(OSError): ...
