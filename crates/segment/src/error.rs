@@ -106,6 +106,14 @@ pub enum Error {
         /// Segments in the index.
         segments: usize,
     },
+    /// A query of a batch ([`crate::VectorIndex::query_batch`]) that failed: its row and why.
+    #[error("query {row} of the batch: {source}")]
+    Query {
+        /// The query's row in the batch (0-based).
+        row: usize,
+        /// Why it failed.
+        source: Box<Error>,
+    },
     /// A batch of no vectors where a segment must hold at least one.
     #[error("a segment needs at least one vector")]
     EmptySegment,

@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use rayon::prelude::*;
+
 use omendex_build::Params;
 use omendex_graph::VectorId;
 
@@ -56,6 +58,44 @@ pub trait VectorIndex: Send + Sync {
     /// Saves the index to `path` (a file for an [`Index`], a folder for a
     /// [`SegmentedIndex`]).
     fn save(&self, path: &Path) -> Result<(), Error>;
+
+    /// The `k` nearest of each query in `queries` (rows of [`VectorIndex::dim`] values, one
+    /// after another), searched in parallel on the current rayon pool: one list per query, in
+    /// order, each what [`VectorIndex::query`] answers for `Query::new(row, k)`.
+    ///
+    /// ```
+    /// use omendex_build::Params;
+    /// use omendex_segment::{Index, VectorIndex};
+    ///
+    /// let mut index = Index::new(2, Params::default())?;
+    /// index.add_batch(&[0.0, 0.0, 1.0, 0.0, 0.0, 1.0])?;
+    /// let answers = index.search_batch(&[0.9, 0.1, 0.1, 0.9], 1)?;
+    /// assert_eq!(answers.iter().map(|a| a[0].id.0).collect::<Vec<_>>(), [1, 2]);
+    /// # Ok::<(), omendex_segment::Error>(())
+    /// ```
+    fn search_batch(&self, queries: &[f32], k: usize) -> Result<Vec<Vec<Neighbor>>, Error> {
+        self.query_batch(queries, &Query::new(&[], k))
+    }
+
+    /// Answers `template` for each query in `queries` (rows of [`VectorIndex::dim`] values):
+    /// its `k`, beam, filter and plan with each row as the vector (the template's own vector is
+    /// not searched), in parallel over the rows on the current rayon pool. One list per row, in
+    /// order. Fails before answering anything on a length that is not a whole number of rows
+    /// ([`Error::BatchLength`]); otherwise with the first failing row's error, naming the row
+    /// ([`Error::Query`]). No rows: no lists.
+    fn query_batch(&self, queries: &[f32], template: &Query<'_>) -> Result<Vec<Vec<Neighbor>>, Error> {
+        let dim = self.dim();
+        if dim == 0 || !queries.len().is_multiple_of(dim) {
+            return Err(Error::BatchLength { len: queries.len(), dim });
+        }
+        let answers: Vec<Result<Vec<Neighbor>, Error>> =
+            queries.par_chunks(dim).map(|row| self.query(&Query { vector: row, ..*template })).collect();
+        answers
+            .into_iter()
+            .enumerate()
+            .map(|(row, answer)| answer.map_err(|e| Error::Query { row, source: Box::new(e) }))
+            .collect()
+    }
 }
 
 macro_rules! forward {

@@ -5,7 +5,7 @@ use omendex_distance::{Distance, Metric};
 use omendex_graph::VectorId;
 use omendex_search::FilterPlan;
 use omendex_search::{Rows, brute_force_knn};
-use omendex_segment::{Error, Fanout, Index, Neighbor, Query, SegmentId, SegmentPlan, SegmentedIndex};
+use omendex_segment::{Error, Fanout, Index, Neighbor, Query, SegmentId, SegmentPlan, SegmentedIndex, VectorIndex};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -529,4 +529,40 @@ fn a_raised_stop_ends_the_calls_that_build_aside_and_leaves_the_index_as_it_was(
     index.add(&data[..dim]).unwrap();
     index.set_stop(None);
     assert_eq!(index.rebuild().unwrap(), 1);
+}
+
+#[test]
+fn a_batch_search_answers_each_query_as_one_search_does_on_both_shapes() {
+    let dim = 8;
+    let data = random(1_500, dim, 41);
+    let queries = random(64, dim, 42);
+    let params = Params::new(Metric::L2).m(8);
+    let mut one = Index::new(dim, params).unwrap();
+    one.add_batch(&data).unwrap();
+    let many = SegmentedIndex::build(dim, params, &data, SegmentPlan::Count(3)).unwrap();
+    let odd = |id: VectorId| id.0 % 2 == 1;
+    for index in [&one as &dyn VectorIndex, &many] {
+        let batch = index.search_batch(&queries, 7).unwrap();
+        let each: Vec<_> = queries.chunks(dim).map(|q| index.query(&Query::new(q, 7)).unwrap()).collect();
+        assert_eq!(batch, each);
+        let template = Query::new(&[], 5).ef(40).filter(&odd);
+        let batch = index.query_batch(&queries, &template).unwrap();
+        assert!(batch.iter().all(|a| a.len() == 5 && a.iter().all(|h| h.id.0 % 2 == 1)));
+        let each: Vec<_> =
+            queries.chunks(dim).map(|q| index.query(&Query::new(q, 5).ef(40).filter(&odd)).unwrap()).collect();
+        assert_eq!(batch, each);
+        assert_eq!(index.search_batch(&[], 3).unwrap(), Vec::<Vec<Neighbor>>::new());
+
+        // Bad input: a partial row, k = 0, a NaN in row 2 (named), a beam below k.
+        assert!(matches!(index.search_batch(&queries[..dim + 1], 3), Err(Error::BatchLength { .. })));
+        assert!(matches!(index.search_batch(&queries, 0), Err(Error::Query { row: 0, .. })));
+        let mut bad = queries.clone();
+        bad[2 * dim + 3] = f32::NAN;
+        let err = index.search_batch(&bad, 3).unwrap_err();
+        assert!(matches!(err, Error::Query { row: 2, .. }), "{err}");
+        assert!(err.to_string().starts_with("query 2 of the batch"), "{err}");
+        assert!(matches!(index.query_batch(&queries, &Query::new(&[], 5).ef(4)), Err(Error::Query { row: 0, .. })));
+    }
+    let empty = Index::new(dim, params).unwrap();
+    assert!(matches!(empty.search_batch(&queries, 3), Err(Error::Query { row: 0, .. })));
 }
