@@ -54,6 +54,9 @@ pub struct HnswBuilder {
 /// stopped [`HnswBuilder::insert_all`] leaves a valid graph of the rows inserted so far; a
 /// stopped [`HnswBuilder::link_batch`] leaves nodes unlinked). Clones share one flag.
 ///
+/// The flag also counts the insertions begun by the builders watching it
+/// ([`Stop::insertions`]), so the thread that may stop a build can also report its progress.
+///
 /// ```
 /// use omendex_build::{BuildError, HnswBuilder, Params, Stop};
 /// use omendex_distance::Metric;
@@ -69,7 +72,13 @@ pub struct HnswBuilder {
 /// # Ok::<(), BuildError>(())
 /// ```
 #[derive(Debug, Clone, Default)]
-pub struct Stop(Arc<AtomicBool>);
+pub struct Stop(Arc<StopState>);
+
+#[derive(Debug, Default)]
+struct StopState {
+    raised: AtomicBool,
+    insertions: AtomicUsize,
+}
 
 impl Stop {
     /// A flag not yet raised.
@@ -79,12 +88,27 @@ impl Stop {
 
     /// Raises the flag: builds watching it stop at their next insertion.
     pub fn stop(&self) {
-        self.0.store(true, Ordering::Relaxed);
+        self.0.raised.store(true, Ordering::Relaxed);
     }
 
     /// Whether the flag is raised.
     pub fn is_stopped(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.0.raised.load(Ordering::Relaxed)
+    }
+
+    /// Insertions begun so far by the builders watching this flag (each node's linking, on
+    /// every layer, counts once): a build's progress, read from any thread.
+    pub fn insertions(&self) -> usize {
+        self.0.insertions.load(Ordering::Relaxed)
+    }
+
+    /// Checked at the start of every insertion: counts it, or refuses it once the flag is up.
+    fn begin_insertion(&self) -> Result<(), BuildError> {
+        if self.is_stopped() {
+            return Err(BuildError::Stopped);
+        }
+        self.0.insertions.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 }
 
@@ -418,8 +442,8 @@ fn link<S: Seeds + ?Sized>(
     s: &mut InsertScratch,
 ) -> Result<(), BuildError> {
     let Linker { dist, top_lock, stop, codes, .. } = cx;
-    if stop.is_some_and(Stop::is_stopped) {
-        return Err(BuildError::Stopped);
+    if let Some(stop) = stop {
+        stop.begin_insertion()?;
     }
     let layer = graph.node_top(node);
     let mut entry = graph.entry_and_top();

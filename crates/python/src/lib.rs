@@ -29,6 +29,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use rayon::prelude::*;
 
+mod many;
 mod pools;
 use pools::pool;
 
@@ -94,7 +95,14 @@ fn to_py(e: omendex::Error) -> PyErr {
 /// A signal handler may fork. The child has this thread alone: `f` goes on in the parent only,
 /// so the child's call raises `RuntimeError` at once instead of waiting for a thread it does
 /// not have (which `std::thread::scope` would do, forever).
-fn until_signal<T: Send>(py: Python<'_>, on_signal: impl FnOnce(), f: impl FnOnce() -> T + Send) -> PyResult<T> {
+/// `tick` runs beside each check (the GIL held); an error from it ends the call as a
+/// signal's exception does.
+fn until_signal<T: Send>(
+    py: Python<'_>,
+    on_signal: impl FnOnce(),
+    mut tick: impl FnMut() -> PyResult<()>,
+    f: impl FnOnce() -> T + Send,
+) -> PyResult<T> {
     let ended = (Mutex::new(false), parking_lot::Condvar::new());
     let out: Mutex<Option<T>> = Mutex::new(None);
     let job = || {
@@ -108,16 +116,18 @@ fn until_signal<T: Send>(py: Python<'_>, on_signal: impl FnOnce(), f: impl FnOnc
     let mut signalled = None;
     // `is_finished` also sees a worker that panicked (and so never set the flag).
     while !worker.is_finished() {
-        py.detach(|| {
+        let done = py.detach(|| {
             let mut done = ended.0.lock();
             if !*done {
                 ended.1.wait_for(&mut done, wait);
             }
+            *done
         });
-        if worker.is_finished() {
+        // Done: the result is stored, and the thread only has its exit left (joined below).
+        if done || worker.is_finished() {
             break;
         }
-        let signal = py.check_signals();
+        let signal = py.check_signals().and_then(|()| tick());
         if worker.forked_away() {
             return Err(PyRuntimeError::new_err(
                 "this process was forked (by a signal handler) while the call ran: the call goes on in the \
@@ -199,7 +209,7 @@ impl Drop for Worker<'_> {
 /// ended.
 fn until_stopped<T: Send>(py: Python<'_>, f: impl FnOnce(&omendex::Stop) -> T + Send) -> PyResult<T> {
     let stop = omendex::Stop::new();
-    until_signal(py, || stop.stop(), || f(&stop))
+    until_signal(py, || stop.stop(), || Ok(()), || f(&stop))
 }
 
 /// Runs `f` on the index behind `lock`, taken for writing, on `pool`, with the index watching a
@@ -514,14 +524,17 @@ impl Index {
     }
 
     /// Adds the rows of `vectors` (float32, C-contiguous, `(n, dim)`) under `ids` (int64, one
-    /// per row) or under new ids; returns the ids (int64).
-    #[pyo3(signature = (vectors, ids, threads))]
+    /// per row) or under new ids; returns the ids (int64). `progress(done, n)` is called after
+    /// each chunk, as signal handlers run (the index let go); if it raises, the add stops as on
+    /// Ctrl-C.
+    #[pyo3(signature = (vectors, ids, threads, progress=None))]
     fn add<'py>(
         &self,
         py: Python<'py>,
         vectors: PyReadonlyArray2<'py, f32>,
         ids: Option<PyReadonlyArray1<'py, i64>>,
         threads: usize,
+        progress: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyArray1<i64>>> {
         let rows = vectors.as_slice().map_err(|e| PyValueError::new_err(e.to_string()))?;
         let (n, width) = (vectors.shape()[0], vectors.shape()[1]);
@@ -560,7 +573,10 @@ impl Index {
                 Err(e) => return Err(undo(index, &added, to_py(e))),
             }
             drop(guard);
-            let signal = py.check_signals();
+            let signal = py.check_signals().and_then(|()| match &progress {
+                Some(report) => report.call1((end, n)).map(drop),
+                None => Ok(()),
+            });
             // A handler may have forked this process: its pool is looked up again.
             let again = pool(py, threads);
             guard = self.write_here(py);
@@ -621,6 +637,16 @@ impl Index {
 
     fn contains(&self, py: Python<'_>, id: i64) -> bool {
         u64::try_from(id).is_ok_and(|id| py.detach(|| self.inner.read().contains(VectorId(id))))
+    }
+
+    /// The stored vectors of `ids`, a row each; KeyError(id) for one not in the index.
+    fn get_many<'py>(&self, py: Python<'py>, ids: PyReadonlyArray1<'py, i64>) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        many::get_many(py, &self.inner, &ids)
+    }
+
+    /// Deletes `ids`, all or (on a KeyError) none; returns how many.
+    fn delete_many(&self, py: Python<'_>, ids: PyReadonlyArray1<'_, i64>) -> PyResult<usize> {
+        many::delete_many(py, &self.inner, &ids)
     }
 
     fn delete(&self, py: Python<'_>, id: i64) -> PyResult<()> {
@@ -788,16 +814,18 @@ impl SegmentedIndex {
 #[pymethods]
 impl SegmentedIndex {
     /// Builds segments of `vectors` (float32, `(n, dim)`) named `ids` (int64, or 0..n): a
-    /// fixed number of segments, or segments sealed at a size.
+    /// fixed number of segments, or segments sealed at a size. `progress(done, n)` is called
+    /// every 50 ms with the insertions begun, and once at the end.
     #[staticmethod]
-    #[pyo3(signature = (vectors, ids, params, plan, threads))]
-    fn build(
-        py: Python<'_>,
-        vectors: PyReadonlyArray2<'_, f32>,
-        ids: Option<PyReadonlyArray1<'_, i64>>,
+    #[pyo3(signature = (vectors, ids, params, plan, threads, progress=None))]
+    fn build<'py>(
+        py: Python<'py>,
+        vectors: PyReadonlyArray2<'py, f32>,
+        ids: Option<PyReadonlyArray1<'py, i64>>,
         params: ParamArgs,
         plan: (Option<usize>, Option<usize>),
         threads: usize,
+        progress: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Self> {
         let p = params_of(params)?;
         let rows = vectors.as_slice().map_err(|e| PyValueError::new_err(e.to_string()))?;
@@ -808,15 +836,19 @@ impl SegmentedIndex {
             (None, Some(size)) => omendex::SegmentPlan::MaxSize(size),
             _ => return Err(PyValueError::new_err("give segments or max_segment_size, one of them")),
         };
-        // Ctrl-C stops the build within one insertion.
+        // Ctrl-C, or a progress callback that raises, stops the build within one insertion.
         let stop = omendex::Stop::new();
         let pool = pool(py, threads)?;
+        let report = |done: usize| progress.as_ref().map_or(Ok(()), |p| p.call1((done, n)).map(drop));
         let built = until_signal(
             py,
             || stop.stop(),
+            || report(stop.insertions().min(n)),
             || pool.install(|| omendex::SegmentedIndex::build_stoppable(dim, p, rows, &ids, plan, &stop)),
         )?;
-        Ok(SegmentedIndex { inner: RwLock::new(built.map_err(to_py)?) })
+        let built = built.map_err(to_py)?;
+        report(n)?;
+        Ok(SegmentedIndex { inner: RwLock::new(built) })
     }
 
     /// Adds `vectors` as a new segment under `ids` or new ids; returns the ids.
@@ -869,6 +901,14 @@ impl SegmentedIndex {
 
     fn contains(&self, py: Python<'_>, id: i64) -> bool {
         u64::try_from(id).is_ok_and(|id| self.read(py, |i| i.contains(VectorId(id))))
+    }
+
+    fn get_many<'py>(&self, py: Python<'py>, ids: PyReadonlyArray1<'py, i64>) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        many::get_many(py, &self.inner, &ids)
+    }
+
+    fn delete_many(&self, py: Python<'_>, ids: PyReadonlyArray1<'_, i64>) -> PyResult<usize> {
+        many::delete_many(py, &self.inner, &ids)
     }
 
     /// The ids of the vectors in the index (not deleted), segment by segment.

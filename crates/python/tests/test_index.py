@@ -422,8 +422,31 @@ def test_a_segmented_index_pickles_through_its_folder() -> None:
     q = data(10, 6, 51)
     np.testing.assert_array_equal(copy.search(q, k=5).ids, seg.search(q, k=5).ids)
     assert (len(copy), copy.deleted, copy.segment_count) == (599, 1, 3)
-    with pytest.raises(ValueError):
-        copy.__setstate__({"../escape": b""})
+    # The state is the folder's files in a tar: one naming a path outside the folder, a link
+    # or a second copy of a file is refused, and nothing is written outside.
+    import io
+    import tarfile
+
+    def tar_of(*entries: tuple[str, bytes, bytes]) -> bytes:
+        out = io.BytesIO()
+        with tarfile.open(fileobj=out, mode="w") as t:
+            for name, kind, body in entries:
+                info = tarfile.TarInfo(name)
+                info.type, info.size = kind, len(body)
+                t.addfile(info, io.BytesIO(body))
+        return out.getvalue()
+
+    for bad in (
+        tar_of(("../escape", tarfile.REGTYPE, b"x")),
+        tar_of(("sub/file", tarfile.REGTYPE, b"x")),
+        tar_of(("link", tarfile.SYMTYPE, b"")),
+        tar_of(("manifest.omen", tarfile.REGTYPE, b"a"), ("manifest.omen", tarfile.REGTYPE, b"b")),
+    ):
+        with pytest.raises(omendex.CorruptIndexError):
+            copy.__setstate__(bad)
+    with pytest.raises(TypeError):
+        copy.__setstate__({"manifest.omen": b""})  # type: ignore[arg-type]
+    assert len(copy) == 599
 
 
 def test_the_ann_benchmarks_adapter() -> None:

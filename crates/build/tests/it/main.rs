@@ -475,6 +475,16 @@ fn a_raised_stop_ends_a_parallel_batch_at_the_next_insertion_on_every_thread() {
     // flag was seen, so nearly 2,000 nodes were never linked.
     let unlinked = GraphStats::measure(&graph).without_links();
     assert!(unlinked >= n - 1000 - 2 - 1, "{unlinked} nodes without links");
+    // The flag counted the insertions that began: nodes 0 to 1000 at least (taken in order),
+    // and far from all of them.
+    assert!((1001..n - 1000).contains(&stop.insertions()), "{} insertions counted", stop.insertions());
+    // Sequential insertion, watching a fresh flag, counts every row once.
+    let counted = Stop::new();
+    let mut builder = HnswBuilder::new(Params::new(Metric::L2).m(8).ef_construction(32)).unwrap();
+    builder.set_stop(Some(counted.clone()));
+    let mut graph = builder.new_graph(dim).unwrap();
+    builder.insert_all(&mut graph, Rows::dense(&data[..500 * dim], dim)).unwrap();
+    assert_eq!(counted.insertions(), 500);
     // A fresh builder on the same rows, not watching the flag, builds them all.
     let graph = build_parallel(Params::new(Metric::L2).m(8).ef_construction(32), Rows::dense(&data, dim)).unwrap();
     assert_eq!(GraphStats::measure(&graph).without_links(), 0);

@@ -28,13 +28,12 @@ raises, the add deletes what it added.
 from __future__ import annotations
 
 import os
-import tempfile
-from typing import Any, Callable, NamedTuple, Optional, Sequence, TypeVar, Union
+from typing import Any, Callable, Iterator, NamedTuple, Optional, Sequence, TypeVar, Union, overload
 
 import numpy as np
 import numpy.typing as npt
 
-from omendex import _omendex
+from omendex import _blob, _omendex
 from omendex._omendex import FORMAT_VERSION, CorruptIndexError, SaveConflictError, __version__, simd_path
 
 __all__ = [
@@ -186,6 +185,53 @@ def _ids(data: npt.ArrayLike, n: Optional[int]) -> npt.NDArray[np.int64]:
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
+def _is_one_id(value: object) -> bool:
+    """Whether ``value`` is one id (or one value that names none), not a sequence of ids."""
+    return np.ndim(value) == 0 or isinstance(value, (str, bytes))  # type: ignore[arg-type]
+
+
+def _lookup_ids(data: object) -> npt.NDArray[np.int64]:
+    """Ids to look up, as int64 (1-D, any integer dtype); one that no index can hold (negative,
+    above int64) raises ``KeyError`` naming it, as one not in the index does."""
+    arr = np.asarray(data)
+    if arr.ndim != 1:
+        raise ValueError(f"ids must be 1-D, not {arr.ndim}-D")
+    if arr.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"ids must be integers, not {arr.dtype}")
+    if arr.dtype == np.uint64 and int(arr.max()) > _I64_MAX:
+        raise KeyError(int(arr[arr > _I64_MAX][0]))
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+Progress = Union[Callable[[int, int], object], Any, None]
+
+
+def _progress(progress: Progress) -> Optional[Callable[[int, int], object]]:
+    """``progress=`` as the core calls it, ``f(done, total)``: a callable as it is, or a
+    tqdm-like bar (an object with ``update(n)``; its ``total`` set when it has none) advanced
+    by what was done since the last call."""
+    if progress is None:
+        return None
+    update = getattr(progress, "update", None)
+    if callable(update) and not isinstance(progress, dict):
+        seen = 0
+
+        def advance(done: int, total: int) -> None:
+            nonlocal seen
+            if getattr(progress, "total", 0) is None:
+                setattr(progress, "total", total)
+            if done > seen:
+                update(done - seen)
+                seen = done
+
+        return advance
+    if callable(progress):
+        return progress
+    raise TypeError(f"progress must be a callable (done, total) or a tqdm-like bar, not {type(progress).__name__}")
+
+
 def _check_int64(name: str, arr: npt.NDArray[Any]) -> None:
     """Refuses integers above int64's range (only uint64 holds them): cast to int64 they would
     wrap to negative numbers, and ``2**64 - 1`` to ``-1``, the padding marker."""
@@ -264,28 +310,73 @@ class _Shape:
         A segmented index merges its segments' answers."""
         return _search(self._core, self.dim, queries, k, ef, filter, threads)
 
-    def get(self, id: int) -> Optional[npt.NDArray[np.float32]]:
-        """The stored vector of ``id`` (normalised under cosine), or ``None``."""
-        i = _id(id)
-        return None if i is None else self._core.get(i)
+    @overload
+    def get(self, id: int) -> Optional[npt.NDArray[np.float32]]: ...
 
-    def delete(self, id: int) -> None:
-        """Deletes ``id`` (``KeyError`` when it is not in the index): searches never return it
-        again; its node keeps routing searches until ``compact``."""
-        i = _id(id)
-        if i is None:
-            raise KeyError(id)
-        self._core.delete(i)
+    @overload
+    def get(self, id: Union[Sequence[int], npt.NDArray[np.integer[Any]]]) -> npt.NDArray[np.float32]: ...
+
+    def get(self, id: Any) -> Optional[npt.NDArray[np.float32]]:
+        """The stored vector of ``id`` (normalised under cosine), or ``None``. Given many ids
+        (a list or a 1-D integer array), their vectors as a 2-D array, a row per id in that
+        order; ``KeyError`` naming the first id not in the index."""
+        if _is_one_id(id):
+            i = _id(id)
+            return None if i is None else self._core.get(i)
+        found: npt.NDArray[np.float32] = self._core.get_many(_lookup_ids(id))
+        return found
+
+    def delete(self, id: Union[int, Sequence[int], npt.NDArray[np.integer[Any]]]) -> None:
+        """Deletes ``id``, or every id of a list or 1-D integer array (an id given twice is
+        deleted once): searches never return them again; their nodes keep routing searches
+        until ``compact``. ``KeyError`` naming the first id not in the index, with nothing
+        deleted."""
+        if _is_one_id(id):
+            i = _id(id)
+            if i is None:
+                raise KeyError(id)
+            self._core.delete(i)
+        else:
+            self._core.delete_many(_lookup_ids(id))
+
+    def ids(self) -> npt.NDArray[np.int64]:
+        """The ids of the vectors in the index (not deleted), as int64."""
+        found: npt.NDArray[np.int64] = self._core.live_ids()
+        return found
+
+    def __iter__(self) -> Iterator[int]:
+        """The ids of the vectors in the index, as ``ids()`` lists them."""
+        return iter(self.ids().tolist())
+
+    def to_bytes(self) -> bytes:
+        """The index as bytes (what ``save`` writes, for a blob store or a database): an
+        ``Index`` its file, a ``SegmentedIndex`` its folder's files in an uncompressed tar.
+        ``from_bytes`` reads them back."""
+        return _blob.to_bytes(self._core)
+
+    @classmethod
+    def from_bytes(cls: type[_S], data: Union[bytes, bytearray, memoryview]) -> _S:
+        """An index from ``to_bytes``' bytes, checked as ``load`` checks a file:
+        ``CorruptIndexError`` for damaged or truncated bytes."""
+        return cls._wrap(_blob.from_bytes(cls._core_type(), data))
+
+    @classmethod
+    def _core_type(cls) -> Any:
+        raise NotImplementedError
 
     def compact(self, *, threads: int = 0) -> int:
         """Drops the deleted vectors (segment by segment in a segmented index), repairing the
         links around them; returns how many were dropped."""
         return int(self._core.compact(_int("threads", threads)))
 
-    def save(self, path: Union[str, "os.PathLike[str]"]) -> None:
+    def save(self, path: Union[str, "os.PathLike[str]", _blob.Writable]) -> None:
         """Saves the index to ``path``, a file (``Index``) or a folder (``SegmentedIndex``),
-        written so that a crash leaves the previous save."""
-        self._core.save(os.fspath(path))
+        written so that a crash leaves the previous save; or, given a binary file object
+        (anything with ``write``), writes ``to_bytes()`` to it."""
+        if isinstance(path, (str, os.PathLike)):
+            self._core.save(os.fspath(path))
+        else:
+            path.write(self.to_bytes())
 
     def check_invariants(self) -> None:
         """Raises ``ValueError`` naming the first structural rule the graph breaks (and, in a
@@ -374,25 +465,36 @@ class Index(_Shape):
         coarse for the data and the index walks the float32 rows)."""
         return dict(self._core.quantization_status)
 
-    def add(self, vectors: npt.ArrayLike, ids: Optional[npt.ArrayLike] = None, *, threads: int = 0) -> npt.NDArray[np.int64]:
+    def add(
+        self, vectors: npt.ArrayLike, ids: Optional[npt.ArrayLike] = None, *, threads: int = 0, progress: Progress = None
+    ) -> npt.NDArray[np.int64]:
         """Adds ``vectors`` (2-D, one per row; 1-D is one vector) and returns their ids (int64):
         new ones above every id the index ever held, or ``ids`` (one per row, none in the index
         already). Inserts on ``threads`` threads (0: every core), in chunks of about a quarter of
         a second with signals checked between them; a handler (and any thread) sees the chunks
-        added so far. On error, or Ctrl-C, what the call added is deleted again."""
+        added so far. ``progress``: ``f(done, total)`` called after each chunk, or a tqdm bar.
+        On error, Ctrl-C or an exception from ``progress``, what the call added is deleted
+        again and the exception raised."""
         rows = _rows("vectors", vectors, self.dim)
         given = None if ids is None else _ids(ids, rows.shape[0])
-        return self._core.add(rows, given, _int("threads", threads))
+        return self._core.add(rows, given, _int("threads", threads), _progress(progress))
 
     def rebuild(self, *, threads: int = 0) -> int:
         """Builds the graph afresh from the vectors not deleted; returns how many were dropped."""
         return self._core.rebuild(_int("threads", threads))
 
     @classmethod
-    def load(cls, path: Union[str, "os.PathLike[str]"], *, mmap: bool = False) -> "Index":
+    def _core_type(cls) -> Any:
+        return _omendex.Index
+
+    @classmethod
+    def load(cls, path: Union[str, "os.PathLike[str]", _blob.Readable], *, mmap: bool = False) -> "Index":
         """Loads an index saved by ``save``, verifying every checksum and rule; with ``mmap``,
         opens it in place (vectors read from the file as searches touch them; the file must
-        not change while open)."""
+        not change while open). Given a binary file object (anything with ``read``), reads
+        ``to_bytes()``' bytes from it (not with ``mmap``)."""
+        if not isinstance(path, (str, os.PathLike)):
+            return cls.from_bytes(_blob.read_all(path, mmap))
         return cls._wrap(_omendex.Index.load(os.fspath(path), bool(mmap)))
 
     def stats(self) -> list[dict[str, Any]]:
@@ -408,18 +510,10 @@ class Index(_Shape):
         )
 
     def __getstate__(self) -> bytes:
-        with tempfile.TemporaryDirectory() as d:
-            path = os.path.join(d, "index.omen")
-            self._core.save(path)
-            with open(path, "rb") as f:
-                return f.read()
+        return self.to_bytes()
 
     def __setstate__(self, state: bytes) -> None:
-        with tempfile.TemporaryDirectory() as d:
-            path = os.path.join(d, "index.omen")
-            with open(path, "wb") as f:
-                f.write(state)
-            self._core = _omendex.Index.load(path, False)
+        self._core = _blob.from_bytes(_omendex.Index, state)
 
 
 class SegmentedIndex(_Shape):
@@ -449,11 +543,14 @@ class SegmentedIndex(_Shape):
         seed: Optional[int] = None,
         quantization: str = "none",
         threads: int = 0,
+        progress: Progress = None,
     ) -> "SegmentedIndex":
         """Segments of ``vectors`` (2-D, one per row) named ``ids`` (default ``0..n``): either
         ``segments`` segments of equal size or segments sealed at ``max_segment_size`` vectors,
         built in parallel on ``threads`` threads (0: every core). ``quantization``: as for
-        ``Index``, per segment."""
+        ``Index``, per segment. ``progress``: ``f(done, total)`` called about every 50 ms with
+        the insertions begun and once at the end, or a tqdm bar; if it raises, the build stops
+        (within one insertion) and the exception is raised."""
         if (segments is None) == (max_segment_size is None):
             raise ValueError("give segments or max_segment_size, one of them")
         if not isinstance(metric, str):
@@ -472,7 +569,8 @@ class SegmentedIndex(_Shape):
         )
         s = None if seed is None else _int("seed", seed, 0, 2**64 - 1)
         params = _params(metric, m, ef_construction, ef_search, s, quantization)
-        return cls._wrap(_omendex.SegmentedIndex.build(rows, given, params, plan, _int("threads", threads)))
+        threads_ = _int("threads", threads)
+        return cls._wrap(_omendex.SegmentedIndex.build(rows, given, params, plan, threads_, _progress(progress)))
 
     @property
     def quantization_status(self) -> list[dict[str, Any]]:
@@ -494,19 +592,31 @@ class SegmentedIndex(_Shape):
         return SegmentedIndex._wrap(self._core.merged(efc, _int("threads", threads)))
 
     @classmethod
+    def _core_type(cls) -> Any:
+        return _omendex.SegmentedIndex
+
+    @classmethod
     def load(
-        cls, path: Union[str, "os.PathLike[str]"], *, mmap: bool = False, segments: Optional[Sequence[int]] = None
+        cls,
+        path: Union[str, "os.PathLike[str]", _blob.Readable],
+        *,
+        mmap: bool = False,
+        segments: Optional[Sequence[int]] = None,
     ) -> "SegmentedIndex":
         """Loads a folder saved by ``save``; with ``mmap``, opens every segment in place. With
         ``segments`` (and ``mmap``), opens those segments alone (numbered 0.. in the folder),
         as a server holding part of a large index does; ``merge_topk`` merges the parts'
-        answers into the whole index's."""
+        answers into the whole index's. Given a binary file object (anything with ``read``),
+        reads ``to_bytes()``' bytes from it (not with ``mmap``)."""
+        if not isinstance(path, (str, os.PathLike)):
+            return cls.from_bytes(_blob.read_all(path, mmap or segments is not None))
+        folder = os.fspath(path)
         if segments is None:
-            return cls._wrap(_omendex.SegmentedIndex.load(os.fspath(path), bool(mmap)))
+            return cls._wrap(_omendex.SegmentedIndex.load(folder, bool(mmap)))
         if not mmap:
             raise ValueError("segments= opens part of a folder in place: pass mmap=True")
         which = [_int("segment", s, 0, 65534) for s in segments]
-        return cls._wrap(_omendex.SegmentedIndex.open_mmap_part(os.fspath(path), which))
+        return cls._wrap(_omendex.SegmentedIndex.open_mmap_part(folder, which))
 
     def __repr__(self) -> str:
         return f"omendex.SegmentedIndex(dim={self.dim}, metric={self.metric!r}, len={len(self)}, segments={self.segment_count})"
@@ -515,21 +625,8 @@ class SegmentedIndex(_Shape):
     def segment_count(self) -> int:
         return int(self._core.segment_count)
 
-    def __getstate__(self) -> dict[str, bytes]:
-        # The saved folder's files by name: the format is the pickle's.
-        with tempfile.TemporaryDirectory() as d:
-            self._core.save(d)
-            files = {}
-            for name in sorted(os.listdir(d)):
-                with open(os.path.join(d, name), "rb") as f:
-                    files[name] = f.read()
-            return files
+    def __getstate__(self) -> bytes:
+        return self.to_bytes()
 
-    def __setstate__(self, state: dict[str, bytes]) -> None:
-        with tempfile.TemporaryDirectory() as d:
-            for name, data in state.items():
-                if not isinstance(name, str) or os.path.basename(name) != name or name in (".", ".."):
-                    raise ValueError(f"not a file of a saved index: {name!r}")
-                with open(os.path.join(d, name), "wb") as f:
-                    f.write(data)
-            self._core = _omendex.SegmentedIndex.load(d, False)
+    def __setstate__(self, state: bytes) -> None:
+        self._core = _blob.from_bytes(_omendex.SegmentedIndex, state)
