@@ -186,7 +186,9 @@ def test_bad_input_names_the_partition_and_leaves_no_manifest(local_ray: None, t
 def test_a_searcher_that_cannot_be_placed_says_so(built: tuple[Path, np.ndarray, np.ndarray]) -> None:
     out, _, _ = built
     with pytest.raises(ValueError, match="the cluster has 2"):
-        distributed.Searcher(out, replicas=2, cpus_per_actor=1)  # 4 shares x 2 x 1 CPU on 2 CPUs
+        distributed.Searcher(out, replicas=2, segments_per_actor=1)  # 4 shares x 2 x 1 CPU on 2 CPUs
+    with pytest.raises(ValueError, match="the cluster has 2"):
+        distributed.Searcher(out, replicas=3)  # even one share of every segment needs 3 CPUs
 
 
 def test_batches_and_datasets_are_sources(local_ray: None, tmp_path: Path) -> None:
@@ -286,3 +288,88 @@ def test_a_local_save_during_a_build_is_never_overwritten(local_ray: None, tmp_p
     assert len(loaded) == 200, "the local save loads whole"
     generation = omendex._omendex.inspect_segments(str(out))["generation"]
     assert sorted(os.listdir(out)) == ["manifest.omen", "omen.lock", omendex._omendex.segment_file_name(generation, 0)]
+
+
+def test_a_list_of_batches_or_a_generator_goes_into_segments(local_ray: None, tmp_path: Path) -> None:
+    base = clustered(2600, 9)
+    cuts = [0, 700, 1400, 1500, 2100, 2600]
+    listed = [base[a:b] for a, b in zip(cuts, cuts[1:])]
+    # A list: split as the array of its rows is, so the same folder as the array gives.
+    report = distributed.build(listed, tmp_path / "list", segments=3, m=8, ef_construction=32, seed=3)
+    same = distributed.build(base, tmp_path / "array", segments=3, m=8, ef_construction=32, seed=3)
+    assert report.lens == same.lens == [867, 867, 866]
+    queries = clustered(50, 10)
+    a = omendex.SegmentedIndex.load(tmp_path / "list").search(queries, 10, ef=32)
+    b = omendex.SegmentedIndex.load(tmp_path / "array").search(queries, 10, ef=32)
+    np.testing.assert_array_equal(a.ids, b.ids)
+
+    # A generator: dealt a batch at a time, round-robin, ids numbered on.
+    def batches() -> Iterator[np.ndarray]:
+        yield from listed
+
+    report = distributed.build(batches(), tmp_path / "gen", segments=2, m=8, ef_construction=32)
+    assert report.lens == [700 + 100 + 500, 700 + 600]
+    index = omendex.SegmentedIndex.load(tmp_path / "gen")
+    assert sorted(index.ids().tolist()) == list(range(2600))
+    np.testing.assert_array_equal(index.get([0, 1450, 2599]), base[[0, 1450, 2599]])
+
+    # Bad input leaves no manifest.
+    for source, segments, match in (
+        (iter(listed[:1]), 2, "empty"),
+        (listed, 0, "segments"),
+        (listed, -2, "segments"),
+        (listed[:1], 800, "800 segments for 700 vectors"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            distributed.build(source, tmp_path / "bad", segments=segments, m=8, ef_construction=32)
+        assert not (tmp_path / "bad" / "manifest.omen").exists()
+
+
+def test_the_default_searcher_fits_the_cluster(built: tuple[Path, np.ndarray, np.ndarray]) -> None:
+    out, _, queries = built
+    loaded = omendex.SegmentedIndex.load(out)
+    searcher = distributed.Searcher(out)  # 4 segments on 2 CPUs: 2 actors of 2 segments
+    try:
+        assert searcher.shares == [[0, 1], [2, 3]]
+        np.testing.assert_array_equal(searcher.search(queries, 10, ef=24).ids, loaded.search(queries, 10, ef=24).ids)
+    finally:
+        searcher.close()
+
+
+def test_a_build_or_a_pool_waiting_for_cpus_held_elsewhere_says_so(
+    built: tuple[Path, np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
+    import time
+    import warnings
+
+    out, base, _ = built
+    pool = distributed.Searcher(out)  # every CPU of the 2-CPU cluster
+    try:
+        # Ray reports placed actors a moment late: wait until it shows no CPU free.
+        end = time.monotonic() + 30
+        while ray.available_resources().get("CPU", 0) > 0 and time.monotonic() < end:
+            time.sleep(0.1)
+        with pytest.raises(ValueError, match="0 of the cluster's 2 are free"):
+            distributed.Searcher(out)
+        with pytest.raises(ValueError, match="the cluster has 2"):
+            distributed.build(base[:500], tmp_path / "big", segments=2, cpus_per_task=3)
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+
+            # The pool is closed once the build has said what it waits for (or after 120 s,
+            # and then the test fails), so the build can finish.
+            def close_when_warned() -> None:
+                end = time.monotonic() + 120
+                while not any("waits for CPUs" in str(w.message) for w in list(seen)) and time.monotonic() < end:
+                    time.sleep(0.05)
+                pool.close()
+
+            closer = threading.Thread(target=close_when_warned)
+            closer.start()
+            report = distributed.build(base[:2000], tmp_path / "waited", segments=2, m=8, ef_construction=32)
+            closer.join()
+        assert report.lens == [1000, 1000]
+        said = [str(w.message) for w in seen if issubclass(w.category, RuntimeWarning)]
+        assert any("waits for CPUs" in m and "Searcher holds its CPUs until close()" in m for m in said), said
+    finally:
+        pool.close()

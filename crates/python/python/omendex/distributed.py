@@ -24,7 +24,8 @@ from __future__ import annotations
 import importlib
 import os
 import time
-from typing import Any, Callable, Iterable, NamedTuple, Optional, Union
+import warnings
+from typing import Any, Callable, Iterable, Iterator, NamedTuple, Optional, Sized, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -213,15 +214,17 @@ def _partitions(
             split.append(_Part(i, ray.put(rows[at : at + size]), ray.put(given[at : at + size])))
             at += size
         return rows.shape[1], split
-    # An iterable of batches: vectors, or (ids, vectors) pairs; partitions sealed at max_segment_size.
+    # An iterable of batches: vectors, or (ids, vectors) pairs.
     if ids is not None:
         raise ValueError("batches carry their ids: pass (ids, vectors) pairs, not ids=")
-    if max_segment_size is None or segments is not None:
-        raise ValueError("an iterable of batches is split by max_segment_size alone (its length is not known up front)")
+    if (segments is None) == (max_segment_size is None):
+        raise ValueError("give segments or max_segment_size, one of them")
+    if segments is not None:
+        return _dealt(source, segments)
     parts: list[_Part] = []
     pend_rows: list[npt.NDArray[np.float32]] = []
     pend_ids: list[npt.NDArray[np.int64]] = []
-    pending, next_id, dim, batches = 0, 0, 0, 0
+    pending, dim = 0, 0
 
     def seal(take: int) -> None:
         nonlocal pend_rows, pend_ids, pending
@@ -229,34 +232,76 @@ def _partitions(
         parts.append(_Part(len(parts), ray.put(r[:take]), ray.put(d[:take])))
         pend_rows, pend_ids, pending = [r[take:]], [d[take:]], len(r) - take
 
-    for batch in source:
-        if isinstance(batch, tuple) and len(batch) == 2:
-            b_ids, b_rows = batch
-        else:
-            b_ids, b_rows = None, batch
-        where = f"batch {batches} (partition {len(parts)})"
-        batches += 1
-        arr = np.asarray(b_rows)
-        if arr.ndim != 2 or arr.shape[1] == 0:
-            raise ValueError(f"{where}: vectors must be 2-D, not of shape {arr.shape}")
-        dim = dim or arr.shape[1]
-        try:
-            rows = _rows("vectors", arr, dim)
-            got = np.arange(next_id, next_id + len(rows), dtype=np.int64) if b_ids is None else _ids(b_ids, len(rows))
-        except ValueError as e:
-            raise ValueError(f"{where}: {e}") from None
-        if len(got):
-            next_id = max(next_id, int(got.max()) + 1)
+    for rows, got in _batches(source, lambda: f"partition {len(parts)}"):
+        dim = rows.shape[1]
         pend_rows.append(rows)
         pend_ids.append(got)
         pending += len(rows)
-        while pending >= max_segment_size:
-            seal(max_segment_size)
+        while pending >= int(max_segment_size or 1):
+            seal(int(max_segment_size or 1))
     if pending:
         seal(pending)
     if not parts:
         raise ValueError("the source holds no vectors")
     return dim, parts
+
+
+def _batches(source: Iterable[Any], where: Callable[[], str]) -> Iterator[tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]]:
+    """The batches of ``source`` checked, as (rows, ids): a batch is vectors, or an (ids,
+    vectors) pair; without ids its rows are numbered on from the largest id seen. An error
+    names the batch and ``where()`` it was going."""
+    next_id, dim = 0, 0
+    for number, batch in enumerate(source):
+        b_ids, b_rows = batch if isinstance(batch, tuple) and len(batch) == 2 else (None, batch)
+        place = f"batch {number} ({where()})"
+        arr = np.asarray(b_rows)
+        if arr.ndim != 2 or arr.shape[1] == 0:
+            raise ValueError(f"{place}: vectors must be 2-D, not of shape {arr.shape}")
+        dim = dim or arr.shape[1]
+        try:
+            rows = _rows("vectors", arr, dim)
+            got = np.arange(next_id, next_id + len(rows), dtype=np.int64) if b_ids is None else _ids(b_ids, len(rows))
+        except ValueError as e:
+            raise ValueError(f"{place}: {e}") from None
+        if len(got):
+            next_id = max(next_id, int(got.max()) + 1)
+        yield rows, got
+
+
+def _dealt(source: Iterable[Any], segments: int) -> tuple[int, list[_Part]]:
+    """Batches into ``segments`` partitions. A collection with a length (a list, a tuple) is
+    split as the array of all its rows would be (equal parts, in order: the partitions a local
+    ``SegmentedIndex.build`` of those rows makes); a one-shot iterator is dealt a batch at a time
+    round-robin, so it is read once and never held whole before it is dealt."""
+    ray = _ray()
+    if isinstance(source, Sized):
+        read = list(_batches(source, lambda: "before the split"))
+        if not read:
+            raise ValueError("the source holds no vectors")
+        rows = np.concatenate([r for r, _ in read])
+        given = np.concatenate([g for _, g in read])
+        parts: list[_Part] = []
+        at = 0
+        for i, size in enumerate(_sizes(len(rows), segments, None)):
+            parts.append(_Part(i, ray.put(rows[at : at + size]), ray.put(given[at : at + size])))
+            at += size
+        return rows.shape[1], parts
+    dealt: list[list[tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]]] = [[] for _ in range(segments)]
+    count = 0
+    for rows, got in _batches(source, lambda: f"partition {count % segments}"):
+        dealt[count % segments].append((rows, got))
+        count += 1
+    short = [i for i, held in enumerate(dealt) if sum(len(r) for r, _ in held) == 0]
+    if short:
+        raise ValueError(
+            f"{segments} segments from {count} batches leave partition {short[0]} empty: an iterator is dealt a "
+            "batch at a time, so pass fewer segments, a list of batches (split by rows), or max_segment_size"
+        )
+    dim = dealt[0][0][0].shape[1]
+    return dim, [
+        _Part(i, ray.put(np.concatenate([r for r, _ in held])), ray.put(np.concatenate([g for _, g in held])))
+        for i, held in enumerate(dealt)
+    ]
 
 
 def build(
@@ -283,7 +328,9 @@ def build(
 
     ``source``: a 2-D array (ids ``ids`` or ``0..n``); an iterable of batches, each a 2-D array
     or an ``(ids, vectors)`` pair (ids numbered on from the largest seen when absent), sealed
-    into segments of ``max_segment_size``; or a Ray Dataset with a ``vector_column`` (a tensor
+    into segments of ``max_segment_size``, or split into ``segments``: a list (or any
+    collection with a length) as the array of its rows would be, a one-shot iterator dealt a
+    batch at a time round-robin; or a Ray Dataset with a ``vector_column`` (a tensor
     column or one array per row) and optionally an ``id_column`` (else rows are numbered in
     dataset order). Ids are fixed before any partition is built, so nothing is renumbered later.
 
@@ -333,6 +380,19 @@ def build(
     else:
         fs.makedirs(root, exist_ok=True)
         generation = _begin_remote(fs, root)
+    # Tasks that cannot start wait for CPUs, silently: say what they wait for.
+    total = float(ray.cluster_resources().get("CPU", 0))
+    if cpus > total:
+        raise ValueError(f"each build task needs {cpus} CPUs (cpus_per_task), the cluster has {total:g}")
+    free, total = _free_cpus(2.0, cpus)
+    if free + 1e-9 < cpus:
+        warnings.warn(
+            f"omendex.distributed.build waits for CPUs: each of its {len(parts)} tasks needs {cpus}, and {free:g} of "
+            f"the cluster's {total:g} are free; other actors or tasks hold the rest (a Searcher holds its CPUs until "
+            "close())",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     # Spread over the nodes: each partition wants a machine's cores and memory bandwidth.
     task = ray.remote(num_cpus=cpus, max_retries=retries, scheduling_strategy="SPREAD")(_build_part)
     pending = {
@@ -496,6 +556,29 @@ def _check_generation(out: str, found: int, expected: int) -> None:
         )
 
 
+def _free_cpus(wait_s: float, need: float) -> tuple[float, float]:
+    """The cluster's free and total CPUs, polled for up to ``wait_s`` seconds until ``need``
+    are free (Ray reports CPUs freed by a stopped actor a moment late)."""
+    ray = _ray()
+    end = time.monotonic() + wait_s
+    while True:
+        free = float(ray.available_resources().get("CPU", 0))
+        if free + 1e-9 >= need or time.monotonic() >= end:
+            return free, float(ray.cluster_resources().get("CPU", 0))
+        time.sleep(0.1)
+
+
+def _wait_for_cpus(need: float, what: str) -> None:
+    """Raises ``ValueError`` when ``need`` CPUs are not free within a few seconds: actors
+    placed then would wait, without a word, for CPUs that other actors or tasks hold."""
+    free, total = _free_cpus(5.0, need)
+    if free + 1e-9 < need:
+        raise ValueError(
+            f"{what} needs {need:g} CPUs; {free:g} of the cluster's {total:g} are free: other actors or tasks hold "
+            "the rest (a Searcher holds its CPUs until close())"
+        )
+
+
 class Searcher:
     """A pool of Ray actors answering queries over the segmented index in folder ``out``.
 
@@ -504,7 +587,8 @@ class Searcher:
     was re-saved fails (its calls raise) rather than answer from another save; ``reload()``
     moves the pool to the folder's newest save.
 
-    The segments are split into shares of ``segments_per_actor`` (default: one each); each
+    The segments are split into shares of ``segments_per_actor`` (default: as many shares as
+    ``replicas`` x ``cpus_per_actor`` fit the cluster's CPUs, the segments dealt evenly); each
     share is held by ``replicas`` actors (``cpus_per_actor`` cores each), which open their
     segments in place and take turns answering. A batch of queries goes to one replica of every
     share; the shares' top-k merge into the index's (``merge_topk``), the same answer
@@ -542,20 +626,28 @@ class Searcher:
         self.dim: int = int(info["dim"])
         self.generation: int = int(info["generation"])
         count = len(info["lens"])
-        per = 1 if segments_per_actor is None else _int("segments_per_actor", segments_per_actor, 1)
         replicas = _int("replicas", replicas, 1, 1024)
         restarts = _int("max_restarts", max_restarts, 0, 1000)
         if not (isinstance(cpus_per_actor, (int, float)) and 0 < cpus_per_actor <= 1024):
             raise ValueError(f"cpus_per_actor must be a number in (0, 1024], not {cpus_per_actor!r}")
+        have = float(ray.cluster_resources().get("CPU", 0))
+        if segments_per_actor is None:
+            # The default pool fits the cluster: as many shares as replicas x cpus_per_actor
+            # fit its CPUs, the segments dealt evenly over them.
+            fit = int(have // (replicas * cpus_per_actor) + 1e-9)
+            per = -(-count // max(1, min(count, fit)))
+        else:
+            per = _int("segments_per_actor", segments_per_actor, 1)
         actor = ray.remote(num_cpus=cpus_per_actor, max_restarts=restarts, max_task_retries=restarts)(_Shard)
         self.shares = [list(range(i, min(i + per, count))) for i in range(0, count, per)]
         # Actors that cannot all be placed would wait forever: say so instead.
-        need, have = len(self.shares) * replicas * cpus_per_actor, float(ray.cluster_resources().get("CPU", 0))
+        need = len(self.shares) * replicas * cpus_per_actor
         if need > have:
             raise ValueError(
                 f"{len(self.shares)} shares x {replicas} replicas x {cpus_per_actor} CPUs = {need:g} CPUs, "
                 f"the cluster has {have:g}: lower cpus_per_actor or replicas, or raise segments_per_actor"
             )
+        _wait_for_cpus(need, f"a Searcher pool of {len(self.shares)} shares x {replicas} replicas x {cpus_per_actor} CPUs")
         self.actors = [[actor.remote(self.out, share, self.generation) for _ in range(replicas)] for share in self.shares]
         ray.get([a.ready.remote() for group in self.actors for a in group])
         self._turn = 0
