@@ -7,6 +7,7 @@ import os
 import pickle
 import signal
 import threading
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -581,3 +582,42 @@ def test_the_version_is_the_distributions() -> None:
     assert omendex.__version__ == importlib.metadata.version("omendex")
     assert omendex.__version__ == omendex._omendex.__version__
     assert all(part.isdigit() for part in omendex.__version__.split(".")[:3])
+
+
+def test_the_ann_benchmarks_entry_loads_under_a_stand_in_harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The upstream layout (ann_benchmarks/algorithms/omendex/) copied into a stand-in harness
+    package whose BaseANN has the harness's interface; config.yml names the module and class
+    the harness imports, with arguments it passes."""
+    import importlib
+    import shutil
+
+    yaml = pytest.importorskip("yaml")
+    entry = Path(__file__).parent.parent / "ann_benchmarks" / "algorithms" / "omendex"
+    assert sorted(p.name for p in entry.iterdir()) == ["Dockerfile", "config.yml", "module.py"]
+    root = tmp_path / "ann_benchmarks"
+    (root / "algorithms" / "base").mkdir(parents=True)
+    for pkg in (root, root / "algorithms", root / "algorithms" / "base"):
+        (pkg / "__init__.py").write_text("")
+    (root / "algorithms" / "base" / "module.py").write_text(
+        "class BaseANN:\n"
+        "    def done(self):\n        pass\n"
+        "    def get_additional(self):\n        return {}\n"
+        "    def __str__(self):\n        return self.name\n"
+    )
+    shutil.copytree(entry, root / "algorithms" / "omendex")
+    (root / "algorithms" / "omendex" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = yaml.safe_load((entry / "config.yml").read_text())
+    spec = config["float"]["any"][0]
+    module = importlib.import_module(spec["module"] + ".module")
+    base, q = data(1200, 8, 54), data(20, 8, 55)
+    truth = exact(base, q, 10)
+    for group in spec["run_groups"].values():
+        args = [{"@metric": "euclidean"}.get(a, a) for a in spec["base_args"]] + group["arg_groups"]
+        algo = getattr(module, spec["constructor"])(*args)
+        algo.fit(base)
+        algo.set_query_arguments(group["query_args"][0][-1])
+        hits = [algo.query(v, 10) for v in q]
+        assert all(len(set(h) & set(t)) >= 9 for h, t in zip(hits, truth))
+        assert algo.get_additional() == {} and algo.done() is None and str(algo)
+    assert "pip install omendex" in (entry / "Dockerfile").read_text()

@@ -160,3 +160,15 @@ def test_ctrl_c_stops_a_merge_and_leaves_the_segments() -> None:
     assert (len(index), index.segment_count) == (len(rows), 4), "the index is as it was"
     np.testing.assert_array_equal(index.search(queries, 10, ef=64).ids, before.ids)
     assert stopped.latency < max(1.5, expected / 4), f"stopped {stopped.latency:.2f} s after Ctrl-C of a {expected:.1f} s merge"
+
+
+def test_ctrl_c_stops_a_segmented_build() -> None:
+    dim = 32
+    rate = build_rate(dim)
+    rows = rows_for(5.0, rate, dim, 7)
+    expected = len(rows) / rate
+    with Interrupt(0.3) as stopped:
+        omendex.SegmentedIndex.build(rows, segments=2, seed=7, threads=2)
+    if stopped.latency == float("inf"):
+        pytest.skip("the build ended within 0.3 s here: nothing to interrupt")
+    assert stopped.latency < max(1.5, expected / 4), f"stopped {stopped.latency:.2f} s after Ctrl-C of a {expected:.1f} s build"

@@ -1,8 +1,8 @@
 """omendex in the shape of ann-benchmarks' ``BaseANN`` (``fit``, ``set_query_arguments``,
 ``query``, ``batch_query``, ``get_batch_results``, ``get_memory_usage``), so omendex drops into that
-harness: a module ``ann_benchmarks/algorithms/omendex/module.py`` holding
-``from omendex.ann import OmendexANN`` and the ``config.yml`` beside this file (see
-``crates/python/ann_benchmarks/``) is all it needs. It does not import ann-benchmarks, so it
+harness: ``crates/python/ann_benchmarks/algorithms/omendex/`` holds its entry in the upstream
+layout (``config.yml``, a ``module.py`` subclassing this with the harness's ``BaseANN``, and a
+``Dockerfile``). It does not import ann-benchmarks, so it
 works (and is tested) without it.
 """
 
