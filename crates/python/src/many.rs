@@ -10,6 +10,8 @@ use parking_lot::RwLock;
 use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
 
+use crate::errors::to_py;
+
 /// The id an int64 names, if it can name one (a negative value names none).
 fn named(v: i64) -> Option<VectorId> {
     u64::try_from(v).ok().map(VectorId)
@@ -60,5 +62,5 @@ pub(crate) fn delete_many<I: VectorIndex>(
         // Every id is in the index, once: each delete succeeds.
         Ok(todo.iter().try_for_each(|&id| index.delete(id)).map(|()| todo.len()))
     });
-    done.map_err(PyKeyError::new_err)?.map_err(crate::to_py)
+    done.map_err(PyKeyError::new_err)?.map_err(to_py)
 }
