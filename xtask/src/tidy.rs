@@ -1,5 +1,6 @@
 //! The dependency rule: internal crates depend only on the crates below them, exactly as the
-//! table in ARCHITECTURE.md lists.
+//! table in ARCHITECTURE.md lists; every source module opens with its doc; and the rooms that
+//! have grown past the size a reader takes in at once, reported.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -91,6 +92,64 @@ pub fn check(architecture_md: &str, edges: &[(String, String, String)]) -> Vec<S
     problems
 }
 
+/// The source files tidy reads: Rust under `crates/*/src` and `xtask/src`, Python under
+/// `crates/python/python`, as (path relative to `root`, text).
+pub fn source_files(root: &Path) -> Result<Vec<(String, String)>, String> {
+    fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                walk(&path, out)?;
+            } else if path.extension().is_some_and(|e| e == "rs" || e == "py") {
+                out.push(path);
+            }
+        }
+        Ok(())
+    }
+    let mut dirs: Vec<std::path::PathBuf> = vec![root.join("xtask/src"), root.join("crates/python/python")];
+    let crates = std::fs::read_dir(root.join("crates")).map_err(|e| format!("crates/: {e}"))?;
+    for entry in crates {
+        let dir = entry.map_err(|e| e.to_string())?.path().join("src");
+        if dir.is_dir() {
+            dirs.push(dir);
+        }
+    }
+    let mut paths = Vec::new();
+    for dir in dirs {
+        walk(&dir, &mut paths).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+            let rel = p.strip_prefix(root).unwrap_or(&p).to_string_lossy().into_owned();
+            Ok((rel, text))
+        })
+        .collect()
+}
+
+/// One line per module that does not open with its doc: a Rust file whose first line is not
+/// `//!`, a Python file whose first line does not open a docstring.
+pub fn undocumented(files: &[(String, String)]) -> Vec<String> {
+    files
+        .iter()
+        .filter(|(path, text)| {
+            let first = text.lines().next().unwrap_or("");
+            if path.ends_with(".rs") { !first.starts_with("//!") } else { !first.starts_with("\"\"\"") }
+        })
+        .map(|(path, _)| format!("{path}: the module does not open with its doc (//! or a docstring)"))
+        .collect()
+}
+
+/// The files over `limit` lines, longest first: rooms to split (reported, not refused).
+pub fn long_files(files: &[(String, String)], limit: usize) -> Vec<(String, usize)> {
+    let mut long: Vec<(String, usize)> =
+        files.iter().map(|(p, t)| (p.clone(), t.lines().count())).filter(|&(_, n)| n > limit).collect();
+    long.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    long
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +178,31 @@ mod tests {
     fn a_table_pointing_up_fails() {
         let md = MD.replace("| `a` | |", "| `a` | b |");
         assert!(check(&md, &[]).iter().any(|p| p.contains("not below it")));
+    }
+
+    #[test]
+    fn a_module_without_its_doc_is_named() {
+        let files = [
+            ("a/src/lib.rs".to_string(), "//! A.\nfn f() {}\n".to_string()),
+            ("a/src/b.rs".to_string(), "// not a doc\nfn f() {}\n".to_string()),
+            ("p/m.py".to_string(), "\"\"\"M.\"\"\"\n".to_string()),
+            ("p/n.py".to_string(), "import os\n".to_string()),
+            ("p/e.py".to_string(), String::new()),
+        ];
+        let found = undocumented(&files);
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(found[0].starts_with("a/src/b.rs") && found[1].starts_with("p/n.py") && found[2].starts_with("p/e.py"));
+        let long = long_files(&files, 1);
+        assert_eq!(long, [("a/src/b.rs".to_string(), 2), ("a/src/lib.rs".to_string(), 2)]);
+    }
+
+    #[test]
+    fn every_module_of_this_workspace_opens_with_its_doc() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let files = source_files(root).unwrap();
+        assert!(files.iter().any(|(p, _)| p.ends_with("crates/graph/src/lib.rs")), "files were read");
+        assert!(files.iter().any(|(p, _)| p.ends_with("omendex/__init__.py")), "files were read");
+        assert_eq!(undocumented(&files), Vec::<String>::new());
     }
 
     #[test]
