@@ -40,6 +40,7 @@ mod error;
 mod neighbor;
 mod plan;
 mod request;
+mod scorer;
 mod scratch;
 
 pub use crate::{
@@ -49,11 +50,12 @@ pub use crate::{
         search_layer_on_codes, search_layer_with,
     },
     brute::{Rows, brute_force_batch, brute_force_knn, recall_at_k},
-    codes::{CodeFit, CodeRows, Codes, CodesError, Exact, OnCodes, Scorer, TrainedCodes},
+    codes::{CodeFit, CodeRows, Codes, CodesError, TrainedCodes},
     error::SearchError,
     neighbor::Neighbor,
     plan::{FilterPlan, Route, SCAN_FACTOR, estimate_allowed},
     request::Request,
+    scorer::{Exact, OnCodes, Scorer},
     scratch::SearchScratch,
 };
 
