@@ -10,7 +10,8 @@ use omendex_graph::{FileMap, GraphParts, HnswGraph, Layer, MAX_DIM, MAX_M, Mappe
 use omendex_search::{CodeFit, CodeRows, Codes, TrainedCodes};
 
 use crate::StoreError;
-use crate::container::{FileKind, Reader, Section, write_file_when};
+use crate::container::{FileKind, Reader, Section};
+use crate::files::write_file_when;
 
 /// What a graph file may hold besides the graph: the caller's id of each node, which
 /// nodes are deleted (a bitset, bit `i % 64` of word `i / 64` for node `i`), the next id, and
@@ -121,7 +122,7 @@ pub(crate) fn read_params(f: &Fields<'_>, at: usize, m: usize) -> Result<Params,
 /// Opens `path` for reading ([`open_regular`]: a FIFO or a device is refused before a byte is
 /// read); returns it with its length.
 pub(crate) fn open_file(path: &Path) -> Result<(File, u64), StoreError> {
-    crate::container::open_regular(path)
+    crate::files::open_regular(path)
 }
 
 pub(crate) struct Fields<'b>(pub(crate) &'b [u8]);

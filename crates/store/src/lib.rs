@@ -41,6 +41,7 @@
 
 mod container;
 mod error;
+mod files;
 mod graph_file;
 mod interrupt;
 mod segments;
@@ -49,8 +50,9 @@ use std::io::BufReader;
 use std::path::Path;
 
 pub use crate::{
-    container::{FORMAT_VERSION, FileInfo, FileKind, MAGIC, MAX_FILE_NAME_LEN, OLDEST_READ_VERSION, SectionInfo},
+    container::{FORMAT_VERSION, FileInfo, FileKind, MAGIC, OLDEST_READ_VERSION, SectionInfo},
     error::StoreError,
+    files::MAX_FILE_NAME_LEN,
     graph_file::{Labels, StoredGraph, graph_from_bytes, load_graph, open_graph_mapped, read_graph, save_graph},
     interrupt::with_interrupt_check,
     segments::{

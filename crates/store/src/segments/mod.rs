@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 use omendex_graph::{HnswGraph, MAX_DIM, MAX_M, VectorId};
 
 use crate::StoreError;
-use crate::container::{FileKind, Reader, Section, not_regular, open_regular, sync_dir, write_file};
+use crate::container::{FileKind, Reader, Section};
+use crate::files::{not_regular, open_regular, sync_dir, write_file};
 use omendex_build::Params;
 use omendex_search::TrainedCodes;
 
