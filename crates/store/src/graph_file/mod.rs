@@ -13,6 +13,13 @@ use crate::StoreError;
 use crate::container::{FileKind, Reader, Section};
 use crate::files::write_file_when;
 
+mod labels;
+mod quant;
+
+pub(crate) use self::labels::{NEXT_ID, read_next_id};
+use self::labels::{StoredLabels, read_labels};
+use self::quant::{CODES, QUANT, quant_section, read_quant};
+
 /// What a graph file may hold besides the graph: the caller's id of each node, which
 /// nodes are deleted (a bitset, bit `i % 64` of word `i / 64` for node `i`), the next id, and
 /// the 8-bit codes the index walks on.
@@ -300,164 +307,6 @@ fn read_head<R: Read>(r: &mut Reader<R>) -> Result<Head, StoreError> {
         return Err(StoreError::Malformed("upper row count does not match the top layers".into()));
     }
     Ok(Head { params, checksum, dim, stride, m, n, entry, upper_rows, tops })
-}
-
-/// The tags of the optional sections holding the trained codes (format version 3).
-const QUANT: &str = "quant";
-const CODES: &str = "codes";
-/// `quant`'s scheme word: 8-bit scalar codes ([`omendex_distance::Sq8`]).
-const SCHEME_SQ8: u32 = 1;
-/// Bytes of `quant` before the quantizer's offsets and steps.
-const QUANT_HEAD: usize = 32;
-
-/// The `quant` section: scheme `u32`, codes held `u32` (0 or 1), nodes trained on `u64`, the
-/// fit's queries `u64` and recall `f64`, then (codes held) the `dim` offsets and `dim` steps.
-fn quant_section(t: &TrainedCodes) -> Vec<u8> {
-    let mut out = Vec::with_capacity(QUANT_HEAD + t.codes.as_ref().map_or(0, |c| 8 * c.dim()));
-    out.extend_from_slice(&SCHEME_SQ8.to_le_bytes());
-    out.extend_from_slice(&u32::from(t.codes.is_some()).to_le_bytes());
-    for v in [t.trained_on as u64, t.fit.queries as u64, t.fit.recall.to_bits()] {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    if let Some(c) = &t.codes {
-        let q = c.quantizer();
-        for v in q.offsets().iter().chain(q.steps()) {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-    out
-}
-
-/// The codes' head read from `quant`, before their rows.
-struct QuantHead {
-    trained_on: usize,
-    fit: CodeFit,
-    // With codes: the quantizer, and the rows' length in bytes.
-    rows: Option<(omendex_distance::Sq8, u64)>,
-}
-
-/// Reads the optional `quant` section of a file of `n` nodes with `params`: `None` when the
-/// next section is another one.
-fn read_quant<R: Read>(r: &mut Reader<R>, h: &Head) -> Result<Option<QuantHead>, StoreError> {
-    let Some(s) = r.peek().filter(|s| s.tag == QUANT) else { return Ok(None) };
-    if h.params.quantization == Quantization::None {
-        return Err(StoreError::Malformed("codes saved with parameters that ask for no quantization".into()));
-    }
-    let (len, dim) = (s.len, h.dim);
-    let with_rows = QUANT_HEAD as u64 + 8 * dim as u64;
-    if len != QUANT_HEAD as u64 && len != with_rows {
-        return Err(StoreError::Malformed(format!(
-            "section `{QUANT}` is {len} bytes, expected {QUANT_HEAD} or {with_rows}"
-        )));
-    }
-    let bytes = r.read_vec(QUANT, len as usize)?;
-    let f = Fields(&bytes);
-    if f.u32(0) != SCHEME_SQ8 {
-        return Err(StoreError::Malformed(format!("unknown code scheme {}", f.u32(0))));
-    }
-    let held = match f.u32(4) {
-        0 => false,
-        1 => true,
-        v => return Err(StoreError::Malformed(format!("codes-held word {v}"))),
-    };
-    if held != (len == with_rows) {
-        return Err(StoreError::Malformed(format!("section `{QUANT}` is {len} bytes, its codes-held word {held}")));
-    }
-    let trained_on = f.size(8, "nodes trained on", 1..=usize::MAX)?;
-    let queries = f.size(16, "fit queries", 0..=Codes::FIT_QUERIES)?;
-    let recall = f64::from_bits(f.u64(24));
-    if !(0.0..=1.0).contains(&recall) {
-        return Err(StoreError::Malformed(format!("fit recall {recall} outside 0..=1")));
-    }
-    let rows = if held {
-        let floats = |at: usize| -> Vec<f32> {
-            bytes[at..at + 4 * dim]
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
-                .collect()
-        };
-        let sq8 = omendex_distance::Sq8::from_parts(floats(QUANT_HEAD), floats(QUANT_HEAD + 4 * dim))
-            .map_err(|e| StoreError::Malformed(format!("quantizer: {e}")))?;
-        Some((sq8, mul(&[h.n, Codes::stride_for(dim)], CODES)? as u64))
-    } else {
-        None
-    };
-    Ok(Some(QuantHead { trained_on, fit: CodeFit { queries, recall }, rows }))
-}
-
-impl QuantHead {
-    fn with_rows(self, rows: Option<CodeRows>, n: usize) -> Result<TrainedCodes, StoreError> {
-        let codes = match (self.rows, rows) {
-            (Some((sq8, _)), Some(rows)) => {
-                Some(Codes::from_parts(sq8, rows, n).map_err(|e| StoreError::Malformed(format!("codes: {e}")))?)
-            }
-            _ => None,
-        };
-        Ok(TrainedCodes { trained_on: self.trained_on, fit: self.fit, codes })
-    }
-}
-
-/// The tag of the optional section holding the next id (format version 2).
-pub(crate) const NEXT_ID: &str = "nextid";
-
-/// Reads the optional `nextid` section: `None` when the next section is another one.
-/// `at_least` is the lowest value that keeps every id in the file unused.
-pub(crate) fn read_next_id<R: Read>(r: &mut Reader<R>, at_least: u64) -> Result<Option<VectorId>, StoreError> {
-    if r.peek().is_none_or(|s| s.tag != NEXT_ID) {
-        return Ok(None);
-    }
-    let next = Fields(&r.read_vec(NEXT_ID, 8)?).u64(0);
-    if next < at_least {
-        return Err(StoreError::Malformed(format!("next id {next} is not above every id in the index ({at_least})")));
-    }
-    Ok(Some(VectorId(next)))
-}
-
-/// The optional sections that end a graph file.
-struct StoredLabels {
-    ids: Option<Vec<VectorId>>,
-    deleted: Option<Vec<u64>>,
-    next_id: Option<VectorId>,
-}
-
-/// Reads the optional `ids`, `deleted` and `nextid` sections that end a graph file of `n` nodes.
-fn read_labels<R: Read>(r: &mut Reader<R>, n: usize) -> Result<StoredLabels, StoreError> {
-    let ids = match r.peek() {
-        Some(s) if s.tag == "ids" => {
-            let bytes = r.read_vec("ids", mul(&[n, 8], "ids")?)?;
-            let ids: Vec<VectorId> =
-                bytes.chunks_exact(8).map(|c| VectorId(u64::from_le_bytes(c.try_into().expect("8 bytes")))).collect();
-            Some(ids)
-        }
-        _ => None,
-    };
-    let deleted = match r.peek() {
-        Some(s) if s.tag == "deleted" => {
-            let words = n.div_ceil(64);
-            let bytes = r.read_vec("deleted", mul(&[words, 8], "deleted")?)?;
-            let bits: Vec<u64> =
-                bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect();
-            if !n.is_multiple_of(64) && bits.last().is_some_and(|&w| w >> (n % 64) != 0) {
-                return Err(StoreError::Malformed("deleted bits past the last node".into()));
-            }
-            Some(bits)
-        }
-        _ => None,
-    };
-    let used = ids.as_ref().map_or(n as u64, |ids| ids.iter().map(|id| id.0.saturating_add(1)).max().unwrap_or(0));
-    let next_id = read_next_id(r, used)?;
-    r.finish()?;
-    if let Some(ids) = &ids {
-        // A deleted node keeps its id, which may name a live node added later; no two live
-        // nodes share one.
-        let is_live = |i: usize| deleted.as_ref().is_none_or(|d| d[i / 64] >> (i % 64) & 1 == 0);
-        let mut live: Vec<VectorId> = ids.iter().enumerate().filter(|&(i, _)| is_live(i)).map(|(_, &id)| id).collect();
-        live.sort_unstable();
-        if let Some(w) = live.windows(2).find(|w| w[0] == w[1]) {
-            return Err(StoreError::Malformed(format!("id {} names two live nodes", w[0])));
-        }
-    }
-    Ok(StoredLabels { ids, deleted, next_id })
 }
 
 /// Reads a graph file from a source of `len` bytes.
