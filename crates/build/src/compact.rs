@@ -2,7 +2,7 @@
 
 use omendex_distance::check_vector;
 use omendex_graph::{HnswGraph, Layer, NodeId};
-use omendex_search::Neighbor;
+use omendex_search::ScoredNode;
 use rayon::prelude::*;
 
 use crate::select::select_neighbors;
@@ -58,7 +58,7 @@ impl HnswBuilder {
             .par_iter()
             .map_init(
                 || (Vec::new(), Vec::new()),
-                |(cands, selected): &mut (Vec<Neighbor>, Vec<Neighbor>), &u| {
+                |(cands, selected): &mut (Vec<ScoredNode>, Vec<ScoredNode>), &u| {
                     let mut repaired = false;
                     let mut out = Vec::new();
                     for layer in (0..=graph.node_top(u).0).map(Layer) {
@@ -83,7 +83,7 @@ impl HnswBuilder {
                         }
                         let v = graph.vector(u);
                         cands.clear();
-                        cands.extend(ids.iter().map(|&c| Neighbor::new(c, dist.eval(v, graph.vector(c)))));
+                        cands.extend(ids.iter().map(|&c| ScoredNode::new(c, dist.eval(v, graph.vector(c)))));
                         cands.sort_unstable();
                         select_neighbors(graph, dist, cands, graph.cap(layer), selected);
                         out.push(selected.iter().map(|s| s.id).collect());
@@ -116,7 +116,7 @@ impl HnswBuilder {
         // keeps the heuristic's choice among its links and the repaired node): nodes whose
         // in-links ran through deleted nodes gain new ones.
         // In parallel: a thread holds one node lock at a time, as insertion does.
-        let back = |(cands, selected): &mut (Vec<Neighbor>, Vec<Neighbor>), k: usize| -> Result<(), BuildError> {
+        let back = |(cands, selected): &mut (Vec<ScoredNode>, Vec<ScoredNode>), k: usize| -> Result<(), BuildError> {
             let u = NodeId(k as u32);
             for layer in (0..=new.node_top(u).0).map(Layer) {
                 for v in new.neighbors(u, layer).to_vec() {
@@ -127,7 +127,7 @@ impl HnswBuilder {
                     let vv = new.vector(v);
                     cands.clear();
                     let with_u = links.neighbors(layer).iter().chain([u]);
-                    cands.extend(with_u.map(|c| Neighbor::new(c, dist.eval(vv, new.vector(c)))));
+                    cands.extend(with_u.map(|c| ScoredNode::new(c, dist.eval(vv, new.vector(c)))));
                     cands.sort_unstable();
                     select_neighbors(&new, dist, cands, new.cap(layer), selected);
                     let list: Vec<NodeId> = selected.iter().map(|s| s.id).collect();

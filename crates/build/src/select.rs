@@ -3,7 +3,7 @@
 
 use omendex_distance::Distance;
 use omendex_graph::{HnswGraph, Layer, NodeId};
-use omendex_search::Neighbor;
+use omendex_search::ScoredNode;
 
 /// Picks at most `max` of `candidates` (sorted nearest first, distances to the base node) into
 /// `selected`:
@@ -23,9 +23,9 @@ use omendex_search::Neighbor;
 pub(crate) fn select_neighbors(
     graph: &HnswGraph,
     dist: &Distance,
-    candidates: &[Neighbor],
+    candidates: &[ScoredNode],
     max: usize,
-    selected: &mut Vec<Neighbor>,
+    selected: &mut Vec<ScoredNode>,
 ) {
     debug_assert!(candidates.is_sorted(), "candidates sorted nearest first");
     selected.clear();
@@ -47,7 +47,7 @@ pub(crate) fn select_neighbors(
 /// base, `s` nearer): `s` is closer to `c` than the base is, or exactly as close while `s` and
 /// `c` are equidistant from the base (see [`select_neighbors`]).
 #[inline]
-fn blocks(graph: &HnswGraph, dist: &Distance, s: &Neighbor, c: &Neighbor) -> bool {
+fn blocks(graph: &HnswGraph, dist: &Distance, s: &ScoredNode, c: &ScoredNode) -> bool {
     let d = dist.eval(graph.vector(c.id), graph.vector(s.id));
     !(d > c.dist || (d == c.dist && s.dist != c.dist))
 }
@@ -68,10 +68,10 @@ fn blocks(graph: &HnswGraph, dist: &Distance, s: &Neighbor, c: &Neighbor) -> boo
 pub(crate) fn select_after_adding(
     graph: &HnswGraph,
     dist: &Distance,
-    candidates: &[Neighbor],
+    candidates: &[ScoredNode],
     new: NodeId,
     max: usize,
-    selected: &mut Vec<Neighbor>,
+    selected: &mut Vec<ScoredNode>,
 ) {
     debug_assert!(candidates.is_sorted(), "candidates sorted nearest first");
     debug_assert!(candidates.len() > max, "a full list and the new candidate");
@@ -128,7 +128,7 @@ pub fn check_marks(graph: &HnswGraph, dist: &Distance) -> Result<(), MarkViolati
             }
             let base = graph.vector(node);
             list.clear();
-            list.extend(links.neighbors(layer).iter().map(|n| Neighbor::new(n, dist.eval(base, graph.vector(n)))));
+            list.extend(links.neighbors(layer).iter().map(|n| ScoredNode::new(n, dist.eval(base, graph.vector(n)))));
             drop(links);
             list.sort_unstable();
             for (i, c) in list.iter().enumerate() {
@@ -168,8 +168,8 @@ mod tests {
             let (dim, max) = (1 + (seed as usize % 3), 2 + (seed as usize % 7));
             let g = grid_graph(40, dim, seed);
             let base = g.vector(NodeId(0));
-            let near = |id: u32| Neighbor::new(NodeId(id), dist.eval(base, g.vector(NodeId(id))));
-            let mut cands: Vec<Neighbor> = (1..40).map(near).collect();
+            let near = |id: u32| ScoredNode::new(NodeId(id), dist.eval(base, g.vector(NodeId(id))));
+            let mut cands: Vec<ScoredNode> = (1..40).map(near).collect();
             cands.sort_unstable();
             // A list the heuristic chose, full, then one more candidate from outside it.
             select_neighbors(&g, &dist, &cands, max, &mut list);

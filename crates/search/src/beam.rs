@@ -5,7 +5,7 @@ use std::cmp::Reverse;
 use omendex_distance::Distance;
 use omendex_graph::{HnswGraph, Layer, NodeId};
 
-use crate::{Codes, Exact, Neighbor, OnCodes, Request, Route, Scorer, SearchScratch};
+use crate::{Codes, Exact, OnCodes, Request, Route, ScoredNode, Scorer, SearchScratch};
 
 /// Moves greedily on each layer from `from` down to `stop` (exclusive) towards `query`:
 /// on each layer, step to the closest neighbour while it is closer than the current node.
@@ -15,10 +15,10 @@ pub fn greedy_descent(
     graph: &HnswGraph,
     dist: &Distance,
     query: &[f32],
-    best: Neighbor,
+    best: ScoredNode,
     from: Layer,
     stop: Layer,
-) -> Neighbor {
+) -> ScoredNode {
     greedy_descent_with(graph, &Exact::new(graph, dist, query), best, from, stop)
 }
 
@@ -28,10 +28,10 @@ pub fn greedy_descent_on_codes(
     graph: &HnswGraph,
     codes: &Codes,
     query: &omendex_distance::Sq8Query,
-    best: Neighbor,
+    best: ScoredNode,
     from: Layer,
     stop: Layer,
-) -> Neighbor {
+) -> ScoredNode {
     greedy_descent_with(graph, &OnCodes::new(codes, query), best, from, stop)
 }
 
@@ -43,7 +43,7 @@ pub fn search_layer_on_codes<'s>(
     query: &omendex_distance::Sq8Query,
     start: Start<'_>,
     scratch: &'s mut SearchScratch,
-) -> &'s [Neighbor] {
+) -> &'s [ScoredNode] {
     search_layer_with(graph, &OnCodes::new(codes, query), start, &AllNodes, scratch)
 }
 
@@ -52,10 +52,10 @@ pub fn search_layer_on_codes<'s>(
 pub fn greedy_descent_with<S: Scorer + ?Sized>(
     graph: &HnswGraph,
     scorer: &S,
-    mut best: Neighbor,
+    mut best: ScoredNode,
     from: Layer,
     stop: Layer,
-) -> Neighbor {
+) -> ScoredNode {
     for layer in Layer::descend_from(from).take_while(|&l| l > stop) {
         loop {
             let mut moved = false;
@@ -64,7 +64,7 @@ pub fn greedy_descent_with<S: Scorer + ?Sized>(
                 if let Some(next) = links.get(i + 1) {
                     scorer.prefetch(next);
                 }
-                let cand = Neighbor::new(n, scorer.score(n));
+                let cand = ScoredNode::new(n, scorer.score(n));
                 if cand < best {
                     best = cand;
                     moved = true;
@@ -101,11 +101,11 @@ pub fn search_layer<'s>(
     graph: &HnswGraph,
     dist: &Distance,
     query: &[f32],
-    entries: &[Neighbor],
+    entries: &[ScoredNode],
     ef: usize,
     layer: Layer,
     scratch: &'s mut SearchScratch,
-) -> &'s [Neighbor] {
+) -> &'s [ScoredNode] {
     search_layer_filtered(graph, dist, query, Start { entries, ef, layer }, &AllNodes, scratch)
 }
 
@@ -113,7 +113,7 @@ pub fn search_layer<'s>(
 #[derive(Debug, Clone, Copy)]
 pub struct Start<'e> {
     /// The nodes the search starts from.
-    pub entries: &'e [Neighbor],
+    pub entries: &'e [ScoredNode],
     /// The beam width (0 is treated as 1).
     pub ef: usize,
     /// The layer searched.
@@ -156,7 +156,7 @@ pub fn search_layer_filtered<'s, F: NodeFilter + ?Sized>(
     start: Start<'_>,
     filter: &F,
     scratch: &'s mut SearchScratch,
-) -> &'s [Neighbor] {
+) -> &'s [ScoredNode] {
     search_layer_with(graph, &Exact::new(graph, dist, query), start, filter, scratch)
 }
 
@@ -172,7 +172,7 @@ pub fn search_layer_with<'s, F: NodeFilter + ?Sized>(
     start: Start<'_>,
     filter: &F,
     scratch: &'s mut SearchScratch,
-) -> &'s [Neighbor] {
+) -> &'s [ScoredNode] {
     let Start { entries, ef, layer } = start;
     let ef = ef.max(1);
     let SearchScratch { visited, candidates, results, batch_ids, batch_dists, out, .. } = scratch;
@@ -210,7 +210,7 @@ pub fn search_layer_with<'s, F: NodeFilter + ?Sized>(
         batch_dists.resize(batch_ids.len(), 0.0);
         scorer.score_many(batch_ids, batch_dists);
         for (&id, &d) in batch_ids.iter().zip(batch_dists.iter()) {
-            let cand = Neighbor::new(NodeId(id), d);
+            let cand = ScoredNode::new(NodeId(id), d);
             if results.len() < ef || cand < *results.peek().expect("non-empty") {
                 // A new candidate may be expanded soon: fetch its list while the others are
                 // scored (hnswlib gets this by storing lists beside the vectors).
@@ -251,7 +251,7 @@ pub fn knn_search(
     dist: &Distance,
     request: &Request<'_>,
     scratch: &mut SearchScratch,
-) -> Vec<Neighbor> {
+) -> Vec<ScoredNode> {
     let (query, k) = (request.query(), request.k().min(graph.len()));
     let Some(nearest) = descend_to_bottom(graph, dist, query) else {
         return Vec::new();
@@ -279,7 +279,7 @@ pub fn knn_search_filtered<F: NodeFilter + ?Sized>(
     filter: &F,
     route: Route,
     scratch: &mut SearchScratch,
-) -> Vec<Neighbor> {
+) -> Vec<ScoredNode> {
     let (query, k) = (request.query(), request.k());
     let exact = || crate::brute::brute_force_filtered(crate::Rows::of_graph(graph), dist, query, k, filter);
     let nearest = if route == Route::Scan { None } else { descend_to_bottom(graph, dist, query) };
@@ -294,9 +294,9 @@ pub fn knn_search_filtered<F: NodeFilter + ?Sized>(
 
 /// The nearest node greedy descent finds on layer 1 from the entry point (the start of a
 /// layer-0 search, algorithm 5); `None` for an empty graph.
-fn descend_to_bottom(graph: &HnswGraph, dist: &Distance, query: &[f32]) -> Option<Neighbor> {
+fn descend_to_bottom(graph: &HnswGraph, dist: &Distance, query: &[f32]) -> Option<ScoredNode> {
     let (entry, top) = graph.entry_and_top()?;
-    let start = Neighbor::new(entry, dist.eval(query, graph.vector(entry)));
+    let start = ScoredNode::new(entry, dist.eval(query, graph.vector(entry)));
     Some(greedy_descent(graph, dist, query, start, top, Layer::BOTTOM))
 }
 
@@ -319,7 +319,7 @@ pub fn knn_search_codes(
     dist: &Distance,
     request: &Request<'_>,
     scratch: &mut SearchScratch,
-) -> Vec<Neighbor> {
+) -> Vec<ScoredNode> {
     let k = request.k().min(graph.len());
     if k == 0 {
         return Vec::new();
@@ -342,7 +342,7 @@ pub fn knn_search_codes_filtered<F: NodeFilter + ?Sized>(
     filter: &F,
     route: Route,
     scratch: &mut SearchScratch,
-) -> Vec<Neighbor> {
+) -> Vec<ScoredNode> {
     let exact =
         || crate::brute::brute_force_filtered(crate::Rows::of_graph(graph), dist, request.query(), request.k(), filter);
     if route == Route::Scan || graph.is_empty() {
@@ -359,14 +359,14 @@ fn walk_codes<F: NodeFilter + ?Sized>(
     request: &Request<'_>,
     filter: &F,
     scratch: &mut SearchScratch,
-) -> Option<Vec<Neighbor>> {
+) -> Option<Vec<ScoredNode>> {
     assert!(codes.len() >= graph.len(), "{} code rows for {} nodes", codes.len(), graph.len());
     let (query, k) = (request.query(), request.k().min(graph.len()));
     let (entry, top) = graph.entry_and_top()?;
     let mut prepared = scratch.sq8.take().unwrap_or_default();
     prepared.set(codes.quantizer(), dist.metric(), query);
     let scorer = OnCodes::new(codes, &prepared);
-    let start = Neighbor::new(entry, scorer.score(entry));
+    let start = ScoredNode::new(entry, scorer.score(entry));
     let nearest = greedy_descent_with(graph, &scorer, start, top, Layer::BOTTOM);
     let begin = Start { entries: &[nearest], ef: request.ef(), layer: Layer::BOTTOM };
     let found = search_layer_with(graph, &scorer, begin, filter, scratch).len();
@@ -387,7 +387,7 @@ pub fn rescore(
     graph: &HnswGraph,
     dist: &Distance,
     query: &[f32],
-    list: &mut Vec<Neighbor>,
+    list: &mut Vec<ScoredNode>,
     scratch: &mut SearchScratch,
 ) {
     rescore_with(graph, dist, query, list, &mut scratch.batch_ids, &mut scratch.batch_dists);
@@ -397,7 +397,7 @@ fn rescore_with(
     graph: &HnswGraph,
     dist: &Distance,
     query: &[f32],
-    list: &mut Vec<Neighbor>,
+    list: &mut Vec<ScoredNode>,
     ids: &mut Vec<u32>,
     dists: &mut Vec<f32>,
 ) {
@@ -406,6 +406,6 @@ fn rescore_with(
     dists.resize(ids.len(), 0.0);
     dist.one_to_many(query, graph.vector_data(), graph.stride(), ids, dists);
     list.clear();
-    list.extend(ids.iter().zip(dists.iter()).map(|(&id, &d)| Neighbor::new(NodeId(id), d)));
+    list.extend(ids.iter().zip(dists.iter()).map(|(&id, &d)| ScoredNode::new(NodeId(id), d)));
     list.sort_unstable();
 }

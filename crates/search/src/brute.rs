@@ -6,7 +6,7 @@ use omendex_distance::Distance;
 use omendex_graph::NodeId;
 use rayon::prelude::*;
 
-use crate::Neighbor;
+use crate::ScoredNode;
 
 /// A read-only view of `n` vectors of `dim` values stored row-major, `stride` values apart.
 #[derive(Debug, Clone, Copy)]
@@ -63,12 +63,12 @@ impl<'a> Rows<'a> {
 ///
 /// # Panics
 /// If `query.len() != rows.dim()`.
-pub fn brute_force_knn(rows: Rows<'_>, dist: &Distance, query: &[f32], k: usize) -> Vec<Neighbor> {
+pub fn brute_force_knn(rows: Rows<'_>, dist: &Distance, query: &[f32], k: usize) -> Vec<ScoredNode> {
     brute_force_filtered(rows, dist, query, k, &crate::AllNodes)
 }
 
 /// [`brute_force_knn`] for every query, in parallel on the current rayon pool.
-pub fn brute_force_batch(rows: Rows<'_>, dist: &Distance, queries: Rows<'_>, k: usize) -> Vec<Vec<Neighbor>> {
+pub fn brute_force_batch(rows: Rows<'_>, dist: &Distance, queries: Rows<'_>, k: usize) -> Vec<Vec<ScoredNode>> {
     (0..queries.len()).into_par_iter().map(|q| brute_force_knn(rows, dist, queries.row(q), k)).collect()
 }
 
@@ -97,18 +97,18 @@ pub(crate) fn brute_force_filtered<F: crate::NodeFilter + ?Sized>(
     query: &[f32],
     k: usize,
     filter: &F,
-) -> Vec<Neighbor> {
+) -> Vec<ScoredNode> {
     let k = k.min(rows.len());
     if k == 0 {
         return Vec::new();
     }
-    let mut heap: BinaryHeap<Neighbor> = BinaryHeap::with_capacity(k + 1);
+    let mut heap: BinaryHeap<ScoredNode> = BinaryHeap::with_capacity(k + 1);
     for i in 0..rows.len() {
         let id = NodeId(i as u32);
         if !filter.allows(id) {
             continue;
         }
-        let cand = Neighbor::new(id, dist.eval(query, rows.row(i)));
+        let cand = ScoredNode::new(id, dist.eval(query, rows.row(i)));
         if heap.len() < k {
             heap.push(cand);
         } else if cand < *heap.peek().expect("k > 0") {

@@ -4,7 +4,7 @@
 use omendex_distance::{Distance, Sq8, Sq8Query};
 use omendex_graph::{FileMap, HnswGraph, NodeId};
 
-use crate::Neighbor;
+use crate::ScoredNode;
 
 /// One 64-byte line of codes: rows start on a line, so a row of `d` codes spans `ceil(d / 64)`
 /// lines.
@@ -347,12 +347,12 @@ impl Codes {
                 let query = graph.vector(NodeId(q));
                 let prepared = Sq8Query::new(&self.sq8, dist.metric(), query);
                 let others = universe.iter().filter(|&&u| u != q);
-                let mut exact: Vec<Neighbor> = others
+                let mut exact: Vec<ScoredNode> = others
                     .clone()
-                    .map(|&u| Neighbor::new(NodeId(u), dist.eval(query, graph.vector(NodeId(u)))))
+                    .map(|&u| ScoredNode::new(NodeId(u), dist.eval(query, graph.vector(NodeId(u)))))
                     .collect();
-                let mut coded: Vec<Neighbor> =
-                    others.map(|&u| Neighbor::new(NodeId(u), self.score(&prepared, NodeId(u)))).collect();
+                let mut coded: Vec<ScoredNode> =
+                    others.map(|&u| ScoredNode::new(NodeId(u), self.score(&prepared, NodeId(u)))).collect();
                 let k = K.min(exact.len());
                 let window = WINDOW.min(coded.len());
                 nearest(&mut exact, k);
@@ -374,7 +374,7 @@ impl Codes {
 }
 
 /// Moves the `k` smallest of `v` (by distance, then id) to its front, sorted.
-fn nearest(v: &mut [Neighbor], k: usize) {
+fn nearest(v: &mut [ScoredNode], k: usize) {
     if k == 0 {
         return;
     }

@@ -9,7 +9,7 @@
 //! This crate reads graphs and never changes them. Searches allocate nothing once their
 //! [`SearchScratch`] (one per thread) has grown to the graph's size.
 //!
-//! **Invariant:** results are sorted by distance, ties by id ([`Neighbor`]'s order), hold no
+//! **Invariant:** results are sorted by distance, ties by id ([`ScoredNode`]'s order), hold no
 //! duplicate, and never more than `k`.
 //!
 //! # Example
@@ -37,9 +37,9 @@ mod beam;
 mod brute;
 mod codes;
 mod error;
-mod neighbor;
 mod plan;
 mod request;
+mod scored;
 mod scorer;
 mod scratch;
 
@@ -52,9 +52,9 @@ pub use crate::{
     brute::{Rows, brute_force_batch, brute_force_knn, recall_at_k},
     codes::{CodeFit, CodeRows, Codes, CodesError, TrainedCodes},
     error::SearchError,
-    neighbor::Neighbor,
     plan::{FilterPlan, Route, SCAN_FACTOR, estimate_allowed},
     request::Request,
+    scored::ScoredNode,
     scorer::{Exact, OnCodes, Scorer},
     scratch::SearchScratch,
 };

@@ -5,7 +5,7 @@ use std::collections::BinaryHeap;
 
 use omendex_graph::NodeId;
 
-use crate::Neighbor;
+use crate::ScoredNode;
 
 /// A visited set cleared in O(1): a node is visited when its stamp equals the current generation.
 #[derive(Debug, Default, Clone)]
@@ -44,11 +44,11 @@ impl VisitedSet {
 #[derive(Debug, Default, Clone)]
 pub struct SearchScratch {
     pub(crate) visited: VisitedSet,
-    pub(crate) candidates: BinaryHeap<Reverse<Neighbor>>,
-    pub(crate) results: BinaryHeap<Neighbor>,
+    pub(crate) candidates: BinaryHeap<Reverse<ScoredNode>>,
+    pub(crate) results: BinaryHeap<ScoredNode>,
     pub(crate) batch_ids: Vec<u32>,
     pub(crate) batch_dists: Vec<f32>,
-    pub(crate) out: Vec<Neighbor>,
+    pub(crate) out: Vec<ScoredNode>,
     pub(crate) exact_fallbacks: u64,
     // The query prepared against codes, kept for its buffers (`knn_search_codes`).
     pub(crate) sq8: Option<omendex_distance::Sq8Query>,

@@ -484,7 +484,7 @@ fn walk_filtered<F: NodeFilter + ?Sized>(
     allowed: &F,
     route: Route,
     scratch: &mut SearchScratch,
-) -> Vec<omendex_search::Neighbor> {
+) -> Vec<omendex_search::ScoredNode> {
     match codes {
         Some(codes) => knn_search_codes_filtered(graph, codes, dist, request, allowed, route, scratch),
         None => knn_search_filtered(graph, dist, request, allowed, route, scratch),

@@ -96,7 +96,7 @@ pub(super) fn link_layers<S: Seeds + ?Sized>(
     let Linker { dist, m, ef, .. } = cx;
     let vector = graph.vector(node);
     let on_codes = matches!(walk, Walk::Codes(..));
-    let start = Neighbor::new(entry, walk.score(graph, dist, vector, entry));
+    let start = ScoredNode::new(entry, walk.score(graph, dist, vector, entry));
     let nearest = phase!(
         Navigation,
         match walk {
@@ -118,7 +118,7 @@ pub(super) fn link_layers<S: Seeds + ?Sized>(
             // Repeats are harmless: search_layer's visited set takes each entry once. A seed
             // that is no node of the graph, or not on this layer, is skipped.
             if seed != node && seed.idx() < graph.len() && graph.node_top(seed) >= l {
-                s.found.push(Neighbor::new(seed, walk.score(graph, dist, vector, seed)));
+                s.found.push(ScoredNode::new(seed, walk.score(graph, dist, vector, seed)));
             }
         }
         phase!(LayerSearch, {
@@ -156,7 +156,7 @@ pub(super) fn link_layers<S: Seeds + ?Sized>(
             let before = cands.len();
             for e in own.neighbors(l).iter() {
                 if !cands.iter().any(|f| f.id == e) {
-                    cands.push(Neighbor::new(e, dist.eval(vector, graph.vector(e))));
+                    cands.push(ScoredNode::new(e, dist.eval(vector, graph.vector(e))));
                 }
             }
             if cands.len() > before {
@@ -207,7 +207,7 @@ pub(super) struct Linker<'a> {
 pub(super) fn connect_back(
     graph: &HnswGraph,
     dist: &Distance,
-    n: Neighbor,
+    n: ScoredNode,
     node: NodeId,
     layer: Layer,
     s: &mut InsertScratch,
@@ -219,9 +219,9 @@ pub(super) fn connect_back(
     }
     let base = graph.vector(n.id);
     s.pruned.clear();
-    s.pruned.push(Neighbor::new(node, n.dist));
+    s.pruned.push(ScoredNode::new(node, n.dist));
     for old in links.neighbors(layer).iter() {
-        s.pruned.push(Neighbor::new(old, dist.eval(base, graph.vector(old))));
+        s.pruned.push(ScoredNode::new(old, dist.eval(base, graph.vector(old))));
     }
     s.pruned.sort_unstable();
     let cap = graph.cap(layer);

@@ -17,7 +17,7 @@ use crate::sync::Mutex as TopLock;
 use omendex_distance::{Distance, Sq8Query, check_vector};
 use omendex_graph::{GraphError, HnswGraph, Layer, MAX_LAYER, NodeId};
 use omendex_search::{
-    Codes, Neighbor, OnCodes, Rows, Scorer, SearchScratch, Start, greedy_descent, greedy_descent_on_codes, rescore,
+    Codes, OnCodes, Rows, ScoredNode, Scorer, SearchScratch, Start, greedy_descent, greedy_descent_on_codes, rescore,
     search_layer, search_layer_on_codes,
 };
 use parking_lot::Mutex;
@@ -58,14 +58,14 @@ pub struct HnswBuilder {
 #[derive(Debug, Default, Clone)]
 pub struct InsertScratch {
     search: SearchScratch,
-    found: Vec<Neighbor>,
-    selected: Vec<Neighbor>,
-    pruned: Vec<Neighbor>,
-    kept: Vec<Neighbor>,
+    found: Vec<ScoredNode>,
+    selected: Vec<ScoredNode>,
+    pruned: Vec<ScoredNode>,
+    kept: Vec<ScoredNode>,
     ids: Vec<NodeId>,
     // The node prepared against the codes, and the re-scored candidates (walks on codes).
     sq8: Option<Sq8Query>,
-    exact: Vec<Neighbor>,
+    exact: Vec<ScoredNode>,
 }
 
 impl HnswBuilder {

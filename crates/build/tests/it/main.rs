@@ -418,7 +418,7 @@ fn knn(
     k: usize,
     ef: usize,
     s: &mut SearchScratch,
-) -> Vec<omendex_search::Neighbor> {
+) -> Vec<omendex_search::ScoredNode> {
     knn_search(g, dist, &omendex_search::Request::new(dist.metric(), g.dim(), q, k, ef).unwrap(), s)
 }
 

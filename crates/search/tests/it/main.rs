@@ -3,7 +3,7 @@
 use omendex_distance::{Distance, Metric, VectorError};
 use omendex_graph::{HnswGraph, Layer, NodeId};
 use omendex_search::{
-    Neighbor, Request, Route, Rows, SearchError, SearchScratch, brute_force_batch, brute_force_knn, greedy_descent,
+    Request, Route, Rows, ScoredNode, SearchError, SearchScratch, brute_force_batch, brute_force_knn, greedy_descent,
     knn_search, recall_at_k, search_layer,
 };
 use rand::{RngExt, SeedableRng};
@@ -79,7 +79,7 @@ fn search_layer_keeps_at_most_ef() {
     let g = knn_graph(100, 3, 6, 4);
     let dist = Distance::new(Metric::L2);
     let mut scratch = SearchScratch::new();
-    let entry = Neighbor::new(NodeId(0), dist.eval(&[0.1; 3], g.vector(NodeId(0))));
+    let entry = ScoredNode::new(NodeId(0), dist.eval(&[0.1; 3], g.vector(NodeId(0))));
     let w = search_layer(&g, &dist, &[0.1; 3], &[entry], 7, Layer(0), &mut scratch);
     assert_eq!(w.len(), 7);
     assert!(w.is_sorted());
@@ -99,7 +99,7 @@ fn greedy_descent_walks_down_to_the_nearest_on_upper_layers() {
         g.set_neighbors(NodeId(i), Layer(0), &sides).unwrap();
     }
     let dist = Distance::new(Metric::L2);
-    let start = Neighbor::new(NodeId(0), 81.0);
+    let start = ScoredNode::new(NodeId(0), 81.0);
     let got = greedy_descent(&g, &dist, &[9.2], start, Layer(1), Layer(0));
     assert_eq!(got.id, NodeId(9));
 }
@@ -124,7 +124,7 @@ fn bad_requests_are_typed_errors_and_k_above_len_returns_what_there_is() {
 }
 
 /// [`knn_search`] of a request made for `g`.
-fn knn(g: &HnswGraph, dist: &Distance, q: &[f32], k: usize, ef: usize, s: &mut SearchScratch) -> Vec<Neighbor> {
+fn knn(g: &HnswGraph, dist: &Distance, q: &[f32], k: usize, ef: usize, s: &mut SearchScratch) -> Vec<ScoredNode> {
     knn_search(g, dist, &Request::new(dist.metric(), g.dim(), q, k, ef).unwrap(), s)
 }
 
@@ -154,7 +154,7 @@ mod filtered {
     }
 
     /// The exact k nearest among the nodes `keep` allows.
-    fn exact_filtered(g: &HnswGraph, q: &[f32], k: usize, keep: impl Fn(NodeId) -> bool) -> Vec<Neighbor> {
+    fn exact_filtered(g: &HnswGraph, q: &[f32], k: usize, keep: impl Fn(NodeId) -> bool) -> Vec<ScoredNode> {
         let dist = Distance::new(Metric::L2);
         let all = brute_force_knn(Rows::of_graph(g), &dist, q, g.len());
         all.into_iter().filter(|n| keep(n.id)).take(k).collect()
@@ -205,7 +205,7 @@ mod codes {
     use super::*;
     use omendex_search::{AllNodes, Codes, knn_search_codes, knn_search_codes_filtered};
 
-    fn knn_codes(g: &HnswGraph, codes: &Codes, dist: &Distance, q: &[f32], k: usize, ef: usize) -> Vec<Neighbor> {
+    fn knn_codes(g: &HnswGraph, codes: &Codes, dist: &Distance, q: &[f32], k: usize, ef: usize) -> Vec<ScoredNode> {
         let request = Request::new(dist.metric(), g.dim(), q, k, ef).unwrap();
         knn_search_codes(g, codes, dist, &request, &mut SearchScratch::new())
     }
@@ -253,7 +253,7 @@ mod codes {
             .into_iter()
             .map(|r| r.into_iter().map(|n| n.id).collect())
             .collect();
-        let ids = |r: Vec<Neighbor>| r.into_iter().map(|n| n.id).collect::<Vec<_>>();
+        let ids = |r: Vec<ScoredNode>| r.into_iter().map(|n| n.id).collect::<Vec<_>>();
         let mut s = SearchScratch::new();
         let on_rows: Vec<_> = queries.chunks(32).map(|q| ids(knn(&g, &dist, q, 10, 40, &mut s))).collect();
         let on_codes: Vec<_> = queries.chunks(32).map(|q| ids(knn_codes(&g, &codes, &dist, q, 10, 40))).collect();
@@ -286,7 +286,7 @@ mod codes {
         let request = Request::new(Metric::L2, 8, &q, 10, 300).unwrap();
         let mut s = SearchScratch::new();
         let got = knn_search_codes_filtered(&g, &codes, &dist, &request, &even, Route::Walk, &mut s);
-        let want: Vec<Neighbor> =
+        let want: Vec<ScoredNode> =
             brute_force_knn(Rows::of_graph(&g), &dist, &q, 300).into_iter().filter(|n| even(n.id)).take(10).collect();
         assert_eq!(got, want);
         let scanned = knn_search_codes_filtered(&g, &codes, &dist, &request, &even, Route::Scan, &mut s);
