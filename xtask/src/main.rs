@@ -44,7 +44,7 @@ enum Task {
     Ab(ab::AbArgs),
     /// omendex beside the peer libraries (hnswlib, FAISS, USearch, omendb where installed) on
     /// named datasets, alternating, one fresh process per run: raw lines and SVG plots under
-    /// docs/benchmarks/DATE/, rendered into docs/benchmarks.md.
+    /// docs/results/DATE/, rendered into docs/benchmarks.md.
     Report(report::ReportArgs),
     /// Check that internal dependencies follow ARCHITECTURE.md.
     Tidy,

@@ -1,5 +1,5 @@
 //! `cargo xtask report`: omendex beside the peer libraries on named datasets, one fresh process
-//! per run, libraries alternating; the raw lines kept in `docs/benchmarks/<date>/runs.jsonl`
+//! per run, libraries alternating; the raw lines kept in `docs/results/<date>/runs.jsonl`
 //! and rendered as ann-benchmarks draws them (recall@10 against QPS on a log axis, with each
 //! library's Pareto frontier), plus build throughput and index memory as bar charts, into SVG
 //! files and `docs/benchmarks.md`.
@@ -45,7 +45,7 @@ pub(crate) struct ReportArgs {
     #[arg(long, default_value = "../shared/peers")]
     peers: PathBuf,
     /// Where the raw lines and the plots go (a folder per date inside it).
-    #[arg(long, default_value = "docs/benchmarks")]
+    #[arg(long, default_value = "docs/results")]
     out: PathBuf,
     /// The page rendered from them.
     #[arg(long, default_value = "docs/benchmarks.md")]

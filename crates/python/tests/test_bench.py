@@ -1,14 +1,21 @@
-"""``python -m omendex.bench`` runs its protocol end to end on a small TEXMEX folder."""
+"""The Python benchmark runner (``crates/python/benchmarks/peers.py``) runs its protocol end to
+end on a small TEXMEX folder."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from omendex import bench
+# The runner is a script of the repository, not part of the package.
+_RUNNER = Path(__file__).resolve().parent.parent / "benchmarks" / "peers.py"
+_spec = importlib.util.spec_from_file_location("peers", _RUNNER)
+assert _spec is not None and _spec.loader is not None
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
 
 
 def write_vecs(path: Path, rows: np.ndarray) -> None:

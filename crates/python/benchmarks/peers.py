@@ -1,6 +1,6 @@
 """omendex beside hnswlib, FAISS and USearch, through Python, in one process, alternating.
 
-    python -m omendex.bench --data DIR [--data DIR ...] [--libs omendex,hnswlib,faiss,usearch]
+    python crates/python/benchmarks/peers.py --data DIR [--data DIR ...] [--libs omendex,hnswlib,faiss,usearch]
                          (also omendex-int8, faiss-sq8, usearch-i8: the 8-bit variants)
                          [--threads 1,2] [--reps 3] [--rust REPO] [--out runs.jsonl]
 
@@ -396,7 +396,7 @@ def table(runs: list[dict[str, Any]]) -> str:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m omendex.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(prog="python crates/python/benchmarks/peers.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", action="append", required=True, help="a TEXMEX folder (repeatable)")
     ap.add_argument("--libs", default=",".join(LIBS), help=f"comma-separated, of {', '.join(KINDS)}")
     ap.add_argument("--threads", default="1,2", help="build thread counts (batch searches run on each too)")
