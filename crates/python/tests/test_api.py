@@ -104,6 +104,8 @@ def test_bytes_and_file_objects_round_trip(shape: str) -> None:
     for again in (cls.from_bytes(blob), cls.from_bytes(bytearray(blob)), cls.from_bytes(memoryview(blob)), pickle.loads(pickle.dumps(index))):
         assert type(again) is cls and len(again) == 499 and 3 not in again
         np.testing.assert_array_equal(answers(again, queries), answers(index, queries))
+    assert index.save() == blob
+    np.testing.assert_array_equal(answers(cls.load(blob), queries), answers(index, queries))
     f = io.BytesIO()
     index.save(f)
     assert f.getvalue() == blob

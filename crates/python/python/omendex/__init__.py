@@ -218,14 +218,24 @@ class _Shape:
         links around them; returns how many were dropped."""
         return int(self._core.compact(_int("threads", threads)))
 
-    def save(self, path: Union[str, "os.PathLike[str]", _blob.Writable]) -> None:
+    @overload
+    def save(self, path: None = None) -> bytes: ...
+
+    @overload
+    def save(self, path: Union[str, "os.PathLike[str]", _blob.Writable]) -> None: ...
+
+    def save(self, path: Union[str, "os.PathLike[str]", _blob.Writable, None] = None) -> Optional[bytes]:
         """Saves the index to ``path``, a file (``Index``) or a folder (``SegmentedIndex``),
         written so that a crash leaves the previous save; or, given a binary file object
-        (anything with ``write``), writes ``to_bytes()`` to it."""
+        (anything with ``write``), writes ``to_bytes()`` to it; or, given nothing, returns
+        ``to_bytes()``."""
+        if path is None:
+            return self.to_bytes()
         if isinstance(path, (str, os.PathLike)):
             self._core.save(os.fspath(path))
         else:
             path.write(self.to_bytes())
+        return None
 
     def check_invariants(self) -> None:
         """Raises ``ValueError`` naming the first structural rule the graph breaks (and, in a
@@ -337,11 +347,11 @@ class Index(_Shape):
         return _omendex.Index
 
     @classmethod
-    def load(cls, path: Union[str, "os.PathLike[str]", _blob.Readable], *, mmap: bool = False) -> "Index":
+    def load(cls, path: Union[str, "os.PathLike[str]", _blob.Readable, _blob.Bytes], *, mmap: bool = False) -> "Index":
         """Loads an index saved by ``save``, verifying every checksum and rule; with ``mmap``,
         opens it in place (vectors read from the file as searches touch them; the file must
         not change while open). Given a binary file object (anything with ``read``), reads
-        ``to_bytes()``' bytes from it (not with ``mmap``)."""
+        ``to_bytes()``' bytes from it, and given bytes, reads them (not with ``mmap``)."""
         if not isinstance(path, (str, os.PathLike)):
             return cls.from_bytes(_blob.read_all(path, mmap))
         return cls._wrap(_omendex.Index.load(os.fspath(path), bool(mmap)))
@@ -447,7 +457,7 @@ class SegmentedIndex(_Shape):
     @classmethod
     def load(
         cls,
-        path: Union[str, "os.PathLike[str]", _blob.Readable],
+        path: Union[str, "os.PathLike[str]", _blob.Readable, _blob.Bytes],
         *,
         mmap: bool = False,
         segments: Optional[Sequence[int]] = None,
@@ -456,7 +466,7 @@ class SegmentedIndex(_Shape):
         ``segments`` (and ``mmap``), opens those segments alone (numbered 0.. in the folder),
         as a server holding part of a large index does; ``merge_topk`` merges the parts'
         answers into the whole index's. Given a binary file object (anything with ``read``),
-        reads ``to_bytes()``' bytes from it (not with ``mmap``)."""
+        reads ``to_bytes()``' bytes from it, and given bytes, reads them (not with ``mmap``)."""
         if not isinstance(path, (str, os.PathLike)):
             return cls.from_bytes(_blob.read_all(path, mmap or segments is not None))
         folder = os.fspath(path)

@@ -92,10 +92,12 @@ def from_bytes(core_type: Any, data: object) -> Any:
         return core_type.load(folder, False)
 
 
-def read_all(source: Readable, in_place: bool) -> Bytes:
-    """Everything ``source`` holds, as ``load`` reads a file object."""
+def read_all(source: Union[Readable, Bytes], in_place: bool) -> Bytes:
+    """Everything ``source`` holds (bytes as they are), as ``load`` reads a file object."""
     if in_place:
-        raise ValueError("mmap= and segments= open a saved index in place: give its path, not a file object")
+        raise ValueError("mmap= and segments= open a saved index in place: give its path, not a file object or bytes")
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return source
     data = source.read()
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"the file object gave {type(data).__name__}, not bytes: open it in binary mode ('rb')")
