@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# Packages every library crate (`cargo package`, which also builds each from its packaged
-# sources), then builds every packaged crate's tests, benches and examples and runs its doctests
-# from those sources alone: the .crate files are unpacked outside the repository into a workspace of their own,
-# whose crates find each other through [patch.crates-io], as they will on crates.io.
+# Packages every library crate (`cargo package`), then builds every packaged crate (its
+# library, tests, benches and examples) and runs its doctests from those sources alone: the
+# .crate files are unpacked outside the repository into a workspace of their own, whose crates
+# find each other through [patch.crates-io], as they will on crates.io.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-cargo package --workspace --exclude xtask --exclude omendex-python --locked "$@"
+# --no-verify: the packaged crates are built below, from their unpacked sources as path
+# dependencies. cargo's own verification takes its workspace siblings from a local registry,
+# and registry crates count as immutable: it reuses their unpacked sources
+# ($CARGO_HOME/registry/src/-<hash>/) and compiled artefacts from an earlier run in the same
+# folder, so a second run verified against the first run's sources (seen: a renamed type "not
+# found" in a sibling).
+cargo package --workspace --exclude xtask --exclude omendex-python --locked --no-verify "$@"
 work=$(mktemp -d "${TMPDIR:-/tmp}/omendex-packaged.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 members=() patches=()
