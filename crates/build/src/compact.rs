@@ -6,7 +6,7 @@ use omendex_search::ScoredNode;
 use rayon::prelude::*;
 
 use crate::select::select_neighbors;
-use crate::{BuildError, HnswBuilder};
+use crate::{BuildError, HnswBuilder, Insertion, Linking};
 
 /// A graph without its deleted nodes (see [`HnswBuilder::compact`]).
 #[derive(Debug)]
@@ -152,7 +152,7 @@ impl HnswBuilder {
         if let Some(e) = entry {
             new.promote_entry(NodeId(e));
         }
-        self.link_batch(&new, first_orphan as u32..live.len() as u32)?;
+        self.link_batch(&new, first_orphan as u32..live.len() as u32, Linking::new(Insertion::Parallel))?;
         let mut islands = 0;
         for _ in 0..ISLAND_ROUNDS {
             let cut_off = new.unreachable(Layer::BOTTOM);

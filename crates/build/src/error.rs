@@ -2,30 +2,15 @@
 
 use omendex_distance::VectorError;
 use omendex_graph::GraphError;
+use omendex_params::ParamsError;
 
 /// Why a graph could not be built or a vector not inserted. Nothing is changed on error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
-    /// `m` outside the accepted range.
-    #[error("m = {m} is out of range ({min}..={max})")]
-    BadM {
-        /// The value given.
-        m: usize,
-        /// Smallest accepted.
-        min: usize,
-        /// Largest accepted.
-        max: usize,
-    },
-    /// `ef_construction` of zero.
-    #[error("ef_construction = {ef_construction} must be at least 1")]
-    BadEfConstruction {
-        /// The value given.
-        ef_construction: usize,
-    },
-    /// `ef_search` of zero.
-    #[error("ef_search must be at least 1")]
-    BadEfSearch,
+    /// A parameter outside its range ([`omendex_params::Params::validate`]).
+    #[error(transparent)]
+    Params(#[from] ParamsError),
     /// A vector breaks the vector rule ([`omendex_distance::check_vector`]).
     #[error("vector {row} {source}")]
     Vector {

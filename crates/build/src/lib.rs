@@ -6,24 +6,27 @@
 //! heuristic (algorithm 4), and add the reverse links, pruning any list that overflows its cap.
 //! Every insertion starts at the entry point: no shortcut skips the hierarchy.
 //!
-//! This crate owns the construction strategies and their parameters ([`Params`], shared by every omendex crate); the
-//! graph's structure and its checker live in `omendex-graph`, the search in `omendex-search`.
+//! This crate owns the construction strategies; their parameters are `omendex-params`' (shared
+//! by every omendex crate), the graph's structure and its checker live in `omendex-graph`, the
+//! search in `omendex-search`.
 //!
 //! **Invariants:** the graph passes `check_invariants()` after every insertion (debug builds
-//! check it at the end of every [`HnswBuilder::insert_all`]); a failed insertion changes
+//! check it at the end of every [`HnswBuilder::insert_batch`]); a failed insertion changes
 //! nothing; a seed fixes the graph.
 //!
 //! # Example
 //! ```
-//! use omendex_build::{Params, build_sequential};
+//! use omendex_build::{Insertion, build};
+//! use omendex_params::Params;
 //! use omendex_distance::{Distance, Metric};
-//! use omendex_search::{Request, Rows, SearchScratch, knn_search};
+//! use omendex_search::{AllNodes, Request, Route, Rows, SearchScratch, View, knn_search};
 //!
 //! let data: Vec<f32> = (0..200).map(|i| (i as f32 * 0.37).sin()).collect(); // 100 vectors, d = 2
-//! let graph = build_sequential(Params::new(Metric::L2).m(8), Rows::dense(&data, 2))?;
+//! let graph = build(Params::new(Metric::L2).m(8), Rows::dense(&data, 2), Insertion::InOrder)?;
 //! assert!(graph.check_invariants().is_ok());
 //! let request = Request::new(Metric::L2, 2, &data[10..12], 1, 16)?;
-//! let hits = knn_search(&graph, &Distance::new(Metric::L2), &request, &mut SearchScratch::new());
+//! let dist = Distance::new(Metric::L2);
+//! let hits = knn_search(View::new(&graph, &dist, None), &request, &AllNodes, Route::Walk, &mut SearchScratch::new());
 //! assert_eq!(hits[0].dist, 0.0);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -48,7 +51,6 @@ mod macros {
     }
 }
 mod insert;
-mod params;
 // Internal to the project's profiler (`cargo xtask profile`), outside semver.
 #[cfg(feature = "profile")]
 #[doc(hidden)]
@@ -59,8 +61,7 @@ mod sync;
 pub use crate::{
     compact::Compacted,
     error::BuildError,
-    insert::{HnswBuilder, InsertScratch, NoSeeds, Seeds, Stop, build_parallel, build_sequential},
-    params::{Params, Quantization, UnknownQuantization},
+    insert::{HnswBuilder, InsertScratch, Insertion, Linking, NoSeeds, Seeds, Stop, build},
     select::{MarkViolation, check_marks},
 };
 

@@ -7,16 +7,17 @@
 
 use loom::sync::Arc;
 use loom::thread;
-use omendex_build::{HnswBuilder, Params};
+use omendex_build::{HnswBuilder, Insertion, Linking};
 use omendex_distance::Metric;
 use omendex_graph::{HnswGraph, Layer, NodeId};
+use omendex_params::Params;
 
 /// A graph of one linked node (the entry point, on layer 0) and two detached nodes with new
 /// top layers 2 and 3.
 fn start(b: &HnswBuilder) -> (HnswGraph, NodeId, NodeId) {
     let mut g = b.new_graph(1).unwrap();
     let base = g.push_detached(&[0.0], Layer(0)).unwrap();
-    b.link_one(&g, base).unwrap();
+    b.link_batch(&g, base.0..base.0 + 1, Linking::new(Insertion::InOrder)).unwrap();
     let x = g.push_detached(&[1.0], Layer(2)).unwrap();
     let y = g.push_detached(&[2.0], Layer(3)).unwrap();
     (g, x, y)
@@ -42,7 +43,7 @@ fn two_new_top_layers_are_linked_to_each_other() {
             .into_iter()
             .map(|node| {
                 let (b, g) = (Arc::clone(&b), Arc::clone(&g));
-                thread::spawn(move || b.link_one(&g, node).unwrap())
+                thread::spawn(move || b.link_batch(&g, node.0..node.0 + 1, Linking::new(Insertion::InOrder)).unwrap())
             })
             .collect();
         for h in handles {

@@ -36,9 +36,10 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub use omendex_build::{BuildError, Params, Quantization, Stop, UnknownQuantization};
+pub use omendex_build::{BuildError, Stop};
 pub use omendex_distance::{MAX_NORM, Metric, SimdPath, UnknownMetric, VectorError, check_vector, simd_path};
 pub use omendex_graph::{GraphError, GraphStats, InvariantViolation, LayerStats, MinMeanMax, VectorId};
+pub use omendex_params::{Params, ParamsError, Quantization, UnknownQuantization};
 pub use omendex_search::{FilterPlan, SearchError};
 pub use omendex_segment::{
     Error, Fanout, Filter, Index, Neighbor, QuantizationStatus, Query, SegmentId, SegmentPlan, SegmentedIndex,

@@ -1,9 +1,7 @@
 //! Arguments as the core takes them: parameters, rows, ids, checked before any work.
 
-use std::collections::HashSet;
-
 use numpy::PyReadonlyArray1;
-use omendex::{BuildError, Metric, Params, Quantization, QuantizationStatus, VectorId};
+use omendex::{BuildError, Metric, Params, Quantization, QuantizationStatus, VectorId, VectorIndex};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -32,32 +30,18 @@ pub(crate) fn params(
 }
 
 /// Checks a whole batch before any of it is added (chunks are added one by one, so a bad row in
-/// a late chunk must be found first): the width, the vector rule for every row, the ids (one per
-/// row, none twice, none live) or, without ids, room for new ones within int64.
+/// a late chunk must be found first): the array's width, then the index's batch rule
+/// ([`VectorIndex::check_batch`]), and without ids, room for the new ones within int64.
 pub(crate) fn check_batch(
     index: &omendex::Index,
     rows: &[f32],
-    n: usize,
     width: usize,
     ids: Option<&[VectorId]>,
 ) -> PyResult<()> {
-    let dim = index.dim();
-    check_width(dim, width)?;
-    for (row, v) in rows.chunks_exact(dim.max(1)).enumerate() {
-        omendex::check_vector(index.metric(), v, dim)
-            .map_err(|source| to_py(BuildError::Vector { row, source }.into()))?;
-    }
-    match ids {
-        Some(ids) => {
-            if ids.len() != n {
-                return Err(to_py(omendex::Error::IdCount { ids: ids.len(), vectors: n }));
-            }
-            let mut seen = HashSet::with_capacity(n);
-            if let Some(&dup) = ids.iter().find(|&&id| !seen.insert(id) || index.contains(id)) {
-                return Err(to_py(omendex::Error::DuplicateId(dup)));
-            }
-        }
-        None => check_id_room(index.next_id(), n)?,
+    check_width(index.dim(), width)?;
+    let n = index.check_batch(rows, ids).map_err(to_py)?;
+    if ids.is_none() {
+        check_id_room(index.next_id(), n)?;
     }
     Ok(())
 }

@@ -87,7 +87,7 @@ impl Index {
         let mut workers = pool(py, threads)?;
         let mut guard = self.write_here(py);
         let index: &mut omendex::Index = &mut guard;
-        py.detach(|| check_batch(index, rows, n, width, given.as_deref()))?;
+        py.detach(|| check_batch(index, rows, width, given.as_deref()))?;
         // Room for the whole batch at once, not chunk by chunk.
         py.detach(|| index.reserve(n));
         // Added in chunks, each sized to take about a quarter of a second, with signals checked

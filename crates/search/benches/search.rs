@@ -4,7 +4,7 @@
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use omendex_distance::{Distance, Metric};
 use omendex_graph::{HnswGraph, Layer, NodeId};
-use omendex_search::{Request, Rows, SearchScratch, brute_force_knn, knn_search};
+use omendex_search::{AllNodes, Request, Route, Rows, SearchScratch, View, brute_force_knn, knn_search};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::hint::black_box;
@@ -42,7 +42,8 @@ fn search(c: &mut Criterion) {
     for ef in [16, 64, 256] {
         group.bench_function(BenchmarkId::new("hnsw_layer0", ef), |b| {
             b.iter(|| {
-                knn_search(&g, &dist, &Request::new(Metric::L2, g.dim(), black_box(&q), K, ef).unwrap(), &mut scratch)
+                let request = Request::new(Metric::L2, g.dim(), black_box(&q), K, ef).unwrap();
+                knn_search(View::new(&g, &dist, None), &request, &AllNodes, Route::Walk, &mut scratch)
             })
         });
     }

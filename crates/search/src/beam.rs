@@ -1,55 +1,54 @@
-//! Beam search over one layered graph (Malkov & Yashunin, algorithms 2 and 5).
+//! Beam search over one layered graph (Malkov & Yashunin, algorithms 2 and 5), written once:
+//! what it scores nodes on ([`Scorer`], or a [`View`]'s codes) and which nodes it may return
+//! ([`NodeFilter`]) are parameters.
 
 use std::cmp::Reverse;
 
 use omendex_distance::Distance;
 use omendex_graph::{HnswGraph, Layer, NodeId};
 
-use crate::{Codes, Exact, OnCodes, Request, Route, ScoredNode, Scorer, SearchScratch};
+use crate::{Codes, Exact, OnCodes, Request, Route, Rows, ScoredNode, Scorer, SearchScratch};
 
-/// Moves greedily on each layer from `from` down to `stop` (exclusive) towards `query`:
-/// on each layer, step to the closest neighbour while it is closer than the current node.
-/// Returns the closest node found and its distance. This is the upper-layer part of
-/// algorithm 5 (search with `ef = 1`), written without heaps.
-pub fn greedy_descent(
-    graph: &HnswGraph,
-    dist: &Distance,
-    query: &[f32],
-    best: ScoredNode,
-    from: Layer,
-    stop: Layer,
-) -> ScoredNode {
-    greedy_descent_with(graph, &Exact::new(graph, dist, query), best, from, stop)
+/// A graph as its searches see it: its rows and their distance, and the 8-bit codes its walks
+/// score on when it has them. The choice between codes and rows is made here, once, where an
+/// index is built or opened; [`knn_search`] follows it.
+#[derive(Debug, Clone, Copy)]
+pub struct View<'a> {
+    graph: &'a HnswGraph,
+    dist: &'a Distance,
+    codes: Option<&'a Codes>,
 }
 
-/// [`greedy_descent`] on 8-bit codes: `query` (prepared against `codes`' quantizer) scores
-/// each node's code row.
-pub fn greedy_descent_on_codes(
-    graph: &HnswGraph,
-    codes: &Codes,
-    query: &omendex_distance::Sq8Query,
-    best: ScoredNode,
-    from: Layer,
-    stop: Layer,
-) -> ScoredNode {
-    greedy_descent_with(graph, &OnCodes::new(codes, query), best, from, stop)
+impl<'a> View<'a> {
+    /// `graph` under `dist` (the graph's own distance), walked on `codes` when given (one code
+    /// row per node, of the graph's vectors as stored), else on the `f32` rows.
+    ///
+    /// # Panics
+    /// If `codes` holds fewer rows than the graph has nodes, or rows of another dimension.
+    pub fn new(graph: &'a HnswGraph, dist: &'a Distance, codes: Option<&'a Codes>) -> Self {
+        if let Some(c) = codes {
+            assert!(c.len() >= graph.len(), "{} code rows for {} nodes", c.len(), graph.len());
+            assert_eq!(c.dim(), graph.dim(), "code rows of another dimension than the graph's");
+        }
+        View { graph, dist, codes }
+    }
+
+    /// The graph searched.
+    pub fn graph(&self) -> &'a HnswGraph {
+        self.graph
+    }
+
+    /// The codes walks score on, when they do.
+    pub fn codes(&self) -> Option<&'a Codes> {
+        self.codes
+    }
 }
 
-/// [`search_layer`] on 8-bit codes: `query` (prepared against `codes`' quantizer) scores each
-/// node's code row; the distances returned are the codes'.
-pub fn search_layer_on_codes<'s>(
-    graph: &HnswGraph,
-    codes: &Codes,
-    query: &omendex_distance::Sq8Query,
-    start: Start<'_>,
-    scratch: &'s mut SearchScratch,
-) -> &'s [ScoredNode] {
-    search_layer_with(graph, &OnCodes::new(codes, query), start, &AllNodes, scratch)
-}
-
-/// [`greedy_descent`] scoring nodes with `scorer` (on `f32` rows, [`Exact`], or on codes,
-/// [`OnCodes`](crate::OnCodes)).
-pub fn greedy_descent_with<S: Scorer + ?Sized>(
+/// Moves greedily on each layer from `from` down to `stop` (exclusive) towards the scorer's
+/// query: on each layer, step to the closest neighbour while it is closer than the current
+/// node. Returns the closest node found and its distance (the scorer's). This is the
+/// upper-layer part of algorithm 5 (search with `ef = 1`), written without heaps.
+pub fn greedy_descent<S: Scorer + ?Sized>(
     graph: &HnswGraph,
     scorer: &S,
     mut best: ScoredNode,
@@ -78,38 +77,7 @@ pub fn greedy_descent_with<S: Scorer + ?Sized>(
     best
 }
 
-/// Searches one layer from `entries` with a beam of width `ef` (algorithm 2).
-///
-/// ```text
-/// C ← entries (min-heap), W ← entries (max-heap, at most ef)
-/// while C not empty:
-///     c ← pop nearest of C
-///     if dist(c) > dist(furthest of W): stop
-///     for each unvisited neighbour e of c on layer:
-///         if |W| < ef or dist(e) < dist(furthest of W): push e to C and W; trim W to ef
-/// return W, nearest first
-/// ```
-/// The distances of one node's unvisited neighbours are computed together
-/// ([`Distance::one_to_many`]), which prefetches each next vector.
-///
-/// Returns the (at most `ef`) nearest nodes found, sorted by distance then id; the slice lives
-/// in `scratch` until its next use. `ef` of 0 is treated as 1.
-///
-/// # Panics
-/// If `query.len() != graph.dim()` or an entry is not a node of the graph.
-pub fn search_layer<'s>(
-    graph: &HnswGraph,
-    dist: &Distance,
-    query: &[f32],
-    entries: &[ScoredNode],
-    ef: usize,
-    layer: Layer,
-    scratch: &'s mut SearchScratch,
-) -> &'s [ScoredNode] {
-    search_layer_filtered(graph, dist, query, Start { entries, ef, layer }, &AllNodes, scratch)
-}
-
-/// Where a layer search starts and how wide its beam is ([`search_layer_filtered`]).
+/// Where a layer search starts and how wide its beam is ([`search_layer`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Start<'e> {
     /// The nodes the search starts from.
@@ -125,6 +93,12 @@ pub struct Start<'e> {
 pub trait NodeFilter {
     /// Whether `node` may be returned.
     fn allows(&self, node: NodeId) -> bool;
+
+    /// Whether this filter allows every node by construction ([`AllNodes`]): then a walk that
+    /// finds fewer than `k` nodes is counted in [`SearchScratch::exact_fallbacks`].
+    fn allows_all(&self) -> bool {
+        false
+    }
 }
 
 /// The filter that allows every node (the compiler removes its checks).
@@ -136,6 +110,10 @@ impl NodeFilter for AllNodes {
     fn allows(&self, _: NodeId) -> bool {
         true
     }
+
+    fn allows_all(&self) -> bool {
+        true
+    }
 }
 
 impl<F: Fn(NodeId) -> bool + ?Sized> NodeFilter for F {
@@ -145,28 +123,35 @@ impl<F: Fn(NodeId) -> bool + ?Sized> NodeFilter for F {
     }
 }
 
-/// [`search_layer`] that returns only nodes `filter` allows, while every node routes: the beam
-/// keeps expanding until it holds `ef` allowed nodes and no candidate is closer than the
-/// furthest of them (as hnswlib's filtered search). With a selective filter this walks much of
-/// the graph; [`knn_search_filtered`] switches to an exact scan when that is cheaper.
-pub fn search_layer_filtered<'s, F: NodeFilter + ?Sized>(
-    graph: &HnswGraph,
-    dist: &Distance,
-    query: &[f32],
-    start: Start<'_>,
-    filter: &F,
-    scratch: &'s mut SearchScratch,
-) -> &'s [ScoredNode] {
-    search_layer_with(graph, &Exact::new(graph, dist, query), start, filter, scratch)
-}
-
-/// [`search_layer_filtered`] scoring nodes with `scorer` (on `f32` rows, [`Exact`], or on
-/// codes, [`OnCodes`](crate::OnCodes)); the distances returned are the scorer's.
+/// Searches one layer from `start.entries` with a beam of width `start.ef` (algorithm 2),
+/// scoring nodes with `scorer` (on `f32` rows, [`Exact`], or on codes, [`OnCodes`]) and
+/// returning only nodes `filter` allows ([`AllNodes`] for all):
+///
+/// ```text
+/// C ← entries (min-heap), W ← allowed entries (max-heap, at most ef)
+/// while C not empty:
+///     c ← pop nearest of C
+///     if |W| = ef and dist(c) > dist(furthest of W): stop
+///     for each unvisited neighbour e of c on layer:
+///         if |W| < ef or dist(e) < dist(furthest of W): push e to C; if allowed, to W; trim W to ef
+/// return W, nearest first
+/// ```
+/// Every node routes: with a filter the beam keeps expanding until it holds `ef` allowed nodes
+/// and no candidate is closer than the furthest of them (as hnswlib's filtered search), so a
+/// selective filter walks much of the graph; [`knn_search`] scans instead when that is cheaper.
+/// The distances of one node's unvisited neighbours are computed together
+/// ([`Scorer::score_many`], which prefetches each next row).
+///
+/// Returns the (at most `ef`) nearest allowed nodes found, sorted by distance then id, with the
+/// scorer's distances; the slice lives in `scratch` until its next use.
 ///
 /// The scorer is dynamic (one call per expanded node, which scores all its neighbours): one
 /// compiled loop for every scorer keeps the loop's heap operations inlined, which a copy per
 /// scorer type did not (6% of a one-thread build, measured by `cargo xtask ab`).
-pub fn search_layer_with<'s, F: NodeFilter + ?Sized>(
+///
+/// # Panics
+/// If an entry is not a node of the graph.
+pub fn search_layer<'s, F: NodeFilter + ?Sized>(
     graph: &HnswGraph,
     scorer: &dyn Scorer,
     start: Start<'_>,
@@ -234,150 +219,87 @@ pub fn search_layer_with<'s, F: NodeFilter + ?Sized>(
     out
 }
 
-/// The `k` nearest neighbours of the request's query found by HNSW search with its beam `ef`
-/// (algorithm 5): greedy descent from the entry point through every upper layer, then
-/// [`search_layer`] on layer 0. Sorted by distance then id; `min(k, graph.len())` of them
-/// (none for an empty graph).
+/// The `k` nearest nodes to the request's query that `filter` allows ([`AllNodes`] for all),
+/// found by HNSW search with the request's beam `ef` (algorithm 5): greedy descent from the
+/// entry point through every upper layer, then [`search_layer`] on layer 0. Sorted by distance
+/// then id; `min(k, allowed nodes)` of them (none for an empty graph). Distances are exact.
 ///
-/// When the graph walk reaches fewer nodes than that (which only degenerate data does, such as
-/// thousands of identical vectors whose tied links leave most nodes without in-links), the exact
-/// scan answers instead, and [`SearchScratch::exact_fallbacks`] counts it, so that a broken graph
-/// cannot hide behind the exact answers.
+/// On codes (a [`View`] with codes) the descent and the beam score code rows (a quarter of the
+/// bytes of the `f32` rows), then every node the beam kept (up to `ef`) is scored again on its
+/// `f32` row and the `k` nearest by that distance are returned: a result is never ranked by a
+/// code's rounding, only found through it, so recall is lower than on rows at the same `ef`
+/// only where the rounding kept a true neighbour out of the beam.
+///
+/// `route` is [`Route::Walk`] unless a plan ([`FilterPlan::route`](crate::FilterPlan::route))
+/// finds the exact scan of the allowed nodes cheaper ([`Route::Scan`]: a very selective filter
+/// makes the walk visit much of the graph to find `ef` allowed nodes). A walk that reaches
+/// fewer than `k` allowed nodes is completed by the exact scan too. Unfiltered, that happens
+/// only on degenerate data (thousands of identical vectors whose tied links leave most nodes
+/// without in-links) or a broken graph, and [`SearchScratch::exact_fallbacks`] counts it, so that
+/// a broken graph cannot hide behind the exact answers.
 ///
 /// # Panics
 /// If the request was made for another dimension than the graph's.
-pub fn knn_search(
-    graph: &HnswGraph,
-    dist: &Distance,
-    request: &Request<'_>,
-    scratch: &mut SearchScratch,
-) -> Vec<ScoredNode> {
-    let (query, k) = (request.query(), request.k().min(graph.len()));
-    let Some(nearest) = descend_to_bottom(graph, dist, query) else {
-        return Vec::new();
-    };
-    let found = search_layer(graph, dist, query, &[nearest], request.ef(), Layer::BOTTOM, scratch);
-    if found.len() < k {
-        scratch.exact_fallbacks += 1;
-        return crate::brute_force_knn(crate::Rows::of_graph(graph), dist, query, k);
-    }
-    found[..k].to_vec()
-}
-
-/// The `k` nearest nodes that `filter` allows (fewer when fewer are allowed), sorted by
-/// distance then id.
-///
-/// [`Route::Scan`] scans the allowed nodes exactly (for a filter that allows few: a very
-/// selective filter makes the walk visit much of the graph to find `ef` allowed nodes, which
-/// costs more than the scan; [`FilterPlan::route`](crate::FilterPlan::route) decides).
-/// [`Route::Walk`] walks the graph ([`search_layer_filtered`]), and scans after all when the
-/// walk finds fewer than `k` allowed nodes.
-pub fn knn_search_filtered<F: NodeFilter + ?Sized>(
-    graph: &HnswGraph,
-    dist: &Distance,
+pub fn knn_search<F: NodeFilter + ?Sized>(
+    view: View<'_>,
     request: &Request<'_>,
     filter: &F,
     route: Route,
     scratch: &mut SearchScratch,
 ) -> Vec<ScoredNode> {
-    let (query, k) = (request.query(), request.k());
-    let exact = || crate::brute::brute_force_filtered(crate::Rows::of_graph(graph), dist, query, k, filter);
-    let nearest = if route == Route::Scan { None } else { descend_to_bottom(graph, dist, query) };
-    let Some(nearest) = nearest else { return exact() };
-    let start = Start { entries: &[nearest], ef: request.ef(), layer: Layer::BOTTOM };
-    let found = search_layer_filtered(graph, dist, query, start, filter, scratch);
-    if found.len() < k {
-        return exact();
-    }
-    found[..k].to_vec()
-}
-
-/// The nearest node greedy descent finds on layer 1 from the entry point (the start of a
-/// layer-0 search, algorithm 5); `None` for an empty graph.
-fn descend_to_bottom(graph: &HnswGraph, dist: &Distance, query: &[f32]) -> Option<ScoredNode> {
-    let (entry, top) = graph.entry_and_top()?;
-    let start = ScoredNode::new(entry, dist.eval(query, graph.vector(entry)));
-    Some(greedy_descent(graph, dist, query, start, top, Layer::BOTTOM))
-}
-
-/// [`knn_search`] on 8-bit codes with exact re-ranking: the descent and the layer-0 beam score
-/// nodes on `codes` (a quarter of the bytes of the `f32` rows), then every node the beam kept
-/// (up to `ef`) is scored again on its `f32` row, and the `k` nearest by that exact distance
-/// are returned, with exact distances. So a result is never ranked by a code's rounding, only
-/// found through it: recall is lower than [`knn_search`]'s at the same `ef` only where the
-/// rounding kept a true neighbour out of the beam.
-///
-/// `codes` must hold one row per node of `graph` (of the graph's vectors as stored), and
-/// `dist` must be the graph's distance. Falls back to the exact scan as [`knn_search`] does.
-///
-/// # Panics
-/// If the request was made for another dimension than the graph's, or `codes` holds fewer
-/// rows than the graph has nodes.
-pub fn knn_search_codes(
-    graph: &HnswGraph,
-    codes: &Codes,
-    dist: &Distance,
-    request: &Request<'_>,
-    scratch: &mut SearchScratch,
-) -> Vec<ScoredNode> {
-    let k = request.k().min(graph.len());
+    let View { graph, dist, .. } = view;
+    let (query, k) = (request.query(), request.k().min(graph.len()));
+    assert_eq!(query.len(), graph.dim(), "query dimension");
     if k == 0 {
         return Vec::new();
     }
-    match walk_codes(graph, codes, dist, request, &AllNodes, scratch) {
-        Some(found) => found,
-        None => {
-            scratch.exact_fallbacks += 1;
-            crate::brute_force_knn(crate::Rows::of_graph(graph), dist, request.query(), k)
-        }
+    if route == Route::Walk && walk(view, request, filter, scratch) >= k {
+        return scratch.out[..k].to_vec();
     }
+    if route == Route::Walk && filter.allows_all() {
+        scratch.exact_fallbacks += 1;
+    }
+    crate::brute::brute_force_filtered(Rows::of_graph(graph), dist, query, k, filter)
 }
 
-/// [`knn_search_filtered`] on 8-bit codes with exact re-ranking (see [`knn_search_codes`]).
-pub fn knn_search_codes_filtered<F: NodeFilter + ?Sized>(
-    graph: &HnswGraph,
-    codes: &Codes,
-    dist: &Distance,
-    request: &Request<'_>,
-    filter: &F,
-    route: Route,
-    scratch: &mut SearchScratch,
-) -> Vec<ScoredNode> {
-    let exact =
-        || crate::brute::brute_force_filtered(crate::Rows::of_graph(graph), dist, request.query(), request.k(), filter);
-    if route == Route::Scan || graph.is_empty() {
-        return exact();
-    }
-    walk_codes(graph, codes, dist, request, filter, scratch).unwrap_or_else(exact)
-}
-
-/// The walk of [`knn_search_codes`]: `None` when it finds fewer than `min(k, len)` nodes.
-fn walk_codes<F: NodeFilter + ?Sized>(
-    graph: &HnswGraph,
-    codes: &Codes,
-    dist: &Distance,
+/// The walk of [`knn_search`]: descent and layer-0 beam on the view's codes or rows, leaving the
+/// beam in `scratch.out` with exact distances (re-ranked on the rows after a walk on codes, when
+/// it found at least `k`). Returns how many nodes the beam holds.
+fn walk<F: NodeFilter + ?Sized>(
+    view: View<'_>,
     request: &Request<'_>,
     filter: &F,
     scratch: &mut SearchScratch,
-) -> Option<Vec<ScoredNode>> {
-    assert!(codes.len() >= graph.len(), "{} code rows for {} nodes", codes.len(), graph.len());
-    let (query, k) = (request.query(), request.k().min(graph.len()));
-    let (entry, top) = graph.entry_and_top()?;
+) -> usize {
+    let View { graph, dist, codes } = view;
+    let Some((entry, top)) = graph.entry_and_top() else { return 0 };
+    let (query, ef) = (request.query(), request.ef());
+    let Some(codes) = codes else {
+        return beam(graph, &Exact::new(graph, dist, query), (entry, top, ef), filter, scratch);
+    };
     let mut prepared = scratch.sq8.take().unwrap_or_default();
     prepared.set(codes.quantizer(), dist.metric(), query);
-    let scorer = OnCodes::new(codes, &prepared);
-    let start = ScoredNode::new(entry, scorer.score(entry));
-    let nearest = greedy_descent_with(graph, &scorer, start, top, Layer::BOTTOM);
-    let begin = Start { entries: &[nearest], ef: request.ef(), layer: Layer::BOTTOM };
-    let found = search_layer_with(graph, &scorer, begin, filter, scratch).len();
+    let found = beam(graph, &OnCodes::new(codes, &prepared), (entry, top, ef), filter, scratch);
     scratch.sq8 = Some(prepared);
-    if found < k {
-        return None;
+    if found >= request.k().min(graph.len()) {
+        // Re-rank: every node the beam kept, on its f32 row.
+        let SearchScratch { out, batch_ids, batch_dists, .. } = scratch;
+        rescore_with(graph, dist, query, out, batch_ids, batch_dists);
     }
-    // Re-rank: every node the beam kept, on its f32 row.
-    let SearchScratch { out, batch_ids, batch_dists, .. } = scratch;
-    rescore_with(graph, dist, query, out, batch_ids, batch_dists);
-    Some(out[..k].to_vec())
+    found
+}
+
+/// Greedy descent from `entry` (on layer `top`), then the layer-0 beam of width `ef`: the
+/// nodes found stay in `scratch.out`; returns how many.
+fn beam<S: Scorer, F: NodeFilter + ?Sized>(
+    graph: &HnswGraph,
+    scorer: &S,
+    (entry, top, ef): (NodeId, Layer, usize),
+    filter: &F,
+    scratch: &mut SearchScratch,
+) -> usize {
+    let nearest = greedy_descent(graph, scorer, ScoredNode::new(entry, scorer.score(entry)), top, Layer::BOTTOM);
+    search_layer(graph, scorer, Start { entries: &[nearest], ef, layer: Layer::BOTTOM }, filter, scratch).len()
 }
 
 /// Scores every node of `list` again on its `f32` row (`query` under `dist`), in place, and

@@ -2,7 +2,10 @@
 //! brute force.
 //!
 //! [`knn_search`] descends greedily from the entry point through every upper layer
-//! ([`greedy_descent`]), then runs a beam of width `ef` on layer 0 ([`search_layer`]).
+//! ([`greedy_descent`]), then runs a beam of width `ef` on layer 0 ([`search_layer`]). Each is
+//! written once: what a walk scores nodes on (the `f32` rows or 8-bit [`Codes`], chosen once in a
+//! [`View`] or passed as a [`Scorer`]) and which nodes it may return (a [`NodeFilter`]) are
+//! parameters.
 //! [`brute_force_knn`] and [`brute_force_batch`] (parallel, on the SIMD kernels) give the exact
 //! answer that recall is measured against ([`recall_at_k`]).
 //!
@@ -16,7 +19,7 @@
 //! ```
 //! use omendex_distance::{Distance, Metric};
 //! use omendex_graph::{HnswGraph, Layer, NodeId};
-//! use omendex_search::{Request, SearchScratch, knn_search};
+//! use omendex_search::{AllNodes, Request, Route, SearchScratch, View, knn_search};
 //!
 //! let mut g = HnswGraph::new(1, 2)?;
 //! for x in [0.0, 1.0, 2.0] {
@@ -26,7 +29,8 @@
 //! g.set_neighbors(NodeId(1), Layer(0), &[NodeId(0), NodeId(2)])?;
 //! g.set_neighbors(NodeId(2), Layer(0), &[NodeId(1)])?;
 //! let request = Request::new(Metric::L2, g.dim(), &[1.9], 1, 4)?;
-//! let hits = knn_search(&g, &Distance::new(Metric::L2), &request, &mut SearchScratch::new());
+//! let dist = Distance::new(Metric::L2);
+//! let hits = knn_search(View::new(&g, &dist, None), &request, &AllNodes, Route::Walk, &mut SearchScratch::new());
 //! assert_eq!(hits[0].id, NodeId(2));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -44,11 +48,7 @@ mod scorer;
 mod scratch;
 
 pub use crate::{
-    beam::{
-        AllNodes, NodeFilter, Start, greedy_descent, greedy_descent_on_codes, greedy_descent_with, knn_search,
-        knn_search_codes, knn_search_codes_filtered, knn_search_filtered, rescore, search_layer, search_layer_filtered,
-        search_layer_on_codes, search_layer_with,
-    },
+    beam::{AllNodes, NodeFilter, Start, View, greedy_descent, knn_search, rescore, search_layer},
     brute::{Rows, brute_force_batch, brute_force_knn, recall_at_k},
     codes::{CodeFit, CodeRows, Codes, CodesError, TrainedCodes},
     error::SearchError,

@@ -50,7 +50,7 @@ pub struct SearchScratch {
     pub(crate) batch_dists: Vec<f32>,
     pub(crate) out: Vec<ScoredNode>,
     pub(crate) exact_fallbacks: u64,
-    // The query prepared against codes, kept for its buffers (`knn_search_codes`).
+    // The query prepared against codes, kept for its buffers (walks on codes).
     pub(crate) sq8: Option<omendex_distance::Sq8Query>,
 }
 
@@ -60,7 +60,7 @@ impl SearchScratch {
         SearchScratch::default()
     }
 
-    /// How many [`crate::knn_search`] calls with this scratch found fewer than `k` nodes by
+    /// How many unfiltered [`crate::knn_search`] walks with this scratch found fewer than `k` nodes by
     /// walking the graph and answered by exact scan instead. Non-zero only on degenerate data
     /// (thousands of identical vectors) or a broken graph.
     pub fn exact_fallbacks(&self) -> u64 {

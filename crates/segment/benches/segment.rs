@@ -3,9 +3,9 @@
 //! merge of 4 segments into one graph.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use omendex_build::Params;
 use omendex_distance::Metric;
 use omendex_graph::VectorId;
+use omendex_params::Params;
 use omendex_segment::{Fanout, Query, SegmentPlan, SegmentedIndex};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;

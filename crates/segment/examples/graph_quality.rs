@@ -8,9 +8,9 @@
 //! cargo run --release -p omendex-segment --example graph_quality -- ../shared/data/minilm-rustdoc cosine
 //! ```
 
-use omendex_build::{Params, Quantization};
 use omendex_distance::{Distance, Metric};
-use omendex_search::{Request, SearchScratch, knn_search};
+use omendex_params::{Params, Quantization};
+use omendex_search::{AllNodes, Request, Route, SearchScratch, View, knn_search};
 use omendex_segment::Index;
 
 /// A TEXMEX file's rows (each: a u32 dimension, then that many 4-byte values) as raw words.
@@ -46,7 +46,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut scratch = SearchScratch::new();
             let mut hits = 0;
             for (i, q) in queries.chunks(dim).enumerate() {
-                let found = knn_search(index.graph(), &dist, &Request::new(metric, dim, q, 10, ef)?, &mut scratch);
+                let request = Request::new(metric, dim, q, 10, ef)?;
+                let found =
+                    knn_search(View::new(index.graph(), &dist, None), &request, &AllNodes, Route::Walk, &mut scratch);
                 let want = &truth[i * depth..i * depth + 10];
                 hits += found.iter().filter(|n| want.contains(&n.id.0)).count();
             }

@@ -16,7 +16,8 @@ use crate::{SegmentId, SegmentPlan};
 /// [`Error::Store`].
 ///
 /// ```
-/// use omendex_build::{BuildError, Params};
+/// use omendex_build::BuildError;
+/// use omendex_params::Params;
 /// use omendex_distance::VectorError;
 /// use omendex_search::SearchError;
 /// use omendex_segment::{Error, Index};
@@ -117,6 +118,13 @@ pub enum Error {
     /// A batch of no vectors where a segment must hold at least one.
     #[error("a segment needs at least one vector")]
     EmptySegment,
+}
+
+impl From<omendex_params::ParamsError> for Error {
+    /// Bad parameters come as [`Error::Build`], as the builder refuses them.
+    fn from(e: omendex_params::ParamsError) -> Self {
+        Error::Build(e.into())
+    }
 }
 
 impl Error {

@@ -2,18 +2,16 @@
 
 use std::ops::Range;
 
-use omendex_build::{HnswBuilder, Params, Quantization, Stop};
-use omendex_distance::Distance;
+use omendex_build::{BuildError, HnswBuilder, Insertion, Linking, Stop};
+
 use omendex_graph::{GraphStats, HnswGraph, InvariantViolation, NodeId, VectorId};
-use omendex_search::{
-    Codes, FilterPlan, NodeFilter, Request, Route, Rows, SearchScratch, TrainedCodes, knn_search, knn_search_codes,
-    knn_search_codes_filtered, knn_search_filtered,
-};
+use omendex_params::Params;
+use omendex_search::{AllNodes, FilterPlan, Request, Route, Rows, SearchScratch, TrainedCodes, View, knn_search};
 
 use crate::names::Names;
 use crate::quant::{QuantizationStatus, Quantized};
 use crate::query::{Filter, Pool};
-use crate::{Error, Neighbor, Query};
+use crate::{Error, Neighbor, Query, VectorIndex};
 
 /// An approximate nearest-neighbour index over `dim`-dimensional `f32` vectors: one HNSW
 /// graph, the caller's id of each vector, and which vectors are deleted. A
@@ -25,7 +23,7 @@ use crate::{Error, Neighbor, Query};
 ///
 /// ```
 /// use omendex_segment::{Index, Query};
-/// use omendex_build::Params;
+/// use omendex_params::Params;
 /// use omendex_distance::Metric;
 ///
 /// let mut index = Index::new(3, Params::new(Metric::Cosine))?;
@@ -46,15 +44,6 @@ pub struct Index {
     quant: Quantized,
     // Watched by the calls that build a graph aside (rebuild, compact): see `set_stop`.
     stop: Option<Stop>,
-}
-
-/// How a batch is inserted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Insertion {
-    /// On this thread, in order (the graph is fixed by the seed).
-    InOrder,
-    /// On every thread of the current rayon pool.
-    Parallel,
 }
 
 impl Index {
@@ -181,9 +170,7 @@ impl Index {
     /// of [`omendex_distance::check_vector`].
     pub fn add(&mut self, vector: &[f32]) -> Result<VectorId, Error> {
         let id = self.names.next_id();
-        if id.0 == u64::MAX {
-            return Err(Error::Full);
-        }
+        crate::batch::id_room(id, 1)?;
         let node = self.insert_one(vector)?;
         self.names.push_auto(node.idx(), 1);
         Ok(id)
@@ -215,11 +202,8 @@ impl Index {
     /// the entry point through all layers. On one thread the graph is the same as adding the
     /// vectors one by one, so a seed fixes it; on several, links depend on timing.
     pub fn add_batch(&mut self, vectors: &[f32]) -> Result<Range<VectorId>, Error> {
-        let n = self.rows_in(vectors)?;
+        let n = self.check_batch(vectors, None)?;
         let start = self.names.next_id();
-        if start.0.checked_add(n as u64 + 1).is_none() {
-            return Err(Error::Full);
-        }
         let first = self.insert_rows(vectors, Insertion::Parallel)?;
         self.names.push_auto(first, n);
         Ok(start..VectorId(start.0 + n as u64))
@@ -229,14 +213,7 @@ impl Index {
     /// [`Index::add_batch`] does. Fails, adding nothing, when an id repeats in `ids` or is in
     /// the index already ([`Error::DuplicateId`]), or a vector is bad.
     pub fn add_batch_with_ids(&mut self, ids: &[VectorId], vectors: &[f32]) -> Result<(), Error> {
-        let n = self.rows_in(vectors)?;
-        if ids.len() != n {
-            return Err(Error::IdCount { ids: ids.len(), vectors: n });
-        }
-        let mut seen = std::collections::HashSet::with_capacity(n);
-        if let Some(&dup) = ids.iter().find(|&&id| !seen.insert(id) || self.contains(id)) {
-            return Err(Error::DuplicateId(dup));
-        }
+        self.check_batch(vectors, Some(ids))?;
         let first = self.insert_rows(vectors, Insertion::Parallel)?;
         for (i, &id) in ids.iter().enumerate() {
             self.names.push_named(NodeId((first + i) as u32), id);
@@ -244,50 +221,22 @@ impl Index {
         Ok(())
     }
 
-    /// The number of `dim`-long rows in `vectors`.
-    fn rows_in(&self, vectors: &[f32]) -> Result<usize, Error> {
-        let dim = self.dim();
-        if !vectors.len().is_multiple_of(dim) {
-            return Err(Error::BatchLength { len: vectors.len(), dim });
-        }
-        Ok(vectors.len() / dim)
-    }
-
     /// Inserts rows as `how` says (each checked first); returns the first new node's number.
     /// With quantization the rows are stored first, the codes brought level (trained on the
     /// first rows), and the rows linked walking on the codes.
     fn insert_rows(&mut self, vectors: &[f32], how: Insertion) -> Result<usize, Error> {
         let (first, rows) = (self.graph.len(), Rows::dense(vectors, self.dim()));
-        if self.params.quantization == Quantization::None {
-            match how {
-                Insertion::InOrder => self.builder.insert_all(&mut self.graph, rows).map(|_| ())?,
-                Insertion::Parallel => self.builder.insert_parallel(&mut self.graph, rows).map(|_| ())?,
-            }
-            return Ok(first);
-        }
         let nodes = self.builder.push_batch(&mut self.graph, rows)?;
         self.sync_codes();
-        match (self.quant.codes(), how) {
-            (Some(codes), Insertion::Parallel) => self.builder.link_batch_on_codes(&self.graph, codes, nodes)?,
-            (None, Insertion::Parallel) => self.builder.link_batch(&self.graph, nodes)?,
-            (codes, Insertion::InOrder) => {
-                for n in nodes {
-                    self.builder.link_node(&self.graph, NodeId(n), codes)?;
-                }
-            }
-        }
+        self.builder.link_batch(&self.graph, nodes, Linking::new(how).on_codes(self.quant.codes()))?;
         Ok(first)
     }
 
     /// Inserts one vector (checked first), walking on codes with quantization.
     fn insert_one(&mut self, vector: &[f32]) -> Result<NodeId, Error> {
-        if self.params.quantization == Quantization::None {
-            return Ok(self.builder.insert(&mut self.graph, vector)?);
-        }
-        let node = self.builder.push_one(&mut self.graph, vector)?;
-        self.sync_codes();
-        self.builder.link_node(&self.graph, node, self.quant.codes())?;
-        Ok(node)
+        omendex_distance::check_vector(self.params.metric, vector, self.dim())
+            .map_err(|source| BuildError::Vector { row: 0, source })?;
+        Ok(NodeId(self.insert_rows(vector, Insertion::InOrder)? as u32))
     }
 
     /// Brings the codes (when the parameters ask for them) level with the graph.
@@ -296,7 +245,7 @@ impl Index {
     }
 
     /// Whether searches walk on 8-bit codes, and how well the codes fit the data (see
-    /// [`omendex_build::Quantization`]).
+    /// [`omendex_params::Quantization`]).
     pub fn quantization(&self) -> QuantizationStatus {
         self.quant.status()
     }
@@ -344,7 +293,7 @@ impl Index {
         }
         let mut graph = self.builder.new_graph(self.dim())?;
         self.builder.set_stop(self.stop.clone());
-        let built = self.builder.insert_parallel(&mut graph, Rows::dense(&rows, self.dim()));
+        let built = self.builder.insert_batch(&mut graph, Rows::dense(&rows, self.dim()), Insertion::Parallel);
         self.builder.set_stop(None);
         built?;
         self.replace_graph(graph, ids)?;
@@ -396,25 +345,22 @@ impl Index {
         if self.is_empty() {
             return Vec::new();
         }
-        let (n, ef, dist, graph) = (self.graph.len(), request.ef(), self.builder.distance(), &self.graph);
-        let codes = self.quant.codes();
+        let (n, ef) = (self.graph.len(), request.ef());
+        let view = View::new(&self.graph, self.builder.distance(), self.quant.codes());
         let found = match filter {
             Some(filter) => {
                 let allowed = |node: NodeId| !self.names.is_deleted(node) && filter(self.names.id_of(node));
                 let route = plan.route(n, ef, &allowed);
-                walk_filtered(graph, codes, dist, request, &allowed, route, scratch)
+                knn_search(view, request, &allowed, route, scratch)
             }
             // A beam as wide as the index would visit every vector: the exact scan is the
             // cheaper way to that answer, and it finds the vectors HNSW leaves unreachable.
             None if self.names.n_deleted() > 0 || ef >= self.len() => {
                 let live = |node: NodeId| !self.names.is_deleted(node);
                 let route = if ef >= self.len() { Route::Scan } else { Route::cheaper(self.len(), ef, n) };
-                walk_filtered(graph, codes, dist, request, &live, route, scratch)
+                knn_search(view, request, &live, route, scratch)
             }
-            None => match codes {
-                Some(codes) => knn_search_codes(graph, codes, dist, request, scratch),
-                None => knn_search(graph, dist, request, scratch),
-            },
+            None => knn_search(view, request, &AllNodes, Route::Walk, scratch),
         };
         found.into_iter().map(|h| Neighbor { id: self.names.id_of(h.id), dist: h.dist }).collect()
     }
@@ -472,21 +418,5 @@ impl Index {
     /// The id of node `node`.
     pub(crate) fn id_of(&self, node: NodeId) -> VectorId {
         self.names.id_of(node)
-    }
-}
-
-/// A filtered search, on codes when the index walks on them.
-fn walk_filtered<F: NodeFilter + ?Sized>(
-    graph: &HnswGraph,
-    codes: Option<&Codes>,
-    dist: &Distance,
-    request: &Request<'_>,
-    allowed: &F,
-    route: Route,
-    scratch: &mut SearchScratch,
-) -> Vec<omendex_search::ScoredNode> {
-    match codes {
-        Some(codes) => knn_search_codes_filtered(graph, codes, dist, request, allowed, route, scratch),
-        None => knn_search_filtered(graph, dist, request, allowed, route, scratch),
     }
 }

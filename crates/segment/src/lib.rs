@@ -23,7 +23,7 @@
 //!
 //! # Example
 //! ```
-//! use omendex_build::Params;
+//! use omendex_params::Params;
 //! use omendex_distance::Metric;
 //! use omendex_graph::VectorId;
 //! use omendex_segment::{Fanout, Query, SegmentPlan, SegmentedIndex};
@@ -39,6 +39,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod batch;
 mod error;
 mod fanout;
 mod index;

@@ -1,6 +1,6 @@
 //! Merging segments into one graph without rebuilding from scratch.
 
-use omendex_build::{BuildError, HnswBuilder, Seeds, Stop};
+use omendex_build::{BuildError, HnswBuilder, Insertion, Linking, Seeds, Stop};
 use omendex_graph::{HnswGraph, Layer, NodeId, VectorId};
 
 use crate::{Error, Index, SegmentId, SegmentedIndex};
@@ -67,7 +67,8 @@ impl SegmentedIndex {
     /// insertion's time. The index's own flag ([`SegmentedIndex::set_stop`]) is not watched.
     ///
     /// ```
-    /// use omendex_build::{BuildError, Params, Stop};
+    /// use omendex_build::{BuildError, Stop};
+    /// use omendex_params::Params;
     /// use omendex_distance::Metric;
     /// use omendex_graph::VectorId;
     /// use omendex_segment::{Error, SegmentPlan, SegmentedIndex};
@@ -87,7 +88,7 @@ impl SegmentedIndex {
 
     fn merged_or_stop(&self, ef_construction: usize, stop: Option<&Stop>) -> Result<SegmentedIndex, Error> {
         if ef_construction == 0 {
-            return Err(BuildError::BadEfConstruction { ef_construction }.into());
+            return Err(BuildError::from(omendex_params::ParamsError::BadEfConstruction { ef_construction }).into());
         }
         let segments = self.segments();
         let Some(base_idx) = (0..segments.len()).max_by_key(|&i| (segments[i].len(), std::cmp::Reverse(i))) else {
@@ -150,7 +151,8 @@ impl SegmentedIndex {
             }
         }
         let seeds = MergeSeeds { segments, first_inserted, origin, renamed };
-        builder.link_batch_seeded(&graph, first_inserted..graph.len() as u32, &seeds, ef_construction).map_err(wrap)?;
+        let how = Linking::new(Insertion::Parallel).seeded(&seeds, ef_construction);
+        builder.link_batch(&graph, first_inserted..graph.len() as u32, how).map_err(wrap)?;
         let params = crate::segmented::segment_params(*self.params(), SegmentId(0));
         let merged = Index::from_graph(params, graph, (Some(ids), None, None), None).map_err(in_base)?;
         Ok(self.with_segments(vec![merged]))

@@ -74,7 +74,7 @@ impl Index {
     /// committed or aborted) is refused with [`omendex_store::StoreError::Conflict`].
     ///
     /// ```
-    /// use omendex_build::Params;
+    /// use omendex_params::Params;
     /// use omendex_distance::Metric;
     /// use omendex_graph::VectorId;
     /// use omendex_segment::{Index, SegmentedIndex};

@@ -1,8 +1,8 @@
 //! The 8-bit codes an index walks on when its parameters ask for them.
 
-use omendex_build::{Params, Quantization};
 use omendex_distance::Distance;
 use omendex_graph::{HnswGraph, NodeId};
+use omendex_params::{Params, Quantization};
 use omendex_search::{CodeFit, Codes, TrainedCodes};
 
 /// Whether an index's searches walk on 8-bit codes ([`crate::Index::quantization`]).

@@ -12,7 +12,7 @@ use crate::Error;
 /// A search hit: the vector's id and its distance to the query (smaller is closer).
 ///
 /// ```
-/// use omendex_build::Params;
+/// use omendex_params::Params;
 /// use omendex_segment::Index;
 ///
 /// let mut index = Index::new(1, Params::default())?;
@@ -36,7 +36,7 @@ pub type Filter<'a> = &'a (dyn Fn(VectorId) -> bool + Sync);
 /// [`crate::Index`] has nothing to spread and ignores it).
 ///
 /// ```
-/// use omendex_build::Params;
+/// use omendex_params::Params;
 /// use omendex_segment::{Fanout, Query, SegmentPlan, SegmentedIndex};
 ///
 /// let data: Vec<f32> = (0..400).map(|i| i as f32).collect(); // 400 vectors, d = 1
@@ -68,7 +68,7 @@ pub enum Fanout {
 ///
 /// ```
 /// use omendex_segment::{Index, Query};
-/// use omendex_build::Params;
+/// use omendex_params::Params;
 /// use omendex_graph::VectorId;
 ///
 /// let mut index = Index::new(2, Params::default())?;
@@ -139,7 +139,12 @@ impl<'a> Query<'a> {
 
     /// The checked request for an index of `params` and `dim` holding `len` live vectors:
     /// the vector rule, `k >= 1`, `ef >= k`, a non-empty index.
-    pub(crate) fn request(&self, params: &omendex_build::Params, dim: usize, len: usize) -> Result<Request<'a>, Error> {
+    pub(crate) fn request(
+        &self,
+        params: &omendex_params::Params,
+        dim: usize,
+        len: usize,
+    ) -> Result<Request<'a>, Error> {
         let ef = self.ef.unwrap_or(params.ef_search.max(self.k));
         let request = Request::new(params.metric, dim, self.vector, self.k, ef)?;
         if len == 0 {

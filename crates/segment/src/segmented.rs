@@ -5,15 +5,17 @@ use std::collections::HashSet;
 use std::ops::Range;
 use std::sync::atomic::AtomicU64;
 
-use omendex_build::{BuildError, HnswBuilder, Params, Stop};
+use omendex_build::{BuildError, HnswBuilder, Stop};
+
 use omendex_graph::{GraphStats, HnswGraph, InvariantViolation, NodeId, VectorId};
+use omendex_params::Params;
 use omendex_search::{Rows, TrainedCodes};
 use rayon::prelude::*;
 
-use crate::index::Insertion;
 use crate::plan::MAX_SEGMENTS;
 use crate::query::Pool;
-use crate::{Error, Index, SegmentId, SegmentPlan};
+use crate::{Error, Index, SegmentId, SegmentPlan, VectorIndex};
+use omendex_build::Insertion;
 
 /// Vectors split into independent HNSW segments (see [`SegmentPlan`]), each an [`Index`]
 /// with its own entry point, built in parallel on the current rayon pool; a search queries
@@ -29,7 +31,7 @@ use crate::{Error, Index, SegmentId, SegmentPlan};
 /// `params.seed + i`.
 ///
 /// ```
-/// use omendex_build::Params;
+/// use omendex_params::Params;
 /// use omendex_distance::Metric;
 /// use omendex_segment::{SegmentPlan, SegmentedIndex};
 ///
@@ -94,7 +96,8 @@ impl SegmentedIndex {
     /// ids).
     ///
     /// ```
-    /// use omendex_build::{BuildError, Params, Stop};
+    /// use omendex_build::{BuildError, Stop};
+    /// use omendex_params::Params;
     /// use omendex_distance::Metric;
     /// use omendex_segment::{Error, SegmentPlan, SegmentedIndex};
     ///
@@ -141,7 +144,8 @@ impl SegmentedIndex {
     /// insertion's time.
     ///
     /// ```
-    /// use omendex_build::{BuildError, Params, Stop};
+    /// use omendex_build::{BuildError, Stop};
+    /// use omendex_params::Params;
     /// use omendex_distance::Metric;
     /// use omendex_graph::VectorId;
     /// use omendex_segment::{Error, SegmentPlan, SegmentedIndex};
@@ -174,14 +178,8 @@ impl SegmentedIndex {
     ) -> Result<Self, Error> {
         let builder = HnswBuilder::new(params)?;
         builder.new_graph(dim)?;
-        let n = check_batch(dim, vectors, ids)?;
-        let mut sorted = ids.to_vec();
-        sorted.sort_unstable();
-        if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
-            return Err(Error::DuplicateId(w[0]));
-        }
+        let n = crate::batch::check((dim, params.metric), vectors, Some(ids), &|_| false, VectorId(0))?;
         let sizes = plan.sizes(n)?;
-        builder.check_rows(Rows::dense(vectors, dim), dim)?;
         let mut parts = Vec::with_capacity(sizes.len());
         let mut start = 0;
         for (s, &len) in sizes.iter().enumerate() {
@@ -340,9 +338,8 @@ impl SegmentedIndex {
     /// they never come back after a reload either). The way to grow a segmented index as data
     /// arrives: seal a segment per batch, merge them later ([`SegmentedIndex::merged`]).
     pub fn add_segment(&mut self, vectors: &[f32]) -> Result<Range<VectorId>, Error> {
-        let n = (vectors.len() / self.dim) as u64;
-        let start = self.next_id;
-        let end = start.checked_add(n).filter(|e| e.checked_add(1).is_some()).ok_or(Error::Full)?;
+        let n = self.check_batch(vectors, None)? as u64;
+        let (start, end) = (self.next_id, self.next_id + n);
         let ids: Vec<VectorId> = (start..end).map(VectorId).collect();
         self.add_segment_with_ids(&ids, vectors)?;
         Ok(VectorId(start)..VectorId(end))
@@ -354,16 +351,12 @@ impl SegmentedIndex {
     /// names a vector in the index already ([`Error::DuplicateId`]: to replace a vector,
     /// delete its id first), or when the index holds 65,535 segments.
     pub fn add_segment_with_ids(&mut self, ids: &[VectorId], vectors: &[f32]) -> Result<SegmentId, Error> {
-        let n = check_batch(self.dim, vectors, ids)?;
+        let n = self.check_batch(vectors, Some(ids))?;
         if n == 0 {
             return Err(Error::EmptySegment);
         }
         if self.segments.len() >= MAX_SEGMENTS {
             return Err(Error::BadPlan(SegmentPlan::Count(self.segments.len() + 1)));
-        }
-        let mut seen = HashSet::with_capacity(n);
-        if let Some(&dup) = ids.iter().find(|&&id| !seen.insert(id) || self.contains(id)) {
-            return Err(Error::DuplicateId(dup));
         }
         let segment = SegmentId(self.segments.len() as u16);
         let params = segment_params(self.params, segment);
@@ -421,18 +414,6 @@ impl SegmentedIndex {
     pub(crate) fn with_segments(&self, segments: Vec<Index>) -> SegmentedIndex {
         SegmentedIndex { segments, ..SegmentedIndex::empty(self.dim, self.params, self.next_id) }
     }
-}
-
-/// Checks a flat batch against `dim` and `ids`; returns its number of rows.
-fn check_batch(dim: usize, vectors: &[f32], ids: &[VectorId]) -> Result<usize, Error> {
-    if dim == 0 || !vectors.len().is_multiple_of(dim) {
-        return Err(Error::BatchLength { len: vectors.len(), dim });
-    }
-    let n = vectors.len() / dim;
-    if ids.len() != n {
-        return Err(Error::IdCount { ids: ids.len(), vectors: n });
-    }
-    Ok(n)
 }
 
 /// The parameters segment `segment` is built with: the index's, with seed `seed + segment`.

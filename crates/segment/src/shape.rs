@@ -4,8 +4,8 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use omendex_build::Params;
 use omendex_graph::VectorId;
+use omendex_params::Params;
 
 use crate::{Error, Index, Neighbor, Query, SegmentedIndex};
 
@@ -13,7 +13,7 @@ use crate::{Error, Index, Neighbor, Query, SegmentedIndex};
 /// caller that serves, measures or saves indexes needs without knowing which.
 ///
 /// ```
-/// use omendex_build::Params;
+/// use omendex_params::Params;
 /// use omendex_segment::{Index, Query, SegmentPlan, SegmentedIndex, VectorIndex};
 ///
 /// fn nearest(index: &dyn VectorIndex, q: &[f32]) -> u64 {
@@ -58,13 +58,40 @@ pub trait VectorIndex: Send + Sync {
     /// Saves the index to `path` (a file for an [`Index`], a folder for a
     /// [`SegmentedIndex`]).
     fn save(&self, path: &Path) -> Result<(), Error>;
+    /// The id the next vector added without one gets: above every id the index ever held.
+    fn next_id(&self) -> VectorId;
+
+    /// Checks a batch before anything of it is added, as every add of a batch does (a caller
+    /// adding a batch in chunks checks it whole first): `vectors` (flat, row-major) a whole
+    /// number of rows ([`Error::BatchLength`]), each meeting the vector rule
+    /// ([`omendex_distance::check_vector`], the first bad row named); `ids`, when given, one per
+    /// row ([`Error::IdCount`]), none twice and none in the index ([`Error::DuplicateId`]);
+    /// without ids, room for new ones below `u64::MAX` ([`Error::Full`]). Returns the number of
+    /// rows.
+    ///
+    /// ```
+    /// use omendex_graph::VectorId;
+    /// use omendex_params::Params;
+    /// use omendex_segment::{Error, Index, VectorIndex};
+    ///
+    /// let mut index = Index::new(2, Params::default())?;
+    /// index.add_with_id(VectorId(7), &[0.0, 1.0])?;
+    /// assert_eq!(index.check_batch(&[1.0, 2.0, 3.0, 4.0], None), Ok(2));
+    /// assert_eq!(index.check_batch(&[1.0, 2.0, 3.0], None), Err(Error::BatchLength { len: 3, dim: 2 }));
+    /// assert_eq!(index.check_batch(&[1.0, 2.0], Some(&[VectorId(7)])), Err(Error::DuplicateId(VectorId(7))));
+    /// # Ok::<(), Error>(())
+    /// ```
+    fn check_batch(&self, vectors: &[f32], ids: Option<&[VectorId]>) -> Result<usize, Error> {
+        let shape = (self.dim(), self.params().metric);
+        crate::batch::check(shape, vectors, ids, &|id| self.contains(id), self.next_id())
+    }
 
     /// The `k` nearest of each query in `queries` (rows of [`VectorIndex::dim`] values, one
     /// after another), searched in parallel on the current rayon pool: one list per query, in
     /// order, each what [`VectorIndex::query`] answers for `Query::new(row, k)`.
     ///
     /// ```
-    /// use omendex_build::Params;
+    /// use omendex_params::Params;
     /// use omendex_segment::{Index, VectorIndex};
     ///
     /// let mut index = Index::new(2, Params::default())?;
@@ -136,6 +163,9 @@ macro_rules! forward {
             }
             fn save(&self, path: &Path) -> Result<(), Error> {
                 <$t>::save(self, path)
+            }
+            fn next_id(&self) -> VectorId {
+                <$t>::next_id(self)
             }
         }
     };

@@ -1,14 +1,15 @@
 //! The file format on a 20,000-vector index (random-128, m 16): save (written beside the
 //! target, fsynced, renamed), load (every checksum and invariant verified) and open_mmap (links
-//! checked, vectors mapped, not read).
+//! checked, vectors mapped, not read). The graph's links are drawn at random (the tests'
+//! graphs): the format's cost does not depend on which nodes a list names.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use omendex_build::{Params, Quantization, build_parallel};
 use omendex_distance::Metric;
-use omendex_search::Rows;
+use omendex_params::{Params, Quantization};
 use omendex_store::{Labels, load_graph, open_graph_mapped, save_graph};
-use rand::{RngExt, SeedableRng};
-use rand_xoshiro::Xoshiro256PlusPlus;
+
+#[path = "../tests/it/graphs.rs"]
+mod graphs;
 
 const N: usize = 20_000;
 const DIM: usize = 128;
@@ -23,10 +24,7 @@ const SETTINGS: Params = Params {
 };
 
 fn store(c: &mut Criterion) {
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(SEED);
-    let data: Vec<f32> = (0..N * DIM).map(|_| rng.random::<f32>()).collect();
-    let params = Params::new(Metric::L2).m(16).ef_construction(100).seed(SEED);
-    let g = build_parallel(params, Rows::dense(&data, DIM)).unwrap();
+    let g = graphs::graph(N, DIM, 16, SEED);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("index.omen");
     save_graph(&path, &SETTINGS, &g, Labels::default()).unwrap();

@@ -1,6 +1,6 @@
 //! A versioned, checksummed file format for omendex's HNSW graphs.
 //!
-//! [`save_graph`] writes one [`HnswGraph`](omendex_graph::HnswGraph) with its [`Params`](omendex_build::Params) (and,
+//! [`save_graph`] writes one [`HnswGraph`](omendex_graph::HnswGraph) with its [`Params`](omendex_params::Params) (and,
 //! optionally, [`Labels`]: the caller's id of each node and the deleted nodes); [`load_graph`] reads it back. [`save_segments`] and
 //! [`load_segments`] do the same for a folder of segments and its manifest. The layout is
 //! documented in `docs/format.md`: magic bytes, format version, file kind, a section table, and
@@ -16,7 +16,7 @@
 //! ```
 //! use omendex_distance::Metric;
 //! use omendex_graph::{HnswGraph, Layer};
-//! use omendex_build::Params;
+//! use omendex_params::Params;
 //! use omendex_store::{Labels, load_graph, save_graph};
 //!
 //! let mut g = HnswGraph::new(2, 4)?;

@@ -16,13 +16,7 @@ use super::*;
 ///     entries ← W
 /// if l > L: node becomes the entry point
 /// ```
-pub(super) fn link<S: Seeds + ?Sized>(
-    cx: Linker<'_>,
-    graph: &HnswGraph,
-    node: NodeId,
-    seeds: &S,
-    s: &mut InsertScratch,
-) -> Result<(), BuildError> {
+pub(super) fn link(cx: Linker<'_>, graph: &HnswGraph, node: NodeId, s: &mut InsertScratch) -> Result<(), BuildError> {
     let Linker { dist, top_lock, stop, codes, .. } = cx;
     if let Some(stop) = stop {
         stop.begin_insertion()?;
@@ -44,17 +38,16 @@ pub(super) fn link<S: Seeds + ?Sized>(
     let vector = graph.vector(node);
     // The walk scores nodes on codes when given them (the node's own f32 row against the
     // others' codes), else on the f32 rows.
-    let mut prepared = s.sq8.take();
-    if let Some(codes) = codes {
-        let q = prepared.get_or_insert_with(Sq8Query::default);
-        q.set(codes.quantizer(), dist.metric(), vector);
-    }
-    let walk = match (codes, &prepared) {
-        (Some(codes), Some(q)) => Walk::Codes(codes, q),
-        _ => Walk::Rows,
+    let res = match codes {
+        None => link_layers(cx, graph, node, (entry, top, layer), &Exact::new(graph, dist, vector), s),
+        Some(codes) => {
+            let mut prepared = s.sq8.take().unwrap_or_default();
+            prepared.set(codes.quantizer(), dist.metric(), vector);
+            let res = link_layers(cx, graph, node, (entry, top, layer), &OnCodes::new(codes, &prepared), s);
+            s.sq8 = Some(prepared);
+            res
+        }
     };
-    let res = link_layers(cx, graph, node, (entry, top, layer), walk, seeds, s);
-    s.sq8 = prepared;
     res?;
     if layer > top {
         graph.promote_entry(node);
@@ -62,48 +55,23 @@ pub(super) fn link<S: Seeds + ?Sized>(
     Ok(())
 }
 
-/// What an insertion's searches score nodes on.
-#[derive(Clone, Copy)]
-pub(super) enum Walk<'a> {
-    /// The f32 rows: exact distances.
-    Rows,
-    /// The codes, against the node prepared as a query.
-    Codes(&'a Codes, &'a Sq8Query),
-}
-
-impl Walk<'_> {
-    fn score(self, graph: &HnswGraph, dist: &Distance, vector: &[f32], node: NodeId) -> f32 {
-        match self {
-            Walk::Rows => dist.eval(vector, graph.vector(node)),
-            Walk::Codes(codes, q) => OnCodes::new(codes, q).score(node),
-        }
-    }
-}
-
 /// The layers part of [`link`]: descends from `entry` (on layer `top`) to the node's layer, then
-/// searches and links every layer from `min(top, layer)` down. On codes, the candidates each
-/// search keeps are scored again on the f32 rows before selection, and the search's own
-/// distances carry on as the next layer's entries.
-pub(super) fn link_layers<S: Seeds + ?Sized>(
+/// searches and links every layer from `min(top, layer)` down, the searches scoring nodes with
+/// `scorer`. On codes, the candidates each search keeps are scored again on the f32 rows before
+/// selection, and the search's own distances carry on as the next layer's entries.
+fn link_layers(
     cx: Linker<'_>,
     graph: &HnswGraph,
     node: NodeId,
     (entry, top, layer): (NodeId, Layer, Layer),
-    walk: Walk<'_>,
-    seeds: &S,
+    scorer: &dyn Scorer,
     s: &mut InsertScratch,
 ) -> Result<(), BuildError> {
-    let Linker { dist, m, ef, .. } = cx;
+    let Linker { dist, m, ef, seeds, codes, .. } = cx;
     let vector = graph.vector(node);
-    let on_codes = matches!(walk, Walk::Codes(..));
-    let start = ScoredNode::new(entry, walk.score(graph, dist, vector, entry));
-    let nearest = phase!(
-        Navigation,
-        match walk {
-            Walk::Rows => greedy_descent(graph, dist, vector, start, top, layer),
-            Walk::Codes(codes, q) => greedy_descent_on_codes(graph, codes, q, start, top, layer),
-        }
-    );
+    let on_codes = codes.is_some();
+    let start = ScoredNode::new(entry, scorer.score(entry));
+    let nearest = phase!(Navigation, greedy_descent(graph, scorer, start, top, layer));
     s.found.clear();
     s.found.push(nearest);
 
@@ -118,16 +86,11 @@ pub(super) fn link_layers<S: Seeds + ?Sized>(
             // Repeats are harmless: search_layer's visited set takes each entry once. A seed
             // that is no node of the graph, or not on this layer, is skipped.
             if seed != node && seed.idx() < graph.len() && graph.node_top(seed) >= l {
-                s.found.push(ScoredNode::new(seed, walk.score(graph, dist, vector, seed)));
+                s.found.push(ScoredNode::new(seed, scorer.score(seed)));
             }
         }
         phase!(LayerSearch, {
-            let w = match walk {
-                Walk::Rows => search_layer(graph, dist, vector, &s.found, ef, l, &mut s.search),
-                Walk::Codes(codes, q) => {
-                    search_layer_on_codes(graph, codes, q, Start { entries: &s.found, ef, layer: l }, &mut s.search)
-                }
-            };
+            let w = search_layer(graph, scorer, Start { entries: &s.found, ef, layer: l }, &AllNodes, &mut s.search);
             s.found.clear();
             // Other threads may already have linked to this node on this layer, so the search
             // can find the node itself.
@@ -200,6 +163,7 @@ pub(super) struct Linker<'a> {
     pub(super) stop: Option<&'a Stop>,
     // When given, the layer searches walk on these codes (one row per node).
     pub(super) codes: Option<&'a Codes>,
+    pub(super) seeds: &'a dyn Seeds,
 }
 
 /// Adds the link `n → node` on `layer`, pruning `n`'s list with the heuristic when full.
@@ -244,7 +208,7 @@ pub(super) fn connect_back(
     Ok(())
 }
 
-/// Extra entry points for a node's search on a layer (see [`HnswBuilder::link_batch_seeded`]).
+/// Extra entry points for a node's search on a layer (see [`Linking::seeded`](crate::Linking::seeded)).
 pub trait Seeds: Sync {
     /// Appends to `out` nodes near `node` on `layer`. A seed that is no node of the graph, is
     /// `node` itself, or is not on `layer` is skipped.

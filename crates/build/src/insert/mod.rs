@@ -17,16 +17,17 @@ use crate::sync::Mutex as TopLock;
 use omendex_distance::{Distance, Sq8Query, check_vector};
 use omendex_graph::{GraphError, HnswGraph, Layer, MAX_LAYER, NodeId};
 use omendex_search::{
-    Codes, OnCodes, Rows, ScoredNode, Scorer, SearchScratch, Start, greedy_descent, greedy_descent_on_codes, rescore,
-    search_layer, search_layer_on_codes,
+    AllNodes, Codes, Exact, OnCodes, Rows, ScoredNode, Scorer, SearchScratch, Start, greedy_descent, rescore,
+    search_layer,
 };
 use parking_lot::Mutex;
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 
+use crate::BuildError;
 use crate::select::{select_after_adding, select_neighbors};
-use crate::{BuildError, Params};
+use omendex_params::{Params, ParamsError};
 
 mod link;
 mod stop;
@@ -35,11 +36,12 @@ use self::link::{Linker, link};
 pub use self::link::{NoSeeds, Seeds};
 pub use self::stop::Stop;
 
-/// A parallel batch starts once the graph holds this many nodes per thread (see `link_batch_seeded`).
+/// A parallel batch starts once the graph holds this many nodes per thread (see `link_parallel`).
 const IN_FLIGHT_RATIO: usize = 100;
 
 /// Inserts vectors into an [`HnswGraph`], one at a time ([`HnswBuilder::insert`]) or a batch on
-/// all threads of the current rayon pool ([`HnswBuilder::insert_parallel`]).
+/// all threads of the current rayon pool ([`HnswBuilder::insert_batch`] with
+/// [`Insertion::Parallel`]).
 ///
 /// Deterministic on one thread: the same parameters (seed included) and the same vectors in the
 /// same order give the same graph, whichever path inserted them. With several threads the
@@ -49,7 +51,9 @@ pub struct HnswBuilder {
     params: Params,
     dist: Distance,
     rng: Xoshiro256PlusPlus,
-    scratch: InsertScratch,
+    // The buffers of insertions in order on the calling thread (`try_lock`: a caller linking
+    // from several threads at once gets fresh ones).
+    scratch: Mutex<InsertScratch>,
     top_lock: TopLock<()>,
     stop: Option<Stop>,
 }
@@ -78,7 +82,7 @@ impl HnswBuilder {
             params,
             dist: Distance::new(params.metric.compared_as()),
             rng: Xoshiro256PlusPlus::seed_from_u64(params.seed),
-            scratch: InsertScratch::default(),
+            scratch: Mutex::default(),
             top_lock: TopLock::new(()),
             stop: None,
         })
@@ -133,41 +137,37 @@ impl HnswBuilder {
         Ok(())
     }
 
-    /// Inserts `vector` into `graph` and returns its id.
+    /// Inserts `vector` into `graph` on this thread and returns its node (algorithm 1).
     ///
     /// The vector is checked first ([`omendex_distance::check_vector`]); on such an error the graph
     /// and the builder's layer sequence are unchanged. An error while linking can only come
     /// from a bug in omendex (a list the graph refuses); the node then stays stored but partly
     /// linked.
     pub fn insert(&mut self, graph: &mut HnswGraph, vector: &[f32]) -> Result<NodeId, BuildError> {
-        let node = self.push_one(graph, vector)?;
-        self.link_node(graph, node, None)?;
-        Ok(node)
+        check_vector(self.params.metric, vector, graph.dim())
+            .map_err(|source| BuildError::Vector { row: 0, source })?;
+        let nodes = self.push_batch(graph, Rows::dense(vector, graph.dim()))?;
+        self.link_batch(graph, nodes.clone(), Linking::new(Insertion::InOrder))?;
+        Ok(NodeId(nodes.start))
     }
 
-    /// The first half of [`HnswBuilder::insert`]: checks `vector` (on error the graph and the
-    /// layer sequence are unchanged), draws its layer and pushes it detached, to be linked by
-    /// [`HnswBuilder::link_node`].
-    pub fn push_one(&mut self, graph: &mut HnswGraph, vector: &[f32]) -> Result<NodeId, BuildError> {
-        self.check_rows(Rows::dense(vector, vector.len().max(1)), graph.dim())?;
-        self.check_graph(graph, 1)?;
-        self.push(graph, vector, &mut Vec::new())
-    }
-
-    /// Inserts every row of `rows` in order, on this thread; returns the id of the first.
+    /// Inserts every row of `rows` ([`HnswBuilder::push_batch`], then
+    /// [`HnswBuilder::link_batch`] on the f32 rows) as `how` says: in order on this thread, or
+    /// on every thread of the current rayon pool, where on one thread the graph is the same.
+    /// Returns the new nodes.
     ///
-    /// All rows are checked before any is inserted, so a bad row leaves the graph unchanged.
-    pub fn insert_all(&mut self, graph: &mut HnswGraph, rows: Rows<'_>) -> Result<Option<NodeId>, BuildError> {
-        self.check_rows(rows, graph.dim())?;
-        self.check_graph(graph, rows.len())?;
-        graph.reserve(rows.len());
-        let mut first = None;
-        for i in 0..rows.len() {
-            let id = self.insert(graph, rows.row(i))?;
-            first.get_or_insert(id);
-        }
-        debug_check(graph, rows.len());
-        Ok(first)
+    /// All rows are checked before any is stored, so a bad row leaves the graph unchanged. An
+    /// error while linking can only come from a bug in omendex; the batch then stays stored
+    /// but partly linked.
+    pub fn insert_batch(
+        &mut self,
+        graph: &mut HnswGraph,
+        rows: Rows<'_>,
+        how: Insertion,
+    ) -> Result<std::ops::Range<u32>, BuildError> {
+        let nodes = self.push_batch(graph, rows)?;
+        self.link_batch(graph, nodes.clone(), Linking::new(how))?;
+        Ok(nodes)
     }
 
     /// Checks every row, draws every layer (in row order, from the seeded sequence) and pushes
@@ -193,156 +193,155 @@ impl HnswBuilder {
         Ok(phase!(Alloc, graph.push_detached(stored, layer))?)
     }
 
-    /// The shared part of every insertion with beam `ef`, walking on `codes` when given.
-    fn linker<'a>(&'a self, ef: usize, codes: Option<&'a Codes>) -> Linker<'a> {
-        Linker { dist: &self.dist, m: self.params.m, ef, top_lock: &self.top_lock, stop: self.stop.as_ref(), codes }
-    }
-
-    /// Links the detached nodes `nodes` (from [`HnswBuilder::push_batch`]) on every thread of
-    /// the current rayon pool. Every insertion descends from the entry point through every
-    /// layer, exactly as [`HnswBuilder::insert`] does. Searches may run on `graph` meanwhile.
+    /// Links the detached nodes `nodes` (from [`HnswBuilder::push_batch`]) as `how` says: in
+    /// order on this thread or on every thread of the current rayon pool, on the f32 rows or on
+    /// codes, with or without seeds. Every insertion descends from the entry point through every
+    /// layer, as [`HnswBuilder::insert`] does. Searches may run on `graph` meanwhile.
     ///
-    /// `nodes` must be pushed and not yet linked; a range past the graph's end is refused.
-    pub fn link_batch(&self, graph: &HnswGraph, nodes: std::ops::Range<u32>) -> Result<(), BuildError> {
-        self.link_batch_seeded(graph, nodes, &NoSeeds, self.params.ef_construction)
-    }
-
-    /// [`HnswBuilder::link_batch`] whose layer searches walk on `codes` (8-bit codes of every
-    /// node, [`Codes`]): each node is compared with the others through its `f32` row against
-    /// their codes, a quarter of the bytes per visit. The candidates a layer search keeps are
-    /// then scored again on the `f32` rows, so neighbour selection and the links' pruning run on
-    /// exact distances, as without codes. `codes` must hold a row for every node of `graph`.
-    pub fn link_batch_on_codes(
-        &self,
-        graph: &HnswGraph,
-        codes: &Codes,
-        nodes: std::ops::Range<u32>,
-    ) -> Result<(), BuildError> {
-        check_codes(graph, codes)?;
-        self.link_nodes(graph, nodes, &NoSeeds, self.params.ef_construction, Some(codes))
-    }
-
-    /// Links the one detached node `node` on this thread, as [`HnswBuilder::link_batch`] (or,
-    /// with `codes`, [`HnswBuilder::link_batch_on_codes`]) links each: for inserting one
-    /// vector at a time after [`HnswBuilder::push_batch`].
-    pub fn link_node(&mut self, graph: &HnswGraph, node: NodeId, codes: Option<&Codes>) -> Result<(), BuildError> {
-        self.check_graph(graph, 0)?;
-        if node.idx() >= graph.len() {
-            return Err(GraphError::UnknownNode { node, len: graph.len() }.into());
-        }
-        if let Some(codes) = codes {
-            check_codes(graph, codes)?;
-        }
-        let mut scratch = std::mem::take(&mut self.scratch);
-        let res = link(self.linker(self.params.ef_construction, codes), graph, node, &NoSeeds, &mut scratch);
-        self.scratch = scratch;
-        #[cfg(feature = "profile")]
-        crate::profile::flush_thread();
-        res
-    }
-
-    /// [`HnswBuilder::link_batch`] where each node's search on each layer also starts from the
-    /// nodes `seeds` names (as well as from the entry point's descent, which always runs), with
-    /// beam `ef_construction`. A merge of graphs seeds a node with its neighbours in its old
-    /// graph, which are already near it, so a narrower beam finds its neighbourhood.
-    pub fn link_batch_seeded<S: Seeds + ?Sized>(
+    /// `nodes` must be pushed and not yet linked; a range past the graph's end, codes that do
+    /// not cover the graph and a zero beam are refused.
+    pub fn link_batch(
         &self,
         graph: &HnswGraph,
         nodes: std::ops::Range<u32>,
-        seeds: &S,
-        ef_construction: usize,
+        how: Linking<'_>,
     ) -> Result<(), BuildError> {
-        self.link_nodes(graph, nodes, seeds, ef_construction, None)
-    }
-
-    /// The one batch linker behind every public one.
-    fn link_nodes<S: Seeds + ?Sized>(
-        &self,
-        graph: &HnswGraph,
-        nodes: std::ops::Range<u32>,
-        seeds: &S,
-        ef_construction: usize,
-        codes: Option<&Codes>,
-    ) -> Result<(), BuildError> {
+        let ef_construction = how.ef_construction.unwrap_or(self.params.ef_construction);
         if ef_construction == 0 {
-            return Err(BuildError::BadEfConstruction { ef_construction });
+            return Err(ParamsError::BadEfConstruction { ef_construction }.into());
         }
         self.check_graph(graph, 0)?;
         if nodes.end as usize > graph.len() {
             return Err(GraphError::UnknownNode { node: NodeId(nodes.end - 1), len: graph.len() }.into());
         }
-        let end = nodes.end as usize;
-        // Nodes linked at the same time do not see each other. While the graph is small that is
-        // a large share of each node's neighbourhood, and the first nodes shape the upper layers
-        // every later search descends through: with 4 threads on 6,000 clustered vectors, 2 of
-        // 32 builds lost 2-5 points of recall@10 this way. So one thread links nodes until the
-        // graph holds IN_FLIGHT_RATIO nodes per thread; from then on the nodes in flight are at
-        // most 1% of the graph. On one thread nothing changes.
-        let warm_end = (nodes.start as usize).max(IN_FLIGHT_RATIO * rayon::current_num_threads()).min(end);
-        let cx = self.linker(ef_construction, codes);
-        let mut scratch = InsertScratch::default();
-        for i in nodes.start as usize..warm_end {
-            link(cx, graph, NodeId(i as u32), seeds, &mut scratch)?;
+        if let Some(codes) = how.codes {
+            check_codes(graph, codes)?;
         }
-        let next = AtomicUsize::new(warm_end);
-        let failed = AtomicBool::new(false);
-        let error = Mutex::new(None);
-        rayon::broadcast(|_| {
-            let mut scratch = InsertScratch::default();
-            while !failed.load(Ordering::Relaxed) {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= end {
-                    break;
-                }
-                if let Err(e) = link(cx, graph, NodeId(i as u32), seeds, &mut scratch) {
-                    failed.store(true, Ordering::Relaxed);
-                    error.lock().get_or_insert(e);
-                }
+        let cx = self.linker(ef_construction, how.codes, how.seeds);
+        match how.insertion {
+            Insertion::InOrder => {
+                // The builder's own buffers, unless another thread is linking with them.
+                let mut own = self.scratch.try_lock();
+                let mut fresh = InsertScratch::default();
+                let scratch = own.as_deref_mut().unwrap_or(&mut fresh);
+                let res = nodes.clone().try_for_each(|i| link(cx, graph, NodeId(i), scratch));
+                #[cfg(feature = "profile")]
+                crate::profile::flush_thread();
+                res
             }
-            #[cfg(feature = "profile")]
-            crate::profile::flush_thread();
-        });
-        match error.into_inner() {
-            Some(e) => Err(e),
-            None => Ok(()),
+            Insertion::Parallel => link_parallel(cx, graph, nodes.clone()),
+        }?;
+        // One vector at a time, a full check each would make building quadratic.
+        if nodes.len() > 1 {
+            debug_check(graph, nodes.len());
         }
+        Ok(())
     }
 
-    /// Test support: links one node pushed detached, exactly as [`HnswBuilder::link_batch`]
-    /// links each, on the calling thread (the loom model checks call it from their own
-    /// threads). Not part of the API.
-    #[doc(hidden)]
-    pub fn link_one(&self, graph: &HnswGraph, node: NodeId) -> Result<(), BuildError> {
-        self.check_graph(graph, 0)?;
-        if node.idx() >= graph.len() {
-            return Err(GraphError::UnknownNode { node, len: graph.len() }.into());
-        }
-        let cx = self.linker(self.params.ef_construction, None);
-        link(cx, graph, node, &NoSeeds, &mut InsertScratch::default())
+    /// What every insertion of one batch shares: beam `ef`, walking on `codes` when given,
+    /// seeded by `seeds`.
+    fn linker<'a>(&'a self, ef: usize, codes: Option<&'a Codes>, seeds: &'a dyn Seeds) -> Linker<'a> {
+        let (dist, m, top_lock, stop) = (&self.dist, self.params.m, &self.top_lock, self.stop.as_ref());
+        Linker { dist, m, ef, top_lock, stop, codes, seeds }
     }
 
     /// Links `nodes`, already linked, again, as an insertion would link them now (their
     /// present neighbours join the candidates), on the current rayon pool.
     pub(crate) fn relink(&self, graph: &HnswGraph, nodes: &[NodeId]) -> Result<(), BuildError> {
-        let cx = self.linker(self.params.ef_construction, None);
-        nodes.par_iter().try_for_each_init(InsertScratch::default, |s, &u| link(cx, graph, u, &NoSeeds, s))
+        let cx = self.linker(self.params.ef_construction, None, &NoSeeds);
+        nodes.par_iter().try_for_each_init(InsertScratch::default, |s, &u| link(cx, graph, u, s))
+    }
+}
+
+/// How [`HnswBuilder::link_batch`] links a batch of detached nodes: on which threads, on what
+/// its layer searches score nodes, from which extra entry points, with which beam.
+#[derive(Clone, Copy)]
+pub struct Linking<'a> {
+    insertion: Insertion,
+    codes: Option<&'a Codes>,
+    seeds: &'a dyn Seeds,
+    ef_construction: Option<usize>,
+}
+
+impl<'a> Linking<'a> {
+    /// Links as `insertion` says, on the f32 rows, with no seeds and the parameters' beam.
+    pub fn new(insertion: Insertion) -> Self {
+        Linking { insertion, codes: None, seeds: &NoSeeds, ef_construction: None }
     }
 
-    /// Inserts every row of `rows` with all threads of the current rayon pool
-    /// ([`HnswBuilder::push_batch`], then [`HnswBuilder::link_batch`]); returns the pushed ids.
-    /// On one thread the graph equals the one [`HnswBuilder::insert_all`] builds.
-    ///
-    /// Bad rows are refused before anything is stored. An error while linking can only come
-    /// from a bug in omendex; the batch then stays stored but partly linked.
-    pub fn insert_parallel(
-        &mut self,
-        graph: &mut HnswGraph,
-        rows: Rows<'_>,
-    ) -> Result<std::ops::Range<u32>, BuildError> {
-        let ids = self.push_batch(graph, rows)?;
-        self.link_batch(graph, ids.clone())?;
-        debug_check(graph, rows.len());
-        Ok(ids)
+    /// The layer searches walk on `codes` when given (8-bit codes of every node, [`Codes`]):
+    /// each node is compared with the others through its `f32` row against their codes, a
+    /// quarter of the bytes per visit. The candidates a layer search keeps are then scored
+    /// again on the `f32` rows, so neighbour selection and the links' pruning run on exact
+    /// distances, as without codes. `codes` must hold a row for every node of the graph.
+    pub fn on_codes(self, codes: Option<&'a Codes>) -> Self {
+        Linking { codes, ..self }
+    }
+
+    /// Each node's search on each layer also starts from the nodes `seeds` names (as well as
+    /// from the entry point's descent, which always runs), with beam `ef_construction`. A merge
+    /// of graphs seeds a node with its neighbours in its old graph, which are already near it,
+    /// so a narrower beam finds its neighbourhood.
+    pub fn seeded(self, seeds: &'a dyn Seeds, ef_construction: usize) -> Self {
+        Linking { seeds, ef_construction: Some(ef_construction), ..self }
+    }
+}
+
+impl std::fmt::Debug for Linking<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Linking")
+            .field("insertion", &self.insertion)
+            .field("on_codes", &self.codes.is_some())
+            .field("ef_construction", &self.ef_construction)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a batch's nodes are linked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Insertion {
+    /// On this thread, in order: a seed fixes the graph.
+    InOrder,
+    /// On every thread of the current rayon pool, taking nodes in order from a shared counter;
+    /// on one thread the graph is the same as in order, on several links depend on timing.
+    Parallel,
+}
+
+/// [`Insertion::Parallel`]'s linking of `nodes`.
+fn link_parallel(cx: Linker<'_>, graph: &HnswGraph, nodes: std::ops::Range<u32>) -> Result<(), BuildError> {
+    let end = nodes.end as usize;
+    // Nodes linked at the same time do not see each other. While the graph is small that is
+    // a large share of each node's neighbourhood, and the first nodes shape the upper layers
+    // every later search descends through: with 4 threads on 6,000 clustered vectors, 2 of
+    // 32 builds lost 2-5 points of recall@10 this way. So one thread links nodes until the
+    // graph holds IN_FLIGHT_RATIO nodes per thread; from then on the nodes in flight are at
+    // most 1% of the graph. On one thread nothing changes.
+    let warm_end = (nodes.start as usize).max(IN_FLIGHT_RATIO * rayon::current_num_threads()).min(end);
+    let mut scratch = InsertScratch::default();
+    for i in nodes.start as usize..warm_end {
+        link(cx, graph, NodeId(i as u32), &mut scratch)?;
+    }
+    let next = AtomicUsize::new(warm_end);
+    let failed = AtomicBool::new(false);
+    let error = Mutex::new(None);
+    rayon::broadcast(|_| {
+        let mut scratch = InsertScratch::default();
+        while !failed.load(Ordering::Relaxed) {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= end {
+                break;
+            }
+            if let Err(e) = link(cx, graph, NodeId(i as u32), &mut scratch) {
+                failed.store(true, Ordering::Relaxed);
+                error.lock().get_or_insert(e);
+            }
+        }
+        #[cfg(feature = "profile")]
+        crate::profile::flush_thread();
+    });
+    match error.into_inner() {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
 }
 
@@ -354,7 +353,7 @@ fn check_codes(graph: &HnswGraph, codes: &Codes) -> Result<(), BuildError> {
     Ok(())
 }
 
-/// Under debug assertions, the full structural check after every bulk insertion.
+/// Under debug assertions, the full structural check after every batch linked.
 fn debug_check(graph: &HnswGraph, n_rows: usize) {
     #[cfg(debug_assertions)]
     if let Err(v) = graph.check_invariants() {
@@ -363,18 +362,11 @@ fn debug_check(graph: &HnswGraph, n_rows: usize) {
     let _ = (graph, n_rows);
 }
 
-/// Builds a graph of every row of `rows` with `params`, sequentially.
-pub fn build_sequential(params: Params, rows: Rows<'_>) -> Result<HnswGraph, BuildError> {
+/// Builds a graph of every row of `rows` with `params`, inserted as `how` says
+/// ([`HnswBuilder::insert_batch`]).
+pub fn build(params: Params, rows: Rows<'_>, how: Insertion) -> Result<HnswGraph, BuildError> {
     let mut builder = HnswBuilder::new(params)?;
     let mut graph = builder.new_graph(rows.dim())?;
-    builder.insert_all(&mut graph, rows)?;
-    Ok(graph)
-}
-
-/// Builds a graph of every row of `rows` with `params`, on all threads of the current rayon pool.
-pub fn build_parallel(params: Params, rows: Rows<'_>) -> Result<HnswGraph, BuildError> {
-    let mut builder = HnswBuilder::new(params)?;
-    let mut graph = builder.new_graph(rows.dim())?;
-    builder.insert_parallel(&mut graph, rows)?;
+    builder.insert_batch(&mut graph, rows, how)?;
     Ok(graph)
 }

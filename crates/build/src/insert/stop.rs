@@ -6,14 +6,15 @@ use super::*;
 /// once [`Stop::stop`] is called, every insertion of a builder watching it
 /// ([`HnswBuilder::set_stop`]) that has not begun fails with [`BuildError::Stopped`], on every
 /// thread, and the batch returns that error. The graph is then partly built: drop it (a
-/// stopped [`HnswBuilder::insert_all`] leaves a valid graph of the rows inserted so far; a
-/// stopped [`HnswBuilder::link_batch`] leaves nodes unlinked). Clones share one flag.
+/// stopped [`HnswBuilder::insert_batch`] in order leaves a valid graph of the rows linked so far
+/// and the others unlinked). Clones share one flag.
 ///
 /// The flag also counts the insertions begun by the builders watching it
 /// ([`Stop::insertions`]), so the thread that may stop a build can also report its progress.
 ///
 /// ```
-/// use omendex_build::{BuildError, HnswBuilder, Params, Stop};
+/// use omendex_build::{BuildError, HnswBuilder, Insertion, Stop};
+/// use omendex_params::Params;
 /// use omendex_distance::Metric;
 /// use omendex_search::Rows;
 ///
@@ -22,7 +23,7 @@ use super::*;
 /// builder.set_stop(Some(stop.clone()));
 /// let mut graph = builder.new_graph(2)?;
 /// stop.stop(); // from any thread
-/// let res = builder.insert_all(&mut graph, Rows::dense(&[0.0, 1.0, 2.0, 3.0], 2));
+/// let res = builder.insert_batch(&mut graph, Rows::dense(&[0.0, 1.0, 2.0, 3.0], 2), Insertion::InOrder);
 /// assert_eq!(res, Err(BuildError::Stopped));
 /// # Ok::<(), BuildError>(())
 /// ```

@@ -1,9 +1,11 @@
 //! Sequential construction: invariants after every insertion, determinism, recall, bad input.
 
-use omendex_build::{BuildError, HnswBuilder, Params, Seeds, Stop, build_parallel, build_sequential};
+use omendex_build::{BuildError, HnswBuilder, Insertion, Linking, Seeds, Stop, build};
+
 use omendex_distance::{Distance, Metric, VectorError};
 use omendex_graph::{GraphStats, HnswGraph, Layer, NodeId};
-use omendex_search::{Rows, SearchScratch, brute_force_batch, knn_search, recall_at_k};
+use omendex_params::{Params, ParamsError};
+use omendex_search::{AllNodes, Route, Rows, SearchScratch, View, brute_force_batch, knn_search, recall_at_k};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -28,7 +30,7 @@ fn clustered(n: usize, dim: usize, seed: u64) -> Vec<f32> {
 }
 
 fn recall(params: Params, data: &[f32], queries: &[f32], dim: usize, ef: usize) -> f64 {
-    let graph = build_sequential(params, Rows::dense(data, dim)).unwrap();
+    let graph = build(params, Rows::dense(data, dim), Insertion::InOrder).unwrap();
     let dist = Distance::new(params.metric);
     let truth: Vec<Vec<NodeId>> = brute_force_batch(Rows::of_graph(&graph), &dist, Rows::dense(queries, dim), 10)
         .into_iter()
@@ -71,9 +73,9 @@ fn same_seed_same_graph_other_seed_other_graph() {
     let dim = 16;
     let data = uniform(500, dim, 9);
     let params = Params::new(Metric::L2).m(6).ef_construction(40).seed(77);
-    let a = build_sequential(params, Rows::dense(&data, dim)).unwrap();
-    let b = build_sequential(params, Rows::dense(&data, dim)).unwrap();
-    let c = build_sequential(params.seed(78), Rows::dense(&data, dim)).unwrap();
+    let a = build(params, Rows::dense(&data, dim), Insertion::InOrder).unwrap();
+    let b = build(params, Rows::dense(&data, dim), Insertion::InOrder).unwrap();
+    let c = build(params.seed(78), Rows::dense(&data, dim), Insertion::InOrder).unwrap();
     let links = |g: &omendex_graph::HnswGraph| -> Vec<Vec<NodeId>> {
         (0..g.len() as u32)
             .flat_map(|i| {
@@ -104,7 +106,7 @@ fn recall_at_10_on_random_and_clustered_data() {
 fn layers_shrink_geometrically_and_graph_stays_connected() {
     let dim = 16;
     let data = clustered(4000, dim, 21);
-    let g = build_sequential(Params::new(Metric::L2).m(8).seed(4), Rows::dense(&data, dim)).unwrap();
+    let g = build(Params::new(Metric::L2).m(8).seed(4), Rows::dense(&data, dim), Insertion::InOrder).unwrap();
     let s = GraphStats::measure(&g);
     let bottom = s.bottom().unwrap();
     assert_eq!(bottom.n_nodes, 4000);
@@ -117,10 +119,13 @@ fn layers_shrink_geometrically_and_graph_stays_connected() {
 
 #[test]
 fn bad_parameters_and_vectors_are_typed_errors() {
-    assert!(matches!(HnswBuilder::new(Params::new(Metric::L2).m(1)), Err(BuildError::BadM { m: 1, .. })));
+    assert!(matches!(
+        HnswBuilder::new(Params::new(Metric::L2).m(1)),
+        Err(BuildError::Params(ParamsError::BadM { m: 1, .. }))
+    ));
     assert!(matches!(
         HnswBuilder::new(Params::new(Metric::L2).ef_construction(0)),
-        Err(BuildError::BadEfConstruction { .. })
+        Err(BuildError::Params(ParamsError::BadEfConstruction { .. }))
     ));
     let mut b = HnswBuilder::new(Params::new(Metric::L2).m(4)).unwrap();
     let mut g = b.new_graph(3).unwrap();
@@ -140,11 +145,14 @@ fn bad_parameters_and_vectors_are_typed_errors() {
     // A batch with one bad row inserts nothing.
     let batch = [0.0, 0.0, 0.0, 1.0, f32::NEG_INFINITY, 1.0];
     assert!(matches!(
-        b.insert_all(&mut g, Rows::dense(&batch, 3)),
+        b.insert_batch(&mut g, Rows::dense(&batch, 3), Insertion::InOrder),
         Err(BuildError::Vector { row: 1, source: VectorError::NonFinite { col: 1, .. } })
     ));
     assert_eq!(g.len(), 1);
-    assert!(matches!(b.link_batch(&g, 0..5), Err(BuildError::Graph(omendex_graph::GraphError::UnknownNode { .. }))));
+    assert!(matches!(
+        b.link_batch(&g, 0..5, Linking::new(Insertion::Parallel)),
+        Err(BuildError::Graph(omendex_graph::GraphError::UnknownNode { .. }))
+    ));
     let mut other = HnswBuilder::new(Params::new(Metric::L2).m(5)).unwrap();
     assert!(matches!(other.insert(&mut g, &[0.0; 3]), Err(BuildError::GraphMismatch { graph_m: 4, params_m: 5 })));
     assert_eq!(g.check_invariants(), Ok(()));
@@ -154,7 +162,8 @@ fn bad_parameters_and_vectors_are_typed_errors() {
 fn identical_vectors_build_and_search() {
     let dim = 4;
     let data = vec![0.5f32; 300 * dim];
-    let g = build_sequential(Params::new(Metric::L2).m(4).ef_construction(16), Rows::dense(&data, dim)).unwrap();
+    let g =
+        build(Params::new(Metric::L2).m(4).ef_construction(16), Rows::dense(&data, dim), Insertion::InOrder).unwrap();
     assert_eq!(g.check_invariants(), Ok(()));
     let mut scratch = SearchScratch::new();
     let hits = knn(&g, &Distance::new(Metric::L2), &[0.5; 4], 10, 20, &mut scratch);
@@ -181,8 +190,8 @@ fn parallel_path_on_one_thread_builds_the_sequential_graph() {
     let dim = 16;
     let data = clustered(1500, dim, 31);
     let params = Params::new(Metric::L2).m(8).ef_construction(64).seed(5);
-    let seq = build_sequential(params, Rows::dense(&data, dim)).unwrap();
-    let par = pool(1).install(|| build_parallel(params, Rows::dense(&data, dim))).unwrap();
+    let seq = build(params, Rows::dense(&data, dim), Insertion::InOrder).unwrap();
+    let par = pool(1).install(|| build(params, Rows::dense(&data, dim), Insertion::Parallel)).unwrap();
     assert_eq!(all_links(&seq), all_links(&par));
     assert_eq!(seq.entry_point(), par.entry_point());
 }
@@ -219,13 +228,13 @@ fn parallel_build_keeps_invariants_links_and_recall() {
     let data = clustered(6000, dim, 41);
     let queries = clustered(200, dim, 41 + 1000);
     let params = Params::new(Metric::L2).seed(6);
-    let one = pool(1).install(|| build_parallel(params, Rows::dense(&data, dim))).unwrap();
+    let one = pool(1).install(|| build(params, Rows::dense(&data, dim), Insertion::Parallel)).unwrap();
     let seq = recall_at_ef128(&one, &queries, dim);
     assert!(seq >= 0.95, "one thread: recall@10 {seq:.4}");
     for threads in [2, 4] {
         let mut recalls = Vec::new();
         for _ in 0..BUILDS {
-            let g = pool(threads).install(|| build_parallel(params, Rows::dense(&data, dim))).unwrap();
+            let g = pool(threads).install(|| build(params, Rows::dense(&data, dim), Insertion::Parallel)).unwrap();
             assert_eq!(g.check_invariants(), Ok(()), "{threads} threads");
             assert_eq!(omendex_build::check_marks(&g, &Distance::new(Metric::L2)), Ok(()), "{threads} threads");
             let stats = GraphStats::measure(&g);
@@ -248,12 +257,12 @@ fn searches_during_a_parallel_batch_return_valid_results() {
     let mut b = HnswBuilder::new(params).unwrap();
     let mut g = b.new_graph(dim).unwrap();
     // A linked first half, so searches have a graph to walk from the start.
-    b.insert_all(&mut g, Rows::dense(&data[..2000 * dim], dim)).unwrap();
+    b.insert_batch(&mut g, Rows::dense(&data[..2000 * dim], dim), Insertion::InOrder).unwrap();
     let ids = b.push_batch(&mut g, Rows::dense(&data[2000 * dim..], dim)).unwrap();
     let dist = Distance::new(Metric::L2);
     let (g, b) = (&g, &b);
     std::thread::scope(|s| {
-        let builder = s.spawn(move || pool(2).install(|| b.link_batch(g, ids)));
+        let builder = s.spawn(move || pool(2).install(|| b.link_batch(g, ids, Linking::new(Insertion::Parallel))));
         for t in 0..2u64 {
             s.spawn(move || {
                 let mut scratch = SearchScratch::new();
@@ -299,7 +308,7 @@ mod compaction {
         let dim = 16;
         let data = clustered(6_000, dim, 1);
         let params = Params::new(Metric::L2).ef_construction(100);
-        let g = build_sequential(params, Rows::dense(&data, dim)).unwrap();
+        let g = build(params, Rows::dense(&data, dim), Insertion::InOrder).unwrap();
         let builder = HnswBuilder::new(params).unwrap();
         let queries = clustered(200, dim, 2);
         for every in [10u32, 3, 2] {
@@ -320,7 +329,7 @@ mod compaction {
             // README's table compares the two on three datasets).
             let r = graph_recall(&c.graph, &queries, dim, 128);
             let live_rows: Vec<f32> = c.kept.iter().flat_map(|&n| g.vector(n).to_vec()).collect();
-            let fresh = build_sequential(params, Rows::dense(&live_rows, dim)).unwrap();
+            let fresh = build(params, Rows::dense(&live_rows, dim), Insertion::InOrder).unwrap();
             let r_fresh = graph_recall(&fresh, &queries, dim, 128);
             eprintln!("1 in {every} deleted: compacted {r}, fresh build {r_fresh}");
             assert!(r >= 0.95, "1 in {every} deleted: recall {r}, fresh build {r_fresh} ({} repaired)", c.repaired);
@@ -385,7 +394,7 @@ fn marked_lists_are_the_heuristics_own_and_the_checker_catches_one_that_is_not()
     let data = uniform(3000, dim, 61);
     let dist = Distance::new(Metric::L2);
     let params = Params::new(Metric::L2).m(6).ef_construction(64).seed(8);
-    let g = build_sequential(params, Rows::dense(&data, dim)).unwrap();
+    let g = build(params, Rows::dense(&data, dim), Insertion::InOrder).unwrap();
     assert_eq!(omendex_build::check_marks(&g, &dist), Ok(()));
     let marked = (0..g.len() as u32).filter(|&i| g.lock(NodeId(i)).unwrap().is_marked(omendex_graph::Layer(0))).count();
     assert!(marked >= 100, "{marked} of 3000 layer-0 lists marked: the incremental prune is barely exercised");
@@ -419,7 +428,8 @@ fn knn(
     ef: usize,
     s: &mut SearchScratch,
 ) -> Vec<omendex_search::ScoredNode> {
-    knn_search(g, dist, &omendex_search::Request::new(dist.metric(), g.dim(), q, k, ef).unwrap(), s)
+    let request = omendex_search::Request::new(dist.metric(), g.dim(), q, k, ef).unwrap();
+    knn_search(View::new(g, dist, None), &request, &AllNodes, Route::Walk, s)
 }
 
 /// Seeds that name no node of the graph, or a node not on the layer, are skipped (the docs of
@@ -437,9 +447,9 @@ fn seeds_out_of_range_or_off_the_layer_are_skipped() {
     let params = Params::new(Metric::L2).m(6).ef_construction(40).seed(3);
     let mut b = HnswBuilder::new(params).unwrap();
     let mut g = b.new_graph(dim).unwrap();
-    b.insert_all(&mut g, Rows::dense(&data[..300 * dim], dim)).unwrap();
+    b.insert_batch(&mut g, Rows::dense(&data[..300 * dim], dim), Insertion::InOrder).unwrap();
     let nodes = b.push_batch(&mut g, Rows::dense(&data[300 * dim..], dim)).unwrap();
-    b.link_batch_seeded(&g, nodes, &Wild, 40).unwrap();
+    b.link_batch(&g, nodes, Linking::new(Insertion::Parallel).seeded(&Wild, 40)).unwrap();
     assert_eq!(g.check_invariants(), Ok(()));
     assert_eq!(GraphStats::measure(&g).without_links(), 0);
 }
@@ -469,7 +479,13 @@ fn a_raised_stop_ends_a_parallel_batch_at_the_next_insertion_on_every_thread() {
     let mut graph = builder.new_graph(dim).unwrap();
     let nodes = builder.push_batch(&mut graph, Rows::dense(&data, dim)).unwrap();
     let at = NodeId(1000);
-    let res = pool.install(|| builder.link_batch_seeded(&graph, nodes, &StopAt { at, stop: stop.clone() }, 32));
+    let res = pool.install(|| {
+        builder.link_batch(
+            &graph,
+            nodes,
+            Linking::new(Insertion::Parallel).seeded(&StopAt { at, stop: stop.clone() }, 32),
+        )
+    });
     assert_eq!(res, Err(BuildError::Stopped));
     // Nodes are taken in order; past node 1000 at most one more per thread began before the
     // flag was seen, so nearly 2,000 nodes were never linked.
@@ -483,9 +499,10 @@ fn a_raised_stop_ends_a_parallel_batch_at_the_next_insertion_on_every_thread() {
     let mut builder = HnswBuilder::new(Params::new(Metric::L2).m(8).ef_construction(32)).unwrap();
     builder.set_stop(Some(counted.clone()));
     let mut graph = builder.new_graph(dim).unwrap();
-    builder.insert_all(&mut graph, Rows::dense(&data[..500 * dim], dim)).unwrap();
+    builder.insert_batch(&mut graph, Rows::dense(&data[..500 * dim], dim), Insertion::InOrder).unwrap();
     assert_eq!(counted.insertions(), 500);
     // A fresh builder on the same rows, not watching the flag, builds them all.
-    let graph = build_parallel(Params::new(Metric::L2).m(8).ef_construction(32), Rows::dense(&data, dim)).unwrap();
+    let graph =
+        build(Params::new(Metric::L2).m(8).ef_construction(32), Rows::dense(&data, dim), Insertion::Parallel).unwrap();
     assert_eq!(GraphStats::measure(&graph).without_links(), 0);
 }

@@ -1,7 +1,8 @@
 //! The facade: bad input is a typed error and changes nothing; results are right.
 
 use omendex::{
-    BuildError, Error, Fanout, GraphError, Index, Metric, Params, Query, SearchError, VectorError, VectorId,
+    BuildError, Error, Fanout, GraphError, Index, Metric, Params, ParamsError, Query, SearchError, VectorError,
+    VectorId,
 };
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -25,12 +26,18 @@ fn bad_input_is_a_typed_error_and_changes_nothing() {
         Index::new(0, Params::new(Metric::L2)).unwrap_err(),
         BuildError::Graph(GraphError::ZeroDimension).into()
     );
-    assert!(matches!(Index::new(4, Params::new(Metric::L2).m(1)), Err(Error::Build(BuildError::BadM { m: 1, .. }))));
+    assert!(matches!(
+        Index::new(4, Params::new(Metric::L2).m(1)),
+        Err(Error::Build(BuildError::Params(ParamsError::BadM { m: 1, .. })))
+    ));
     assert!(matches!(
         Index::new(4, Params::new(Metric::L2).ef_construction(0)),
-        Err(Error::Build(BuildError::BadEfConstruction { .. }))
+        Err(Error::Build(BuildError::Params(ParamsError::BadEfConstruction { .. })))
     ));
-    assert!(matches!(Index::new(4, Params::new(Metric::L2).ef_search(0)), Err(Error::Build(BuildError::BadEfSearch))));
+    assert!(matches!(
+        Index::new(4, Params::new(Metric::L2).ef_search(0)),
+        Err(Error::Build(BuildError::Params(ParamsError::BadEfSearch)))
+    ));
 
     let mut index = Index::new(4, Params::new(Metric::L2)).unwrap();
     assert_eq!(index.search(&[0.0; 4], 1), Err(Error::EmptyIndex));

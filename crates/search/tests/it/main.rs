@@ -3,8 +3,8 @@
 use omendex_distance::{Distance, Metric, VectorError};
 use omendex_graph::{HnswGraph, Layer, NodeId};
 use omendex_search::{
-    Request, Route, Rows, ScoredNode, SearchError, SearchScratch, brute_force_batch, brute_force_knn, greedy_descent,
-    knn_search, recall_at_k, search_layer,
+    AllNodes, Exact, Request, Route, Rows, ScoredNode, SearchError, SearchScratch, Start, View, brute_force_batch,
+    brute_force_knn, greedy_descent, knn_search, recall_at_k, search_layer,
 };
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -80,7 +80,8 @@ fn search_layer_keeps_at_most_ef() {
     let dist = Distance::new(Metric::L2);
     let mut scratch = SearchScratch::new();
     let entry = ScoredNode::new(NodeId(0), dist.eval(&[0.1; 3], g.vector(NodeId(0))));
-    let w = search_layer(&g, &dist, &[0.1; 3], &[entry], 7, Layer(0), &mut scratch);
+    let start = Start { entries: &[entry], ef: 7, layer: Layer(0) };
+    let w = search_layer(&g, &Exact::new(&g, &dist, &[0.1; 3]), start, &AllNodes, &mut scratch);
     assert_eq!(w.len(), 7);
     assert!(w.is_sorted());
 }
@@ -100,7 +101,7 @@ fn greedy_descent_walks_down_to_the_nearest_on_upper_layers() {
     }
     let dist = Distance::new(Metric::L2);
     let start = ScoredNode::new(NodeId(0), 81.0);
-    let got = greedy_descent(&g, &dist, &[9.2], start, Layer(1), Layer(0));
+    let got = greedy_descent(&g, &Exact::new(&g, &dist, &[9.2]), start, Layer(1), Layer(0));
     assert_eq!(got.id, NodeId(9));
 }
 
@@ -123,9 +124,40 @@ fn bad_requests_are_typed_errors_and_k_above_len_returns_what_there_is() {
     assert!(knn(&empty, &dist, &q, 1, 10, &mut s).is_empty());
 }
 
+#[test]
+fn a_short_unfiltered_walk_is_counted_and_a_short_filtered_one_is_not() {
+    // No links at all: every walk finds the entry point only, and the exact scan answers.
+    let mut g = HnswGraph::new(2, 4).unwrap();
+    for i in 0..30 {
+        g.push_node(&[i as f32, 0.0], Layer(0)).unwrap();
+    }
+    let dist = Distance::new(Metric::L2);
+    let mut s = SearchScratch::new();
+    let got = knn(&g, &dist, &[3.1, 0.0], 3, 10, &mut s);
+    assert_eq!(got, brute_force_knn(Rows::of_graph(&g), &dist, &[3.1, 0.0], 3));
+    assert_eq!(s.exact_fallbacks(), 1);
+    let request = Request::new(Metric::L2, 2, &[3.1, 0.0], 3, 10).unwrap();
+    let odd = |n: NodeId| n.0 % 2 == 1;
+    let got = knn_search(View::new(&g, &dist, None), &request, &odd, Route::Walk, &mut s);
+    assert_eq!(got.iter().map(|n| n.id.0).collect::<Vec<_>>(), [3, 5, 1]);
+    assert_eq!(s.exact_fallbacks(), 1, "a filtered walk coming up short is no sign of a broken graph");
+}
+
+#[test]
+#[should_panic(expected = "code rows for")]
+fn a_view_refuses_codes_that_do_not_cover_the_graph() {
+    let g = knn_graph(50, 4, 4, 2);
+    let mut fewer = HnswGraph::new(4, 4).unwrap();
+    fewer.push_node(g.vector(NodeId(0)), Layer(0)).unwrap();
+    let codes = omendex_search::Codes::for_graph(&fewer);
+    let dist = Distance::new(Metric::L2);
+    let _ = View::new(&g, &dist, Some(&codes));
+}
+
 /// [`knn_search`] of a request made for `g`.
 fn knn(g: &HnswGraph, dist: &Distance, q: &[f32], k: usize, ef: usize, s: &mut SearchScratch) -> Vec<ScoredNode> {
-    knn_search(g, dist, &Request::new(dist.metric(), g.dim(), q, k, ef).unwrap(), s)
+    let request = Request::new(dist.metric(), g.dim(), q, k, ef).unwrap();
+    knn_search(View::new(g, dist, None), &request, &AllNodes, Route::Walk, s)
 }
 
 #[test]
@@ -147,7 +179,18 @@ fn brute_force_batch_and_recall() {
 
 mod filtered {
     use super::*;
-    use omendex_search::knn_search_filtered;
+
+    /// [`knn_search`] on the rows of `g`, returning only what `keep` allows.
+    fn on_rows(
+        g: &HnswGraph,
+        dist: &Distance,
+        request: &Request<'_>,
+        keep: &dyn Fn(NodeId) -> bool,
+        route: Route,
+        s: &mut SearchScratch,
+    ) -> Vec<ScoredNode> {
+        knn_search(View::new(g, dist, None), request, keep, route, s)
+    }
 
     fn request(q: &[f32], k: usize, ef: usize) -> Request<'_> {
         Request::new(Metric::L2, q.len(), q, k, ef).unwrap()
@@ -171,7 +214,7 @@ mod filtered {
             for _ in 0..20 {
                 let q: Vec<f32> = (0..6).map(|_| rng.random::<f32>()).collect();
                 // Walk the graph (a scan only if the walk comes up short).
-                let got = knn_search_filtered(&g, &dist, &request(&q, 10, 400), &keep, Route::Walk, &mut scratch);
+                let got = on_rows(&g, &dist, &request(&q, 10, 400), &keep, Route::Walk, &mut scratch);
                 assert!(got.iter().all(|n| keep(n.id)));
                 assert_eq!(got, exact_filtered(&g, &q, 10, keep), "1 in {modulus}");
             }
@@ -188,14 +231,14 @@ mod filtered {
         // Two allowed nodes out of 300: both the scan and the walk (which comes up short and
         // scans) answer with both.
         for route in [Route::Scan, Route::Walk] {
-            let got = knn_search_filtered(&g, &dist, &request(&q, 5, 10), &keep, route, &mut scratch);
+            let got = on_rows(&g, &dist, &request(&q, 5, 10), &keep, route, &mut scratch);
             assert_eq!(got, exact_filtered(&g, &q, 5, keep));
             assert_eq!(got.len(), 2);
             // Nothing allowed: nothing found.
-            assert!(knn_search_filtered(&g, &dist, &request(&q, 5, 10), &|_| false, route, &mut scratch).is_empty());
+            assert!(on_rows(&g, &dist, &request(&q, 5, 10), &|_| false, route, &mut scratch).is_empty());
         }
         let keep_half = |n: NodeId| n.0.is_multiple_of(2);
-        let got = knn_search_filtered(&g, &dist, &request(&q, 5, 5), &keep_half, Route::Walk, &mut scratch);
+        let got = on_rows(&g, &dist, &request(&q, 5, 5), &keep_half, Route::Walk, &mut scratch);
         assert_eq!(got.len(), 5);
         assert!(got.iter().all(|n| keep_half(n.id)));
     }
@@ -203,11 +246,24 @@ mod filtered {
 
 mod codes {
     use super::*;
-    use omendex_search::{AllNodes, Codes, knn_search_codes, knn_search_codes_filtered};
+    use omendex_search::{Codes, NodeFilter};
 
     fn knn_codes(g: &HnswGraph, codes: &Codes, dist: &Distance, q: &[f32], k: usize, ef: usize) -> Vec<ScoredNode> {
         let request = Request::new(dist.metric(), g.dim(), q, k, ef).unwrap();
-        knn_search_codes(g, codes, dist, &request, &mut SearchScratch::new())
+        knn_search(View::new(g, dist, Some(codes)), &request, &AllNodes, Route::Walk, &mut SearchScratch::new())
+    }
+
+    /// [`knn_search`] walking on `codes`, returning only what `filter` allows.
+    fn on_codes(
+        g: &HnswGraph,
+        codes: &Codes,
+        dist: &Distance,
+        request: &Request<'_>,
+        filter: &dyn NodeFilter,
+        route: Route,
+        s: &mut SearchScratch,
+    ) -> Vec<ScoredNode> {
+        knn_search(View::new(g, dist, Some(codes)), request, filter, route, s)
     }
 
     #[test]
@@ -285,13 +341,13 @@ mod codes {
         let q = [0.3f32; 8];
         let request = Request::new(Metric::L2, 8, &q, 10, 300).unwrap();
         let mut s = SearchScratch::new();
-        let got = knn_search_codes_filtered(&g, &codes, &dist, &request, &even, Route::Walk, &mut s);
+        let got = on_codes(&g, &codes, &dist, &request, &even, Route::Walk, &mut s);
         let want: Vec<ScoredNode> =
             brute_force_knn(Rows::of_graph(&g), &dist, &q, 300).into_iter().filter(|n| even(n.id)).take(10).collect();
         assert_eq!(got, want);
-        let scanned = knn_search_codes_filtered(&g, &codes, &dist, &request, &even, Route::Scan, &mut s);
+        let scanned = on_codes(&g, &codes, &dist, &request, &even, Route::Scan, &mut s);
         assert_eq!(scanned, want);
-        let all = knn_search_codes_filtered(&g, &codes, &dist, &request, &AllNodes, Route::Walk, &mut s);
+        let all = on_codes(&g, &codes, &dist, &request, &AllNodes, Route::Walk, &mut s);
         assert_eq!(all, brute_force_knn(Rows::of_graph(&g), &dist, &q, 10));
     }
 }

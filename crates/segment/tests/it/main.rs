@@ -1,8 +1,8 @@
 //! Segments: stable caller ids, merged search against exact search, bad input.
 
-use omendex_build::Params;
 use omendex_distance::{Distance, Metric};
 use omendex_graph::VectorId;
+use omendex_params::Params;
 use omendex_search::FilterPlan;
 use omendex_search::{Rows, brute_force_knn};
 use omendex_segment::{Error, Fanout, Index, Neighbor, Query, SegmentId, SegmentPlan, SegmentedIndex, VectorIndex};
@@ -565,4 +565,63 @@ fn a_batch_search_answers_each_query_as_one_search_does_on_both_shapes() {
     }
     let empty = Index::new(dim, params).unwrap();
     assert!(matches!(empty.search_batch(&queries, 3), Err(Error::Query { row: 0, .. })));
+}
+
+#[test]
+fn both_shapes_refuse_a_bad_batch_alike_before_adding_anything() {
+    let params = Params::new(Metric::L2).m(4);
+    let mut one = Index::new(2, params).unwrap();
+    one.add_batch_with_ids(&[VectorId(5), VectorId(6)], &[0.0, 0.0, 1.0, 1.0]).unwrap();
+    let mut many = SegmentedIndex::build_with_ids(
+        2,
+        params,
+        &[0.0, 0.0, 1.0, 1.0],
+        &[VectorId(5), VectorId(6)],
+        SegmentPlan::Count(1),
+    )
+    .unwrap();
+    let bad: [(&[f32], Option<&[VectorId]>, Error); 4] = [
+        (&[1.0, 2.0, 3.0], None, Error::BatchLength { len: 3, dim: 2 }),
+        (&[1.0, 2.0, 3.0, 4.0], Some(&[VectorId(9)]), Error::IdCount { ids: 1, vectors: 2 }),
+        (&[1.0, 2.0, 3.0, 4.0], Some(&[VectorId(9), VectorId(9)]), Error::DuplicateId(VectorId(9))),
+        (&[1.0, 2.0, 3.0, 4.0], Some(&[VectorId(9), VectorId(6)]), Error::DuplicateId(VectorId(6))),
+    ];
+    for (vectors, ids, want) in bad {
+        assert_eq!(one.check_batch(vectors, ids), Err(want.clone()));
+        assert_eq!(many.check_batch(vectors, ids), Err(want.clone()));
+        let (got_one, got_many) = match ids {
+            Some(ids) => {
+                (one.add_batch_with_ids(ids, vectors).map(|_| ()), many.add_segment_with_ids(ids, vectors).map(|_| ()))
+            }
+            None => (one.add_batch(vectors).map(|_| ()), many.add_segment(vectors).map(|_| ())),
+        };
+        assert_eq!((got_one, got_many), (Err(want.clone()), Err(want)));
+    }
+    // A bad row late in the batch: named, and nothing added.
+    let late_nan = [0.5, 0.5, 0.25, f32::NAN];
+    assert!(matches!(one.add_batch(&late_nan), Err(Error::Build(omendex_build::BuildError::Vector { row: 1, .. }))));
+    assert!(matches!(many.add_segment(&late_nan), Err(Error::Build(omendex_build::BuildError::Vector { row: 1, .. }))));
+    assert_eq!((one.len(), many.len(), many.segments().len()), (2, 2, 1));
+}
+
+#[test]
+fn ids_run_out_below_u64_max_for_one_vector_and_for_a_batch() {
+    let mut index = Index::new(1, Params::new(Metric::L2).m(4)).unwrap();
+    index.add_with_id(VectorId(u64::MAX - 3), &[0.0]).unwrap();
+    assert_eq!(index.next_id(), VectorId(u64::MAX - 2));
+    assert_eq!(index.add_batch(&[1.0, 2.0]), Err(Error::Full), "ids MAX-2 and MAX-1 would leave no next id");
+    assert_eq!(index.add(&[1.0]), Ok(VectorId(u64::MAX - 2)));
+    assert_eq!(index.add(&[2.0]), Err(Error::Full));
+    assert_eq!(index.add_batch(&[2.0]), Err(Error::Full));
+    assert_eq!(index.len(), 2);
+    let mut many = SegmentedIndex::build_with_ids(
+        1,
+        Params::new(Metric::L2).m(4),
+        &[0.0],
+        &[VectorId(u64::MAX - 2)],
+        SegmentPlan::Count(1),
+    )
+    .unwrap();
+    assert_eq!(many.add_segment(&[1.0]), Err(Error::Full));
+    assert_eq!(many.len(), 1);
 }

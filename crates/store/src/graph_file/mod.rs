@@ -4,9 +4,9 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
-use omendex_build::{Params, Quantization};
 use omendex_distance::{Metric, check_vector};
 use omendex_graph::{FileMap, GraphParts, HnswGraph, Layer, MAX_DIM, MAX_M, MappedParts, NodeId, VectorId, VectorRows};
+use omendex_params::{Params, Quantization};
 use omendex_search::{CodeFit, CodeRows, Codes, TrainedCodes};
 
 use crate::StoreError;

@@ -232,7 +232,7 @@ pub struct SegmentsBuild {
 /// save, and its files are removed when it is dropped.
 ///
 /// ```
-/// use omendex_build::Params;
+/// use omendex_params::Params;
 /// use omendex_distance::Metric;
 /// use omendex_graph::{HnswGraph, Layer, VectorId};
 /// use omendex_store::{SegmentRef, begin_segments, load_segments, write_segment};

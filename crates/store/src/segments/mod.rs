@@ -21,7 +21,7 @@ use omendex_graph::{HnswGraph, MAX_DIM, MAX_M, VectorId};
 use crate::StoreError;
 use crate::container::{FileKind, Reader, Section};
 use crate::files::{not_regular, open_regular, sync_dir, write_file};
-use omendex_build::Params;
+use omendex_params::Params;
 use omendex_search::TrainedCodes;
 
 use crate::graph_file::{

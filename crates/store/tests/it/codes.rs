@@ -1,8 +1,8 @@
 //! The trained codes' sections (`quant`, `codes`): round trips loaded and mapped, and every
 //! way they can be damaged, each a typed error.
 
-use omendex_build::{Params, Quantization};
 use omendex_distance::{Distance, Metric};
+use omendex_params::{Params, Quantization};
 use omendex_search::{CodeFit, Codes, TrainedCodes};
 use omendex_store::{
     FORMAT_VERSION, Labels, StoreError, graph_from_bytes, inspect, load_graph, open_graph_mapped, save_graph,

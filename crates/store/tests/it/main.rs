@@ -2,31 +2,20 @@
 
 use std::path::Path;
 
-use omendex_build::{Params, Quantization, build_sequential};
 use omendex_distance::Metric;
 use omendex_graph::{HnswGraph, Layer, NodeId, VectorId};
-use omendex_search::Rows;
+use omendex_params::{Params, Quantization};
 use omendex_store::{
     FORMAT_VERSION, FileKind, Labels, MANIFEST, SegmentEntry, SegmentRef, StoreError, begin_segments, graph_from_bytes,
     inspect, inspect_segments, load_graph, load_segments, open_segments_mapped_part, save_graph, save_segments,
     segment_file_name, write_manifest_for_remote, write_segment,
 };
-use rand::{RngExt, SeedableRng};
-use rand_xoshiro::Xoshiro256PlusPlus;
 
 mod codes;
 mod folder;
+mod graphs;
 
-fn random_rows(n: usize, dim: usize, seed: u64) -> Vec<f32> {
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    (0..n * dim).map(|_| rng.random::<f32>() - 0.5).collect()
-}
-
-pub(crate) fn graph(n: usize, dim: usize, m: usize, seed: u64) -> HnswGraph {
-    let data = random_rows(n, dim, seed);
-    let params = Params::new(Metric::L2).m(m).ef_construction(32).seed(seed);
-    build_sequential(params, Rows::dense(&data, dim)).unwrap()
-}
+pub(crate) use graphs::graph;
 
 pub(crate) const SETTINGS: Params =
     Params { metric: Metric::L2, m: 4, ef_construction: 32, ef_search: 20, seed: 9, quantization: Quantization::None };

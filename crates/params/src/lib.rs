@@ -1,15 +1,46 @@
-//! The parameters of an index, checked once.
+//! The parameters of an omendex HNSW index, checked once: [`Params`] (how vectors are
+//! compared, how the graph is built, the default search beam, how walks read vectors) and
+//! [`ParamsError`], the one place their ranges are stated ([`Params::validate`]).
+//!
+//! They sit below the construction crate (which reads the construction fields), the file
+//! format (which stores them all) and the index (which holds them), so none of those depends on
+//! another for them.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 use omendex_distance::Metric;
 
-use crate::BuildError;
+/// A parameter outside its accepted range ([`Params::validate`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParamsError {
+    /// `m` outside the accepted range.
+    #[error("m = {m} is out of range ({min}..={max})")]
+    BadM {
+        /// The value given.
+        m: usize,
+        /// Smallest accepted.
+        min: usize,
+        /// Largest accepted.
+        max: usize,
+    },
+    /// `ef_construction` of zero.
+    #[error("ef_construction = {ef_construction} must be at least 1")]
+    BadEfConstruction {
+        /// The value given.
+        ef_construction: usize,
+    },
+    /// `ef_search` of zero.
+    #[error("ef_search must be at least 1")]
+    BadEfSearch,
+}
 
 /// Every parameter of an HNSW index, named as in the paper: how vectors are compared, how the
 /// graph is built, and the default search beam. The one parameter type of every omendex crate
 /// (the builder reads the construction fields, searches `ef_search`, files store them all).
 ///
 /// ```
-/// use omendex_build::Params;
+/// use omendex_params::Params;
 /// use omendex_distance::Metric;
 ///
 /// let params = Params::new(Metric::Cosine).m(32).ef_construction(400).ef_search(100).seed(7);
@@ -39,7 +70,7 @@ pub struct Params {
 /// How searches read stored vectors while walking the graph.
 ///
 /// ```
-/// use omendex_build::Quantization;
+/// use omendex_params::Quantization;
 ///
 /// assert_eq!("int8".parse::<Quantization>(), Ok(Quantization::Int8));
 /// assert_eq!(Quantization::default().to_string(), "none");
@@ -53,7 +84,7 @@ pub enum Quantization {
     /// The walk scores 8-bit codes of the rows (one byte per dimension, per-dimension offset
     /// and step: [`omendex_distance::Sq8`]) and the best candidates are re-scored on the `f32`
     /// rows, so results carry exact distances. Where codes are too coarse for the data (they
-    /// merge neighbours: [`omendex_search::CodeFit`]), the index walks the `f32` rows instead and
+    /// merge neighbours: `omendex_search::CodeFit`), the index walks the `f32` rows instead and
     /// says so.
     Int8,
 }
@@ -158,16 +189,21 @@ impl Params {
     }
 
     /// Checks every parameter: `2 <= m <= MAX_M`, `ef_construction >= 1`, `ef_search >= 1`.
-    pub fn validate(&self) -> Result<(), BuildError> {
+    pub fn validate(&self) -> Result<(), ParamsError> {
         if !(Self::MIN_M..=Self::MAX_M).contains(&self.m) {
-            return Err(BuildError::BadM { m: self.m, min: Self::MIN_M, max: Self::MAX_M });
+            return Err(ParamsError::BadM { m: self.m, min: Self::MIN_M, max: Self::MAX_M });
         }
         if self.ef_construction == 0 {
-            return Err(BuildError::BadEfConstruction { ef_construction: self.ef_construction });
+            return Err(ParamsError::BadEfConstruction { ef_construction: self.ef_construction });
         }
         if self.ef_search == 0 {
-            return Err(BuildError::BadEfSearch);
+            return Err(ParamsError::BadEfSearch);
         }
         Ok(())
     }
 }
+
+/// The README's example, compiled and run as a doctest so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
