@@ -56,7 +56,6 @@ mod insert;
 #[doc(hidden)]
 pub mod profile;
 mod select;
-mod sync;
 
 pub use crate::{
     compact::Compacted,

@@ -1,5 +1,5 @@
-//! Model checks of the builder's entry-point promotion with loom: the builder's own code (its
-//! top lock, the graph's atomics and node locks) compiled against loom's models, every
+//! Model checks of the builder's entry-point promotion with loom: the builder's own code over
+//! the graph's top lock, atomics and node locks compiled against loom's models, every
 //! interleaving of two inserting threads explored (preemptions bounded).
 //!
 //! `RUSTFLAGS="--cfg loom" cargo test -p omendex-build --test loom --release`

@@ -21,7 +21,7 @@
 
 use wide::f32x16;
 
-use crate::sync::{AtomicU32, AtomicU64, Mutex, Ordering, set_mut_u32, set_mut_u64};
+use crate::sync::{AtomicU32, AtomicU64, Mutex, MutexGuard, Ordering, set_mut_u32, set_mut_u64};
 
 use crate::links::MARKED_LAYERS;
 use crate::storage::{Blocks, Words};
@@ -60,12 +60,23 @@ pub struct HnswGraph {
     // One lock per node, held while its lists are rewritten; it guards the node's marks (bit l:
     // the list on layer l, l < 8, is marked; see `NodeLinks::set_marked`).
     pub(crate) locks: Vec<Mutex<u8>>,
+    // Held by an insertion that raises the top layer, for its whole linking (`lock_top`).
+    pub(crate) top: Mutex<()>,
     // Invariant: NO_ENTRY exactly when no node was promoted; else a node on the highest layer
     // of the linked nodes (see `promote_entry`).
     pub(crate) entry: AtomicU64,
 }
 
 pub(crate) const NO_ENTRY: u64 = u64::MAX;
+
+/// The graph's top lock, held ([`HnswGraph::lock_top`]); released when dropped.
+pub struct TopGuard<'a>(#[allow(dead_code)] MutexGuard<'a, ()>);
+
+impl std::fmt::Debug for TopGuard<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TopGuard")
+    }
+}
 
 impl std::fmt::Debug for HnswGraph {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -107,8 +118,17 @@ impl HnswGraph {
             upper_start: Vec::new(),
             upper: Words::Heap(Vec::new()),
             locks: Vec::new(),
+            top: Mutex::new(()),
             entry: AtomicU64::new(NO_ENTRY),
         })
+    }
+
+    /// The graph's top lock. An insertion whose node's top layer is above the entry point's
+    /// holds it for its whole linking, and reads the entry point again once it holds it (as in
+    /// hnswlib), so two new top layers are never built side by side without links between
+    /// them, whichever builders insert them. Other insertions never take it.
+    pub fn lock_top(&self) -> TopGuard<'_> {
+        TopGuard(self.top.lock())
     }
 
     /// Whether the vectors and links are read from a mapped file (see

@@ -49,7 +49,7 @@ mod sync;
 pub use crate::{
     error::{GraphError, InvariantViolation},
     filemap::FileMap,
-    graph::{HnswGraph, MAX_DIM, MAX_LAYER, MAX_M},
+    graph::{HnswGraph, MAX_DIM, MAX_LAYER, MAX_M, TopGuard},
     ids::{Layer, NodeId, VectorId},
     links::{Neighbors, NodeLinks},
     parts::{GraphParts, MappedParts, VectorRows},

@@ -6,7 +6,7 @@ use super::*;
 /// Links `node`, already pushed, into `graph`:
 ///
 /// ```text
-/// l ← node's top layer; (ep, L) ← entry point and its top layer (under top_lock when l > L)
+/// l ← node's top layer; (ep, L) ← entry point and its top layer (under the top lock when l > L)
 /// for layer L down to l + 1: ep ← nearest found by greedy search from ep
 /// for layer min(L, l) down to 0:
 ///     W ← search_layer(vector, entries, max(ef_construction, m), layer), without the node itself
@@ -17,14 +17,14 @@ use super::*;
 /// if l > L: node becomes the entry point
 /// ```
 pub(super) fn link(cx: Linker<'_>, graph: &HnswGraph, node: NodeId, s: &mut InsertScratch) -> Result<(), BuildError> {
-    let Linker { dist, top_lock, stop, codes, .. } = cx;
+    let Linker { dist, stop, codes, .. } = cx;
     if let Some(stop) = stop {
         stop.begin_insertion()?;
     }
     let layer = graph.node_top(node);
     let mut entry = graph.entry_and_top();
     let _guard = if entry.is_none_or(|(_, top)| layer > top) {
-        let guard = top_lock.lock();
+        let guard = graph.lock_top();
         entry = graph.entry_and_top();
         Some(guard)
     } else {
@@ -152,14 +152,13 @@ fn link_layers(
     Ok(())
 }
 
-/// What every insertion of one batch shares: the distance, `m`, the beam, the top lock and the
-/// stop flag.
+/// What every insertion of one batch shares: the distance, `m`, the beam, the stop flag, the
+/// codes and the seeds.
 #[derive(Clone, Copy)]
 pub(super) struct Linker<'a> {
     pub(super) dist: &'a Distance,
     pub(super) m: usize,
     pub(super) ef: usize,
-    pub(super) top_lock: &'a TopLock<()>,
     pub(super) stop: Option<&'a Stop>,
     // When given, the layer searches walk on these codes (one row per node).
     pub(super) codes: Option<&'a Codes>,

@@ -7,13 +7,13 @@
 //!
 //! Concurrency: link lists are atomics, written under the node's lock ([`HnswGraph::lock`]); a
 //! thread holds at most one node lock at a time, so there is no lock order to get wrong. A node
-//! whose top layer is above the entry point's holds `top_lock` for its whole insertion (as in
-//! hnswlib), so two new top layers are never built side by side without links between them.
+//! whose top layer is above the entry point's holds the graph's top lock
+//! ([`HnswGraph::lock_top`]) for its whole insertion (as in hnswlib), so two new top layers are
+//! never built side by side without links between them.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use crate::sync::Mutex as TopLock;
 use omendex_distance::{Distance, Sq8Query, check_vector};
 use omendex_graph::{GraphError, HnswGraph, Layer, MAX_LAYER, NodeId};
 use omendex_search::{
@@ -54,7 +54,6 @@ pub struct HnswBuilder {
     // The buffers of insertions in order on the calling thread (`try_lock`: a caller linking
     // from several threads at once gets fresh ones).
     scratch: Mutex<InsertScratch>,
-    top_lock: TopLock<()>,
     stop: Option<Stop>,
 }
 
@@ -83,7 +82,6 @@ impl HnswBuilder {
             dist: Distance::new(params.metric.compared_as()),
             rng: Xoshiro256PlusPlus::seed_from_u64(params.seed),
             scratch: Mutex::default(),
-            top_lock: TopLock::new(()),
             stop: None,
         })
     }
@@ -241,8 +239,8 @@ impl HnswBuilder {
     /// What every insertion of one batch shares: beam `ef`, walking on `codes` when given,
     /// seeded by `seeds`.
     fn linker<'a>(&'a self, ef: usize, codes: Option<&'a Codes>, seeds: &'a dyn Seeds) -> Linker<'a> {
-        let (dist, m, top_lock, stop) = (&self.dist, self.params.m, &self.top_lock, self.stop.as_ref());
-        Linker { dist, m, ef, top_lock, stop, codes, seeds }
+        let (dist, m, stop) = (&self.dist, self.params.m, self.stop.as_ref());
+        Linker { dist, m, ef, stop, codes, seeds }
     }
 
     /// Links `nodes`, already linked, again, as an insertion would link them now (their

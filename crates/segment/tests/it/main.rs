@@ -580,7 +580,9 @@ fn both_shapes_refuse_a_bad_batch_alike_before_adding_anything() {
         SegmentPlan::Count(1),
     )
     .unwrap();
-    let bad: [(&[f32], Option<&[VectorId]>, Error); 4] = [
+    // Rows, ids, and the error both shapes give.
+    type Bad<'a> = (&'a [f32], Option<&'a [VectorId]>, Error);
+    let bad: [Bad<'_>; 4] = [
         (&[1.0, 2.0, 3.0], None, Error::BatchLength { len: 3, dim: 2 }),
         (&[1.0, 2.0, 3.0, 4.0], Some(&[VectorId(9)]), Error::IdCount { ids: 1, vectors: 2 }),
         (&[1.0, 2.0, 3.0, 4.0], Some(&[VectorId(9), VectorId(9)]), Error::DuplicateId(VectorId(9))),
