@@ -71,14 +71,6 @@ impl FileMap {
         matches!(self.0, Kind::CopyOnWrite(_))
     }
 
-    /// The read-only mapping, if this is one.
-    pub(crate) fn into_read_only(self) -> Option<memmap2::Mmap> {
-        match self.0 {
-            Kind::ReadOnly(m) => Some(m),
-            Kind::CopyOnWrite(_) => None,
-        }
-    }
-
     /// The copy-on-write mapping, if this is one.
     pub(crate) fn into_copy_on_write(self) -> Option<memmap2::MmapMut> {
         match self.0 {

@@ -23,8 +23,9 @@ use wide::f32x16;
 
 use crate::sync::{AtomicU32, AtomicU64, Mutex, MutexGuard, Ordering, set_mut_u32, set_mut_u64};
 
+use crate::AlignedBuffer;
 use crate::links::MARKED_LAYERS;
-use crate::storage::{Blocks, Words};
+use crate::storage::Words;
 use crate::{GraphError, InvariantViolation, Layer, Neighbors, NodeId, NodeLinks};
 /// The largest `m` a graph accepts (layer 0 then holds up to `2 * MAX_M` neighbours).
 pub const MAX_M: usize = 1024;
@@ -48,7 +49,7 @@ pub struct HnswGraph {
     pub(crate) m: usize,
     pub(crate) m0: usize,
     // Invariant: holds `len() * stride / BLOCK` blocks; the padding of each row is zero.
-    pub(crate) vectors: Blocks,
+    pub(crate) vectors: AlignedBuffer<f32x16>,
     // Invariant: one entry per node.
     pub(crate) tops: Vec<Layer>,
     // Invariant: `len() * (1 + m0)` words; each row's first word is its length, <= m0.
@@ -112,7 +113,7 @@ impl HnswGraph {
             stride: dim.div_ceil(BLOCK) * BLOCK,
             m,
             m0: 2 * m,
-            vectors: Blocks::Heap(Vec::new()),
+            vectors: AlignedBuffer::new(),
             tops: Vec::new(),
             links0: Words::Heap(Vec::new()),
             upper_start: Vec::new(),
@@ -134,7 +135,7 @@ impl HnswGraph {
     /// Whether the vectors and links are read from a mapped file (see
     /// [`HnswGraph::from_mapped`]) rather than held on the heap.
     pub fn is_mapped(&self) -> bool {
-        matches!(self.vectors, Blocks::Mapped(_)) || self.links0.is_mapped() || self.upper.is_mapped()
+        self.vectors.is_mapped() || self.links0.is_mapped() || self.upper.is_mapped()
     }
 
     /// Every node's top layer, indexed by node.

@@ -35,6 +35,7 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+mod aligned;
 mod error;
 mod filemap;
 mod graph;
@@ -47,6 +48,7 @@ mod storage;
 mod sync;
 
 pub use crate::{
+    aligned::AlignedBuffer,
     error::{GraphError, InvariantViolation},
     filemap::FileMap,
     graph::{HnswGraph, MAX_DIM, MAX_LAYER, MAX_M, TopGuard},

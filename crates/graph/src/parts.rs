@@ -3,8 +3,10 @@
 
 use wide::f32x16;
 
+use crate::AlignedBuffer;
+use crate::aligned::try_zeroed;
 use crate::graph::{BLOCK, NO_ENTRY, NO_ROWS};
-use crate::storage::{Blocks, Words};
+use crate::storage::Words;
 use crate::sync::{AtomicU32, AtomicU64, Mutex};
 use crate::{FileMap, GraphError, HnswGraph, Layer, MAX_LAYER, NodeId};
 
@@ -29,11 +31,7 @@ impl VectorRows {
         if !floats.is_multiple_of(16) {
             return None;
         }
-        let n = floats / 16;
-        let mut blocks = Vec::new();
-        blocks.try_reserve_exact(n).ok()?;
-        blocks.resize(n, f32x16::ZERO);
-        Some(VectorRows { blocks })
+        Some(VectorRows { blocks: try_zeroed(floats / 16)? })
     }
 
     /// The values.
@@ -122,7 +120,7 @@ impl HnswGraph {
                 return Err(GraphError::BadParts(format!("vector {node} has non-zero padding")));
             }
         }
-        g.vectors = Blocks::Heap(vectors.blocks);
+        g.vectors = AlignedBuffer::from_vec(vectors.blocks);
         g.links0 = Words::Heap(layer0.into_iter().map(AtomicU32::new).collect());
         g.upper = Words::Heap(upper.into_iter().map(AtomicU32::new).collect());
         g.finish_parts(tops, entry)?;
@@ -142,10 +140,10 @@ impl HnswGraph {
         let n = tops.len();
         g.check_tops(&tops)?;
         g.vectors = match vectors {
-            None => Blocks::Heap(Vec::new()),
-            Some(map) => map
-                .into_read_only()
-                .and_then(Blocks::mapped)
+            None => AlignedBuffer::new(),
+            Some(map) => (!map.is_copy_on_write())
+                .then_some(map)
+                .and_then(AlignedBuffer::mapped)
                 .ok_or(GraphError::BadParts("vector region is not read-only 64-byte blocks".into()))?,
         };
         let words = |map: Option<FileMap>, what: &str| match map {

@@ -1,56 +1,14 @@
-//! Where a graph's large arrays live: on the heap, or in a memory-mapped index file.
+//! Where a graph's link words live: on the heap, or in a memory-mapped index file (its vectors
+//! live in an [`AlignedBuffer`](crate::AlignedBuffer)).
 //!
 //! A mapped graph ([`crate::HnswGraph::from_mapped`]) reads its vectors and links straight from
 //! the file's pages, which the OS loads on first touch. Link words may still be rewritten (the
 //! links are mapped copy-on-write: changes stay in this process, never reach the file). The
 //! first call that grows the graph copies the arrays to the heap.
 
-use wide::f32x16;
-
 use crate::sync::AtomicU32;
 #[cfg(not(loom))]
 use crate::sync::Ordering;
-
-/// The vector blocks.
-pub(crate) enum Blocks {
-    Heap(Vec<f32x16>),
-    // Invariant: length a multiple of 64 and the start 64-byte aligned (checked by `mapped`).
-    Mapped(memmap2::Mmap),
-}
-
-impl Blocks {
-    /// A mapped region as blocks, or `None` when its length or alignment does not fit.
-    pub(crate) fn mapped(map: memmap2::Mmap) -> Option<Blocks> {
-        bytemuck::try_cast_slice::<u8, f32x16>(&map[..]).ok()?;
-        Some(Blocks::Mapped(map))
-    }
-
-    #[inline]
-    pub(crate) fn as_slice(&self) -> &[f32x16] {
-        match self {
-            Blocks::Heap(v) => v,
-            Blocks::Mapped(m) => bytemuck::cast_slice(&m[..]),
-        }
-    }
-
-    /// The blocks as a growable vector: a mapped region is copied to the heap first.
-    pub(crate) fn heap(&mut self) -> &mut Vec<f32x16> {
-        if let Blocks::Mapped(m) = self {
-            *self = Blocks::Heap(bytemuck::cast_slice(&m[..]).to_vec());
-        }
-        match self {
-            Blocks::Heap(v) => v,
-            Blocks::Mapped(_) => unreachable!("copied to the heap above"),
-        }
-    }
-
-    pub(crate) fn heap_bytes(&self) -> usize {
-        match self {
-            Blocks::Heap(v) => v.capacity() * size_of::<f32x16>(),
-            Blocks::Mapped(_) => 0,
-        }
-    }
-}
 
 /// Link words.
 pub(crate) enum Words {

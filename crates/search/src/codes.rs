@@ -2,27 +2,22 @@
 //! measured for how well they rank the data.
 
 use omendex_distance::{Distance, Sq8, Sq8Query};
-use omendex_graph::{FileMap, HnswGraph, NodeId};
+use omendex_graph::{AlignedBuffer, FileMap, HnswGraph, NodeId};
 
 use crate::ScoredNode;
 
 /// One 64-byte line of codes: rows start on a line, so a row of `d` codes spans `ceil(d / 64)`
 /// lines.
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 #[repr(C, align(64))]
 struct Line([u8; 64]);
 
 const LINE: usize = 64;
 
 /// The bytes of code rows: on the heap, or mapped from an index file (which the first change
-/// copies to the heap).
-pub struct CodeRows(Storage);
-
-enum Storage {
-    Heap(Vec<Line>),
-    // Invariant: its length a multiple of `LINE` and its start `LINE`-aligned (`CodeRows::mapped`).
-    Mapped(FileMap),
-}
+/// copies to the heap), in 64-byte lines.
+#[derive(Clone, Debug)]
+pub struct CodeRows(AlignedBuffer<Line>);
 
 impl CodeRows {
     /// `len` zero bytes on the heap, to be filled through [`CodeRows::as_bytes_mut`]; `None`
@@ -31,26 +26,19 @@ impl CodeRows {
         if !len.is_multiple_of(LINE) {
             return None;
         }
-        let mut lines = Vec::new();
-        lines.try_reserve_exact(len / LINE).ok()?;
-        lines.resize(len / LINE, Line([0; LINE]));
-        Some(CodeRows(Storage::Heap(lines)))
+        AlignedBuffer::zeroed(len / LINE).map(CodeRows)
     }
 
     /// A mapped region of code rows; `None` when its length is not a multiple of 64 or its
     /// start not 64-byte aligned (an index file's sections start on 64-byte boundaries).
     pub fn mapped(map: FileMap) -> Option<CodeRows> {
-        bytemuck::try_cast_slice::<u8, Line>(map.as_bytes()).ok()?;
-        Some(CodeRows(Storage::Mapped(map)))
+        AlignedBuffer::mapped(map).map(CodeRows)
     }
 
     /// The bytes.
     #[inline]
     pub fn as_bytes(&self) -> &[u8] {
-        match &self.0 {
-            Storage::Heap(lines) => bytemuck::cast_slice(lines),
-            Storage::Mapped(map) => map.as_bytes(),
-        }
+        self.0.as_bytes()
     }
 
     /// The bytes, writable: a mapped region is copied to the heap first.
@@ -60,39 +48,16 @@ impl CodeRows {
 
     /// Whether the rows are read from a mapped file.
     pub fn is_mapped(&self) -> bool {
-        matches!(self.0, Storage::Mapped(_))
+        self.0.is_mapped()
     }
 
     /// The lines as a growable vector: a mapped region is copied to the heap first.
     fn lines(&mut self) -> &mut Vec<Line> {
-        if let Storage::Mapped(map) = &self.0 {
-            // The invariant makes the cast succeed.
-            self.0 = Storage::Heap(bytemuck::cast_slice(map.as_bytes()).to_vec());
-        }
-        match &mut self.0 {
-            Storage::Heap(lines) => lines,
-            Storage::Mapped(_) => unreachable!("copied to the heap above"),
-        }
+        self.0.heap()
     }
 
     fn heap_bytes(&self) -> usize {
-        match &self.0 {
-            Storage::Heap(lines) => lines.capacity() * LINE,
-            Storage::Mapped(_) => 0,
-        }
-    }
-}
-
-impl Clone for CodeRows {
-    /// A copy on the heap (of a mapped region too).
-    fn clone(&self) -> Self {
-        CodeRows(Storage::Heap(bytemuck::cast_slice(self.as_bytes()).to_vec()))
-    }
-}
-
-impl std::fmt::Debug for CodeRows {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CodeRows").field("bytes", &self.as_bytes().len()).field("mapped", &self.is_mapped()).finish()
+        self.0.heap_bytes()
     }
 }
 
@@ -163,7 +128,7 @@ impl Codes {
     /// No codes yet, for vectors that `sq8` quantizes.
     pub fn new(sq8: Sq8) -> Codes {
         let stride = Codes::stride_for(sq8.dim());
-        Codes { sq8, stride, rows: CodeRows(Storage::Heap(Vec::new())), norms: Vec::new(), len: 0 }
+        Codes { sq8, stride, rows: CodeRows(AlignedBuffer::new()), norms: Vec::new(), len: 0 }
     }
 
     /// Codes of `len` rows saved earlier (by an index file): `rows` holds them one after the
