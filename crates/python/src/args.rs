@@ -106,3 +106,23 @@ pub(crate) fn status_dict(py: Python<'_>, status: QuantizationStatus) -> PyResul
 pub(crate) fn params_of((metric, m, efc, efs, seed, quantization): ParamArgs) -> PyResult<Params> {
     params(&metric, m, efc, efs, seed, &quantization)
 }
+
+/// A segment plan from Python's `(segments, max_segment_size)`, exactly one of them given.
+pub(crate) fn plan_of(plan: (Option<usize>, Option<usize>)) -> PyResult<omendex::SegmentPlan> {
+    match plan {
+        (Some(count), None) => Ok(omendex::SegmentPlan::Count(count)),
+        (None, Some(size)) => Ok(omendex::SegmentPlan::MaxSize(size)),
+        _ => Err(PyValueError::new_err("give segments or max_segment_size, one of them")),
+    }
+}
+
+/// The sizes of the segments `SegmentedIndex.build` makes of `n` rows under a plan (segments,
+/// max_segment_size): the one rule, so that a distributed build splits rows as a local one.
+#[pyfunction]
+pub(crate) fn segment_sizes(
+    n: usize,
+    segments: Option<usize>,
+    max_segment_size: Option<usize>,
+) -> PyResult<Vec<usize>> {
+    plan_of((segments, max_segment_size))?.sizes(n).map_err(to_py)
+}

@@ -5,13 +5,13 @@ use std::path::PathBuf;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use omendex::VectorId;
 use parking_lot::{RwLock, RwLockWriteGuard};
-use pyo3::exceptions::{PyKeyError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use crate::alike;
 use crate::args::{check_batch, given_ids, params, status_dict};
 use crate::errors::{id_to_i64, to_py};
-use crate::many;
 use crate::pools::pool;
 use crate::search::{Answers, Ask, search_any};
 use crate::watch::{folder_call, write_stoppable};
@@ -35,7 +35,7 @@ impl Index {
     /// `f` of the index, the lock taken with the GIL released (a long add holding the lock
     /// must not freeze every Python thread waiting for it).
     fn read<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&omendex::Index) -> T + Send) -> T {
-        py.detach(|| f(&self.inner.read()))
+        alike::read(py, &self.inner, f)
     }
 
     /// The write guard, kept on this thread (it is not Send): the lock is waited for without
@@ -169,9 +169,7 @@ impl Index {
 
     /// The stored vector of `id` (normalised under cosine), or None.
     fn get<'py>(&self, py: Python<'py>, id: i64) -> Option<Bound<'py, PyArray1<f32>>> {
-        let id = VectorId(u64::try_from(id).ok()?);
-        let v = py.detach(|| self.inner.read().get(id).map(<[f32]>::to_vec))?;
-        Some(v.into_pyarray(py))
+        alike::get(py, &self.inner, id)
     }
 
     /// The ids of the vectors in the index (not deleted), in node order.
@@ -181,22 +179,21 @@ impl Index {
     }
 
     fn contains(&self, py: Python<'_>, id: i64) -> bool {
-        u64::try_from(id).is_ok_and(|id| py.detach(|| self.inner.read().contains(VectorId(id))))
+        alike::contains(py, &self.inner, id)
     }
 
     /// The stored vectors of `ids`, a row each; KeyError(id) for one not in the index.
     fn get_many<'py>(&self, py: Python<'py>, ids: PyReadonlyArray1<'py, i64>) -> PyResult<Bound<'py, PyArray2<f32>>> {
-        many::get_many(py, &self.inner, &ids)
+        alike::get_many(py, &self.inner, &ids)
     }
 
     /// Deletes `ids`, all or (on a KeyError) none; returns how many.
     fn delete_many(&self, py: Python<'_>, ids: PyReadonlyArray1<'_, i64>) -> PyResult<usize> {
-        many::delete_many(py, &self.inner, &ids)
+        alike::delete_many(py, &self.inner, &ids)
     }
 
     fn delete(&self, py: Python<'_>, id: i64) -> PyResult<()> {
-        let id = u64::try_from(id).map_err(|_| PyKeyError::new_err(id))?;
-        py.detach(|| self.inner.write().delete(VectorId(id))).map_err(to_py)
+        alike::delete(py, &self.inner, id)
     }
 
     #[pyo3(signature = (threads))]

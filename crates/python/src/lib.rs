@@ -13,16 +13,17 @@
 use omendex::VectorIndex;
 use pyo3::prelude::*;
 
+mod alike;
 mod args;
 mod errors;
 mod folder;
 mod index;
-mod many;
 mod pools;
 mod search;
 mod segmented;
 mod watch;
 
+use crate::args::segment_sizes;
 use crate::errors::{CorruptIndexError, SaveConflictError};
 use crate::folder::{
     FolderBuild, begin_segments, build_marker_name, generation_named, inspect_segments, is_garbage_after,
@@ -67,6 +68,7 @@ fn _omendex(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(inspect_segments, m)?)?;
     m.add_function(wrap_pyfunction!(segment_file_name, m)?)?;
     m.add_function(wrap_pyfunction!(segment_of, m)?)?;
+    m.add_function(wrap_pyfunction!(segment_sizes, m)?)?;
     m.add_function(wrap_pyfunction!(temporary_target, m)?)?;
     m.add_function(wrap_pyfunction!(is_garbage_after, m)?)?;
     m.add_function(wrap_pyfunction!(write_manifest_for_remote, m)?)?;

@@ -5,13 +5,13 @@ use std::path::PathBuf;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use omendex::{QuantizationStatus, VectorId};
 use parking_lot::RwLock;
-use pyo3::exceptions::{PyKeyError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::args::{ParamArgs, check_id_room, check_width, given_ids, params_of, status_dict};
+use crate::alike;
+use crate::args::{ParamArgs, check_id_room, check_width, given_ids, params_of, plan_of, status_dict};
 use crate::errors::{id_to_i64, to_py};
-use crate::many;
 use crate::pools::pool;
 use crate::search::{Answers, Ask, search_any};
 use crate::watch::{folder_call, until_signal, until_stopped, write_stoppable};
@@ -25,7 +25,7 @@ pub(crate) struct SegmentedIndex {
 
 impl SegmentedIndex {
     fn read<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&omendex::SegmentedIndex) -> T + Send) -> T {
-        py.detach(|| f(&self.inner.read()))
+        alike::read(py, &self.inner, f)
     }
 
     fn write<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut omendex::SegmentedIndex) -> T + Send) -> T {
@@ -53,11 +53,7 @@ impl SegmentedIndex {
         let rows = vectors.as_slice().map_err(|e| PyValueError::new_err(e.to_string()))?;
         let (n, dim) = (vectors.shape()[0], vectors.shape()[1]);
         let ids = given_ids(&ids)?.unwrap_or_else(|| (0..n as u64).map(VectorId).collect());
-        let plan = match plan {
-            (Some(count), None) => omendex::SegmentPlan::Count(count),
-            (None, Some(size)) => omendex::SegmentPlan::MaxSize(size),
-            _ => return Err(PyValueError::new_err("give segments or max_segment_size, one of them")),
-        };
+        let plan = plan_of(plan)?;
         // Ctrl-C, or a progress callback that raises, stops the build within one insertion.
         let stop = omendex::Stop::new();
         let pool = pool(py, threads)?;
@@ -116,21 +112,19 @@ impl SegmentedIndex {
     }
 
     fn get<'py>(&self, py: Python<'py>, id: i64) -> Option<Bound<'py, PyArray1<f32>>> {
-        let id = VectorId(u64::try_from(id).ok()?);
-        let v = self.read(py, |i| i.get(id).map(<[f32]>::to_vec))?;
-        Some(v.into_pyarray(py))
+        alike::get(py, &self.inner, id)
     }
 
     fn contains(&self, py: Python<'_>, id: i64) -> bool {
-        u64::try_from(id).is_ok_and(|id| self.read(py, |i| i.contains(VectorId(id))))
+        alike::contains(py, &self.inner, id)
     }
 
     fn get_many<'py>(&self, py: Python<'py>, ids: PyReadonlyArray1<'py, i64>) -> PyResult<Bound<'py, PyArray2<f32>>> {
-        many::get_many(py, &self.inner, &ids)
+        alike::get_many(py, &self.inner, &ids)
     }
 
     fn delete_many(&self, py: Python<'_>, ids: PyReadonlyArray1<'_, i64>) -> PyResult<usize> {
-        many::delete_many(py, &self.inner, &ids)
+        alike::delete_many(py, &self.inner, &ids)
     }
 
     /// The ids of the vectors in the index (not deleted), segment by segment.
@@ -141,8 +135,7 @@ impl SegmentedIndex {
     }
 
     fn delete(&self, py: Python<'_>, id: i64) -> PyResult<()> {
-        let id = u64::try_from(id).map_err(|_| PyKeyError::new_err(id))?;
-        self.write(py, |i| i.delete(VectorId(id))).map_err(to_py)
+        alike::delete(py, &self.inner, id)
     }
 
     #[pyo3(signature = (threads))]

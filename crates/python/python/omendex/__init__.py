@@ -44,8 +44,10 @@ from omendex._args import (
     _is_one_id,
     _lookup_ids,
     _params,
+    _plan,
     _progress,
     _rows,
+    _seed,
 )
 from omendex._omendex import FORMAT_VERSION, CorruptIndexError, SaveConflictError, __version__, simd_path
 
@@ -410,8 +412,7 @@ class SegmentedIndex(_Shape):
         ``Index``, per segment. ``progress``: ``f(done, total)`` called about every 50 ms with
         the insertions begun and once at the end, or a tqdm bar; if it raises, the build stops
         (within one insertion) and the exception is raised."""
-        if (segments is None) == (max_segment_size is None):
-            raise ValueError("give segments or max_segment_size, one of them")
+        plan = _plan(segments, max_segment_size)
         if not isinstance(metric, str):
             raise ValueError(f"metric must be a string, not {type(metric).__name__}")
         try:
@@ -422,12 +423,7 @@ class SegmentedIndex(_Shape):
             raise ValueError(f"vectors must be 2-D with at least one column, not of shape {arr.shape}")
         rows = _rows("vectors", arr, arr.shape[1])
         given = None if ids is None else _ids(ids, rows.shape[0])
-        plan = (
-            None if segments is None else _int("segments", segments, 1),
-            None if max_segment_size is None else _int("max_segment_size", max_segment_size, 1),
-        )
-        s = None if seed is None else _int("seed", seed, 0, 2**64 - 1)
-        params = _params(metric, m, ef_construction, ef_search, s, quantization)
+        params = _params(metric, m, ef_construction, ef_search, _seed(seed), quantization)
         threads_ = _int("threads", threads)
         return cls._wrap(_omendex.SegmentedIndex.build(rows, given, params, plan, threads_, _progress(progress)))
 

@@ -45,6 +45,22 @@ def _params(
     )
 
 
+def _plan(segments: Any, max_segment_size: Any) -> tuple[Optional[int], Optional[int]]:
+    """A build's split, checked: ``segments`` (1 to 65535) or ``max_segment_size`` (at least
+    1), exactly one of them."""
+    if (segments is None) == (max_segment_size is None):
+        raise ValueError("give segments or max_segment_size, one of them")
+    return (
+        None if segments is None else _int("segments", segments, 1, 65535),
+        None if max_segment_size is None else _int("max_segment_size", max_segment_size, 1),
+    )
+
+
+def _seed(seed: Any) -> Optional[int]:
+    """A seed, checked (None keeps the default)."""
+    return None if seed is None else _int("seed", seed, 0, 2**64 - 1)
+
+
 def _id(value: object) -> Optional[int]:
     """``value`` as an id omendex can hold (an int in 0..=2**63-1), or ``None``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):

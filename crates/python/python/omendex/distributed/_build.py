@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from omendex import Index, _omendex
-from omendex._args import _ids, _int, _params, _rows
+from omendex._args import _ids, _int, _params, _plan, _rows, _seed
 from omendex.distributed._cluster import (
     _DEFAULT_SEED,
     _U64,
@@ -101,16 +101,19 @@ def _build_part(
 
 
 def _sizes(n: int, segments: Optional[int], max_segment_size: Optional[int]) -> list[int]:
-    """Segment sizes as a local SegmentedIndex.build splits n rows (one of the two given)."""
-    if (segments is None) == (max_segment_size is None):
-        raise ValueError("give segments or max_segment_size, one of them")
-    if segments is not None:
-        if segments > n:
-            raise ValueError(f"{segments} segments for {n} vectors")
-        return [n // segments + (1 if i < n % segments else 0) for i in range(segments)]
-    size = int(max_segment_size or n)
-    full, rest = divmod(n, size)
-    return [size] * full + ([rest] if rest else [])
+    """Segment sizes as a local SegmentedIndex.build splits n rows (the core's one rule)."""
+    return _omendex.segment_sizes(n, segments, max_segment_size)
+
+
+def _split(rows: npt.NDArray[np.float32], given: npt.NDArray[np.int64], sizes: list[int]) -> list[_Part]:
+    """Consecutive runs of ``rows`` and their ids, of ``sizes``, put in the object store."""
+    ray = _ray()
+    parts: list[_Part] = []
+    at = 0
+    for i, size in enumerate(sizes):
+        parts.append(_Part(i, ray.put(rows[at : at + size]), ray.put(given[at : at + size])))
+        at += size
+    return parts
 
 
 def _partitions(
@@ -146,17 +149,10 @@ def _partitions(
             raise ValueError(f"vectors must be 2-D and non-empty, not of shape {arr.shape}")
         rows = _rows("vectors", arr, arr.shape[1])
         given = np.arange(len(rows), dtype=np.int64) if ids is None else _ids(ids, len(rows))
-        split: list[_Part] = []
-        at = 0
-        for i, size in enumerate(_sizes(len(rows), segments, max_segment_size)):
-            split.append(_Part(i, ray.put(rows[at : at + size]), ray.put(given[at : at + size])))
-            at += size
-        return rows.shape[1], split
+        return rows.shape[1], _split(rows, given, _sizes(len(rows), segments, max_segment_size))
     # An iterable of batches: vectors, or (ids, vectors) pairs.
     if ids is not None:
         raise ValueError("batches carry their ids: pass (ids, vectors) pairs, not ids=")
-    if (segments is None) == (max_segment_size is None):
-        raise ValueError("give segments or max_segment_size, one of them")
     if segments is not None:
         return _dealt(source, segments)
     parts: list[_Part] = []
@@ -218,12 +214,7 @@ def _dealt(source: Iterable[Any], segments: int) -> tuple[int, list[_Part]]:
             raise ValueError("the source holds no vectors")
         rows = np.concatenate([r for r, _ in read])
         given = np.concatenate([g for _, g in read])
-        parts: list[_Part] = []
-        at = 0
-        for i, size in enumerate(_sizes(len(rows), segments, None)):
-            parts.append(_Part(i, ray.put(rows[at : at + size]), ray.put(given[at : at + size])))
-            at += size
-        return rows.shape[1], parts
+        return rows.shape[1], _split(rows, given, _sizes(len(rows), segments, None))
     dealt: list[list[tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]]] = [[] for _ in range(segments)]
     count = 0
     for rows, got in _batches(source, lambda: f"partition {count % segments}"):
@@ -288,13 +279,11 @@ def build(
     (no manifest of this build; its files are removed).
     """
     ray = _ray()
-    if segments is not None:
-        segments = _int("segments", segments, 1, 65535)
-    if max_segment_size is not None:
-        max_segment_size = _int("max_segment_size", max_segment_size, 1)
+    segments, max_segment_size = _plan(segments, max_segment_size)
     cpus = _int("cpus_per_task", cpus_per_task, 1, 1024)
     retries = _int("max_retries", max_retries, 0, 100)
-    base_seed = _DEFAULT_SEED if seed is None else _int("seed", seed, 0, _U64 - 1)
+    given_seed = _seed(seed)
+    base_seed = _DEFAULT_SEED if given_seed is None else given_seed
     params = _params(metric, m, ef_construction, ef_search, base_seed, quantization)
     fs, root = _split_url(out)
     folder = root if fs is None else os.fspath(out)

@@ -1,16 +1,46 @@
-//! Calls over many ids at once, alike for both index shapes: each takes the index's lock once
-//! and checks every id before it reads or changes anything.
+//! The calls both index shapes answer alike, written once over [`VectorIndex`] (a pyo3 class
+//! cannot share a `#[pymethods]` block, so each class forwards here): reads with the lock taken
+//! and the GIL released, one id, and many ids at once (each taking the lock once and checking
+//! every id before it reads or changes anything).
 
 use std::collections::HashSet;
 
 use numpy::ndarray::Array2;
-use numpy::{IntoPyArray, PyArray2, PyReadonlyArray1};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1};
 use omendex::{VectorId, VectorIndex};
 use parking_lot::RwLock;
 use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
 
 use crate::errors::to_py;
+
+/// `f` of the index, the lock taken with the GIL released (a long add holding the lock must not
+/// freeze every Python thread waiting for it).
+pub(crate) fn read<I: VectorIndex, T: Send>(py: Python<'_>, lock: &RwLock<I>, f: impl FnOnce(&I) -> T + Send) -> T {
+    py.detach(|| f(&lock.read()))
+}
+
+/// The stored vector of `id` (normalised under cosine), or None.
+pub(crate) fn get<'py, I: VectorIndex>(
+    py: Python<'py>,
+    lock: &RwLock<I>,
+    id: i64,
+) -> Option<Bound<'py, PyArray1<f32>>> {
+    let id = named(id)?;
+    let v = read(py, lock, |i| i.get(id).map(<[f32]>::to_vec))?;
+    Some(v.into_pyarray(py))
+}
+
+/// Whether `id` names a vector in the index.
+pub(crate) fn contains<I: VectorIndex>(py: Python<'_>, lock: &RwLock<I>, id: i64) -> bool {
+    named(id).is_some_and(|id| read(py, lock, |i| i.contains(id)))
+}
+
+/// Deletes `id`; `KeyError(id)` when it is not in the index.
+pub(crate) fn delete<I: VectorIndex>(py: Python<'_>, lock: &RwLock<I>, id: i64) -> PyResult<()> {
+    let key = named(id).ok_or_else(|| PyKeyError::new_err(id))?;
+    py.detach(|| lock.write().delete(key)).map_err(to_py)
+}
 
 /// The id an int64 names, if it can name one (a negative value names none).
 fn named(v: i64) -> Option<VectorId> {
