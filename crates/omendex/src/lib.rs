@@ -39,12 +39,12 @@
 pub use omendex_build::{BuildError, Stop};
 pub use omendex_distance::{MAX_NORM, Metric, SimdPath, UnknownMetric, VectorError, check_vector, simd_path};
 pub use omendex_graph::{GraphError, GraphStats, InvariantViolation, LayerStats, MinMeanMax, VectorId};
+pub use omendex_index::{
+    Error, Fanout, Filter, Index, Neighbor, QuantizationStatus, Query, SegmentId, SegmentPlan, VectorIndex,
+};
 pub use omendex_params::{Params, ParamsError, Quantization, UnknownQuantization};
 pub use omendex_search::{FilterPlan, SearchError};
-pub use omendex_segment::{
-    Error, Fanout, Filter, Index, Neighbor, QuantizationStatus, Query, SegmentId, SegmentPlan, SegmentedIndex,
-    VectorIndex, merge_top_k,
-};
+pub use omendex_segment::{SegmentedIndex, merge_top_k};
 pub use omendex_store::{FORMAT_VERSION, MAX_FILE_NAME_LEN, SegmentsInfo, StoreError, inspect_segments};
 
 /// A segmented index's folder written by several writers: the protocol under

@@ -5,8 +5,9 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use omendex_distance::Metric;
 use omendex_graph::VectorId;
+use omendex_index::{Fanout, Query, SegmentPlan};
 use omendex_params::Params;
-use omendex_segment::{Fanout, Query, SegmentPlan, SegmentedIndex};
+use omendex_segment::SegmentedIndex;
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::hint::black_box;

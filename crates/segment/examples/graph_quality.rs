@@ -9,9 +9,9 @@
 //! ```
 
 use omendex_distance::{Distance, Metric};
+use omendex_index::Index;
 use omendex_params::{Params, Quantization};
 use omendex_search::{AllNodes, Request, Route, SearchScratch, View, knn_search};
-use omendex_segment::Index;
 
 /// A TEXMEX file's rows (each: a u32 dimension, then that many 4-byte values) as raw words.
 fn read_vecs(path: &str) -> Result<(usize, Vec<u32>), String> {

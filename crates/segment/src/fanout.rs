@@ -5,7 +5,9 @@ use std::sync::atomic::Ordering;
 use omendex_search::{Request, SearchScratch};
 use rayon::prelude::*;
 
-use crate::{Error, Fanout, Index, Neighbor, Query, SegmentedIndex};
+use omendex_index::{Error, Fanout, Index, Neighbor, Query};
+
+use crate::SegmentedIndex;
 
 impl SegmentedIndex {
     /// The `k` nearest over all segments, with beam `max(ef_search, k)` in each: each
@@ -160,7 +162,8 @@ pub fn sampling_limit(k: usize, share: f64) -> usize {
 ///
 /// ```
 /// use omendex_graph::VectorId;
-/// use omendex_segment::{Neighbor, merge_top_k};
+/// use omendex_index::Neighbor;
+/// use omendex_segment::merge_top_k;
 ///
 /// let hit = |id, dist| Neighbor { id: VectorId(id), dist };
 /// let a = [hit(4, 0.5), hit(9, 0.7)]; // one server's top 2

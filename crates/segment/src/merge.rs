@@ -3,7 +3,9 @@
 use omendex_build::{BuildError, HnswBuilder, Insertion, Linking, Seeds, Stop};
 use omendex_graph::{HnswGraph, Layer, NodeId, VectorId};
 
-use crate::{Error, Index, SegmentId, SegmentedIndex};
+use omendex_index::{Error, Index, SegmentId};
+
+use crate::SegmentedIndex;
 
 /// Seeds for merging: a node from segment `s` is seeded, on each layer, with those of its
 /// neighbours in segment `s`'s graph that come before it in the merged graph (renamed to their
@@ -71,7 +73,8 @@ impl SegmentedIndex {
     /// use omendex_params::Params;
     /// use omendex_distance::Metric;
     /// use omendex_graph::VectorId;
-    /// use omendex_segment::{Error, SegmentPlan, SegmentedIndex};
+    /// use omendex_index::{Error, SegmentPlan};
+    /// use omendex_segment::SegmentedIndex;
     ///
     /// let data: Vec<f32> = (0..2000).map(|i| (i as f32 * 0.37).sin()).collect();
     /// let ids: Vec<VectorId> = (0..1000).map(VectorId).collect();

@@ -12,10 +12,8 @@ use omendex_params::Params;
 use omendex_search::{Rows, TrainedCodes};
 use rayon::prelude::*;
 
-use crate::plan::MAX_SEGMENTS;
-use crate::query::Pool;
-use crate::{Error, Index, SegmentId, SegmentPlan, VectorIndex};
 use omendex_build::Insertion;
+use omendex_index::{Error, Index, MAX_SEGMENTS, Pool, SegmentId, SegmentPlan, VectorIndex};
 
 /// Vectors split into independent HNSW segments (see [`SegmentPlan`]), each an [`Index`]
 /// with its own entry point, built in parallel on the current rayon pool; a search queries
@@ -33,7 +31,8 @@ use omendex_build::Insertion;
 /// ```
 /// use omendex_params::Params;
 /// use omendex_distance::Metric;
-/// use omendex_segment::{SegmentPlan, SegmentedIndex};
+/// use omendex_index::SegmentPlan;
+/// use omendex_segment::SegmentedIndex;
 ///
 /// let data: Vec<f32> = (0..2000).map(|i| (i as f32 * 0.7).sin()).collect(); // 1000 × d = 2
 /// let mut index = SegmentedIndex::build(2, Params::new(Metric::L2).m(8), &data, SegmentPlan::Count(4))?;
@@ -42,7 +41,7 @@ use omendex_build::Insertion;
 /// assert_eq!(hits[0].id.0, 10);
 /// let more = index.add_segment(&[0.5, 0.5])?;
 /// assert_eq!(index.search(&[0.5, 0.5], 1)?[0].id, more.start);
-/// # Ok::<(), omendex_segment::Error>(())
+/// # Ok::<(), omendex_index::Error>(())
 /// ```
 #[derive(Debug)]
 pub struct SegmentedIndex {
@@ -99,7 +98,8 @@ impl SegmentedIndex {
     /// use omendex_build::{BuildError, Stop};
     /// use omendex_params::Params;
     /// use omendex_distance::Metric;
-    /// use omendex_segment::{Error, SegmentPlan, SegmentedIndex};
+    /// use omendex_index::{Error, SegmentPlan};
+    /// use omendex_segment::SegmentedIndex;
     ///
     /// let data: Vec<f32> = (0..400).map(|i| (i as f32).sin()).collect();
     /// let mut index = SegmentedIndex::build(2, Params::new(Metric::L2), &data, SegmentPlan::Count(2))?;
@@ -148,7 +148,8 @@ impl SegmentedIndex {
     /// use omendex_params::Params;
     /// use omendex_distance::Metric;
     /// use omendex_graph::VectorId;
-    /// use omendex_segment::{Error, SegmentPlan, SegmentedIndex};
+    /// use omendex_index::{Error, SegmentPlan};
+    /// use omendex_segment::SegmentedIndex;
     ///
     /// let data: Vec<f32> = (0..2000).map(|i| (i as f32 * 0.37).sin()).collect();
     /// let ids: Vec<VectorId> = (0..1000).map(VectorId).collect();
@@ -178,7 +179,7 @@ impl SegmentedIndex {
     ) -> Result<Self, Error> {
         let builder = HnswBuilder::new(params)?;
         builder.new_graph(dim)?;
-        let n = crate::batch::check((dim, params.metric), vectors, Some(ids), &|_| false, VectorId(0))?;
+        let n = omendex_index::check_new_batch(dim, params.metric, vectors, ids)?;
         let sizes = plan.sizes(n)?;
         let mut parts = Vec::with_capacity(sizes.len());
         let mut start = 0;
@@ -420,3 +421,5 @@ impl SegmentedIndex {
 pub(crate) fn segment_params(params: Params, segment: SegmentId) -> Params {
     params.seed(params.seed.wrapping_add(u64::from(segment.0)))
 }
+
+omendex_index::impl_vector_index!(SegmentedIndex);

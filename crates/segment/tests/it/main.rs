@@ -2,10 +2,11 @@
 
 use omendex_distance::{Distance, Metric};
 use omendex_graph::VectorId;
+use omendex_index::{Error, Fanout, Index, Neighbor, Query, SegmentId, SegmentPlan, VectorIndex};
 use omendex_params::Params;
 use omendex_search::FilterPlan;
 use omendex_search::{Rows, brute_force_knn};
-use omendex_segment::{Error, Fanout, Index, Neighbor, Query, SegmentId, SegmentPlan, SegmentedIndex, VectorIndex};
+use omendex_segment::SegmentedIndex;
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 

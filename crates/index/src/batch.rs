@@ -43,6 +43,13 @@ pub(crate) fn check(
     Ok(n)
 }
 
+/// The batch rule for the vectors of a new index (holding no id yet), `ids` one per row: what
+/// a segmented build checks before it splits the batch into segments. Returns the number of
+/// rows.
+pub fn check_new_batch(dim: usize, metric: Metric, vectors: &[f32], ids: &[VectorId]) -> Result<usize, Error> {
+    check((dim, metric), vectors, Some(ids), &|_| false, VectorId(0))
+}
+
 /// Refuses `n` new ids from `next` on unless they and the next id after them stay below
 /// `u64::MAX` ([`Error::Full`]).
 pub(crate) fn id_room(next: VectorId, n: usize) -> Result<(), Error> {

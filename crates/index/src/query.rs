@@ -13,13 +13,13 @@ use crate::Error;
 ///
 /// ```
 /// use omendex_params::Params;
-/// use omendex_segment::Index;
+/// use omendex_index::Index;
 ///
 /// let mut index = Index::new(1, Params::default())?;
 /// let id = index.add(&[3.0])?;
 /// let hit = index.search(&[1.0], 1)?[0];
 /// assert_eq!((hit.id, hit.dist), (id, 4.0), "squared L2");
-/// # Ok::<(), omendex_segment::Error>(())
+/// # Ok::<(), omendex_index::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Neighbor {
@@ -32,21 +32,8 @@ pub struct Neighbor {
 /// A filter over the caller's ids: `true` keeps the vector.
 pub type Filter<'a> = &'a (dyn Fn(VectorId) -> bool + Sync);
 
-/// How a [`crate::SegmentedIndex`] spreads a query over its segments (a one-graph
-/// [`crate::Index`] has nothing to spread and ignores it).
-///
-/// ```
-/// use omendex_params::Params;
-/// use omendex_segment::{Fanout, Query, SegmentPlan, SegmentedIndex};
-///
-/// let data: Vec<f32> = (0..400).map(|i| i as f32).collect(); // 400 vectors, d = 1
-/// let index = SegmentedIndex::build(1, Params::default(), &data, SegmentPlan::Count(4))?;
-/// let q = Query::new(&[10.2], 3).ef(400);
-/// let plain = index.query(&q)?;
-/// assert_eq!(index.query(&q.fanout(Fanout::Parallel))?, plain, "the same answer, segments in parallel");
-/// assert_eq!(plain[0].id.0, 10);
-/// # Ok::<(), omendex_segment::Error>(())
-/// ```
+/// How a segmented index (`omendex_segment::SegmentedIndex`, whose docs show each) spreads a
+/// query over its segments; a one-graph [`crate::Index`] has nothing to spread and ignores it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Fanout {
     /// Every segment with the same `k` and beam, one after another on the caller's thread.
@@ -58,7 +45,7 @@ pub enum Fanout {
     Parallel,
     /// Each segment asked only for its likely share of the top `k`, with a beam narrowed in
     /// proportion, and searched again in full when the merged result shows it may hold more
-    /// (see [`crate::SegmentedIndex::query`]). Pays when segments are many and random parts
+    /// (see `SegmentedIndex::query`). Pays when segments are many and random parts
     /// of the data.
     Sampled,
 }
@@ -67,7 +54,7 @@ pub enum Fanout {
 /// filter, filter plan, fan-out). Checked once, by the index that answers it.
 ///
 /// ```
-/// use omendex_segment::{Index, Query};
+/// use omendex_index::{Index, Query};
 /// use omendex_params::Params;
 /// use omendex_graph::VectorId;
 ///
@@ -76,16 +63,22 @@ pub enum Fanout {
 /// let odd = |id: VectorId| id.0 % 2 == 1;
 /// let hits = index.query(&Query::new(&[1.9, 0.0], 1).ef(16).filter(&odd))?;
 /// assert_eq!(hits[0].id, VectorId(1));
-/// # Ok::<(), omendex_segment::Error>(())
+/// # Ok::<(), omendex_index::Error>(())
 /// ```
 #[derive(Clone, Copy)]
 pub struct Query<'a> {
-    pub(crate) vector: &'a [f32],
-    pub(crate) k: usize,
-    pub(crate) ef: Option<usize>,
-    pub(crate) filter: Option<Filter<'a>>,
-    pub(crate) plan: FilterPlan,
-    pub(crate) fanout: Fanout,
+    #[doc(hidden)]
+    pub vector: &'a [f32],
+    #[doc(hidden)]
+    pub k: usize,
+    #[doc(hidden)]
+    pub ef: Option<usize>,
+    #[doc(hidden)]
+    pub filter: Option<Filter<'a>>,
+    #[doc(hidden)]
+    pub plan: FilterPlan,
+    #[doc(hidden)]
+    pub fanout: Fanout,
 }
 
 impl std::fmt::Debug for Query<'_> {
@@ -139,12 +132,8 @@ impl<'a> Query<'a> {
 
     /// The checked request for an index of `params` and `dim` holding `len` live vectors:
     /// the vector rule, `k >= 1`, `ef >= k`, a non-empty index.
-    pub(crate) fn request(
-        &self,
-        params: &omendex_params::Params,
-        dim: usize,
-        len: usize,
-    ) -> Result<Request<'a>, Error> {
+    #[doc(hidden)]
+    pub fn request(&self, params: &omendex_params::Params, dim: usize, len: usize) -> Result<Request<'a>, Error> {
         let ef = self.ef.unwrap_or(params.ef_search.max(self.k));
         let request = Request::new(params.metric, dim, self.vector, self.k, ef)?;
         if len == 0 {
@@ -157,14 +146,15 @@ impl<'a> Query<'a> {
 /// Search scratch shared by an index's searches (one per concurrent search, reused), and how
 /// many plain searches were answered by exact scan after a short walk.
 #[derive(Debug, Default)]
-pub(crate) struct Pool {
+#[doc(hidden)]
+pub struct Pool {
     scratch: Mutex<Vec<SearchScratch>>,
     exact_fallbacks: AtomicU64,
 }
 
 impl Pool {
     /// Runs `f` with a pooled scratch, counting the exact-scan fallbacks it causes.
-    pub(crate) fn with<T>(&self, f: impl FnOnce(&mut SearchScratch) -> T) -> T {
+    pub fn with<T>(&self, f: impl FnOnce(&mut SearchScratch) -> T) -> T {
         let mut scratch = self.scratch.lock().pop().unwrap_or_default();
         let before = scratch.exact_fallbacks();
         let res = f(&mut scratch);
@@ -173,7 +163,7 @@ impl Pool {
         res
     }
 
-    pub(crate) fn exact_fallbacks(&self) -> u64 {
+    pub fn exact_fallbacks(&self) -> u64 {
         self.exact_fallbacks.load(Ordering::Relaxed)
     }
 }

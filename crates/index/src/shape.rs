@@ -7,27 +7,25 @@ use rayon::prelude::*;
 use omendex_graph::VectorId;
 use omendex_params::Params;
 
-use crate::{Error, Index, Neighbor, Query, SegmentedIndex};
+use crate::{Error, Index, Neighbor, Query};
 
-/// An index of either shape, one graph ([`Index`]) or segments ([`SegmentedIndex`]): what a
-/// caller that serves, measures or saves indexes needs without knowing which.
+/// An index of either shape, one graph ([`Index`]) or segments (`omendex_segment::SegmentedIndex`):
+/// what a caller that serves, measures or saves indexes needs without knowing which.
 ///
 /// ```
+/// use omendex_index::{Index, Query, VectorIndex};
 /// use omendex_params::Params;
-/// use omendex_segment::{Index, Query, SegmentPlan, SegmentedIndex, VectorIndex};
 ///
 /// fn nearest(index: &dyn VectorIndex, q: &[f32]) -> u64 {
 ///     index.query(&Query::new(q, 1)).unwrap()[0].id.0
 /// }
-/// let data = [0.0, 1.0, 2.0, 3.0];
 /// let mut one = Index::new(1, Params::default())?;
-/// one.add_batch(&data)?;
-/// let many = SegmentedIndex::build(1, Params::default(), &data, SegmentPlan::Count(2))?;
-/// assert_eq!(nearest(&one, &[2.9]), nearest(&many, &[2.9]));
-/// # Ok::<(), omendex_segment::Error>(())
+/// one.add_batch(&[0.0, 1.0, 2.0, 3.0])?;
+/// assert_eq!(nearest(&one, &[2.9]), 3);
+/// # Ok::<(), omendex_index::Error>(())
 /// ```
 pub trait VectorIndex: Send + Sync {
-    /// Answers `query` (see [`Index::query`], [`SegmentedIndex::query`]).
+    /// Answers `query` (see [`Index::query`], `SegmentedIndex::query`).
     fn query(&self, query: &Query<'_>) -> Result<Vec<Neighbor>, Error>;
     /// Number of vectors, not counting deleted ones.
     fn len(&self) -> usize;
@@ -47,16 +45,16 @@ pub trait VectorIndex: Send + Sync {
     fn heap_bytes(&self) -> usize;
     /// Searches answered by exact scan after a graph walk came up short.
     fn exact_fallbacks(&self) -> u64;
-    /// Deletes `id` (see [`Index::delete`], [`SegmentedIndex::delete`]).
+    /// Deletes `id` (see [`Index::delete`], `SegmentedIndex::delete`).
     fn delete(&mut self, id: VectorId) -> Result<(), Error>;
-    /// Drops the deleted vectors (see [`Index::compact`], [`SegmentedIndex::compact`]);
+    /// Drops the deleted vectors (see [`Index::compact`], `SegmentedIndex::compact`);
     /// returns how many.
     fn compact(&mut self) -> Result<usize, Error>;
     /// Makes the calls that build graphs aside end once `stop` is raised, the index as it was
-    /// (see [`Index::set_stop`], [`SegmentedIndex::set_stop`]).
+    /// (see [`Index::set_stop`], `SegmentedIndex::set_stop`).
     fn set_stop(&mut self, stop: Option<omendex_build::Stop>);
     /// Saves the index to `path` (a file for an [`Index`], a folder for a
-    /// [`SegmentedIndex`]).
+    /// segmented index (`omendex_segment::SegmentedIndex`)).
     fn save(&self, path: &Path) -> Result<(), Error>;
     /// The id the next vector added without one gets: above every id the index ever held.
     fn next_id(&self) -> VectorId;
@@ -72,7 +70,7 @@ pub trait VectorIndex: Send + Sync {
     /// ```
     /// use omendex_graph::VectorId;
     /// use omendex_params::Params;
-    /// use omendex_segment::{Error, Index, VectorIndex};
+    /// use omendex_index::{Error, Index, VectorIndex};
     ///
     /// let mut index = Index::new(2, Params::default())?;
     /// index.add_with_id(VectorId(7), &[0.0, 1.0])?;
@@ -92,13 +90,13 @@ pub trait VectorIndex: Send + Sync {
     ///
     /// ```
     /// use omendex_params::Params;
-    /// use omendex_segment::{Index, VectorIndex};
+    /// use omendex_index::{Index, VectorIndex};
     ///
     /// let mut index = Index::new(2, Params::default())?;
     /// index.add_batch(&[0.0, 0.0, 1.0, 0.0, 0.0, 1.0])?;
     /// let answers = index.search_batch(&[0.9, 0.1, 0.1, 0.9], 1)?;
     /// assert_eq!(answers.iter().map(|a| a[0].id.0).collect::<Vec<_>>(), [1, 2]);
-    /// # Ok::<(), omendex_segment::Error>(())
+    /// # Ok::<(), omendex_index::Error>(())
     /// ```
     fn search_batch(&self, queries: &[f32], k: usize) -> Result<Vec<Vec<Neighbor>>, Error> {
         self.query_batch(queries, &Query::new(&[], k))
@@ -125,10 +123,14 @@ pub trait VectorIndex: Send + Sync {
     }
 }
 
-macro_rules! forward {
+/// Implements [`VectorIndex`] for a type whose inherent methods of the same names and
+/// signatures answer it (both index shapes). Not for other callers.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! impl_vector_index {
     ($t:ty) => {
-        impl VectorIndex for $t {
-            fn query(&self, query: &Query<'_>) -> Result<Vec<Neighbor>, Error> {
+        impl $crate::VectorIndex for $t {
+            fn query(&self, query: &$crate::Query<'_>) -> Result<Vec<$crate::Neighbor>, $crate::Error> {
                 <$t>::query(self, query)
             }
             fn len(&self) -> usize {
@@ -137,13 +139,13 @@ macro_rules! forward {
             fn dim(&self) -> usize {
                 <$t>::dim(self)
             }
-            fn params(&self) -> &Params {
+            fn params(&self) -> &$crate::__private::Params {
                 <$t>::params(self)
             }
-            fn contains(&self, id: VectorId) -> bool {
+            fn contains(&self, id: $crate::__private::VectorId) -> bool {
                 <$t>::contains(self, id)
             }
-            fn get(&self, id: VectorId) -> Option<&[f32]> {
+            fn get(&self, id: $crate::__private::VectorId) -> Option<&[f32]> {
                 <$t>::get(self, id)
             }
             fn heap_bytes(&self) -> usize {
@@ -152,24 +154,23 @@ macro_rules! forward {
             fn exact_fallbacks(&self) -> u64 {
                 <$t>::exact_fallbacks(self)
             }
-            fn delete(&mut self, id: VectorId) -> Result<(), Error> {
+            fn delete(&mut self, id: $crate::__private::VectorId) -> Result<(), $crate::Error> {
                 <$t>::delete(self, id)
             }
-            fn compact(&mut self) -> Result<usize, Error> {
+            fn compact(&mut self) -> Result<usize, $crate::Error> {
                 <$t>::compact(self)
             }
-            fn set_stop(&mut self, stop: Option<omendex_build::Stop>) {
+            fn set_stop(&mut self, stop: Option<$crate::__private::Stop>) {
                 <$t>::set_stop(self, stop)
             }
-            fn save(&self, path: &Path) -> Result<(), Error> {
+            fn save(&self, path: &std::path::Path) -> Result<(), $crate::Error> {
                 <$t>::save(self, path)
             }
-            fn next_id(&self) -> VectorId {
+            fn next_id(&self) -> $crate::__private::VectorId {
                 <$t>::next_id(self)
             }
         }
     };
 }
 
-forward!(Index);
-forward!(SegmentedIndex);
+impl_vector_index!(Index);

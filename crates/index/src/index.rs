@@ -15,14 +15,14 @@ use crate::{Error, Neighbor, Query, VectorIndex};
 
 /// An approximate nearest-neighbour index over `dim`-dimensional `f32` vectors: one HNSW
 /// graph, the caller's id of each vector, and which vectors are deleted. A
-/// [`crate::SegmentedIndex`] is many of them (its segments), searched together.
+/// segmented index (`omendex_segment::SegmentedIndex`) is many of them (its segments), searched together.
 ///
 /// Vectors get ids `0, 1, 2, ...` in insertion order unless the caller names them. Under
 /// [`omendex_distance::Metric::Cosine`] vectors and queries are stored and compared normalised,
 /// so distances are `1 - cos`.
 ///
 /// ```
-/// use omendex_segment::{Index, Query};
+/// use omendex_index::{Index, Query};
 /// use omendex_params::Params;
 /// use omendex_distance::Metric;
 ///
@@ -32,7 +32,7 @@ use crate::{Error, Neighbor, Query, VectorIndex};
 /// assert_eq!(hits[0].id, ids.start);
 /// index.delete(ids.start)?;
 /// assert_ne!(index.search(&[1.0, 0.05, 0.0], 1)?[0].id, ids.start);
-/// # Ok::<(), omendex_segment::Error>(())
+/// # Ok::<(), omendex_index::Error>(())
 /// ```
 #[derive(Debug)]
 pub struct Index {
@@ -61,7 +61,8 @@ impl Index {
     /// above every id in use), and searches walk on `codes` when the parameters ask for codes
     /// (trained and encoded here when none are given). `graph` holds vectors as
     /// `params.metric` stores them.
-    pub(crate) fn from_graph(
+    #[doc(hidden)]
+    pub fn from_graph(
         params: Params,
         graph: HnswGraph,
         (ids, deleted, next_id): (Option<Vec<VectorId>>, Option<Vec<u64>>, Option<VectorId>),
@@ -76,7 +77,8 @@ impl Index {
 
     /// An index of `vectors` (flat, row-major, checked) named `ids`, inserted as `how` says;
     /// fails with [`omendex_build::BuildError::Stopped`] once `stop` (if any) is raised.
-    pub(crate) fn with_ids(
+    #[doc(hidden)]
+    pub fn with_ids(
         dim: usize,
         params: Params,
         vectors: &[f32],
@@ -335,7 +337,8 @@ impl Index {
 
     /// The answer to a checked request, with scratch from the caller (a segmented index
     /// searches its segments with one). An empty index answers nothing.
-    pub(crate) fn answer(
+    #[doc(hidden)]
+    pub fn answer(
         &self,
         request: &Request<'_>,
         filter: Option<Filter<'_>>,
@@ -394,29 +397,34 @@ impl Index {
     }
 
     /// The graph and its trained codes, taken out of the index.
-    pub(crate) fn into_graph(self) -> (HnswGraph, Option<TrainedCodes>) {
+    #[doc(hidden)]
+    pub fn into_graph(self) -> (HnswGraph, Option<TrainedCodes>) {
         (self.graph, self.quant.into_trained())
     }
 
     /// The trained codes to save with the graph (`None` without quantization or before the
     /// first vector).
-    pub(crate) fn trained_codes(&self) -> Option<&TrainedCodes> {
+    #[doc(hidden)]
+    pub fn trained_codes(&self) -> Option<&TrainedCodes> {
         self.quant.trained()
     }
 
     /// The ids to save (`None` while node `i` is id `i`) and the deleted bitset (`None` when
     /// nothing is deleted).
-    pub(crate) fn labels(&self) -> (Option<&[VectorId]>, Option<&[u64]>) {
+    #[doc(hidden)]
+    pub fn labels(&self) -> (Option<&[VectorId]>, Option<&[u64]>) {
         (self.names.table(), self.names.deleted_bits())
     }
 
     /// Whether node `node` is deleted.
-    pub(crate) fn is_deleted(&self, node: NodeId) -> bool {
+    #[doc(hidden)]
+    pub fn is_deleted(&self, node: NodeId) -> bool {
         self.names.is_deleted(node)
     }
 
     /// The id of node `node`.
-    pub(crate) fn id_of(&self, node: NodeId) -> VectorId {
+    #[doc(hidden)]
+    pub fn id_of(&self, node: NodeId) -> VectorId {
         self.names.id_of(node)
     }
 }

@@ -8,7 +8,7 @@ use crate::Error;
 /// it ([`crate::Error::Segment`]).
 ///
 /// ```
-/// assert_eq!(omendex_segment::SegmentId(2).to_string(), "segment 2");
+/// assert_eq!(omendex_index::SegmentId(2).to_string(), "segment 2");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SegmentId(pub u16);
@@ -22,12 +22,12 @@ impl fmt::Display for SegmentId {
 /// How vectors are split into segments (consecutive runs of the input, in order).
 ///
 /// ```
-/// use omendex_segment::SegmentPlan;
+/// use omendex_index::SegmentPlan;
 ///
 /// assert_eq!(SegmentPlan::Count(3).sizes(10)?, [4, 3, 3]);
 /// assert_eq!(SegmentPlan::MaxSize(4).sizes(10)?, [4, 3, 3]);
 /// assert!(SegmentPlan::Count(0).sizes(10).is_err());
-/// # Ok::<(), omendex_segment::Error>(())
+/// # Ok::<(), omendex_index::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SegmentPlan {
@@ -38,7 +38,7 @@ pub enum SegmentPlan {
 }
 
 /// The most segments an index holds.
-pub(crate) const MAX_SEGMENTS: usize = u16::MAX as usize;
+pub const MAX_SEGMENTS: usize = u16::MAX as usize;
 
 impl SegmentPlan {
     /// The sizes of the segments for `n` vectors.

@@ -36,7 +36,7 @@ impl Names {
     ///
     /// Fails when `ids` is not one per node, or `deleted` is not one bit per node (whole words,
     /// no bit set past the last node). Live ids are not checked for repeats here (the file
-    /// reader and [`crate::SegmentedIndex::from_segments`] do).
+    /// reader and `SegmentedIndex::from_segments` (`omendex-segment`) do).
     pub(crate) fn restore(
         n: usize,
         ids: Option<Vec<VectorId>>,

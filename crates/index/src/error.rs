@@ -8,7 +8,7 @@ use omendex_store::StoreError;
 use crate::{SegmentId, SegmentPlan};
 
 /// Everything that can go wrong when using an [`crate::Index`] or a
-/// [`crate::SegmentedIndex`]. A call that returns an error changes nothing: vectors already
+/// segmented index (`omendex_segment::SegmentedIndex`). A call that returns an error changes nothing: vectors already
 /// stored stay stored and searchable.
 ///
 /// Errors of the lower crates are wrapped whole: bad parameters and bad vectors (the row
@@ -20,7 +20,7 @@ use crate::{SegmentId, SegmentPlan};
 /// use omendex_params::Params;
 /// use omendex_distance::VectorError;
 /// use omendex_search::SearchError;
-/// use omendex_segment::{Error, Index};
+/// use omendex_index::{Error, Index};
 ///
 /// let mut index = Index::new(2, Params::default())?;
 /// match index.add(&[1.0, f32::NAN]) {
@@ -46,7 +46,7 @@ pub enum Error {
     /// format version). A failed save leaves the previous file in place.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// What went wrong in one segment of a [`crate::SegmentedIndex`].
+    /// What went wrong in one segment of a segmented index (`omendex_segment::SegmentedIndex`).
     #[error("{segment}: {source}")]
     Segment {
         /// The segment.
@@ -128,8 +128,8 @@ impl From<omendex_params::ParamsError> for Error {
 }
 
 impl Error {
-    /// `self`, as it happened in segment `segment`.
-    pub(crate) fn in_segment(self, segment: SegmentId) -> Error {
+    /// `self`, as it happened in segment `segment` ([`Error::Segment`]).
+    pub fn in_segment(self, segment: SegmentId) -> Error {
         Error::Segment { segment, source: Box::new(self) }
     }
 }
