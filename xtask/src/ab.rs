@@ -5,7 +5,10 @@
 //! build); the new side is this very runner, built from the working tree by `cargo xtask`.
 //! Each pair runs `bench --json` of both, in a fresh process each, once per thread count, the
 //! order flipping from pair to pair; the figures are compared as `xtask::paired` describes.
-//! Speed is judged only by paired ratios, never by absolute numbers.
+//! Speed is judged only by paired ratios, never by absolute numbers. Around every run, `ab`
+//! measures how much of the machine other processes took (`xtask::sysinfo::CpuSample`, the
+//! run's own CPU time taken out): a speed loss measured while they took more than
+//! `paired::BUSY_CORES` cores is no verdict, and `ab` exits 2 ("cannot judge") rather than 1.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -141,9 +144,11 @@ fn bench(runner: &Path, threads: u16, args: &[String]) -> Result<Value, Failure>
         .ok_or_else(|| Failure::Bad(format!("{} bench printed no JSON line", runner.display())))
 }
 
-/// One side's runs: `runs[t][p]` is thread count `t`'s run in pair `p`.
+/// One side's runs: `runs[t][p]` is thread count `t`'s run in pair `p`, and `others[t][p]` the
+/// cores' worth of CPU time other processes took during it (where the system tells).
 struct Side {
     runs: Vec<Vec<Value>>,
+    others: Vec<Vec<Option<f64>>>,
 }
 
 impl Side {
@@ -169,13 +174,24 @@ fn figure(name: &str, kind: &str, old: Value, new: Value, ratio: Value, interval
            "verdict": verdict.name()})
 }
 
-fn speed(name: &str, old: &[Option<f64>], new: &[Option<f64>], seed: u64) -> Option<Value> {
+/// A speed figure from paired runs; `others`: the most cores other processes took during any
+/// of them (a loss then is no verdict, [`paired::judge_under_load`]).
+fn speed(name: &str, old: &[Option<f64>], new: &[Option<f64>], seed: u64, others: Option<f64>) -> Option<Value> {
     let (old, new): (Vec<f64>, Vec<f64>) = old.iter().zip(new).filter_map(|(o, n)| Some(((*o)?, (*n)?))).unzip();
     if old.is_empty() {
         return None;
     }
     let c = paired::compare_speed(&old, &new, seed);
-    Some(figure(name, "speed", json!(c.old_median), json!(c.new_median), json!(c.ratio), json!(c.interval), c.verdict))
+    let verdict = paired::judge_under_load(c.verdict, others);
+    let mut f =
+        figure(name, "speed", json!(c.old_median), json!(c.new_median), json!(c.ratio), json!(c.interval), verdict);
+    f["most_other_cores"] = json!(others);
+    Some(f)
+}
+
+/// The most cores other processes took during thread count `t`'s runs of either side.
+fn busiest(old: &Side, new: &Side, t: usize) -> Option<f64> {
+    old.others[t].iter().chain(&new.others[t]).flatten().copied().reduce(f64::max)
 }
 
 /// The median of the values present (all runs of a deterministic figure agree).
@@ -215,20 +231,24 @@ pub(crate) fn ab(a: AbArgs) -> Result<(), Failure> {
         a.threads,
         if args.is_empty() { "(defaults)".to_string() } else { args.join(" ") }
     );
-    let mut old = Side { runs: vec![Vec::new(); a.threads.len()] };
-    let mut new = Side { runs: vec![Vec::new(); a.threads.len()] };
+    let empty = || Side { runs: vec![Vec::new(); a.threads.len()], others: vec![Vec::new(); a.threads.len()] };
+    let (mut old, mut new) = (empty(), empty());
     for p in 0..pairs {
         for (t, &threads) in a.threads.iter().enumerate() {
             // The order flips every pair, so a trend within the session favours neither side.
             let new_first = p % 2 == 1;
             for side in [new_first, !new_first] {
-                let (bin, runs) = if side { (&new_bin, &mut new.runs[t]) } else { (&old_bin, &mut old.runs[t]) };
-                runs.push(bench(bin, threads, &args)?);
+                let (bin, s) = if side { (&new_bin, &mut new) } else { (&old_bin, &mut old) };
+                let before = sysinfo::CpuSample::now();
+                s.runs[t].push(bench(bin, threads, &args)?);
+                let others = sysinfo::CpuSample::now().zip(before).and_then(|(now, b)| now.since(&b));
+                s.others[t].push(others.map(|c| c.other_cores));
             }
             let vps = |s: &Side| s.runs[t][p]["build_vps"].as_f64().unwrap_or(f64::NAN);
             let qps = |s: &Side| s.runs[t][p]["qps_at_target"].as_f64().unwrap_or(f64::NAN);
+            let others = |s: &Side| s.others[t][p].map_or("?".to_string(), |c| format!("{c:.2}"));
             eprintln!(
-                "ab: pair {}/{pairs}, {threads} thread(s): build {:.0} -> {:.0} vec/s ({:.3}), QPS at target {:.0} -> {:.0} ({:.3})",
+                "ab: pair {}/{pairs}, {threads} thread(s): build {:.0} -> {:.0} vec/s ({:.3}), QPS at target {:.0} -> {:.0} ({:.3}); other processes took {} / {} cores",
                 p + 1,
                 vps(&old),
                 vps(&new),
@@ -236,6 +256,8 @@ pub(crate) fn ab(a: AbArgs) -> Result<(), Failure> {
                 qps(&old),
                 qps(&new),
                 qps(&new) / qps(&old),
+                others(&old),
+                others(&new),
             );
         }
     }
@@ -244,7 +266,8 @@ pub(crate) fn ab(a: AbArgs) -> Result<(), Failure> {
     let mut notes = Vec::new();
     for (t, &threads) in a.threads.iter().enumerate() {
         let name = format!("build vec/s, {threads} thread{}", if threads == 1 { "" } else { "s" });
-        figures.extend(speed(&name, &old.field(t, "build_vps"), &new.field(t, "build_vps"), 1 + t as u64));
+        let busy = busiest(&old, &new, t);
+        figures.extend(speed(&name, &old.field(t, "build_vps"), &new.field(t, "build_vps"), 1 + t as u64, busy));
     }
     // Quality on the deterministic one-thread build where it ran, else on the first count.
     let q = a.threads.iter().position(|&t| t == 1).unwrap_or(0);
@@ -257,6 +280,7 @@ pub(crate) fn ab(a: AbArgs) -> Result<(), Failure> {
         &old.field(q, "qps_at_target"),
         &new.field(q, "qps_at_target"),
         100,
+        busiest(&old, &new, q),
     ));
     let (old_ef, new_ef) = (old.field(q, "ef_at_target"), new.field(q, "ef_at_target"));
     for (side, xs) in [("old", &old_ef), ("new", &new_ef)] {
@@ -318,20 +342,30 @@ pub(crate) fn ab(a: AbArgs) -> Result<(), Failure> {
             f["verdict"].as_str().unwrap_or("")
         );
     }
+    let named = |verdict: Verdict| -> Vec<String> {
+        figures
+            .iter()
+            .filter(|f| f["verdict"] == verdict.name())
+            .filter_map(|f| f["figure"].as_str().map(String::from))
+            .collect()
+    };
+    let (losses, unjudged) = (named(Verdict::Loss), named(Verdict::Unjudged));
+    if !unjudged.is_empty() {
+        notes.push(format!(
+            "other processes took more than {} cores during some runs: a speed loss then cannot be told from the load",
+            paired::BUSY_CORES
+        ));
+    }
     for n in &notes {
         eprintln!("note: {n}");
     }
-    let losses: Vec<String> = figures
-        .iter()
-        .filter(|f| f["verdict"] == "LOSS")
-        .filter_map(|f| f["figure"].as_str().map(String::from))
-        .collect();
     let raw = |s: &Side| s.runs.iter().flatten().cloned().collect::<Vec<_>>();
     let report = json!({
         "old": {"rev": rev_name, "commit": commit}, "new": {"rev": new_rev}, "pairs": pairs,
         "threads": a.threads, "bench_args": args, "cpu": sysinfo::cpu_model(), "cores": sysinfo::cores(),
         "speed_loss_below": paired::SPEED_LOSS_BELOW, "recall_loss_above": paired::RECALL_LOSS_ABOVE,
-        "figures": figures, "notes": notes, "losses": losses, "passed": losses.is_empty(),
+        "figures": figures, "notes": notes, "losses": losses, "unjudged": unjudged,
+        "passed": losses.is_empty() && unjudged.is_empty(), "busy_cores_bar": paired::BUSY_CORES,
         "runs": {"old": raw(&old), "new": raw(&new)},
     });
     let path = target_dir().join("ab").join("report.json");
@@ -342,10 +376,15 @@ pub(crate) fn ab(a: AbArgs) -> Result<(), Failure> {
         short.as_object_mut().map(|o| o.remove("runs"));
         println!("{short}");
     }
-    if losses.is_empty() {
+    if !losses.is_empty() {
+        Err(Failure::Missed(format!("loss against {rev_name}: {}", losses.join(", "))))
+    } else if !unjudged.is_empty() {
+        Err(Failure::Bad(format!(
+            "cannot judge {} against {rev_name}: slower while other processes were busy; run again on a quiet machine",
+            unjudged.join(", ")
+        )))
+    } else {
         eprintln!("ab: no loss beyond the noise");
         Ok(())
-    } else {
-        Err(Failure::Missed(format!("loss against {rev_name}: {}", losses.join(", "))))
     }
 }

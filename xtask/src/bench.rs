@@ -64,7 +64,8 @@ pub(crate) fn bench(a: BenchArgs) -> Result<(), Failure> {
         return bench_segmented(&a, &data, &truth, from_file, usize::from(s), started_at, load1);
     }
     let rss_before = sysinfo::proc_status_mb("VmRSS:");
-    let (index, build_s) = build(&data, n, c, a.efs[0], "build")?;
+    let built = build(&data, n, c, a.efs[0], "build")?;
+    let (index, build_s) = (built.index, built.secs);
     let rss_after = sysinfo::proc_status_mb("VmRSS:");
     if let Err(v) = index.check_invariants() {
         return Err(Failure::Missed(format!("invariant broken after the build: {v}")));
@@ -83,14 +84,15 @@ pub(crate) fn bench(a: BenchArgs) -> Result<(), Failure> {
         "dataset": data.name, "n": n, "dim": data.base.dim, "nq": data.queries.len(), "threads": c.threads,
         "M": c.m, "efc": c.ef_construction, "k": k, "metric": format!("{} (omendex)", c.metric),
         "build_s": (build_s * 1e4).round() / 1e4, "build_vps": (n as f64 / build_s * 10.0).round() / 10.0,
-        "build": "Index::add_batch (parallel bulk insertion)",
+        "build": "Index::add_batch (parallel bulk insertion)", "build_other_cores": built.others,
         "index_rss_mb": round1(rss_before.zip(rss_after).map(|(b, a)| a - b)),
         "lib_bytes_mb": round1(Some(index.heap_bytes() as f64 / 1048576.0)), "lib_bytes_what": "vectors + links heap capacity",
         "peak_rss_mb": round1(sysinfo::proc_status_mb("VmHWM:")),
         "rss_before_build_mb": round1(rss_before), "rss_after_build_mb": round1(rss_after),
         "recall_at_ef64": at(64), "recall_at_ef128": at(128), "target_recall": a.target_recall,
         "ef_at_target": hit.map(|h| h["ef"].clone()), "qps_at_target": hit.map(|h| h["qps"].clone()),
-        "recall_at_target": hit.map(|h| h["recall"].clone()),
+        "recall_at_target": hit.map(|h| h["recall"].clone()), "qps_other_cores": hit.map(|h| h["other_cores"].clone()),
+        "min_window_s": crate::harness::MIN_WINDOW_S,
         "truth": if from_file { "groundtruth.ivecs" } else { "brute force" },
         "distance_path": omendex::simd_path().name(), "sweep": sweep,
         "search": "single thread, one query per call (qps)",
@@ -143,7 +145,8 @@ pub(crate) fn bench_segmented(
     let fresh = match merge_s {
         None => None,
         Some(_) => {
-            let (fresh, fresh_s) = build(data, n, c, a.efs[0], "fresh")?;
+            let built = build(data, n, c, a.efs[0], "fresh")?;
+            let (fresh, fresh_s) = (built.index, built.secs);
             let sweep = sweep_ef(Searcher::of(&fresh), data, truth, c.metric, k, &a.efs, "fresh build, ")?;
             let hit = first_at_target(&sweep, a.target_recall).cloned();
             Some((fresh_s, hit))

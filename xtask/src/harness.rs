@@ -108,6 +108,14 @@ pub(crate) fn params(common: &Common, ef_search: usize) -> Params {
         .quantization(common.quantization)
 }
 
+/// An index built by [`build`]: the seconds it took and the cores' worth of CPU time other
+/// processes took meanwhile ([`contention_since`]).
+pub(crate) struct Built {
+    pub(crate) index: Index,
+    pub(crate) secs: f64,
+    pub(crate) others: Option<f64>,
+}
+
 /// Builds an index of the first `n` base vectors; returns it with the build's seconds.
 pub(crate) fn build(
     data: &Dataset,
@@ -115,7 +123,7 @@ pub(crate) fn build(
     common: &Common,
     ef_search: usize,
     label: &str,
-) -> Result<(Index, f64), Failure> {
+) -> Result<Built, Failure> {
     let mut index = Index::new(data.base.dim, params(common, ef_search))?;
     let bar = if std::io::stderr().is_terminal() {
         let b = ProgressBar::new(n as u64).with_message(label.to_string());
@@ -131,13 +139,15 @@ pub(crate) fn build(
     // One batch, as a user would add a data set; only a visible progress bar splits it.
     let chunk = if bar.is_hidden() { n.max(1) * data.base.dim } else { n.div_ceil(20).max(1) * data.base.dim };
     let started = Instant::now();
+    let before = sysinfo::CpuSample::now();
     for part in data.base.prefix(n).chunks(chunk) {
         index.add_batch(part)?;
         bar.inc((part.len() / data.base.dim) as u64);
     }
     let secs = started.elapsed().as_secs_f64();
+    let others = contention_since(before);
     bar.finish_and_clear();
-    Ok((index, secs))
+    Ok(Built { index, secs, others })
 }
 
 /// An index of either shape and the fan-out its queries use: what validate and bench search.
@@ -165,24 +175,34 @@ pub(crate) fn search_all(
     k: usize,
     ef: usize,
 ) -> Result<(Vec<Vec<VectorId>>, f64), Failure> {
-    let (hits, qps) = search_all_hits(searcher, data, k, ef)?;
+    let (hits, qps) = search_all_hits(searcher, data, k, ef, 0.0)?;
     Ok((hits.iter().map(|h| h.iter().map(|n| n.id).collect()).collect(), qps))
 }
 
-/// [`search_all`] with the distances of the hits.
+/// [`search_all`] with the distances of the hits. The query set is searched again (the hits
+/// of the first pass kept) until `min_secs` have passed, so that a rate rests on a timed
+/// window long enough for the machine's noise to average out.
 pub(crate) fn search_all_hits(
     searcher: Searcher<'_>,
     data: &Dataset,
     k: usize,
     ef: usize,
+    min_secs: f64,
 ) -> Result<(Vec<Vec<Neighbor>>, f64), Failure> {
     let started = Instant::now();
     let mut res = Vec::with_capacity(data.queries.len());
     for q in 0..data.queries.len() {
         res.push(searcher.search(data.queries.row(q), k, ef)?);
     }
+    let mut searched = data.queries.len();
+    while started.elapsed().as_secs_f64() < min_secs && !data.queries.is_empty() {
+        for q in 0..data.queries.len() {
+            std::hint::black_box(searcher.search(data.queries.row(q), k, ef)?);
+        }
+        searched += data.queries.len();
+    }
     let secs = started.elapsed().as_secs_f64();
-    Ok((res, data.queries.len() as f64 / secs))
+    Ok((res, searched as f64 / secs))
 }
 
 /// A distance as ann-benchmarks states it: Euclidean (not squared) for l2; `1 - a·b` and
@@ -204,10 +224,13 @@ fn recall_by_distance(metric: Metric, found: &[Vec<Neighbor>], kth: &[f64], k: u
 }
 
 /// Recall@k and single-thread QPS at every ef of `efs` (raised to k), as the peer benchmark's
-/// `sweep` entries; `label` prefixes the progress lines.
+/// `sweep` entries; `label` prefixes the progress lines. Each rate is timed over at least
+/// [`MIN_WINDOW_S`] (the query set searched again as needed).
 ///
 /// Each entry also holds `recall_dist`, recall@k by distance (see [`recall_by_distance`]),
-/// `metric` being the index's.
+/// `metric` being the index's, and `other_cores`: the cores' worth of CPU time other processes
+/// took meanwhile ([`sysinfo::CpuSample`]), so that a reader can tell a slow machine from a
+/// slow index.
 pub(crate) fn sweep_ef(
     searcher: Searcher<'_>,
     data: &Dataset,
@@ -232,7 +255,9 @@ pub(crate) fn sweep_ef(
     let mut sweep = Vec::with_capacity(efs.len());
     for &ef in efs {
         let ef = ef.max(k);
-        let (hits, qps) = search_all_hits(searcher, data, k, ef)?;
+        let before = sysinfo::CpuSample::now();
+        let (hits, qps) = search_all_hits(searcher, data, k, ef, MIN_WINDOW_S)?;
+        let others = contention_since(before);
         let found: Vec<Vec<VectorId>> = hits.iter().map(|h| h.iter().map(|n| n.id).collect()).collect();
         let recall = recall_at_k(&found, truth, k);
         let recall_dist = recall_by_distance(metric, &hits, &kth, k);
@@ -240,9 +265,20 @@ pub(crate) fn sweep_ef(
             "{label}ef {ef:>4}: recall@{k} {recall:.4} (by distance {recall_dist:.4}), {qps:>9.0} QPS (1 thread, one query per call)"
         );
         sweep.push(json!({"ef": ef, "recall": (recall * 1e4).round() / 1e4,
-                          "recall_dist": (recall_dist * 1e4).round() / 1e4, "qps": (qps * 10.0).round() / 10.0}));
+                          "recall_dist": (recall_dist * 1e4).round() / 1e4, "qps": (qps * 10.0).round() / 10.0,
+                          "other_cores": others}));
     }
     Ok(sweep)
+}
+
+/// The shortest timed window of a rate in [`sweep_ef`], in seconds.
+pub(crate) const MIN_WINDOW_S: f64 = 1.0;
+
+/// The cores' worth of CPU time other processes took since `before` (rounded to 0.01), where
+/// the system reports it.
+pub(crate) fn contention_since(before: Option<sysinfo::CpuSample>) -> Option<f64> {
+    let c = sysinfo::CpuSample::now()?.since(&before?)?;
+    Some(((c.other_cores) * 100.0).round() / 100.0)
 }
 
 /// The first sweep entry whose recall reaches `target`.

@@ -40,7 +40,8 @@ enum Task {
     ProfileRun(profile::ProfileArgs),
     /// Compare the working tree with an older revision (built in a temporary worktree) in
     /// alternating pairs of bench runs: the median ratio of each figure with a bootstrap
-    /// interval. Exits non-zero on a quality loss or a speed loss beyond the noise.
+    /// interval. Exits 1 on a quality loss or a speed loss beyond the noise, 2 when a speed loss
+    /// was measured while other processes were busy on the machine (no verdict).
     Ab(ab::AbArgs),
     /// omendex beside the peer libraries (hnswlib, FAISS, USearch, omendb where installed) on
     /// named datasets, alternating, one fresh process per run: raw lines and SVG plots under

@@ -61,6 +61,9 @@ pub enum Verdict {
     Gain,
     /// Worse, beyond the noise: `ab` exits non-zero.
     Loss,
+    /// Worse, beyond the noise, while other processes were busy on the machine: no verdict
+    /// (`ab` exits 2, not 1).
+    Unjudged,
 }
 
 impl Verdict {
@@ -70,6 +73,7 @@ impl Verdict {
             Verdict::Same => "same",
             Verdict::Gain => "gain",
             Verdict::Loss => "LOSS",
+            Verdict::Unjudged => "cannot judge (busy)",
         }
     }
 }
@@ -106,6 +110,20 @@ pub fn compare_speed(old: &[f64], new: &[f64], seed: u64) -> SpeedComparison {
         Verdict::Same
     };
     SpeedComparison { old_median: median(old), new_median: median(new), ratio: median(&ratios), interval, verdict }
+}
+
+/// Other processes' use of the machine (cores' worth of CPU time, averaged over a run) above
+/// which a speed figure measured then is not judged.
+pub const BUSY_CORES: f64 = 0.25;
+
+/// A speed verdict, given the most cores other processes took during any of its runs: a loss
+/// measured beside them cannot be told from the load, so it is no verdict; a gain or no change
+/// stands (load only slows).
+pub fn judge_under_load(verdict: Verdict, other_cores: Option<f64>) -> Verdict {
+    match verdict {
+        Verdict::Loss if other_cores.is_some_and(|c| c > BUSY_CORES) => Verdict::Unjudged,
+        v => v,
+    }
 }
 
 /// The beam a build needs for the target recall: a larger one is a loss, `None` (never
@@ -215,5 +233,14 @@ mod tests {
         assert_eq!(compare_recall(0.5846, 0.5830, RECALL_LOSS_ABOVE), Verdict::Same);
         assert_eq!(compare_recall(0.5846, 0.5768, RECALL_LOSS_ABOVE), Verdict::Loss);
         assert_eq!(compare_recall(0.5768, 0.5846, RECALL_LOSS_ABOVE), Verdict::Gain);
+    }
+
+    #[test]
+    fn a_loss_beside_other_processes_is_no_verdict_and_nothing_else_changes() {
+        assert_eq!(judge_under_load(Verdict::Loss, Some(0.9)), Verdict::Unjudged);
+        assert_eq!(judge_under_load(Verdict::Loss, Some(0.1)), Verdict::Loss);
+        assert_eq!(judge_under_load(Verdict::Loss, None), Verdict::Loss, "unmeasured is not busy");
+        assert_eq!(judge_under_load(Verdict::Gain, Some(0.9)), Verdict::Gain);
+        assert_eq!(judge_under_load(Verdict::Same, Some(0.9)), Verdict::Same);
     }
 }

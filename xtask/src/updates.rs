@@ -181,7 +181,7 @@ pub(crate) fn updates(a: UpdatesArgs) -> Result<(), Failure> {
         c.threads
     );
     let (index, path) = match a.segments {
-        None => (Updatable::One(build(&data, n, c, ef, "build")?.0), "base.omen"),
+        None => (Updatable::One(build(&data, n, c, ef, "build")?.index), "base.omen"),
         Some(s) => {
             let plan = SegmentPlan::Count(usize::from(s));
             let built = SegmentedIndex::build(data.base.dim, params(c, ef), data.base.prefix(n), plan)?;

@@ -128,7 +128,8 @@ pub(crate) fn validate(a: ValidateArgs) -> Result<(), Failure> {
         }
     }
     for &n in a.stages.iter().filter(|_| a.segments.is_none()) {
-        let (index, build_s) = build(&data, n, c, a.ef_search, &format!("stage {n}"))?;
+        let built = build(&data, n, c, a.ef_search, &format!("stage {n}"))?;
+        let (index, build_s) = (built.index, built.secs);
         let invariants = index.check_invariants();
         let stats = index.stats();
         let (truth, from_file) = data.exact_top_k(n, k, c.metric);
@@ -326,7 +327,8 @@ pub(crate) fn validate_segmented_stage(
     let started = Instant::now();
     let merged = index.merged(merge_ef)?;
     let merge_s = started.elapsed().as_secs_f64();
-    let (fresh, fresh_s) = build(data, n, c, a.ef_search, "fresh")?;
+    let built = build(data, n, c, a.ef_search, "fresh")?;
+    let (fresh, fresh_s) = (built.index, built.secs);
     if let Err((_, v)) = merged.check_invariants() {
         failures.push(format!("stage {n}: merged graph: invariant broken: {v}"));
     }
