@@ -174,7 +174,12 @@ impl HnswBuilder {
     pub fn push_batch(&mut self, graph: &mut HnswGraph, rows: Rows<'_>) -> Result<std::ops::Range<u32>, BuildError> {
         self.check_rows(rows, graph.dim())?;
         self.check_graph(graph, rows.len())?;
-        graph.reserve(rows.len());
+        // A batch knows its size: room for exactly it. One row at a time must grow the buffers
+        // geometrically instead (as a push does), or a run of single inserts copies the graph
+        // on every one of them.
+        if rows.len() > 1 {
+            graph.reserve(rows.len());
+        }
         let start = graph.len() as u32;
         let mut buf = Vec::new();
         for i in 0..rows.len() {

@@ -506,3 +506,21 @@ fn a_raised_stop_ends_a_parallel_batch_at_the_next_insertion_on_every_thread() {
         build(Params::new(Metric::L2).m(8).ef_construction(32), Rows::dense(&data, dim), Insertion::Parallel).unwrap();
     assert_eq!(GraphStats::measure(&graph).without_links(), 0);
 }
+
+#[test]
+fn one_vector_at_a_time_grows_the_buffers_geometrically() {
+    // Each exact-size growth reallocates (and copies) the graph: with one per insert, a run of
+    // single inserts would copy the graph every time.
+    let dim = 8;
+    let data = uniform(400, dim, 3);
+    let mut b = HnswBuilder::new(Params::new(Metric::L2).m(4).ef_construction(16)).unwrap();
+    let mut g = b.new_graph(dim).unwrap();
+    let mut growths = 0;
+    let mut last = g.heap_bytes();
+    for v in data.chunks(dim) {
+        b.insert(&mut g, v).unwrap();
+        growths += usize::from(g.heap_bytes() != last);
+        last = g.heap_bytes();
+    }
+    assert!(growths < 100, "{growths} reallocations in 400 single inserts");
+}
